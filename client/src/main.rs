@@ -1,0 +1,79 @@
+//! The client: a port of the lab's `client.py`.
+//!
+//! Run it as `cargo run -p client` (or `client` once built) while the load balancer is up;
+//! it asks for an integer, sends it, and prints `Factorial received: ...`. Give the number as
+//! an argument (`client 12`) to skip the question.
+//!
+//! Beyond the Python: the whole answer is read, however long (client.py reads 1024 bytes); an
+//! `Error: ` answer or an unreachable load balancer is reported on stderr with exit code 1,
+//! so scripts can tell success from failure.
+
+use std::io::{self, BufRead, Write};
+use std::net::TcpStream;
+use std::process::ExitCode;
+
+use common::cli;
+use common::error::{Context, Error};
+use common::protocol;
+
+mod options;
+use options::{HELP, Options, parse_args};
+
+/// Asks the load balancer for n! and prints it (client.py lines 3–19).
+fn start_client(options: &Options) -> Result<(), Error> {
+    let (host, port) = (&options.host, options.port);
+    let mut stream = TcpStream::connect((host.as_str(), port))
+        .context(|| format!("cannot reach the load balancer at {host}:{port}"))?;
+
+    let number = match &options.number {
+        Some(number) => number.clone(),
+        None => ask_for_number()?,
+    };
+
+    protocol::send_request(&mut stream, number.trim())
+        .context(|| "cannot send the request".to_string())?;
+    let answer =
+        protocol::read_answer(&mut stream).context(|| "cannot read the answer".to_string())?;
+    let answer = String::from_utf8_lossy(&answer);
+
+    // Python prints whatever came back; we keep stdout for results and exit 1 on an error.
+    if answer.is_empty() {
+        return Err(Error::new(
+            "the load balancer closed the connection without an answer",
+        ));
+    }
+    if protocol::is_error_answer(answer.as_bytes()) {
+        return Err(Error::new(answer));
+    }
+    println!("Factorial received: {answer}");
+    Ok(())
+}
+
+/// Asks on the terminal, as `input(...)` does on client.py line 13.
+fn ask_for_number() -> Result<String, Error> {
+    print!("Enter an integer to calculate its factorial: ");
+    io::stdout()
+        .flush()
+        .context(|| "cannot write the prompt".to_string())?;
+    let mut line = String::new();
+    let read = io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context(|| "cannot read the number".to_string())?;
+    if read == 0 {
+        // Python raises EOFError here; we say what happened.
+        return Err(Error::new("no number given (standard input is closed)"));
+    }
+    Ok(line)
+}
+
+fn main() -> ExitCode {
+    let options = cli::parse_or_exit("client", HELP, parse_args);
+    match start_client(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

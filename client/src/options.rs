@@ -1,0 +1,55 @@
+//! The client's command line: its flags, their defaults (those of client.py) and help.
+
+use common::cli::{self, Args, CliError};
+
+/// What `client --help` prints.
+pub const HELP: &str = "\
+client: asks the load balancer for n! (the lab's client.py)
+
+Usage: client [--host H] [--port P] [NUMBER]
+
+Without NUMBER it asks for one, as client.py does.
+
+Options:
+  --host H      the load balancer's address [default: 127.0.0.1]
+  --port P      the load balancer's port [default: 65432]
+  -h, --help    print this help
+
+Exit codes: 0 when n! arrived, 1 on an error answer or when the load balancer cannot be
+reached, 2 for a bad argument.
+";
+
+/// What the command line chose; the defaults are the Python file's.
+pub struct Options {
+    /// The load balancer's address: 127.0.0.1 as in client.py line 5.
+    pub host: String,
+    /// The load balancer's port: 65432 as on line 7.
+    pub port: u16,
+    /// The number to ask about; `None` means ask the user, as line 13 does.
+    pub number: Option<String>,
+}
+
+/// Reads the flags; see [`HELP`].
+pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
+    let mut options = Options {
+        host: common::DEFAULT_HOST.to_string(),
+        port: common::DEFAULT_LB_PORT,
+        number: None,
+    };
+    while let Some(arg) = args.next_arg() {
+        match arg.as_str() {
+            "-h" | "--help" => return Err(CliError::HelpRequested),
+            "--host" => options.host = args.value(&arg)?,
+            "--port" => options.port = args.value(&arg)?,
+            // Anything else that looks like a flag is a mistake ("-5" is a number).
+            flag if flag.starts_with("--") => return Err(cli::unknown(flag)),
+            _ if options.number.is_none() => options.number = Some(arg),
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "unexpected argument {arg:?}: give one NUMBER"
+                )));
+            }
+        }
+    }
+    Ok(options)
+}

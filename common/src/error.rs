@@ -1,0 +1,68 @@
+//! The one error type the programs report: a sentence for the user, such as
+//! `cannot reach the load balancer at 127.0.0.1:65432: connection refused`.
+//!
+//! Nothing branches on the kind of a failure once it is reported, so a message is all it needs
+//! to carry (the Python lab prints the exception and carries on, or dies with a traceback).
+
+use std::fmt;
+use std::io;
+
+/// A failure described for the user: what we were doing, and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(String);
+
+impl Error {
+    /// An error with this exact message.
+    pub fn new(message: impl Into<String>) -> Error {
+        Error(message.into())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Adds what we were doing to an I/O error: `.context(|| format!("cannot listen on {addr}"))`.
+pub trait Context<T> {
+    /// Turns the error into `"<what we were doing>: <plain reason>"`.
+    fn context(self, doing: impl FnOnce() -> String) -> Result<T, Error>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn context(self, doing: impl FnOnce() -> String) -> Result<T, Error> {
+        self.map_err(|e| Error(format!("{}: {}", doing(), plain(&e))))
+    }
+}
+
+/// An I/O error as a plain phrase: `connection refused` rather than
+/// `Connection refused (os error 111)`.
+pub fn plain(error: &io::Error) -> String {
+    let text = error.to_string();
+    let text = match text.find(" (os error ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// OS errors lose their number and capital letter; the context comes first.
+    #[test]
+    fn io_errors_read_plainly() {
+        let refused = io::Error::from_raw_os_error(111);
+        let result: io::Result<()> = Err(refused);
+        let error = result.context(|| "cannot reach x".to_string()).unwrap_err();
+        assert_eq!(error.to_string(), "cannot reach x: connection refused");
+    }
+}

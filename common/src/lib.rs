@@ -1,0 +1,28 @@
+//! What the lab's three programs share.
+//!
+//! The Python lab repeats a few things in each file (the registry file name, the host, how a
+//! request is read); here they live once:
+//!
+//! - [`protocol`]: the wire format — how a request and an answer travel, and what a valid
+//!   request is. No other code reads or writes raw bytes on a socket.
+//! - [`registry`]: `worker_ports.txt`, the file that workers append their port to and the load
+//!   balancer reads (`register_worker` and `get_available_workers` in the Python files).
+//! - [`factorial`]: n! as an exact big integer (Python's `math.factorial`).
+//! - [`display`]: how the programs print addresses and very long numbers.
+//! - [`error`]: the one error type, a sentence for the user.
+//! - [`cli`]: the few helpers the three programs use to read their flags.
+
+pub mod cli;
+pub mod display;
+pub mod error;
+pub mod factorial;
+pub mod protocol;
+pub mod registry;
+
+/// The host every program uses unless told otherwise: the lab runs on one machine
+/// (`host = "127.0.0.1"` in all three Python files).
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+
+/// The load balancer's port, which the client dials (`port = 65432` in client.py and
+/// load_balancer.py).
+pub const DEFAULT_LB_PORT: u16 = 65432;

@@ -1,0 +1,278 @@
+//! The wire protocol, in one place: every byte the lab sends goes through these functions.
+//!
+//! It is the Python lab's protocol, written down (docs/protocol.md has the full contract):
+//! one TCP connection per request; the request is the number as ASCII decimal text, sent in
+//! one write with no terminator (client.py line 15); the answer is the digits of n!, or text
+//! that begins `Error: `, and the sender then closes the connection. We read answers to the
+//! close, so an answer of any size arrives whole — the Python programs read one `recv(1024)`
+//! and cut every answer longer than 1024 digits.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+/// The longest request we accept, in bytes: the Python programs read at most 1024 bytes
+/// (`recv(1024)`), and no sensible number comes close — u64::MAX has 20 digits.
+pub const MAX_REQUEST_BYTES: usize = 1024;
+
+/// What every error answer begins with, so a client can tell an error from digits.
+pub const ERROR_PREFIX: &str = "Error: ";
+
+/// The load balancer's answer when the registry lists no worker (load_balancer.py line 30).
+pub const NO_WORKERS: &str = "Error: No workers available.";
+
+/// The load balancer's answer when no worker gave an answer (load_balancer.py line 55).
+pub const WORKER_FAILED: &str = "Error: Worker communication failed.";
+
+/// How long a server keeps reading after an error answer, so that request bytes it never read
+/// do not turn its close into a reset (a reset can destroy the answer before the client reads
+/// it). A client reads our answer and closes at once, so this is only a ceiling.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Why a request was refused. Its text is what follows `Error: ` in the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadRequest {
+    /// More than [`MAX_REQUEST_BYTES`] arrived.
+    TooLong,
+    /// The connection closed, or held only whitespace.
+    Empty,
+    /// The bytes are not UTF-8 text.
+    NotText,
+    /// Text that is not a whole number, as received (shortened).
+    NotANumber(String),
+    /// A minus sign: n! is defined for n ≥ 0 only.
+    Negative(String),
+    /// A whole number beyond u64: far past anything a worker could compute.
+    TooLarge,
+    /// A number above the worker's `--max-n`.
+    AboveLimit {
+        /// The number asked for.
+        n: u64,
+        /// The worker's limit.
+        max_n: u64,
+    },
+}
+
+impl fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadRequest::TooLong => write!(f, "request longer than {MAX_REQUEST_BYTES} bytes"),
+            BadRequest::Empty => write!(f, "empty request: send a whole number such as 12"),
+            BadRequest::NotText => write!(f, "request is not text: send a whole number such as 12"),
+            BadRequest::NotANumber(text) => write!(f, "not a whole number: {text:?}"),
+            BadRequest::Negative(text) => {
+                write!(f, "negative number {text:?}: n! is defined for n >= 0 only")
+            }
+            BadRequest::TooLarge => write!(f, "number too large: the largest is {}", u64::MAX),
+            BadRequest::AboveLimit { n, max_n } => {
+                write!(f, "{n} is above this worker's limit of {max_n}")
+            }
+        }
+    }
+}
+
+impl BadRequest {
+    /// The whole answer to send back for this refusal.
+    pub fn answer(&self) -> String {
+        format!("{ERROR_PREFIX}{self}")
+    }
+}
+
+/// Reads one request: the bytes of the first read that brings anything but whitespace, or up
+/// to [`MAX_REQUEST_BYTES`] + 1 bytes (one more than allowed, so a long request is noticed).
+///
+/// A single `read()` may return only part of what was sent. Our protocol avoids waiting on
+/// that: the request is a few bytes sent in one write, which TCP delivers together, and the
+/// sender sends no terminator, so there is nothing further to wait for (client.py never
+/// closes its side before reading the answer). We only keep reading while what came so far is
+/// whitespace, e.g. a client that sends `\n` first.
+pub fn read_request(stream: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; MAX_REQUEST_BYTES + 1];
+    let mut len = 0;
+    while len < buf.len() {
+        let got = match stream.read(&mut buf[len..]) {
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if got == 0 {
+            break; // the sender closed: what we have is all there is
+        }
+        len += got;
+        if buf[..len].iter().any(|b| !b.is_ascii_whitespace()) {
+            break;
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// Checks a request against the grammar in docs/protocol.md and returns its n.
+///
+/// Accepted: ASCII whitespace around the number (so `7\n` and `7\r\n` work), one leading `+`,
+/// leading zeros. Everything else is refused with a reason, where Python's `int()` would
+/// crash the worker (worker_server.py line 47) or accept things we do not (`1_000`, `٣`).
+pub fn parse_request(bytes: &[u8]) -> Result<u64, BadRequest> {
+    if bytes.len() > MAX_REQUEST_BYTES {
+        return Err(BadRequest::TooLong);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| BadRequest::NotText)?;
+    let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    if text.is_empty() {
+        return Err(BadRequest::Empty);
+    }
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        // Only overflow can fail here: the text is one or more ASCII digits.
+        return digits.parse::<u64>().map_err(|_| BadRequest::TooLarge);
+    }
+    let minus_digits = text.strip_prefix('-').unwrap_or("");
+    if !minus_digits.is_empty() && minus_digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(BadRequest::Negative(excerpt(text)));
+    }
+    Err(BadRequest::NotANumber(excerpt(text)))
+}
+
+/// The request as text for a log line (`Received request for factorial of …`): invalid UTF-8
+/// is replaced, surrounding whitespace dropped, and a long request shortened.
+pub fn request_for_log(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    excerpt(text.trim_matches(|c: char| c.is_ascii_whitespace()))
+}
+
+/// At most 40 characters of a refused request, enough to recognise it in an error answer.
+fn excerpt(text: &str) -> String {
+    const SHOWN: usize = 40;
+    if text.chars().count() <= SHOWN {
+        text.to_string()
+    } else {
+        text.chars().take(SHOWN).collect::<String>() + "..."
+    }
+}
+
+/// Sends a request the way client.py does: the text in one write, no terminator.
+pub fn send_request(stream: &mut impl Write, text: &str) -> io::Result<()> {
+    stream.write_all(text.as_bytes())?;
+    stream.flush()
+}
+
+/// Sends an answer. The caller then drops the stream, and the close tells the reader that the
+/// answer is complete.
+pub fn send_answer(stream: &mut impl Write, answer: &[u8]) -> io::Result<()> {
+    stream.write_all(answer)?;
+    stream.flush()
+}
+
+/// Sends an error answer to a request that may have left unread bytes behind (one that was too
+/// long, say), and closes gently: we stop sending, then read and discard until the client
+/// closes, so the kernel does not answer the unread bytes with a reset that could destroy the
+/// answer on its way.
+pub fn send_error_and_close(stream: &mut TcpStream, answer: &str) -> io::Result<()> {
+    send_answer(stream, answer.as_bytes())?;
+    stream.shutdown(Shutdown::Write)?;
+    stream.set_read_timeout(Some(LINGER))?;
+    let mut sink = [0u8; 4096];
+    // Ends at the client's close, at an error, or when LINGER passes with nothing to read.
+    while let Ok(got) = stream.read(&mut sink) {
+        if got == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a whole answer: everything until the sender closes.
+pub fn read_answer(stream: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(answer)
+}
+
+/// True when an answer is an error rather than digits.
+pub fn is_error_answer(answer: &[u8]) -> bool {
+    answer.starts_with(ERROR_PREFIX.as_bytes())
+}
+
+/// True when an I/O error means a read or connect timeout ran out. Depending on the platform
+/// a socket timeout shows as `WouldBlock` or as `TimedOut`.
+pub fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain numbers, whitespace, a newline, CRLF, a plus sign and leading zeros are accepted.
+    #[test]
+    fn accepts_the_grammar() {
+        assert_eq!(parse_request(b"12"), Ok(12));
+        assert_eq!(parse_request(b" 7\n"), Ok(7));
+        assert_eq!(parse_request(b"7\r\n"), Ok(7));
+        assert_eq!(parse_request(b"\t+15 "), Ok(15));
+        assert_eq!(parse_request(b"007"), Ok(7));
+        assert_eq!(parse_request(b"0"), Ok(0));
+        assert_eq!(parse_request(b"18446744073709551615"), Ok(u64::MAX));
+    }
+
+    /// Everything the grammar does not allow is refused, each with its own reason.
+    #[test]
+    fn refuses_everything_else() {
+        let not_a_number = |s: &str| Err(BadRequest::NotANumber(s.to_string()));
+        assert_eq!(parse_request(b"abc"), not_a_number("abc"));
+        assert_eq!(parse_request(b"1.5"), not_a_number("1.5"));
+        assert_eq!(parse_request(b"1e3"), not_a_number("1e3"));
+        assert_eq!(parse_request(b"0x10"), not_a_number("0x10"));
+        assert_eq!(parse_request(b"12abc"), not_a_number("12abc"));
+        assert_eq!(parse_request(b"1 2"), not_a_number("1 2"));
+        assert_eq!(parse_request(b"1_000"), not_a_number("1_000"));
+        assert_eq!(parse_request(b"+"), not_a_number("+"));
+        assert_eq!(parse_request(b"++1"), not_a_number("++1"));
+        assert_eq!(parse_request("٣".as_bytes()), not_a_number("٣"));
+        assert_eq!(parse_request(b""), Err(BadRequest::Empty));
+        assert_eq!(parse_request(b" \r\n"), Err(BadRequest::Empty));
+        assert_eq!(parse_request(b"\xff\xfe"), Err(BadRequest::NotText));
+        assert_eq!(parse_request(b"-5"), Err(BadRequest::Negative("-5".into())));
+        assert_eq!(
+            parse_request(b"18446744073709551616"),
+            Err(BadRequest::TooLarge)
+        );
+        assert_eq!(parse_request(&[b'1'; 1025]), Err(BadRequest::TooLong));
+    }
+
+    /// Error answers start with the prefix clients look for.
+    #[test]
+    fn error_answers_carry_the_prefix() {
+        let answer = BadRequest::Negative("-5".into()).answer();
+        assert!(answer.starts_with("Error: negative number"));
+        assert!(is_error_answer(answer.as_bytes()));
+        assert!(!is_error_answer(b"120"));
+    }
+
+    /// A read stops at the first bytes that are not whitespace, without waiting for more.
+    #[test]
+    fn reads_one_request_without_a_terminator() {
+        // Two chunks as two reads would deliver them; the second is never asked for.
+        let mut chunks = io::Cursor::new(b"\n".to_vec()).chain(io::Cursor::new(b"12".to_vec()));
+        assert_eq!(read_request(&mut chunks).unwrap(), b"\n12");
+        let mut long = io::Cursor::new(vec![b'9'; 5000]);
+        assert_eq!(
+            read_request(&mut long).unwrap().len(),
+            MAX_REQUEST_BYTES + 1
+        );
+    }
+
+    /// Long refused requests are shortened in the answer.
+    #[test]
+    fn long_garbage_is_shortened() {
+        let text = "x".repeat(100);
+        let Err(BadRequest::NotANumber(shown)) = parse_request(text.as_bytes()) else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(shown, format!("{}...", "x".repeat(40)));
+    }
+}

@@ -1,0 +1,177 @@
+//! A lab in a scratch folder of its own: its own registry file, workers, load balancer and
+//! clients. Every test makes one, so tests run side by side without meeting each other's
+//! workers or ports (every server listens on port 0, which the OS fills with a free port).
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::error::{Context, Error};
+
+use crate::process::{Running, program_path};
+
+/// How long a program may take to start or a client to finish before we call it broken. Far
+/// above what they need (milliseconds); it only stops a broken run from hanging forever.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Numbers the scratch folders of one process, so each gets a new one.
+static NEXT_LAB: AtomicUsize = AtomicUsize::new(0);
+
+/// A scratch folder with the registry file in it. Removed when dropped.
+pub struct Lab {
+    dir: PathBuf,
+    echo: bool,
+}
+
+/// A server that is up, and the port it listens on.
+pub struct Server {
+    /// The port from its "listening on" line.
+    pub port: u16,
+    /// Its process.
+    pub process: Running,
+}
+
+/// What a client printed and how it exited.
+#[derive(Debug)]
+pub struct Finished {
+    /// How the process ended.
+    pub status: ExitStatus,
+    /// Its stdout, one string a line.
+    pub stdout: Vec<String>,
+    /// Its stderr, one string a line.
+    pub stderr: Vec<String>,
+}
+
+impl Lab {
+    /// A new, empty scratch folder named after `name` under the system's temp folder. With
+    /// `echo`, every program's lines are printed as `[tag] line` as they come (the demo).
+    pub fn new(name: &str, echo: bool) -> Result<Lab, Error> {
+        let number = NEXT_LAB.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "factorial-lab-{name}-{}-{number}",
+            std::process::id()
+        ));
+        // A folder left by a killed run with the same process id would hold stale workers.
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Lab { dir, echo })
+    }
+
+    /// The scratch folder; programs run with it as their current directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The registry file, `worker_ports.txt` in the scratch folder.
+    pub fn registry(&self) -> PathBuf {
+        self.dir.join(common::registry::DEFAULT_REGISTRY)
+    }
+
+    /// A command for one of the lab's programs, run in the scratch folder.
+    pub fn command(&self, program: &str) -> Result<Command, Error> {
+        let mut command = Command::new(program_path(program)?);
+        command.current_dir(&self.dir);
+        Ok(command)
+    }
+
+    /// Starts any command under `tag`, echoing its lines if this lab echoes.
+    pub fn start(&self, tag: &str, command: Command) -> Result<Running, Error> {
+        Running::start(tag, command, self.echo)
+    }
+
+    /// Starts a worker with `args` and waits until it listens.
+    pub fn start_worker(&self, tag: &str, args: &[&str]) -> Result<Server, Error> {
+        let mut command = self.command("worker")?;
+        command.args(args);
+        self.start_server(tag, command, "Worker listening on ")
+    }
+
+    /// Starts a load balancer on a free port with `args` and waits until it listens.
+    pub fn start_load_balancer(&self, args: &[&str]) -> Result<Server, Error> {
+        let mut command = self.command("load_balancer")?;
+        command.args(["--port", "0"]).args(args);
+        self.start_server("load_balancer", command, "Load Balancer listening on ")
+    }
+
+    /// Starts a server and reads its port from the end of its "listening on" line.
+    pub fn start_server(&self, tag: &str, command: Command, ready: &str) -> Result<Server, Error> {
+        let mut process = self.start(tag, command)?;
+        let line = process.wait_for(ready, PATIENCE)?;
+        let port = port_at_end(&line)
+            .ok_or_else(|| Error::new(format!("{tag}: no port at the end of {line:?}")))?;
+        Ok(Server { port, process })
+    }
+
+    /// Runs the client against the load balancer at `port` with `args`, typing `typed` at its
+    /// prompt if given, and waits for it to finish.
+    pub fn run_client(
+        &self,
+        port: u16,
+        args: &[&str],
+        typed: Option<&str>,
+    ) -> Result<Finished, Error> {
+        let mut command = self.command("client")?;
+        command.args(["--port", &port.to_string()]).args(args);
+        self.run_to_end("client", command, typed)
+    }
+
+    /// Runs a command to its end, typing `typed` into it first, and returns its output.
+    pub fn run_to_end(
+        &self,
+        tag: &str,
+        command: Command,
+        typed: Option<&str>,
+    ) -> Result<Finished, Error> {
+        let mut process = self.start(tag, command)?;
+        process.type_in(typed.unwrap_or(""))?;
+        let status = process.wait_for_exit(PATIENCE)?;
+        Ok(Finished {
+            status,
+            stdout: process.stdout_lines(),
+            stderr: process.stderr_lines(),
+        })
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Leaving a scratch folder behind is untidy but harmless.
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The port at the end of a line such as `Worker listening on 127.0.0.1:41234`.
+pub fn port_at_end(line: &str) -> Option<u16> {
+    line.rsplit(':').next()?.trim().parse().ok()
+}
+
+/// True when nothing listens on 127.0.0.1:`port` right now (the demo prefers the lab's 65432).
+pub fn port_is_free(port: u16) -> bool {
+    TcpListener::bind((common::DEFAULT_HOST, port)).is_ok()
+}
+
+/// Sends `request` to 127.0.0.1:`port` in one write, as client.py does, and reads the answer
+/// to the close. A read timeout turns a server that never answers into an error, not a hang.
+pub fn ask(port: u16, request: &[u8]) -> Result<Vec<u8>, Error> {
+    use std::io::{Read, Write};
+    let doing = || {
+        format!(
+            "asking 127.0.0.1:{port} for {:?}",
+            String::from_utf8_lossy(request)
+        )
+    };
+    let mut stream = std::net::TcpStream::connect((common::DEFAULT_HOST, port)).context(doing)?;
+    stream.set_read_timeout(Some(PATIENCE)).context(doing)?;
+    stream.write_all(request).context(doing)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).context(doing)?;
+    Ok(answer)
+}
+
+/// [`ask`], with the answer as text.
+pub fn ask_text(port: u16, request: &str) -> Result<String, Error> {
+    Ok(String::from_utf8_lossy(&ask(port, request.as_bytes())?).into_owned())
+}

@@ -1,0 +1,11 @@
+//! Runs the lab's programs as real processes: the one-command demo (`src/main.rs`) and the
+//! end-to-end tests (`tests/`) both start them through this small harness.
+//!
+//! - [`process`]: one running program whose output lines we can wait for, killed on drop.
+//! - [`lab`]: a lab in a scratch folder of its own — workers, a load balancer, clients.
+
+pub mod lab;
+pub mod process;
+
+pub use lab::{Finished, Lab, Server};
+pub use process::Running;

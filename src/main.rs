@@ -1,0 +1,106 @@
+//! The whole lab in one command: `cargo run --release` at the top of the workspace.
+//!
+//! It does what a student does in the lab's three terminals: start three workers, then the
+//! load balancer, then the client for 12, 15 and 7. Every program is a separate process and
+//! every line it prints is shown tagged with its name (`[worker 1] ...`). The workers share a
+//! private registry file in a scratch folder, so an old `worker_ports.txt` cannot interfere;
+//! the load balancer takes the lab's port 65432, or a free one if 65432 is in use.
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use common::error::{Context, Error};
+use lab::lab::{Lab, PATIENCE, port_is_free};
+
+/// The numbers the lab's write-up tries.
+const NUMBERS: [&str; 3] = ["12", "15", "7"];
+
+/// How many workers the lab's write-up starts.
+const WORKERS: usize = 3;
+
+fn main() -> ExitCode {
+    match run_demo() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lab: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_demo() -> Result<(), Error> {
+    build_programs()?;
+    let lab = Lab::new("demo", true)?;
+    println!("Registry file: {}", lab.registry().display());
+
+    // Kept in scope to the end: dropping a server stops its process.
+    let mut workers = Vec::new();
+    for number in 1..=WORKERS {
+        workers.push(lab.start_worker(&format!("worker {number}"), &[])?);
+    }
+
+    let port = if port_is_free(common::DEFAULT_LB_PORT) {
+        common::DEFAULT_LB_PORT
+    } else {
+        println!(
+            "Port {} is in use; the load balancer takes a free port.",
+            common::DEFAULT_LB_PORT
+        );
+        0
+    };
+    let mut command = lab.command("load_balancer")?;
+    command.args(["--port", &port.to_string()]);
+    let mut balancer = lab.start_server("load_balancer", command, "Load Balancer listening on ")?;
+
+    for number in NUMBERS {
+        let finished = lab.run_client(balancer.port, &[number], None)?;
+        if !finished.status.success() {
+            return Err(Error::new(format!("the client failed for {number}")));
+        }
+        // Wait until the load balancer has logged this answer, so the output reads in order.
+        balancer
+            .process
+            .wait_for("Response sent to client", PATIENCE)?;
+    }
+    println!(
+        "Done: {} answers from {WORKERS} workers; stopping them all.",
+        NUMBERS.len()
+    );
+    Ok(())
+}
+
+/// Builds the worker, load balancer and client when we run under `cargo run`, so that a
+/// fresh clone needs only this one command (cargo builds just this package by itself). The
+/// profile matches our own: `cargo run --release` builds them with `--release`.
+fn build_programs() -> Result<(), Error> {
+    let Ok(cargo) = std::env::var("CARGO") else {
+        return Ok(()); // started without cargo: use the programs already built beside us
+    };
+    let exe = std::env::current_exe().context(|| "cannot find this program's path".to_string())?;
+    let release = exe
+        .parent()
+        .is_some_and(|dir| dir.ends_with(Path::new("release")));
+    let mut command = Command::new(cargo);
+    command.args([
+        "build",
+        "--quiet",
+        "-p",
+        "worker",
+        "-p",
+        "load_balancer",
+        "-p",
+        "client",
+    ]);
+    if release {
+        command.arg("--release");
+    }
+    let status = command
+        .status()
+        .context(|| "cannot run cargo to build the programs".to_string())?;
+    if !status.success() {
+        return Err(Error::new(
+            "building the worker, load balancer and client failed",
+        ));
+    }
+    Ok(())
+}

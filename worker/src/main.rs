@@ -1,0 +1,107 @@
+//! The worker: a port of the lab's `worker_server.py`.
+//!
+//! Run it as `cargo run -p worker` (or `worker` once built), once per worker, in the folder
+//! where the load balancer will look for `worker_ports.txt`. It listens on an OS-chosen port,
+//! appends that port to the registry file, and answers each connection with n!.
+//!
+//! Beyond the Python: each connection has its own thread, so one large factorial does not hold
+//! up the others (worker_server.py serves one connection at a time); a bad request gets an
+//! `Error: ` answer instead of crashing the worker; answers of any size are sent whole.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::ExitCode;
+use std::thread;
+
+use common::cli;
+use common::display::{python_addr, shorten};
+use common::error::{Context, Error};
+use common::factorial::factorial_digits;
+use common::protocol::{self, BadRequest};
+use common::registry::{self, WorkerAddr};
+
+mod options;
+use options::{HELP, Options, parse_args};
+
+/// Appends this worker's address to the registry file, which the load balancer reads on
+/// every request (worker_server.py lines 9–13). The file is created if missing (lines 59–61).
+fn register_worker(registry: &Path, worker: &WorkerAddr) -> Result<(), Error> {
+    registry::register(registry, worker)
+        .context(|| format!("cannot register in {}", registry.display()))
+}
+
+/// Listens, registers, and serves connections until the process is stopped
+/// (worker_server.py lines 15–55).
+fn start_worker(options: &Options) -> Result<(), Error> {
+    let host = &options.host;
+    let listener = TcpListener::bind((host.as_str(), options.port))
+        .context(|| format!("cannot listen on {host}:{}", options.port))?;
+    let port = listener
+        .local_addr()
+        .context(|| "cannot read the port the OS chose".to_string())?
+        .port();
+
+    let me = WorkerAddr {
+        host: host.clone(),
+        port,
+    };
+    register_worker(&options.registry, &me)?;
+    println!("Worker registered on port {port}");
+    // Python calls listen() here (line 29); Rust's bind() already listens.
+    println!("Worker listening on {host}:{port}");
+
+    loop {
+        let (conn, addr) = match listener.accept() {
+            Ok(accepted) => accepted,
+            // One failed accept (say, too many open files) is no reason to stop serving.
+            Err(e) => {
+                eprintln!("Worker could not accept a connection: {e}");
+                continue;
+            }
+        };
+        // One thread per connection, where Python serves them one after another.
+        thread::spawn(move || handle_connection(conn, addr));
+    }
+}
+
+/// Serves one connection: read n, answer n!, close (worker_server.py lines 37–55).
+fn handle_connection(mut conn: TcpStream, addr: SocketAddr) {
+    println!("Connected by {}", python_addr(addr));
+    if let Err(e) = answer_request(&mut conn) {
+        // The load balancer went away or the network failed: only this request is lost.
+        println!("Worker could not serve {}: {e}", python_addr(addr));
+    }
+}
+
+/// Reads the request and sends n!, or an `Error: ` answer saying what was wrong with it.
+fn answer_request(conn: &mut TcpStream) -> io::Result<()> {
+    let request = protocol::read_request(conn)?;
+    let number = match protocol::parse_request(&request) {
+        Ok(number) => number,
+        // Python's int() would raise here and kill the worker (line 47); we answer instead.
+        Err(bad) => return refuse(conn, &bad),
+    };
+    println!("Worker received number: {number}");
+    let result = factorial_digits(number);
+    protocol::send_answer(conn, result.as_bytes())?;
+    println!("Worker sent factorial: {}", shorten(&result));
+    Ok(())
+}
+
+/// Answers a bad request with its reason and closes the connection gently.
+fn refuse(conn: &mut TcpStream, bad: &BadRequest) -> io::Result<()> {
+    println!("Worker refused request: {bad}");
+    protocol::send_error_and_close(conn, &bad.answer())
+}
+
+fn main() -> ExitCode {
+    let options = cli::parse_or_exit("worker", HELP, parse_args);
+    match start_worker(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("worker: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
