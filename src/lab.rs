@@ -175,3 +175,10 @@ pub fn ask(port: u16, request: &[u8]) -> Result<Vec<u8>, Error> {
 pub fn ask_text(port: u16, request: &str) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&ask(port, request.as_bytes())?).into_owned())
 }
+
+/// Says on the terminal that a test skipped and why. It writes to stderr directly, because
+/// the test harness captures `println!` and `eprintln!` of passing tests.
+pub fn say_skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
+}

@@ -1,0 +1,136 @@
+//! Our programs and the Python lab's, in all eight mixes: (Python or Rust client) → (Python or
+//! Rust load balancer) → (Python or Rust workers), each answering 12, 15 and 7.
+//!
+//! Runs when `PYTHON_LAB_DIR` names the folder with client.py, load_balancer.py and
+//! worker_server.py and python3 is on PATH; otherwise it says it skipped. Python's load
+//! balancer and client know only port 65432, so the mixes run one after another in this single
+//! test, and this test binary holds no other test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::error::Error;
+use common::factorial::factorial_digits;
+use lab::lab::{Lab, Server, ask_text, say_skipped};
+
+/// Starts Python's load_balancer.py unchanged, after making every socket it binds set
+/// SO_REUSEADDR: without it, the previous mix's closed connections hold port 65432 in
+/// TIME_WAIT for up to a minute and the bind fails.
+const REUSEADDR_THEN_RUN: &str = "\
+import runpy, socket, sys
+plain_bind = socket.socket.bind
+def bind(self, address):
+    self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return plain_bind(self, address)
+socket.socket.bind = bind
+runpy.run_path(sys.argv[1], run_name='__main__')
+";
+
+/// Which implementation plays a part.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Side {
+    Python,
+    Rust,
+}
+
+/// The folder holding the Python lab, or why these tests cannot run.
+fn python_lab() -> Result<PathBuf, String> {
+    let dir = std::env::var_os("PYTHON_LAB_DIR").ok_or("PYTHON_LAB_DIR is not set")?;
+    let dir = Path::new(&dir)
+        .canonicalize()
+        .map_err(|e| format!("PYTHON_LAB_DIR {dir:?}: {e}"))?;
+    for file in ["client.py", "load_balancer.py", "worker_server.py"] {
+        if !dir.join(file).exists() {
+            return Err(format!("{} has no {file}", dir.display()));
+        }
+    }
+    match Command::new("python3").arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(dir),
+        _ => Err("python3 is not on PATH".to_string()),
+    }
+}
+
+/// A python3 command in the lab's folder, unbuffered so we see each line as it is printed.
+fn python(lab: &Lab, args: &[&str]) -> Command {
+    let mut command = Command::new("python3");
+    command.arg("-u").args(args).current_dir(lab.dir());
+    command
+}
+
+fn start_worker(lab: &Lab, py: &Path, side: Side, tag: &str) -> Result<Server, Error> {
+    match side {
+        Side::Rust => lab.start_worker(tag, &[]),
+        Side::Python => {
+            let script = py.join("worker_server.py");
+            let command = python(lab, &[&script.to_string_lossy()]);
+            lab.start_server(tag, command, "Worker listening on ")
+        }
+    }
+}
+
+fn start_load_balancer(lab: &Lab, py: &Path, side: Side) -> Result<Server, Error> {
+    let command = match side {
+        Side::Rust => {
+            let mut command = lab.command("load_balancer")?;
+            command.args(["--port", &common::DEFAULT_LB_PORT.to_string()]);
+            command
+        }
+        Side::Python => {
+            let script = py.join("load_balancer.py");
+            python(lab, &["-c", REUSEADDR_THEN_RUN, &script.to_string_lossy()])
+        }
+    };
+    lab.start_server("load_balancer", command, "Load Balancer listening on ")
+}
+
+/// Asks for `number` with the chosen client and returns the digits it printed.
+fn ask_with_client(lab: &Lab, py: &Path, side: Side, number: &str) -> Result<String, Error> {
+    let finished = match side {
+        Side::Rust => lab.run_client(common::DEFAULT_LB_PORT, &[number], None)?,
+        Side::Python => {
+            let script = py.join("client.py");
+            let command = python(lab, &[&script.to_string_lossy()]);
+            lab.run_to_end("client.py", command, Some(&format!("{number}\n")))?
+        }
+    };
+    assert!(finished.status.success(), "{side:?} client: {finished:?}");
+    let line = finished.stdout.concat();
+    let (_, digits) = line
+        .split_once("Factorial received: ")
+        .ok_or_else(|| Error::new(format!("{side:?} client printed {line:?}")))?;
+    Ok(digits.to_string())
+}
+
+/// Every mix of Python and Rust answers 12, 15 and 7; through our load balancer, 1000! arrives
+/// with all 2568 digits from Python workers too.
+#[test]
+fn all_eight_mixes_interoperate() -> Result<(), Error> {
+    let py = match python_lab() {
+        Ok(dir) => dir,
+        Err(why) => {
+            say_skipped("all_eight_mixes_interoperate", &why);
+            return Ok(());
+        }
+    };
+    for client in [Side::Python, Side::Rust] {
+        for balancer in [Side::Python, Side::Rust] {
+            for workers in [Side::Python, Side::Rust] {
+                let mix =
+                    format!("{client:?} client, {balancer:?} load balancer, {workers:?} workers");
+                let lab = Lab::new("interop", false)?;
+                let _workers = (1..=3)
+                    .map(|n| start_worker(&lab, &py, workers, &format!("worker {n}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let lb = start_load_balancer(&lab, &py, balancer)?;
+                for n in [12, 15, 7] {
+                    let digits = ask_with_client(&lab, &py, client, &n.to_string())?;
+                    assert_eq!(digits, factorial_digits(n), "{mix}");
+                }
+                if balancer == Side::Rust {
+                    assert_eq!(ask_text(lb.port, "1000")?, factorial_digits(1000), "{mix}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
