@@ -54,6 +54,15 @@ impl Args {
             .map_err(|e| CliError::Usage(format!("bad value {text:?} for {flag}: {e}")))
     }
 
+    /// A count that must follow `flag`, such as `--max-connections 64`; it must be above 0.
+    pub fn count(&mut self, flag: &str) -> Result<usize, CliError> {
+        let count: usize = self.value(flag)?;
+        if count == 0 {
+            return Err(CliError::Usage(format!("{flag} must be at least 1")));
+        }
+        Ok(count)
+    }
+
     /// A number of seconds that must follow `flag`, such as `10` or `0.5`; it must be above 0.
     pub fn seconds(&mut self, flag: &str) -> Result<Duration, CliError> {
         let seconds: f64 = self.value(flag)?;
@@ -124,5 +133,7 @@ mod tests {
         assert!(message.starts_with("bad value \"70000\" for --port"));
         assert!(args(&["0"]).seconds("--timeout").is_err());
         assert!(args(&["-1"]).seconds("--timeout").is_err());
+        assert!(args(&["0"]).count("--max-connections").is_err());
+        assert_eq!(args(&["3"]).count("--max-connections"), Ok(3));
     }
 }

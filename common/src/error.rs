@@ -39,8 +39,12 @@ impl<T> Context<T> for io::Result<T> {
 }
 
 /// An I/O error as a plain phrase: `connection refused` rather than
-/// `Connection refused (os error 111)`.
+/// `Connection refused (os error 111)`, and `timed out` for a socket timeout (which the OS
+/// reports as "resource temporarily unavailable").
 pub fn plain(error: &io::Error) -> String {
+    if crate::protocol::is_timeout(error) {
+        return "timed out".to_string();
+    }
     let text = error.to_string();
     let text = match text.find(" (os error ") {
         Some(at) => &text[..at],
@@ -64,5 +68,7 @@ mod tests {
         let result: io::Result<()> = Err(refused);
         let error = result.context(|| "cannot reach x".to_string()).unwrap_err();
         assert_eq!(error.to_string(), "cannot reach x: connection refused");
+        let timeout = io::Error::from(io::ErrorKind::WouldBlock);
+        assert_eq!(plain(&timeout), "timed out");
     }
 }

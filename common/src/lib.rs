@@ -10,6 +10,7 @@
 //! - [`factorial`]: n! as an exact big integer (Python's `math.factorial`).
 //! - [`display`]: how the programs print addresses and very long numbers.
 //! - [`error`]: the one error type, a sentence for the user.
+//! - [`server`]: the cap on open connections that the worker and load balancer share.
 //! - [`cli`]: the few helpers the three programs use to read their flags.
 
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod factorial;
 pub mod protocol;
 pub mod registry;
+pub mod server;
 
 /// The host every program uses unless told otherwise: the lab runs on one machine
 /// (`host = "127.0.0.1"` in all three Python files).

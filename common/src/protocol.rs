@@ -25,6 +25,12 @@ pub const NO_WORKERS: &str = "Error: No workers available.";
 /// The load balancer's answer when no worker gave an answer (load_balancer.py line 55).
 pub const WORKER_FAILED: &str = "Error: Worker communication failed.";
 
+/// A server's answer when the request did not arrive within its `--timeout`.
+pub const TIMED_OUT: &str = "Error: request timed out";
+
+/// A server's answer when it already serves its `--max-connections`.
+pub const BUSY: &str = "Error: server busy";
+
 /// How long a server keeps reading after an error answer, so that request bytes it never read
 /// do not turn its close into a reset (a reset can destroy the answer before the client reads
 /// it). A client reads our answer and closes at once, so this is only a ceiling.
@@ -108,12 +114,13 @@ pub fn read_request(stream: &mut impl Read) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Checks a request against the grammar in docs/protocol.md and returns its n.
+/// Checks a request against the grammar in docs/protocol.md and returns its n, which must be
+/// at most `max_n` (the worker's `--max-n`; the load balancer passes `u64::MAX`).
 ///
 /// Accepted: ASCII whitespace around the number (so `7\n` and `7\r\n` work), one leading `+`,
 /// leading zeros. Everything else is refused with a reason, where Python's `int()` would
 /// crash the worker (worker_server.py line 47) or accept things we do not (`1_000`, `٣`).
-pub fn parse_request(bytes: &[u8]) -> Result<u64, BadRequest> {
+pub fn parse_request(bytes: &[u8], max_n: u64) -> Result<u64, BadRequest> {
     if bytes.len() > MAX_REQUEST_BYTES {
         return Err(BadRequest::TooLong);
     }
@@ -125,7 +132,11 @@ pub fn parse_request(bytes: &[u8]) -> Result<u64, BadRequest> {
     let digits = text.strip_prefix('+').unwrap_or(text);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         // Only overflow can fail here: the text is one or more ASCII digits.
-        return digits.parse::<u64>().map_err(|_| BadRequest::TooLarge);
+        let n = digits.parse::<u64>().map_err(|_| BadRequest::TooLarge)?;
+        if n > max_n {
+            return Err(BadRequest::AboveLimit { n, max_n });
+        }
+        return Ok(n);
     }
     let minus_digits = text.strip_prefix('-').unwrap_or("");
     if !minus_digits.is_empty() && minus_digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -207,41 +218,58 @@ pub fn is_timeout(error: &io::Error) -> bool {
 mod tests {
     use super::*;
 
+    /// Parses with no limit but u64's own.
+    fn parse(bytes: &[u8]) -> Result<u64, BadRequest> {
+        parse_request(bytes, u64::MAX)
+    }
+
+    /// A number above the limit is refused with the number and the limit; the limit itself is
+    /// allowed.
+    #[test]
+    fn refuses_numbers_above_the_limit() {
+        assert_eq!(parse_request(b"100", 100), Ok(100));
+        assert_eq!(
+            parse_request(b"101", 100),
+            Err(BadRequest::AboveLimit { n: 101, max_n: 100 })
+        );
+        assert_eq!(
+            BadRequest::AboveLimit { n: 101, max_n: 100 }.answer(),
+            "Error: 101 is above this worker's limit of 100"
+        );
+    }
+
     /// Plain numbers, whitespace, a newline, CRLF, a plus sign and leading zeros are accepted.
     #[test]
     fn accepts_the_grammar() {
-        assert_eq!(parse_request(b"12"), Ok(12));
-        assert_eq!(parse_request(b" 7\n"), Ok(7));
-        assert_eq!(parse_request(b"7\r\n"), Ok(7));
-        assert_eq!(parse_request(b"\t+15 "), Ok(15));
-        assert_eq!(parse_request(b"007"), Ok(7));
-        assert_eq!(parse_request(b"0"), Ok(0));
-        assert_eq!(parse_request(b"18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(parse(b"12"), Ok(12));
+        assert_eq!(parse(b" 7\n"), Ok(7));
+        assert_eq!(parse(b"7\r\n"), Ok(7));
+        assert_eq!(parse(b"\t+15 "), Ok(15));
+        assert_eq!(parse(b"007"), Ok(7));
+        assert_eq!(parse(b"0"), Ok(0));
+        assert_eq!(parse(b"18446744073709551615"), Ok(u64::MAX));
     }
 
     /// Everything the grammar does not allow is refused, each with its own reason.
     #[test]
     fn refuses_everything_else() {
         let not_a_number = |s: &str| Err(BadRequest::NotANumber(s.to_string()));
-        assert_eq!(parse_request(b"abc"), not_a_number("abc"));
-        assert_eq!(parse_request(b"1.5"), not_a_number("1.5"));
-        assert_eq!(parse_request(b"1e3"), not_a_number("1e3"));
-        assert_eq!(parse_request(b"0x10"), not_a_number("0x10"));
-        assert_eq!(parse_request(b"12abc"), not_a_number("12abc"));
-        assert_eq!(parse_request(b"1 2"), not_a_number("1 2"));
-        assert_eq!(parse_request(b"1_000"), not_a_number("1_000"));
-        assert_eq!(parse_request(b"+"), not_a_number("+"));
-        assert_eq!(parse_request(b"++1"), not_a_number("++1"));
-        assert_eq!(parse_request("٣".as_bytes()), not_a_number("٣"));
-        assert_eq!(parse_request(b""), Err(BadRequest::Empty));
-        assert_eq!(parse_request(b" \r\n"), Err(BadRequest::Empty));
-        assert_eq!(parse_request(b"\xff\xfe"), Err(BadRequest::NotText));
-        assert_eq!(parse_request(b"-5"), Err(BadRequest::Negative("-5".into())));
-        assert_eq!(
-            parse_request(b"18446744073709551616"),
-            Err(BadRequest::TooLarge)
-        );
-        assert_eq!(parse_request(&[b'1'; 1025]), Err(BadRequest::TooLong));
+        assert_eq!(parse(b"abc"), not_a_number("abc"));
+        assert_eq!(parse(b"1.5"), not_a_number("1.5"));
+        assert_eq!(parse(b"1e3"), not_a_number("1e3"));
+        assert_eq!(parse(b"0x10"), not_a_number("0x10"));
+        assert_eq!(parse(b"12abc"), not_a_number("12abc"));
+        assert_eq!(parse(b"1 2"), not_a_number("1 2"));
+        assert_eq!(parse(b"1_000"), not_a_number("1_000"));
+        assert_eq!(parse(b"+"), not_a_number("+"));
+        assert_eq!(parse(b"++1"), not_a_number("++1"));
+        assert_eq!(parse("٣".as_bytes()), not_a_number("٣"));
+        assert_eq!(parse(b""), Err(BadRequest::Empty));
+        assert_eq!(parse(b" \r\n"), Err(BadRequest::Empty));
+        assert_eq!(parse(b"\xff\xfe"), Err(BadRequest::NotText));
+        assert_eq!(parse(b"-5"), Err(BadRequest::Negative("-5".into())));
+        assert_eq!(parse(b"18446744073709551616"), Err(BadRequest::TooLarge));
+        assert_eq!(parse(&[b'1'; 1025]), Err(BadRequest::TooLong));
     }
 
     /// Error answers start with the prefix clients look for.
@@ -270,7 +298,7 @@ mod tests {
     #[test]
     fn long_garbage_is_shortened() {
         let text = "x".repeat(100);
-        let Err(BadRequest::NotANumber(shown)) = parse_request(text.as_bytes()) else {
+        let Err(BadRequest::NotANumber(shown)) = parse(text.as_bytes()) else {
             panic!("expected a refusal");
         };
         assert_eq!(shown, format!("{}...", "x".repeat(40)));

@@ -2,48 +2,86 @@
 //!
 //! Run it as `cargo run -p load_balancer` (or `load_balancer` once built) after starting the
 //! workers, in the folder that holds their `worker_ports.txt`. It listens on 127.0.0.1:65432,
-//! and for each client reads the request, picks the next worker from the registry file
-//! (round-robin), forwards the request and relays the worker's answer.
+//! and for each client reads the request, picks a worker from the registry file (round-robin
+//! unless `--strategy` says otherwise), forwards the request and relays the worker's answer.
 //!
-//! Beyond the Python: the round-robin counter is an atomic, safe to share between threads;
-//! answers of any size are relayed whole; a bad request is refused with a reason before any
-//! worker is bothered; a missing registry file means "no workers" instead of a crash.
+//! Beyond the Python, it does the fault tolerance the lab's text promises: a worker that fails
+//! is skipped for a cool-down and the request goes to the next one; a bad request is refused
+//! with a reason before any worker is bothered; silent clients time out and a flood is
+//! refused with `Error: server busy`; answers of any size are relayed whole; the round-robin
+//! counter is safe to share between threads.
 
+use std::collections::HashSet;
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
+use std::time::Duration;
 
 use common::cli;
 use common::display::{python_addr, shorten};
-use common::error::{Context, Error};
+use common::error::{Context, Error, plain};
 use common::protocol;
-use common::registry::{self, WorkerAddr};
+use common::registry::{self, SkippedLine, WorkerAddr};
+use common::server::ConnectionLimit;
 
+mod health;
 mod options;
+mod strategy;
+use health::Health;
 use options::{HELP, Options, parse_args};
+use strategy::{Strategy, Turns};
 
-/// What load_balancer.py keeps in module globals, shared by every client's thread.
+/// What load_balancer.py keeps in module globals, and what ours adds, shared by every client's
+/// thread.
 struct LoadBalancer {
     /// The registry file, read afresh for every request (`REGISTRATION_FILE`, line 5).
     registry: PathBuf,
-    /// How many requests have been handed out: the next worker is this count modulo the number
-    /// of workers (`worker_index`, line 7). An atomic, because many threads take turns at once;
-    /// Python's global is read and written by its threads without a lock.
-    next_worker: AtomicUsize,
+    /// How to choose a worker (`--strategy`).
+    strategy: Strategy,
+    /// The round-robin counter (`worker_index`, line 7) and a random source.
+    turns: Turns,
+    /// Which workers failed lately and how busy each is.
+    health: Health,
+    /// Registry lines already reported as skipped, so each is logged once, not per request.
+    reported: Mutex<HashSet<SkippedLine>>,
+    /// How long a client may take to send its request, and to take its answer.
+    client_timeout: Duration,
+    /// How long a worker may take to accept a connection.
+    connect_timeout: Duration,
+    /// How long a worker may take to answer.
+    worker_timeout: Duration,
 }
 
 /// The workers listed in the registry file, in file order (load_balancer.py lines 10–16).
 fn get_available_workers(lb: &LoadBalancer) -> Vec<WorkerAddr> {
     match registry::read_registry(&lb.registry) {
-        Ok(registry) => registry.workers,
+        Ok(registry) => {
+            report_skipped_lines(lb, &registry.skipped);
+            registry.workers
+        }
         // A registry we cannot read lists no worker; the client hears so instead of nothing.
         Err(e) => {
-            println!("Cannot read {}: {e}", lb.registry.display());
+            println!("Cannot read {}: {}", lb.registry.display(), plain(&e));
             Vec::new()
+        }
+    }
+}
+
+/// Logs each registry line that names no worker, once (Python's int() crashes on the first).
+fn report_skipped_lines(lb: &LoadBalancer, skipped: &[SkippedLine]) {
+    let mut reported = lb.reported.lock().unwrap_or_else(PoisonError::into_inner);
+    for line in skipped {
+        if reported.insert(line.clone()) {
+            println!(
+                "Skipping line {} of {} ({:?}): {}",
+                line.number,
+                lb.registry.display(),
+                line.text,
+                line.reason
+            );
         }
     }
 }
@@ -51,10 +89,15 @@ fn get_available_workers(lb: &LoadBalancer) -> Vec<WorkerAddr> {
 /// Serves one client: read the request, ask a worker, relay its answer
 /// (load_balancer.py lines 18–58). Dropping `client` at the end closes it, as `finally:` does.
 fn handle_client(mut client: TcpStream, lb: &LoadBalancer) {
-    let request = match protocol::read_request(&mut client) {
+    // A client that sends nothing, or reads nothing, frees this thread after --timeout.
+    let timeouts = client
+        .set_read_timeout(Some(lb.client_timeout))
+        .and_then(|()| client.set_write_timeout(Some(lb.client_timeout)));
+    let request = match timeouts.and_then(|()| protocol::read_request(&mut client)) {
         Ok(request) => request,
+        Err(e) if protocol::is_timeout(&e) => return refuse(&mut client, protocol::TIMED_OUT),
         Err(e) => {
-            println!("Could not read the request: {e}");
+            println!("Could not read the request: {}", plain(&e));
             return;
         }
     };
@@ -63,72 +106,113 @@ fn handle_client(mut client: TcpStream, lb: &LoadBalancer) {
         protocol::request_for_log(&request)
     );
     // A malformed request is answered here; no worker needs to see it.
-    let number = match protocol::parse_request(&request) {
+    let number = match protocol::parse_request(&request, u64::MAX) {
         Ok(number) => number,
-        Err(bad) => {
-            println!("Refused request: {bad}");
-            reply_and_close(&mut client, bad.answer().as_bytes(), true);
-            return;
-        }
+        Err(bad) => return refuse(&mut client, &bad.answer()),
     };
 
     let workers = get_available_workers(lb);
     if workers.is_empty() {
         println!("No available workers.");
-        reply_and_close(&mut client, protocol::NO_WORKERS.as_bytes(), false);
-        return;
+        return reply(&mut client, protocol::NO_WORKERS.as_bytes());
     }
-    // Taking a turn and moving the counter is one atomic step; the modulo is taken at use, so
-    // a registry that shrank between requests cannot send us past its end.
-    let turn = lb.next_worker.fetch_add(1, Ordering::Relaxed);
-    let worker = &workers[turn % workers.len()];
 
-    match ask_worker(worker, number) {
-        Ok(result) => {
-            reply_and_close(&mut client, &result, false);
-            println!(
-                "Response sent to client: {}",
-                shorten(&String::from_utf8_lossy(&result))
-            );
+    // Python asks one worker (lines 36–55); we go on to the next while one fails.
+    match forward_to_workers(lb, &workers, number) {
+        Some(result) => {
+            reply(&mut client, &result);
+            let result = String::from_utf8_lossy(&result);
+            println!("Response sent to client: {}", shorten(&result));
         }
-        Err(e) => {
-            println!("Error communicating with worker {worker}: {e}");
-            reply_and_close(&mut client, protocol::WORKER_FAILED.as_bytes(), false);
-        }
+        None => reply(&mut client, protocol::WORKER_FAILED.as_bytes()),
     }
 }
 
-/// Sends the request to one worker and reads its whole answer.
-fn ask_worker(worker: &WorkerAddr, number: u64) -> io::Result<Vec<u8>> {
-    let mut stream = TcpStream::connect((worker.host.as_str(), worker.port))?;
+/// Tries the workers in the order the strategy gives until one answers, marking the ones that
+/// fail as down. Retrying is safe: n! is the same whoever computes it. `None` when every
+/// worker failed.
+fn forward_to_workers(lb: &LoadBalancer, workers: &[WorkerAddr], number: u64) -> Option<Vec<u8>> {
+    for worker in workers_to_try(lb, workers) {
+        match ask_worker(lb, &worker, number) {
+            Ok(answer) => {
+                if lb.health.mark_up(&worker) {
+                    println!("Worker {worker} is back up");
+                }
+                println!("Forwarded to worker {worker}");
+                return Some(answer);
+            }
+            Err(e) => {
+                println!("Error communicating with worker {worker}: {}", plain(&e));
+                if lb.health.mark_down(&worker) {
+                    let cooldown = lb.health.cooldown().as_secs_f64();
+                    println!("Worker {worker} marked down; skipping it for {cooldown}s");
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Every worker once: those that are up in the strategy's order, then those in their
+/// cool-down, which a request tries rather than fail.
+fn workers_to_try(lb: &LoadBalancer, workers: &[WorkerAddr]) -> Vec<WorkerAddr> {
+    let (up, cooling_down) = lb.health.split(workers);
+    let turn = lb.turns.next(lb.strategy);
+    let load = lb.health.loads(&up);
+    let order = lb.strategy.order(up.len(), turn, &load);
+    let mut chosen: Vec<WorkerAddr> = order.into_iter().map(|i| up[i].clone()).collect();
+    chosen.extend(cooling_down);
+    chosen
+}
+
+/// Sends the request to one worker and reads its whole answer. A worker that does not accept
+/// within --connect-timeout, closes without an answer or says it is busy has failed.
+fn ask_worker(lb: &LoadBalancer, worker: &WorkerAddr, number: u64) -> io::Result<Vec<u8>> {
+    let _in_flight = lb.health.start_request(worker);
+    let mut stream = connect(worker, lb.connect_timeout)?;
+    stream.set_read_timeout(Some(lb.worker_timeout))?;
+    stream.set_write_timeout(Some(lb.worker_timeout))?;
     protocol::send_request(&mut stream, &number.to_string())?;
     let answer = protocol::read_answer(&mut stream)?;
     if answer.is_empty() {
-        // The worker closed without a word, as a Python worker does on a request it cannot read.
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the worker closed without an answer",
-        ));
+        // As a Python worker does on a request it cannot read, or any worker that dies.
+        return Err(io::Error::other("closed without an answer"));
+    }
+    if answer == protocol::BUSY.as_bytes() {
+        return Err(io::Error::other("the worker is busy"));
     }
     Ok(answer)
 }
 
-/// Sends the client its answer. `unread_input` is true when the request may have left bytes
-/// unread, which calls for a gentle close (see `protocol::send_error_and_close`).
-fn reply_and_close(client: &mut TcpStream, answer: &[u8], unread_input: bool) {
-    let sent = if unread_input {
-        protocol::send_error_and_close(client, &String::from_utf8_lossy(answer))
-    } else {
-        protocol::send_answer(client, answer)
-    };
-    // The client may have gone away; that costs only its own answer.
-    if let Err(e) = sent {
-        println!("Could not answer the client: {e}");
+/// Connects to a worker within `timeout`, trying each address its host name has.
+fn connect(worker: &WorkerAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
+    for addr in (worker.host.as_str(), worker.port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last_error = e,
+        }
+    }
+    Err(last_error)
+}
+
+/// Sends the client its answer. The client may have gone away; that costs only its answer.
+fn reply(client: &mut TcpStream, answer: &[u8]) {
+    if let Err(e) = protocol::send_answer(client, answer) {
+        println!("Could not answer the client: {}", plain(&e));
+    }
+}
+
+/// Sends an `Error: ` answer to a request that may have left bytes unread, and closes gently.
+fn refuse(client: &mut TcpStream, answer: &str) {
+    println!("Refused request: {answer}");
+    if let Err(e) = protocol::send_error_and_close(client, answer) {
+        println!("Could not answer the client: {}", plain(&e));
     }
 }
 
 /// Listens for clients and gives each its own thread (load_balancer.py lines 60–82).
-fn start_load_balancer(options: &Options) -> Result<(), Error> {
+fn start_load_balancer(options: Options) -> Result<(), Error> {
     let host = &options.host;
     let listener = TcpListener::bind((host.as_str(), options.port))
         .context(|| format!("cannot listen on {host}:{}", options.port))?;
@@ -139,28 +223,44 @@ fn start_load_balancer(options: &Options) -> Result<(), Error> {
         .port();
     println!("Load Balancer listening on {host}:{port}");
 
+    let limit = ConnectionLimit::new(options.max_connections);
     let lb = Arc::new(LoadBalancer {
-        registry: options.registry.clone(),
-        next_worker: AtomicUsize::new(0),
+        registry: options.registry,
+        strategy: options.strategy,
+        turns: Turns::new(),
+        health: Health::new(options.cooldown),
+        reported: Mutex::new(HashSet::new()),
+        client_timeout: options.timeout,
+        connect_timeout: options.connect_timeout,
+        worker_timeout: options.worker_timeout,
     });
     loop {
         let (client, addr) = match listener.accept() {
             Ok(accepted) => accepted,
             // One failed accept (say, too many open files) is no reason to stop serving.
             Err(e) => {
-                eprintln!("Could not accept a client: {e}");
+                eprintln!("Could not accept a client: {}", plain(&e));
                 continue;
             }
         };
         println!("Client connected: {}", python_addr(addr));
+        // Over the cap, answer "server busy" rather than start yet another thread.
+        let Some(slot) = limit.try_admit() else {
+            println!("Load balancer busy: refused {}", python_addr(addr));
+            limit.refuse(client);
+            continue;
+        };
         let lb = Arc::clone(&lb);
-        thread::spawn(move || handle_client(client, &lb));
+        thread::spawn(move || {
+            handle_client(client, &lb);
+            drop(slot);
+        });
     }
 }
 
 fn main() -> ExitCode {
     let options = cli::parse_or_exit("load_balancer", HELP, parse_args);
-    match start_load_balancer(&options) {
+    match start_load_balancer(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("load_balancer: {e}");

@@ -1,27 +1,60 @@
-//! The load balancer's command line: its flags, their defaults (those of load_balancer.py)
-//! and help.
+//! The load balancer's command line: its flags, their defaults (those of load_balancer.py, and
+//! ours for what the Python does not have) and help.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 use common::registry;
+
+use crate::strategy::Strategy;
+
+/// How long a client may take to send its request: far longer than any real client needs (the
+/// request is one small write), short enough that a silent client frees its thread soon.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long to wait for a worker to accept a connection. On one machine or a LAN a live worker
+/// accepts in well under a millisecond; a worker that has not in a second is treated as down.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long to wait for a worker's whole answer. The largest default request (100000!) takes
+/// about a tenth of a second; 30 s leaves room for a loaded machine and larger `--max-n`.
+pub const DEFAULT_WORKER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a worker that failed is skipped before it is tried again: long enough that a dead
+/// worker costs clients almost nothing, short enough that a restarted one is back soon.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5);
+
+/// How many clients are served at once before new ones get `Error: server busy`. Each holds a
+/// thread (a small stack, mostly idle while it waits for a worker); 256 is far beyond a class
+/// at work and still cheap for a small machine.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
 /// What `load_balancer --help` prints.
 pub const HELP: &str = "\
 load_balancer: hands each client's request to a worker (the lab's load_balancer.py)
 
-Usage: load_balancer [--host H] [--port P] [--registry FILE]
+Usage: load_balancer [--host H] [--port P] [--registry FILE] [--strategy S]
+                     [--timeout SECS] [--connect-timeout SECS] [--worker-timeout SECS]
+                     [--cooldown SECS] [--max-connections N]
 
 Options:
-  --host H          address to listen on [default: 127.0.0.1]
-  --port P          port to listen on; 0 lets the OS choose [default: 65432]
-  --registry FILE   file the workers register in [default: worker_ports.txt]
-  -h, --help        print this help
+  --host H                  address to listen on [default: 127.0.0.1]
+  --port P                  port to listen on; 0 lets the OS choose [default: 65432]
+  --registry FILE           file the workers register in [default: worker_ports.txt]
+  --strategy S              round-robin, random or least-connections [default: round-robin]
+  --timeout SECS            how long a client's request may take to arrive [default: 10]
+  --connect-timeout SECS    how long a worker may take to accept [default: 1]
+  --worker-timeout SECS     how long a worker may take to answer [default: 30]
+  --cooldown SECS           how long a failed worker is skipped [default: 5]
+  --max-connections N       clients served at once; more get `Error: server busy`
+                            [default: 256]
+  -h, --help                print this help
 
 Exit codes: 0 never (it serves until stopped), 1 when it cannot start, 2 for a bad argument.
 ";
 
-/// What the command line chose; the defaults are the Python file's.
+/// What the command line chose; the defaults are the Python file's where it has them.
 pub struct Options {
     /// The address to listen on: 127.0.0.1 as in load_balancer.py line 62.
     pub host: String,
@@ -29,6 +62,18 @@ pub struct Options {
     pub port: u16,
     /// The workers' registry: `REGISTRATION_FILE` on line 5.
     pub registry: PathBuf,
+    /// How to choose a worker: round-robin, as on lines 36–38, unless told otherwise.
+    pub strategy: Strategy,
+    /// See [`DEFAULT_TIMEOUT`].
+    pub timeout: Duration,
+    /// See [`DEFAULT_CONNECT_TIMEOUT`].
+    pub connect_timeout: Duration,
+    /// See [`DEFAULT_WORKER_TIMEOUT`].
+    pub worker_timeout: Duration,
+    /// See [`DEFAULT_COOLDOWN`].
+    pub cooldown: Duration,
+    /// See [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: usize,
 }
 
 /// Reads the flags; see [`HELP`].
@@ -37,6 +82,12 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         host: common::DEFAULT_HOST.to_string(),
         port: common::DEFAULT_LB_PORT,
         registry: PathBuf::from(registry::DEFAULT_REGISTRY),
+        strategy: Strategy::RoundRobin,
+        timeout: DEFAULT_TIMEOUT,
+        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        worker_timeout: DEFAULT_WORKER_TIMEOUT,
+        cooldown: DEFAULT_COOLDOWN,
+        max_connections: DEFAULT_MAX_CONNECTIONS,
     };
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {
@@ -44,6 +95,12 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--host" => options.host = args.value(&arg)?,
             "--port" => options.port = args.value(&arg)?,
             "--registry" => options.registry = args.value(&arg)?,
+            "--strategy" => options.strategy = args.value(&arg)?,
+            "--timeout" => options.timeout = args.seconds(&arg)?,
+            "--connect-timeout" => options.connect_timeout = args.seconds(&arg)?,
+            "--worker-timeout" => options.worker_timeout = args.seconds(&arg)?,
+            "--cooldown" => options.cooldown = args.seconds(&arg)?,
+            "--max-connections" => options.max_connections = args.count(&arg)?,
             _ => return Err(cli::unknown(&arg)),
         }
     }

@@ -5,21 +5,24 @@
 //! appends that port to the registry file, and answers each connection with n!.
 //!
 //! Beyond the Python: each connection has its own thread, so one large factorial does not hold
-//! up the others (worker_server.py serves one connection at a time); a bad request gets an
-//! `Error: ` answer instead of crashing the worker; answers of any size are sent whole.
+//! up the others (worker_server.py serves one connection at a time); a bad request, a silent
+//! client or a flood of connections gets an `Error: ` answer instead of crashing or stalling
+//! the worker; answers of any size are sent whole.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::thread;
 
 use common::cli;
 use common::display::{python_addr, shorten};
 use common::error::{Context, Error};
 use common::factorial::factorial_digits;
-use common::protocol::{self, BadRequest};
+use common::protocol;
 use common::registry::{self, WorkerAddr};
+use common::server::ConnectionLimit;
 
 mod options;
 use options::{HELP, Options, parse_args};
@@ -33,7 +36,7 @@ fn register_worker(registry: &Path, worker: &WorkerAddr) -> Result<(), Error> {
 
 /// Listens, registers, and serves connections until the process is stopped
 /// (worker_server.py lines 15–55).
-fn start_worker(options: &Options) -> Result<(), Error> {
+fn start_worker(options: Options) -> Result<(), Error> {
     let host = &options.host;
     let listener = TcpListener::bind((host.as_str(), options.port))
         .context(|| format!("cannot listen on {host}:{}", options.port))?;
@@ -42,6 +45,11 @@ fn start_worker(options: &Options) -> Result<(), Error> {
         .context(|| "cannot read the port the OS chose".to_string())?
         .port();
 
+    if options.fresh_registry {
+        // Ours only: drop the entries that workers of an earlier run left behind.
+        registry::clear(&options.registry)
+            .context(|| format!("cannot empty {}", options.registry.display()))?;
+    }
     let me = WorkerAddr {
         host: host.clone(),
         port,
@@ -51,6 +59,8 @@ fn start_worker(options: &Options) -> Result<(), Error> {
     // Python calls listen() here (line 29); Rust's bind() already listens.
     println!("Worker listening on {host}:{port}");
 
+    let limit = ConnectionLimit::new(options.max_connections);
+    let options = Arc::new(options);
     loop {
         let (conn, addr) = match listener.accept() {
             Ok(accepted) => accepted,
@@ -60,27 +70,46 @@ fn start_worker(options: &Options) -> Result<(), Error> {
                 continue;
             }
         };
+        // Over the cap, answer "server busy" rather than start yet another thread.
+        let Some(slot) = limit.try_admit() else {
+            println!("Worker busy: refused {}", python_addr(addr));
+            limit.refuse(conn);
+            continue;
+        };
         // One thread per connection, where Python serves them one after another.
-        thread::spawn(move || handle_connection(conn, addr));
+        let options = Arc::clone(&options);
+        thread::spawn(move || {
+            handle_connection(conn, addr, &options);
+            drop(slot);
+        });
     }
 }
 
 /// Serves one connection: read n, answer n!, close (worker_server.py lines 37–55).
-fn handle_connection(mut conn: TcpStream, addr: SocketAddr) {
+fn handle_connection(mut conn: TcpStream, addr: SocketAddr, options: &Options) {
     println!("Connected by {}", python_addr(addr));
-    if let Err(e) = answer_request(&mut conn) {
+    if let Err(e) = answer_request(&mut conn, options) {
         // The load balancer went away or the network failed: only this request is lost.
         println!("Worker could not serve {}: {e}", python_addr(addr));
     }
 }
 
 /// Reads the request and sends n!, or an `Error: ` answer saying what was wrong with it.
-fn answer_request(conn: &mut TcpStream) -> io::Result<()> {
-    let request = protocol::read_request(conn)?;
-    let number = match protocol::parse_request(&request) {
+fn answer_request(conn: &mut TcpStream, options: &Options) -> io::Result<()> {
+    // A client that sends nothing, or reads nothing, frees this thread after --timeout.
+    conn.set_read_timeout(Some(options.timeout))?;
+    conn.set_write_timeout(Some(options.timeout))?;
+    let request = match protocol::read_request(conn) {
+        Ok(request) => request,
+        Err(e) if protocol::is_timeout(&e) => return refuse(conn, protocol::TIMED_OUT),
+        Err(e) => return Err(e),
+    };
+    // Python's `if not data: break` (line 43) stops the whole worker; an empty request is
+    // refused below like any other bad one.
+    let number = match protocol::parse_request(&request, options.max_n) {
         Ok(number) => number,
         // Python's int() would raise here and kill the worker (line 47); we answer instead.
-        Err(bad) => return refuse(conn, &bad),
+        Err(bad) => return refuse(conn, &bad.answer()),
     };
     println!("Worker received number: {number}");
     let result = factorial_digits(number);
@@ -89,15 +118,15 @@ fn answer_request(conn: &mut TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-/// Answers a bad request with its reason and closes the connection gently.
-fn refuse(conn: &mut TcpStream, bad: &BadRequest) -> io::Result<()> {
-    println!("Worker refused request: {bad}");
-    protocol::send_error_and_close(conn, &bad.answer())
+/// Sends an `Error: ` answer and closes the connection gently.
+fn refuse(conn: &mut TcpStream, answer: &str) -> io::Result<()> {
+    println!("Worker refused request: {answer}");
+    protocol::send_error_and_close(conn, answer)
 }
 
 fn main() -> ExitCode {
     let options = cli::parse_or_exit("worker", HELP, parse_args);
-    match start_worker(&options) {
+    match start_worker(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("worker: {e}");

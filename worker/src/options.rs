@@ -1,27 +1,50 @@
-//! The worker's command line: its flags, their defaults (those of worker_server.py) and help.
+//! The worker's command line: its flags, their defaults (those of worker_server.py, and ours
+//! for what the Python does not have) and help.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 use common::registry;
+
+/// The largest n served by default. 100000! has 456,574 digits and costs about a tenth of a
+/// second to compute and write out; much larger requests would let one client keep a worker
+/// busy for seconds and fill memory with digits.
+pub const DEFAULT_MAX_N: u64 = 100_000;
+
+/// How long a connection may take to send its request: far longer than any real client needs
+/// (the request is one small write), short enough that a silent client frees its thread soon.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many connections are served at once before new ones get `Error: server busy`. Each
+/// holds a thread and, at the largest n, a few megabytes of digits; 64 keeps a worker on a
+/// small machine well clear of exhausting memory while far above what a lab needs.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
 /// What `worker --help` prints.
 pub const HELP: &str = "\
 worker: computes n! for the load balancer (the lab's worker_server.py)
 
-Usage: worker [--host H] [--port P] [--registry FILE]
+Usage: worker [--host H] [--port P] [--registry FILE] [--fresh-registry]
+              [--max-n N] [--timeout SECS] [--max-connections N]
 
 Options:
-  --host H          address to listen on [default: 127.0.0.1]
-  --port P          port to listen on; 0 lets the OS choose [default: 0]
-  --registry FILE   file to append this worker's address to [default: worker_ports.txt]
-  -h, --help        print this help
+  --host H               address to listen on [default: 127.0.0.1]
+  --port P               port to listen on; 0 lets the OS choose [default: 0]
+  --registry FILE        file to append this worker's address to [default: worker_ports.txt]
+  --fresh-registry       empty the registry file first (start a lab afresh; give it to the
+                         first worker only)
+  --max-n N              largest n served [default: 100000]
+  --timeout SECS         how long a request may take to arrive [default: 10]
+  --max-connections N    connections served at once; more get `Error: server busy`
+                         [default: 64]
+  -h, --help             print this help
 
 Exit codes: 0 never (a worker serves until stopped), 1 when it cannot start, 2 for a bad
 argument.
 ";
 
-/// What the command line chose; the defaults are the Python file's.
+/// What the command line chose; the defaults are the Python file's where it has them.
 pub struct Options {
     /// The address to listen on: 127.0.0.1 as in worker_server.py line 17.
     pub host: String,
@@ -29,6 +52,14 @@ pub struct Options {
     pub port: u16,
     /// Where to register: `REGISTRATION_FILE` on line 7.
     pub registry: PathBuf,
+    /// Empty the registry before registering, dropping the entries of an earlier run.
+    pub fresh_registry: bool,
+    /// Requests for larger n are refused; see [`DEFAULT_MAX_N`].
+    pub max_n: u64,
+    /// See [`DEFAULT_TIMEOUT`].
+    pub timeout: Duration,
+    /// See [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: usize,
 }
 
 /// Reads the flags; see [`HELP`].
@@ -37,6 +68,10 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         host: common::DEFAULT_HOST.to_string(),
         port: 0,
         registry: PathBuf::from(registry::DEFAULT_REGISTRY),
+        fresh_registry: false,
+        max_n: DEFAULT_MAX_N,
+        timeout: DEFAULT_TIMEOUT,
+        max_connections: DEFAULT_MAX_CONNECTIONS,
     };
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {
@@ -44,6 +79,10 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--host" => options.host = args.value(&arg)?,
             "--port" => options.port = args.value(&arg)?,
             "--registry" => options.registry = args.value(&arg)?,
+            "--fresh-registry" => options.fresh_registry = true,
+            "--max-n" => options.max_n = args.value(&arg)?,
+            "--timeout" => options.timeout = args.seconds(&arg)?,
+            "--max-connections" => options.max_connections = args.count(&arg)?,
             _ => return Err(cli::unknown(&arg)),
         }
     }
