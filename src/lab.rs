@@ -182,3 +182,50 @@ pub fn say_skipped(test: &str, why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
 }
+
+impl Server {
+    /// Waits for the load balancer's next `count` "Forwarded to worker" lines and returns the
+    /// worker port each names, in order: which worker served each request.
+    pub fn wait_for_forwards(&mut self, count: usize) -> Result<Vec<u16>, Error> {
+        (0..count)
+            .map(|_| {
+                let line = self.process.wait_for("Forwarded to worker ", PATIENCE)?;
+                line.trim_end_matches(')')
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|port| port.parse().ok())
+                    .ok_or_else(|| Error::new(format!("no worker port in {line:?}")))
+            })
+            .collect()
+    }
+}
+
+/// Sends `request`, then closes our sending side (as `nc -N` does), and reads the answer: how
+/// a client says "that was all" — including "that was nothing".
+pub fn ask_and_half_close(port: u16, request: &[u8]) -> Result<Vec<u8>, Error> {
+    use std::io::{Read, Write};
+    let doing = || {
+        format!(
+            "asking 127.0.0.1:{port} for {:?}",
+            String::from_utf8_lossy(request)
+        )
+    };
+    let mut stream = std::net::TcpStream::connect((common::DEFAULT_HOST, port)).context(doing)?;
+    stream.set_read_timeout(Some(PATIENCE)).context(doing)?;
+    stream.write_all(request).context(doing)?;
+    stream.shutdown(std::net::Shutdown::Write).context(doing)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).context(doing)?;
+    Ok(answer)
+}
+
+/// A port on 127.0.0.1 where nothing listens: bound by the OS and let go at once.
+pub fn dead_port() -> Result<u16, Error> {
+    let listener = TcpListener::bind((common::DEFAULT_HOST, 0))
+        .context(|| "cannot bind a port".to_string())?;
+    let port = listener
+        .local_addr()
+        .context(|| "cannot read a port".to_string())?
+        .port();
+    Ok(port)
+}

@@ -1,0 +1,266 @@
+//! End to end: bad input, silent and vanishing clients, dead and killed workers, a messy
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
+//! registry and overload. After each fault, good requests still succeed on every worker.
+//! Each row of docs/reliability.md names the test here that covers it.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::thread;
+
+use common::error::Error;
+use common::factorial::factorial_digits;
+use lab::lab::{Lab, PATIENCE, Server, ask, ask_and_half_close, ask_text, dead_port};
+
+/// Starts `count` workers with `args`, one after another.
+fn start_workers(lab: &Lab, count: usize, args: &[&str]) -> Result<Vec<Server>, Error> {
+    (1..=count)
+        .map(|n| lab.start_worker(&format!("worker {n}"), args))
+        .collect()
+}
+
+/// Every worker, asked directly, and the load balancer still answer n! correctly.
+fn all_still_serve(workers: &[Server], lb: &Server) -> Result<(), Error> {
+    for (n, worker) in (10u64..).zip(workers) {
+        assert_eq!(ask_text(worker.port, &n.to_string())?, factorial_digits(n));
+    }
+    for n in [12u64, 15, 7] {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    Ok(())
+}
+
+/// Each bad request gets one `Error: ` answer naming the problem, from the load balancer and
+/// from a worker asked directly, and nothing stops serving.
+#[test]
+fn bad_requests_are_refused_and_serving_goes_on() -> Result<(), Error> {
+    let lab = Lab::new("bad-input", false)?;
+    let workers = start_workers(&lab, 3, &[])?;
+    let lb = lab.start_load_balancer(&[])?;
+    let long = vec![b'7'; 5000];
+    let cases: &[(&[u8], &str)] = &[
+        (b"abc", "Error: not a whole number: \"abc\""),
+        (b"1.5", "Error: not a whole number: \"1.5\""),
+        (b"1e3", "Error: not a whole number: \"1e3\""),
+        (b"0x10", "Error: not a whole number: \"0x10\""),
+        (b"12abc", "Error: not a whole number: \"12abc\""),
+        (b"1 2", "Error: not a whole number: \"1 2\""),
+        ("٣".as_bytes(), "Error: not a whole number: \"٣\""),
+        (b"\xff\xfe7", "Error: request is not text"),
+        (b"-5", "Error: negative number \"-5\""),
+        (b"18446744073709551616", "Error: number too large"),
+        (&long, "Error: request longer than 1024 bytes"),
+    ];
+    for (request, expected) in cases {
+        for port in [lb.port, workers[0].port] {
+            let answer = String::from_utf8_lossy(&ask(port, request)?).into_owned();
+            assert!(
+                answer.starts_with(expected),
+                "{request:?} to {port}: {answer:?}"
+            );
+        }
+        all_still_serve(&workers, &lb)?;
+    }
+    // Empty and whitespace-only requests: the client closes its side with nothing sent.
+    for request in [&b""[..], b"  \r\n"] {
+        for port in [lb.port, workers[1].port] {
+            let answer = ask_and_half_close(port, request)?;
+            assert!(answer.starts_with(b"Error: empty request"), "{answer:?}");
+        }
+    }
+    // Above the worker's --max-n: the worker refuses, the load balancer relays its answer.
+    assert_eq!(
+        ask_text(lb.port, "100001")?,
+        "Error: 100001 is above this worker's limit of 100000"
+    );
+    all_still_serve(&workers, &lb)
+}
+
+/// Accepted forms: whitespace around the number, CRLF, one `+`, leading zeros.
+#[test]
+fn lenient_forms_are_accepted() -> Result<(), Error> {
+    let lab = Lab::new("lenient", false)?;
+    let _workers = start_workers(&lab, 1, &[])?;
+    let lb = lab.start_load_balancer(&[])?;
+    for request in ["7\n", "7\r\n", " 7 ", "+7", "007", "\t+0007\r\n"] {
+        assert_eq!(ask_text(lb.port, request)?, "5040", "{request:?}");
+    }
+    Ok(())
+}
+
+/// A client that connects and sends nothing, or stops part-way, gets `Error: request timed
+/// out` after --timeout, and the servers go on.
+#[test]
+fn silent_clients_time_out() -> Result<(), Error> {
+    let lab = Lab::new("silent", false)?;
+    let workers = start_workers(&lab, 2, &["--timeout", "1"])?;
+    let lb = lab.start_load_balancer(&["--timeout", "1"])?;
+    for port in [lb.port, workers[0].port] {
+        assert_eq!(ask_text(port, "")?, "Error: request timed out");
+        assert_eq!(ask_text(port, "  ")?, "Error: request timed out");
+    }
+    all_still_serve(&workers, &lb)
+}
+
+/// A client that goes away before its answer costs nothing else.
+#[test]
+fn vanishing_clients_cost_nothing() -> Result<(), Error> {
+    let lab = Lab::new("vanishing", false)?;
+    let mut workers = start_workers(&lab, 2, &[])?;
+    let lb = lab.start_load_balancer(&[])?;
+    for port in [lb.port, workers[0].port] {
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", port)).map_err(|e| Error::new(e.to_string()))?;
+        stream
+            .write_all(b"20000")
+            .map_err(|e| Error::new(e.to_string()))?;
+        drop(stream);
+    }
+    // Both 20000! were computed for nobody; the workers say so and go on.
+    workers[0]
+        .process
+        .wait_for("Worker received number: 20000", PATIENCE)?;
+    all_still_serve(&workers, &lb)
+}
+
+/// 50 idle connections to the load balancer and 50 to a worker do not hold up a normal
+/// request: each connection has its own thread.
+#[test]
+fn idle_connections_do_not_block_others() -> Result<(), Error> {
+    let lab = Lab::new("idle", false)?;
+    let workers = start_workers(&lab, 1, &[])?;
+    let lb = lab.start_load_balancer(&[])?;
+    let mut idle = Vec::new();
+    for port in [lb.port, workers[0].port] {
+        for _ in 0..50 {
+            idle.push(
+                TcpStream::connect(("127.0.0.1", port)).map_err(|e| Error::new(e.to_string()))?,
+            );
+        }
+    }
+    all_still_serve(&workers, &lb)?;
+    assert_eq!(
+        idle.len(),
+        100,
+        "the idle connections stayed open throughout"
+    );
+    Ok(())
+}
+
+/// A registry with two dead entries, garbage lines and one live worker: 100 requests get 100
+/// correct answers; each dead worker is marked down once and each bad line reported once.
+#[test]
+fn dead_entries_and_garbage_in_the_registry() -> Result<(), Error> {
+    let lab = Lab::new("messy-registry", false)?;
+    let (dead1, dead2) = (dead_port()?, dead_port()?);
+    let messy = format!("# workers\n{dead1}\ngarbage\n\n70000\n127.0.0.1:{dead2}\n{dead1}\n");
+    std::fs::write(lab.registry(), messy).map_err(|e| Error::new(e.to_string()))?;
+    let _live = lab.start_worker("worker", &[])?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    for n in 0..100u64 {
+        assert_eq!(
+            ask_text(lb.port, &(n % 30).to_string())?,
+            factorial_digits(n % 30)
+        );
+    }
+    lb.wait_for_forwards(100)?;
+    let lines = lb.process.stdout_lines();
+    let count = |text: &str| lines.iter().filter(|l| l.contains(text)).count();
+    assert_eq!(
+        count(&format!("Worker ('127.0.0.1', {dead1}) marked down")),
+        1
+    );
+    assert_eq!(
+        count(&format!("Worker ('127.0.0.1', {dead2}) marked down")),
+        1
+    );
+    assert_eq!(count("Skipping line 3 of"), 1, "{lines:#?}");
+    assert_eq!(count("Skipping line 5 of"), 1, "{lines:#?}");
+    Ok(())
+}
+
+/// A missing registry file means no workers; a registry of dead workers only means the lab's
+/// `Error: Worker communication failed.` once every one was tried.
+#[test]
+fn no_live_worker_answers_the_lab_errors() -> Result<(), Error> {
+    let lab = Lab::new("no-live-worker", false)?;
+    let lb = lab.start_load_balancer(&[])?;
+    assert_eq!(ask_text(lb.port, "5")?, "Error: No workers available.");
+    std::fs::write(
+        lab.registry(),
+        format!("{}\n{}\n", dead_port()?, dead_port()?),
+    )
+    .map_err(|e| Error::new(e.to_string()))?;
+    for _ in 0..3 {
+        assert_eq!(
+            ask_text(lb.port, "5")?,
+            "Error: Worker communication failed."
+        );
+    }
+    Ok(())
+}
+
+/// A worker killed while it computes a large factorial: the load balancer sends the request
+/// to another worker and the client still gets the right answer.
+#[test]
+fn worker_killed_mid_computation() -> Result<(), Error> {
+    let lab = Lab::new("killed", false)?;
+    let mut workers = start_workers(&lab, 2, &[])?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    let port = lb.port;
+    let asking = thread::spawn(move || ask_text(port, "100000"));
+    // Round-robin gives the first request to worker 1; kill it while it computes.
+    workers[0]
+        .process
+        .wait_for("Worker received number: 100000", PATIENCE)?;
+    workers[0].process.kill();
+    let answer = asking
+        .join()
+        .map_err(|_| Error::new("the asking thread panicked"))??;
+    assert!(
+        answer == factorial_digits(100000),
+        "wrong answer of {} bytes",
+        answer.len()
+    );
+    let first = workers[0].port;
+    lb.process.wait_for(
+        &format!("Error communicating with worker ('127.0.0.1', {first})"),
+        PATIENCE,
+    )?;
+    assert_eq!(lb.wait_for_forwards(1)?, [workers[1].port]);
+    Ok(())
+}
+
+/// Over --max-connections, a server answers `Error: server busy` at once; the load balancer
+/// takes a busy worker's answer as a failure and goes to the next worker.
+#[test]
+fn overload_is_refused_with_server_busy() -> Result<(), Error> {
+    let lab = Lab::new("overload", false)?;
+    let mut small = lab.start_worker("small worker", &["--max-connections", "2"])?;
+    let big = lab.start_worker("big worker", &[])?;
+    let mut lb = lab.start_load_balancer(&["--max-connections", "2"])?;
+
+    // Fill both servers with idle connections and wait until each is admitted.
+    let connect =
+        |port| TcpStream::connect(("127.0.0.1", port)).map_err(|e| Error::new(e.to_string()));
+    let mut idle_at_small = Vec::new();
+    let mut idle_at_lb = Vec::new();
+    for _ in 0..2 {
+        idle_at_small.push(connect(small.port)?);
+        small.process.wait_for("Connected by", PATIENCE)?;
+        idle_at_lb.push(connect(lb.port)?);
+        lb.process.wait_for("Client connected", PATIENCE)?;
+    }
+    assert_eq!(ask_text(small.port, "5")?, "Error: server busy");
+    assert_eq!(ask_text(lb.port, "5")?, "Error: server busy");
+
+    // Free the load balancer; its first pick, the small worker, is still full.
+    drop(idle_at_lb);
+    lb.process
+        .wait_for("Refused request: Error: empty request", PATIENCE)?;
+    lb.process
+        .wait_for("Refused request: Error: empty request", PATIENCE)?;
+    assert_eq!(ask_text(lb.port, "5")?, "120");
+    lb.process.wait_for("the worker is busy", PATIENCE)?;
+    assert_eq!(lb.wait_for_forwards(1)?, [big.port]);
+    Ok(())
+}
