@@ -163,3 +163,18 @@ fn client_reports_an_unreachable_load_balancer() -> Result<(), Error> {
     );
     Ok(())
 }
+
+/// With `--threads spawn` (a new thread for every connection, the lesson's plain form) the
+/// worker and the load balancer serve exactly as with the default `reuse`.
+#[test]
+fn spawn_per_connection_serves_the_same() -> Result<(), Error> {
+    let lab = Lab::new("spawn", false)?;
+    let _workers = (1..=2)
+        .map(|n| lab.start_worker(&format!("worker {n}"), &["--threads", "spawn"]))
+        .collect::<Result<Vec<_>, _>>()?;
+    let lb = lab.start_load_balancer(&["--threads", "spawn"])?;
+    for n in [12, 15, 7, 1000] {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    Ok(())
+}

@@ -17,7 +17,6 @@ use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread;
 use std::time::Duration;
 
 use common::cli;
@@ -25,7 +24,7 @@ use common::display::{python_addr, shorten};
 use common::error::{Context, Error, plain};
 use common::protocol;
 use common::registry::{self, SkippedLine, WorkerAddr};
-use common::server::ConnectionLimit;
+use common::server::{ConnectionLimit, Threads};
 
 mod health;
 mod options;
@@ -224,6 +223,7 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     println!("Load Balancer listening on {host}:{port}");
 
     let limit = ConnectionLimit::new(options.max_connections);
+    let threads = Threads::new(options.threads);
     let lb = Arc::new(LoadBalancer {
         registry: options.registry,
         strategy: options.strategy,
@@ -250,11 +250,15 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
             limit.refuse(client);
             continue;
         };
+        // threading.Thread(target=handle_client, args=(client_socket,)).start()
         let lb = Arc::clone(&lb);
-        thread::spawn(move || {
+        let started = threads.start(move || {
             handle_client(client, &lb);
             drop(slot);
         });
+        if let Err(e) = started {
+            eprintln!("Could not start a thread for the client: {e}");
+        }
     }
 }
 

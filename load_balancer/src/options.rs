@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 use common::registry;
+use common::server::ThreadMode;
 
 use crate::strategy::Strategy;
 
@@ -36,7 +37,7 @@ load_balancer: hands each client's request to a worker (the lab's load_balancer.
 
 Usage: load_balancer [--host H] [--port P] [--registry FILE] [--strategy S]
                      [--timeout SECS] [--connect-timeout SECS] [--worker-timeout SECS]
-                     [--cooldown SECS] [--max-connections N]
+                     [--cooldown SECS] [--max-connections N] [--threads MODE]
 
 Options:
   --host H                  address to listen on [default: 127.0.0.1]
@@ -49,6 +50,8 @@ Options:
   --cooldown SECS           how long a failed worker is skipped [default: 5]
   --max-connections N       clients served at once; more get `Error: server busy`
                             [default: 256]
+  --threads MODE            reuse: a finished connection's thread takes the next one;
+                            spawn: a new thread for every connection [default: reuse]
   -h, --help                print this help
 
 Exit codes: 0 never (it serves until stopped), 1 when it cannot start, 2 for a bad argument.
@@ -74,6 +77,8 @@ pub struct Options {
     pub cooldown: Duration,
     /// See [`DEFAULT_MAX_CONNECTIONS`].
     pub max_connections: usize,
+    /// Whether a finished connection's thread serves the next one (see `ThreadMode`).
+    pub threads: ThreadMode,
 }
 
 /// Reads the flags; see [`HELP`].
@@ -88,6 +93,7 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         worker_timeout: DEFAULT_WORKER_TIMEOUT,
         cooldown: DEFAULT_COOLDOWN,
         max_connections: DEFAULT_MAX_CONNECTIONS,
+        threads: ThreadMode::Reuse,
     };
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {
@@ -101,6 +107,7 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--worker-timeout" => options.worker_timeout = args.seconds(&arg)?,
             "--cooldown" => options.cooldown = args.seconds(&arg)?,
             "--max-connections" => options.max_connections = args.count(&arg)?,
+            "--threads" => options.threads = args.value(&arg)?,
             _ => return Err(cli::unknown(&arg)),
         }
     }

@@ -14,7 +14,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::thread;
 
 use common::cli;
 use common::display::{python_addr, shorten};
@@ -22,7 +21,7 @@ use common::error::{Context, Error};
 use common::factorial::factorial_digits;
 use common::protocol;
 use common::registry::{self, WorkerAddr};
-use common::server::ConnectionLimit;
+use common::server::{ConnectionLimit, Threads};
 
 mod options;
 use options::{HELP, Options, parse_args};
@@ -60,6 +59,7 @@ fn start_worker(options: Options) -> Result<(), Error> {
     println!("Worker listening on {host}:{port}");
 
     let limit = ConnectionLimit::new(options.max_connections);
+    let threads = Threads::new(options.threads);
     let options = Arc::new(options);
     loop {
         let (conn, addr) = match listener.accept() {
@@ -78,10 +78,13 @@ fn start_worker(options: Options) -> Result<(), Error> {
         };
         // One thread per connection, where Python serves them one after another.
         let options = Arc::clone(&options);
-        thread::spawn(move || {
+        let started = threads.start(move || {
             handle_connection(conn, addr, &options);
             drop(slot);
         });
+        if let Err(e) = started {
+            eprintln!("Worker could not start a thread: {e}");
+        }
     }
 }
 

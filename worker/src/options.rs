@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 use common::registry;
+use common::server::ThreadMode;
 
 /// The largest n served by default. 100000! has 456,574 digits and costs about a tenth of a
 /// second to compute and write out; much larger requests would let one client keep a worker
@@ -26,7 +27,7 @@ pub const HELP: &str = "\
 worker: computes n! for the load balancer (the lab's worker_server.py)
 
 Usage: worker [--host H] [--port P] [--registry FILE] [--fresh-registry]
-              [--max-n N] [--timeout SECS] [--max-connections N]
+              [--max-n N] [--timeout SECS] [--max-connections N] [--threads MODE]
 
 Options:
   --host H               address to listen on [default: 127.0.0.1]
@@ -38,6 +39,8 @@ Options:
   --timeout SECS         how long a request may take to arrive [default: 10]
   --max-connections N    connections served at once; more get `Error: server busy`
                          [default: 64]
+  --threads MODE         reuse: a finished connection's thread takes the next one;
+                         spawn: a new thread for every connection [default: reuse]
   -h, --help             print this help
 
 Exit codes: 0 never (a worker serves until stopped), 1 when it cannot start, 2 for a bad
@@ -60,6 +63,8 @@ pub struct Options {
     pub timeout: Duration,
     /// See [`DEFAULT_MAX_CONNECTIONS`].
     pub max_connections: usize,
+    /// Whether a finished connection's thread serves the next one (see `ThreadMode`).
+    pub threads: ThreadMode,
 }
 
 /// Reads the flags; see [`HELP`].
@@ -72,6 +77,7 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         max_n: DEFAULT_MAX_N,
         timeout: DEFAULT_TIMEOUT,
         max_connections: DEFAULT_MAX_CONNECTIONS,
+        threads: ThreadMode::Reuse,
     };
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {
@@ -83,6 +89,7 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--max-n" => options.max_n = args.value(&arg)?,
             "--timeout" => options.timeout = args.seconds(&arg)?,
             "--max-connections" => options.max_connections = args.count(&arg)?,
+            "--threads" => options.threads = args.value(&arg)?,
             _ => return Err(cli::unknown(&arg)),
         }
     }
