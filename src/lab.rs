@@ -176,6 +176,33 @@ pub fn ask_text(port: u16, request: &str) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&ask(port, request.as_bytes())?).into_owned())
 }
 
+/// Python code that makes every socket bind with SO_REUSEADDR and then runs the script named
+/// in its first argument unchanged. The Python load balancer binds 65432 without it, so after
+/// one run the closed connections hold the port in TIME_WAIT for up to a minute and the next
+/// start fails; with it, the next start needs no waiting.
+pub const PYTHON_WITH_REUSEADDR: &str = "\
+import runpy, socket, sys
+plain_bind = socket.socket.bind
+def bind(self, address):
+    self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return plain_bind(self, address)
+socket.socket.bind = bind
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+";
+
+/// A command that runs the Python lab's `load_balancer.py` (in `python_lab`) unchanged but
+/// for SO_REUSEADDR, unbuffered, in this lab's folder, where it reads `worker_ports.txt`.
+pub fn python_load_balancer(lab: &Lab, python_lab: &Path) -> Command {
+    let script = python_lab.join("load_balancer.py");
+    let mut command = Command::new("python3");
+    command
+        .args(["-u", "-c", PYTHON_WITH_REUSEADDR])
+        .arg(script)
+        .current_dir(lab.dir());
+    command
+}
+
 /// Says on the terminal that a test skipped and why. It writes to stderr directly, because
 /// the test harness captures `println!` and `eprintln!` of passing tests.
 pub fn say_skipped(test: &str, why: &str) {

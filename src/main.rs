@@ -6,11 +6,11 @@
 //! private registry file in a scratch folder, so an old `worker_ports.txt` cannot interfere;
 //! the load balancer takes the lab's port 65432, or a free one if 65432 is in use.
 
-use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
-use common::error::{Context, Error};
+use common::error::Error;
 use lab::lab::{Lab, PATIENCE, port_is_free};
+use lab::process::build_programs;
 
 /// The numbers the lab's write-up tries.
 const NUMBERS: [&str; 3] = ["12", "15", "7"];
@@ -66,41 +66,5 @@ fn run_demo() -> Result<(), Error> {
         "Done: {} answers from {WORKERS} workers; stopping them all.",
         NUMBERS.len()
     );
-    Ok(())
-}
-
-/// Builds the worker, load balancer and client when we run under `cargo run`, so that a
-/// fresh clone needs only this one command (cargo builds just this package by itself). The
-/// profile matches our own: `cargo run --release` builds them with `--release`.
-fn build_programs() -> Result<(), Error> {
-    let Ok(cargo) = std::env::var("CARGO") else {
-        return Ok(()); // started without cargo: use the programs already built beside us
-    };
-    let exe = std::env::current_exe().context(|| "cannot find this program's path".to_string())?;
-    let release = exe
-        .parent()
-        .is_some_and(|dir| dir.ends_with(Path::new("release")));
-    let mut command = Command::new(cargo);
-    command.args([
-        "build",
-        "--quiet",
-        "-p",
-        "worker",
-        "-p",
-        "load_balancer",
-        "-p",
-        "client",
-    ]);
-    if release {
-        command.arg("--release");
-    }
-    let status = command
-        .status()
-        .context(|| "cannot run cargo to build the programs".to_string())?;
-    if !status.success() {
-        return Err(Error::new(
-            "building the worker, load balancer and client failed",
-        ));
-    }
     Ok(())
 }

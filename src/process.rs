@@ -82,6 +82,44 @@ impl Running {
         })
     }
 
+    /// Starts `command` with its output thrown away: for the benchmark, where reading every
+    /// line of a server under load would take CPU from the server itself.
+    pub fn start_quiet(tag: &str, mut command: Command) -> Result<Running, Error> {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = command
+            .spawn()
+            .context(|| format!("cannot start {tag} ({command:?})"))?;
+        // No line will ever arrive: the sender is dropped at once.
+        let (_, lines) = mpsc::channel();
+        Ok(Running {
+            tag: tag.to_string(),
+            child,
+            lines,
+            seen: Vec::new(),
+            unmatched_from: 0,
+        })
+    }
+
+    /// Asks the program to stop (SIGTERM, through the `kill` command, as std has no signals)
+    /// and waits up to `timeout` before killing it. nginx needs this: its worker processes
+    /// outlive a master that is killed outright.
+    pub fn terminate(&mut self, timeout: Duration) {
+        let asked = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        while asked.is_ok() && Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(None) => thread::sleep(Duration::from_millis(20)),
+                _ => return,
+            }
+        }
+        self.kill();
+    }
+
     /// Writes `text` to the program's standard input and closes it (a user typing a line).
     pub fn type_in(&mut self, text: &str) -> Result<(), Error> {
         use std::io::Write;
@@ -222,4 +260,39 @@ fn forward_lines(
             }
         }
     });
+}
+
+/// Builds the worker, load balancer and client when we run under `cargo run`, so that a
+/// fresh clone needs only one command for the demo or the benchmark (cargo builds just the
+/// `lab` package by itself). The
+/// profile matches our own: `cargo run --release` builds them with `--release`.
+pub fn build_programs() -> Result<(), Error> {
+    let Ok(cargo) = std::env::var("CARGO") else {
+        return Ok(()); // started without cargo: use the programs already built beside us
+    };
+    let exe = std::env::current_exe().context(|| "cannot find this program's path".to_string())?;
+    let release = exe.parent().is_some_and(|dir| dir.ends_with("release"));
+    let mut command = Command::new(cargo);
+    command.args([
+        "build",
+        "--quiet",
+        "-p",
+        "worker",
+        "-p",
+        "load_balancer",
+        "-p",
+        "client",
+    ]);
+    if release {
+        command.arg("--release");
+    }
+    let status = command
+        .status()
+        .context(|| "cannot run cargo to build the programs".to_string())?;
+    if !status.success() {
+        return Err(Error::new(
+            "building the worker, load balancer and client failed",
+        ));
+    }
+    Ok(())
 }

@@ -11,20 +11,7 @@ use std::process::Command;
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, Server, ask_text, say_skipped};
-
-/// Starts Python's load_balancer.py unchanged, after making every socket it binds set
-/// SO_REUSEADDR: without it, the previous mix's closed connections hold port 65432 in
-/// TIME_WAIT for up to a minute and the bind fails.
-const REUSEADDR_THEN_RUN: &str = "\
-import runpy, socket, sys
-plain_bind = socket.socket.bind
-def bind(self, address):
-    self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    return plain_bind(self, address)
-socket.socket.bind = bind
-runpy.run_path(sys.argv[1], run_name='__main__')
-";
+use lab::lab::{Lab, Server, ask_text, python_load_balancer, say_skipped};
 
 /// Which implementation plays a part.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,10 +62,7 @@ fn start_load_balancer(lab: &Lab, py: &Path, side: Side) -> Result<Server, Error
             command.args(["--port", &common::DEFAULT_LB_PORT.to_string()]);
             command
         }
-        Side::Python => {
-            let script = py.join("load_balancer.py");
-            python(lab, &["-c", REUSEADDR_THEN_RUN, &script.to_string_lossy()])
-        }
+        Side::Python => python_load_balancer(lab, py),
     };
     lab.start_server("load_balancer", command, "Load Balancer listening on ")
 }

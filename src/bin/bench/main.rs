@@ -1,0 +1,279 @@
+//! The lab's benchmark, std only: `cargo run --release --bin bench`.
+//!
+//! Load mode (the default) starts k workers and, one at a time, each load balancer in front
+//! of them: ours (reusing threads, and spawning one per connection), plus nginx's stream proxy,
+//! HAProxy and the Python lab when they are there, and one worker directly for the cost of
+//! the second hop. It drives c concurrent clients that speak exactly like client.py, checks
+//! every answer, and reports requests/s, p50, p99, max latency and errors as Markdown tables,
+//! medians of several rounds with the order of the targets rotated each round.
+//!
+//! `--factorial` times n! against CPython and GMP instead. docs/benchmarks.md has results.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use common::cli::{self, Args, CliError};
+use common::error::Error;
+use common::factorial::factorial_digits;
+use lab::lab::Lab;
+use lab::process::build_programs;
+
+mod factorial;
+mod load;
+mod targets;
+
+use targets::Kind;
+
+const HELP: &str = "\
+bench: measures the lab's load balancer against nginx, HAProxy and the Python lab, and its
+factorial against CPython and GMP
+
+Usage: bench [--workers K] [--clients C,C,...] [--requests N] [--n N] [--rounds R]
+       bench --factorial [--ns N,N,...]
+
+Options:
+  --workers K        workers behind every load balancer [default: 3]
+  --clients C,...    concurrent clients, one table each [default: 16,64]
+  --requests N       requests in each measured run [default: 10000]
+  --n N              the number every request asks for [default: 20]
+  --rounds R         runs of each target; the tables show medians [default: 3]
+  --factorial        time n! instead: ours, our first version, CPython, GMP (gmpy2)
+  --ns N,...         the n for --factorial [default: 1000,10000,100000,1000000]
+  -h, --help         print this help
+
+The Python lab runs when PYTHON_LAB_DIR names its folder; nginx (with libnginx-mod-stream)
+and haproxy run when installed.
+";
+
+/// What the command line chose.
+struct Options {
+    workers: usize,
+    clients: Vec<usize>,
+    requests: usize,
+    n: u64,
+    rounds: usize,
+    factorial: bool,
+    ns: Vec<u64>,
+}
+
+fn parse_args(args: &mut Args) -> Result<Options, CliError> {
+    let mut options = Options {
+        workers: 3,
+        clients: vec![16, 64],
+        requests: 10_000,
+        n: 20,
+        rounds: 3,
+        factorial: false,
+        ns: vec![1000, 10_000, 100_000, 1_000_000],
+    };
+    while let Some(arg) = args.next_arg() {
+        match arg.as_str() {
+            "-h" | "--help" => return Err(CliError::HelpRequested),
+            "--workers" => options.workers = args.count(&arg)?,
+            "--clients" => options.clients = list(&args.value::<String>(&arg)?, &arg)?,
+            "--requests" => options.requests = args.count(&arg)?,
+            "--n" => options.n = args.value(&arg)?,
+            "--rounds" => options.rounds = args.count(&arg)?,
+            "--factorial" => options.factorial = true,
+            "--ns" => options.ns = list(&args.value::<String>(&arg)?, &arg)?,
+            _ => return Err(cli::unknown(&arg)),
+        }
+    }
+    Ok(options)
+}
+
+/// A comma-separated list of numbers, such as `16,64`.
+fn list<T: std::str::FromStr>(text: &str, flag: &str) -> Result<Vec<T>, CliError> {
+    text.split(',')
+        .map(|item| item.trim().parse())
+        .collect::<Result<Vec<T>, _>>()
+        .map_err(|_| CliError::Usage(format!("{flag} takes numbers separated by commas")))
+}
+
+fn main() -> ExitCode {
+    let options = cli::parse_or_exit("bench", HELP, parse_args);
+    let result = if options.factorial {
+        run_factorial(&options)
+    } else {
+        run_load(&options)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the machine, so every table says where it was measured.
+fn print_machine() {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|name| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("Machine: {cpu}, {cores} cores available");
+    println!(
+        "Command: {}",
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    println!();
+}
+
+fn run_factorial(options: &Options) -> Result<(), Error> {
+    print_machine();
+    println!("| n | digits | ours | first version | CPython | GMP | CPython ÷ ours | ours ÷ GMP |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for row in factorial::measure(&options.ns) {
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+        let or_dash = |d: Option<Duration>| d.map_or("—".to_string(), ms);
+        let ratio = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:.1}×", a.as_secs_f64() / b.as_secs_f64()),
+            _ => "—".to_string(),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            row.n,
+            row.digits,
+            ms(row.ours),
+            ms(row.first_version),
+            or_dash(row.cpython),
+            or_dash(row.gmp),
+            ratio(row.cpython, Some(row.ours)),
+            ratio(Some(row.ours), row.gmp),
+        );
+    }
+    println!();
+    println!("Times are medians of repeated runs; — means not measured (CPython above n = 100000");
+    println!("converts to text in quadratic time; GMP needs the gmpy2 module).");
+    Ok(())
+}
+
+/// One target's results over the rounds.
+struct Results {
+    kind: Kind,
+    runs: Vec<load::Run>,
+}
+
+fn run_load(options: &Options) -> Result<(), Error> {
+    build_programs()?;
+    let python_lab = std::env::var_os("PYTHON_LAB_DIR").map(PathBuf::from);
+    let python_lab = python_lab.as_deref();
+    let lab = Lab::new("bench", false)?;
+    let workers = targets::start_workers(&lab, options.workers)?;
+    let ports: Vec<u16> = workers.iter().map(|w| w.port).collect();
+
+    let mut kinds = Vec::new();
+    for kind in [
+        Kind::Ours,
+        Kind::OursSpawn,
+        Kind::Direct,
+        Kind::Nginx,
+        Kind::Haproxy,
+        Kind::Python,
+    ] {
+        match targets::available(kind, python_lab) {
+            Ok(()) => kinds.push(kind),
+            Err(why) => println!("skipped {kind}: {why}"),
+        }
+    }
+    print_machine();
+    let request = options.n.to_string();
+    let expected = factorial_digits(options.n);
+    let warm_up = (options.requests / 10).clamp(100, 1000);
+
+    for &clients in &options.clients {
+        let mut results: Vec<Results> = kinds
+            .iter()
+            .map(|&kind| Results {
+                kind,
+                runs: Vec::new(),
+            })
+            .collect();
+        for round in 0..options.rounds {
+            // Rotate who goes first, so no target always meets a cold or warm machine.
+            let count = results.len();
+            for i in 0..count {
+                let result = &mut results[(i + round) % count];
+                let target = match targets::start(result.kind, &lab, &ports, python_lab) {
+                    Ok(target) => target,
+                    Err(e) => {
+                        println!("{} did not start: {e}", result.kind);
+                        continue;
+                    }
+                };
+                load::drive(target.port, clients, warm_up, &request, &expected);
+                result.runs.push(load::drive(
+                    target.port,
+                    clients,
+                    options.requests,
+                    &request,
+                    &expected,
+                ));
+            }
+        }
+        print_load_table(clients, options, &results);
+    }
+    Ok(())
+}
+
+/// The median of some numbers (the upper one of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn print_load_table(clients: usize, options: &Options, results: &[Results]) {
+    let ours = results
+        .iter()
+        .find(|r| r.kind == Kind::Ours)
+        .map(|r| median(r.runs.iter().map(load::Run::per_second).collect()));
+    println!(
+        "c = {clients}, n = {}, {} workers, {} requests a run, medians of {} rounds:",
+        options.n, options.workers, options.requests, options.rounds
+    );
+    println!();
+    println!(
+        "| target | requests/s | p50 | p99 | max | errors | ours ÷ target (requests/s) | each round (requests/s) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for result in results.iter().filter(|r| !r.runs.is_empty()) {
+        let per_second = median(result.runs.iter().map(load::Run::per_second).collect());
+        let ms = |pick: &dyn Fn(&load::Run) -> Duration| {
+            median(
+                result
+                    .runs
+                    .iter()
+                    .map(|r| pick(r).as_secs_f64() * 1000.0)
+                    .collect(),
+            )
+        };
+        let rounds: Vec<String> = result
+            .runs
+            .iter()
+            .map(|r| format!("{:.0}", r.per_second()))
+            .collect();
+        println!(
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} |",
+            result.kind,
+            per_second,
+            ms(&|r| r.percentile(50.0)),
+            ms(&|r| r.percentile(99.0)),
+            ms(&|r| r.max()),
+            result.runs.iter().map(|r| r.errors).sum::<usize>(),
+            ours.map_or("—".to_string(), |ours| format!(
+                "{:.2}",
+                ours / per_second
+            )),
+            rounds.join(", "),
+        );
+    }
+    println!();
+}

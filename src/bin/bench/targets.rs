@@ -1,0 +1,225 @@
+//! What the load is sent to: our load balancer (reusing threads, or a new thread per
+//! connection), one worker directly, and — when they are installed — nginx's stream proxy,
+//! HAProxy and the Python lab's load balancer, all in front of the same Rust workers.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::error::{Context, Error};
+use lab::Running;
+use lab::lab::{Lab, dead_port, port_is_free, python_load_balancer};
+
+use crate::load;
+
+/// How long a target may take to answer its first request before we give up on it.
+const STARTUP: Duration = Duration::from_secs(20);
+
+/// Where Debian's nginx keeps its stream module (package libnginx-mod-stream).
+const NGINX_STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+/// One thing to send load to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Our load balancer, `--threads reuse` (the default).
+    Ours,
+    /// Our load balancer, `--threads spawn`: a new thread for every connection.
+    OursSpawn,
+    /// One of the workers, with no load balancer in front: the cost of the second hop.
+    Direct,
+    /// nginx's stream (TCP) proxy, round-robin.
+    Nginx,
+    /// HAProxy in TCP mode, round-robin.
+    Haproxy,
+    /// The Python lab's load_balancer.py.
+    Python,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Ours => "ours (reuse threads)",
+            Kind::OursSpawn => "ours (spawn per connection)",
+            Kind::Direct => "one worker directly",
+            Kind::Nginx => "nginx stream",
+            Kind::Haproxy => "HAProxy",
+            Kind::Python => "Python lab",
+        })
+    }
+}
+
+/// A started target; stopped when dropped.
+pub struct Target {
+    /// The port to send requests to.
+    pub port: u16,
+    process: Option<Running>,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(process) = &mut self.process {
+            // nginx's workers outlive a killed master; every target stops cleanly on SIGTERM.
+            process.terminate(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Whether `kind` can run here; the reason it cannot otherwise.
+pub fn available(kind: Kind, python_lab: Option<&Path>) -> Result<(), String> {
+    match kind {
+        Kind::Ours | Kind::OursSpawn | Kind::Direct => Ok(()),
+        Kind::Nginx if !installed("nginx") => Err("nginx is not installed".into()),
+        Kind::Nginx if !Path::new(NGINX_STREAM_MODULE).exists() => {
+            Err(format!("no {NGINX_STREAM_MODULE} (libnginx-mod-stream)"))
+        }
+        Kind::Haproxy if !installed("haproxy") => Err("haproxy is not installed".into()),
+        Kind::Python if python_lab.is_none() => Err("PYTHON_LAB_DIR is not set".into()),
+        Kind::Python if !installed("python3") => Err("python3 is not on PATH".into()),
+        Kind::Python if !port_is_free(common::DEFAULT_LB_PORT) => {
+            Err("port 65432, which load_balancer.py needs, is in use".into())
+        }
+        Kind::Nginx | Kind::Haproxy | Kind::Python => Ok(()),
+    }
+}
+
+/// True when `program` runs (it is on PATH) and prints its version.
+fn installed(program: &str) -> bool {
+    let flag = if program == "python3" {
+        "--version"
+    } else {
+        "-v"
+    };
+    Command::new(program)
+        .arg(flag)
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// The workers, started quietly on ports we choose so no output needs reading.
+pub fn start_workers(lab: &Lab, count: usize) -> Result<Vec<Target>, Error> {
+    (1..=count)
+        .map(|n| {
+            let port = dead_port()?;
+            let mut command = lab.command("worker")?;
+            command.args(["--port", &port.to_string()]);
+            let process = Running::start_quiet(&format!("worker {n}"), command)?;
+            ready(port, Some(process))
+        })
+        .collect()
+}
+
+/// Starts `kind` in front of `workers` (ports), in `lab`'s folder.
+pub fn start(
+    kind: Kind,
+    lab: &Lab,
+    workers: &[u16],
+    python_lab: Option<&Path>,
+) -> Result<Target, Error> {
+    let port = dead_port()?;
+    let command = match kind {
+        Kind::Direct => return ready(workers[0], None),
+        Kind::Ours | Kind::OursSpawn => {
+            let threads = if kind == Kind::Ours { "reuse" } else { "spawn" };
+            let mut command = lab.command("load_balancer")?;
+            command.args(["--port", &port.to_string(), "--threads", threads]);
+            command
+        }
+        Kind::Nginx => nginx(lab, port, workers)?,
+        Kind::Haproxy => haproxy(lab, port, workers)?,
+        Kind::Python => {
+            let dir = python_lab.ok_or_else(|| Error::new("PYTHON_LAB_DIR is not set"))?;
+            let process = Running::start_quiet("Python lab", python_load_balancer(lab, dir))?;
+            return ready(common::DEFAULT_LB_PORT, Some(process));
+        }
+    };
+    let process = Running::start_quiet(&kind.to_string(), command)?;
+    ready(port, Some(process))
+}
+
+/// Waits until the target answers 1! = 1; a target that does not within [`STARTUP`] failed.
+fn ready(port: u16, process: Option<Running>) -> Result<Target, Error> {
+    let target = Target { port, process };
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        if load::ask(port, "1").is_ok_and(|answer| answer == b"1") {
+            return Ok(target);
+        }
+        if Instant::now() > deadline {
+            return Err(Error::new(format!("nothing answers on port {port}")));
+        }
+        // Polling is fine here: this is start-up, not a measurement.
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// nginx with only a stream block: one upstream of our workers, round-robin (its default).
+fn nginx(lab: &Lab, port: u16, workers: &[u16]) -> Result<Command, Error> {
+    let servers: String = workers
+        .iter()
+        .map(|w| format!("        server 127.0.0.1:{w};\n"))
+        .collect();
+    let dir = lab.dir().display();
+    let config = format!(
+        "load_module {NGINX_STREAM_MODULE};
+worker_processes auto;
+daemon off;
+pid {dir}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+stream {{
+    upstream workers {{
+{servers}    }}
+    server {{
+        listen 127.0.0.1:{port};
+        proxy_pass workers;
+        proxy_connect_timeout 1s;
+    }}
+}}
+"
+    );
+    let path = write_config(lab, "nginx.conf", &config)?;
+    let mut command = Command::new("nginx");
+    command
+        .args(["-e", "stderr", "-p"])
+        .arg(lab.dir())
+        .arg("-c")
+        .arg(path);
+    Ok(command)
+}
+
+/// HAProxy in TCP mode, round-robin over our workers, in the foreground.
+fn haproxy(lab: &Lab, port: u16, workers: &[u16]) -> Result<Command, Error> {
+    let servers: String = workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| format!("    server w{i} 127.0.0.1:{w}\n"))
+        .collect();
+    let config = format!(
+        "global
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+frontend lab
+    bind 127.0.0.1:{port}
+    default_backend workers
+backend workers
+    balance roundrobin
+{servers}"
+    );
+    let path = write_config(lab, "haproxy.cfg", &config)?;
+    let mut command = Command::new("haproxy");
+    command.args(["-db", "-f"]).arg(path);
+    Ok(command)
+}
+
+fn write_config(lab: &Lab, name: &str, text: &str) -> Result<PathBuf, Error> {
+    let path = lab.dir().join(name);
+    fs::write(&path, text).context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
