@@ -164,7 +164,10 @@ struct Results {
 
 fn run_load(options: &Options) -> Result<(), Error> {
     build_programs()?;
-    let python_lab = std::env::var_os("PYTHON_LAB_DIR").map(PathBuf::from);
+    // Made absolute: the Python load balancer runs in the lab's scratch folder.
+    let python_lab = std::env::var_os("PYTHON_LAB_DIR")
+        .map(PathBuf::from)
+        .map(|dir| dir.canonicalize().unwrap_or(dir));
     let python_lab = python_lab.as_deref();
     let lab = Lab::new("bench", false)?;
     let workers = targets::start_workers(&lab, options.workers)?;

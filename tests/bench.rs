@@ -1,0 +1,68 @@
+//! The benchmark runs, tiny: its numbers are not checked (no timing assertions), only that it
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
+//! measures every target it can start, with no errors, and prints its tables.
+
+use std::process::Command;
+
+/// Runs the bench binary with `args` and returns its stdout; it must exit 0.
+fn bench(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    stdout
+}
+
+/// Load mode: every target is a table row with zero errors, or skipped with a reason.
+#[test]
+fn load_mode_measures_each_target_without_errors() {
+    let stdout = bench(&[
+        "--workers",
+        "2",
+        "--clients",
+        "4",
+        "--requests",
+        "200",
+        "--rounds",
+        "1",
+    ]);
+    assert!(stdout.contains("c = 4, n = 20, 2 workers"), "{stdout}");
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(" ms |"))
+        .collect();
+    for target in [
+        "ours (reuse threads)",
+        "ours (spawn per connection)",
+        "one worker directly",
+    ] {
+        assert!(
+            rows.iter().any(|r| r.starts_with(&format!("| {target} |"))),
+            "{stdout}"
+        );
+    }
+    // Every other target either ran or said why it was skipped; none failed to start.
+    assert!(!stdout.contains("did not start"), "{stdout}");
+    for target in ["nginx stream", "HAProxy", "Python lab"] {
+        let ran = rows.iter().any(|r| r.starts_with(&format!("| {target} |")));
+        assert!(
+            ran || stdout.contains(&format!("skipped {target}: ")),
+            "{stdout}"
+        );
+    }
+    for row in &rows {
+        let errors = row.split('|').nth(6).map(str::trim);
+        assert_eq!(errors, Some("0"), "{row}");
+    }
+}
+
+/// Factorial mode: a row per n with the right digit count.
+#[test]
+fn factorial_mode_prints_a_row_per_n() {
+    let stdout = bench(&["--factorial", "--ns", "10,1000"]);
+    assert!(stdout.contains("| 10 | 7 |"), "{stdout}");
+    assert!(stdout.contains("| 1000 | 2568 |"), "{stdout}");
+}
