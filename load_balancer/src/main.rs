@@ -250,7 +250,7 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
             limit.refuse(client);
             continue;
         };
-        // threading.Thread(target=handle_client, args=(client_socket,)).start()
+        // A thread of its own runs handle_client, as lines 80–82 start one; see --threads.
         let lb = Arc::clone(&lb);
         let started = threads.start(move || {
             handle_client(client, &lb);
