@@ -41,6 +41,8 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "-h" | "--help" => return Err(CliError::HelpRequested),
             "--host" => options.host = args.value(&arg)?,
             "--port" => options.port = args.value(&arg)?,
+            // After `--` comes the number, whatever it looks like.
+            "--" => options.number = args.next_arg(),
             // Anything else that looks like a flag is a mistake ("-5" is a number).
             flag if flag.starts_with("--") => return Err(cli::unknown(flag)),
             _ if options.number.is_none() => options.number = Some(arg),
