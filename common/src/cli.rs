@@ -104,6 +104,7 @@ pub fn parse_or_exit<T>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
 mod tests {
     use super::*;
 

@@ -58,6 +58,7 @@ pub fn plain(error: &io::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
 mod tests {
     use super::*;
 

@@ -186,6 +186,7 @@ fn to_decimal_in_halves(number: &BigUint, split: &BigUint, low_digits: u64) -> S
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
 mod tests {
     use super::*;
 

@@ -172,6 +172,7 @@ fn is_host_name(text: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
 mod tests {
     use super::*;
 

@@ -216,6 +216,7 @@ impl ConnectionLimit {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
 mod tests {
     use super::*;
     use std::collections::HashSet;

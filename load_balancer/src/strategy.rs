@@ -97,6 +97,7 @@ impl Strategy {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
 mod tests {
     use super::*;
 

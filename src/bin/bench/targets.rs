@@ -77,6 +77,9 @@ pub fn available(kind: Kind, python_lab: Option<&Path>) -> Result<(), String> {
         }
         Kind::Haproxy if !installed("haproxy") => Err("haproxy is not installed".into()),
         Kind::Python if python_lab.is_none() => Err("PYTHON_LAB_DIR is not set".into()),
+        Kind::Python if !python_lab.is_some_and(|dir| dir.join("load_balancer.py").exists()) => {
+            Err("PYTHON_LAB_DIR holds no load_balancer.py".into())
+        }
         Kind::Python if !installed("python3") => Err("python3 is not on PATH".into()),
         Kind::Python if !port_is_free(common::DEFAULT_LB_PORT) => {
             Err("port 65432, which load_balancer.py needs, is in use".into())
