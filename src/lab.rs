@@ -89,6 +89,14 @@ impl Lab {
         self.start_server(tag, command, "Worker listening on ")
     }
 
+    /// Starts `count` workers with `args`, one after another, so that the registry lists them
+    /// in that order; they are tagged `worker 1`, `worker 2`, ….
+    pub fn start_workers(&self, count: usize, args: &[&str]) -> Result<Vec<Server>, Error> {
+        (1..=count)
+            .map(|n| self.start_worker(&format!("worker {n}"), args))
+            .collect()
+    }
+
     /// Starts a load balancer on a free port with `args` and waits until it listens.
     pub fn start_load_balancer(&self, args: &[&str]) -> Result<Server, Error> {
         let mut command = self.command("load_balancer")?;
@@ -156,19 +164,7 @@ pub fn port_is_free(port: u16) -> bool {
 /// Sends `request` to 127.0.0.1:`port` in one write, as client.py does, and reads the answer
 /// to the close. A read timeout turns a server that never answers into an error, not a hang.
 pub fn ask(port: u16, request: &[u8]) -> Result<Vec<u8>, Error> {
-    use std::io::{Read, Write};
-    let doing = || {
-        format!(
-            "asking 127.0.0.1:{port} for {:?}",
-            String::from_utf8_lossy(request)
-        )
-    };
-    let mut stream = std::net::TcpStream::connect((common::DEFAULT_HOST, port)).context(doing)?;
-    stream.set_read_timeout(Some(PATIENCE)).context(doing)?;
-    stream.write_all(request).context(doing)?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).context(doing)?;
-    Ok(answer)
+    exchange(port, request, false)
 }
 
 /// [`ask`], with the answer as text.
@@ -227,9 +223,32 @@ impl Server {
     }
 }
 
+/// A request sent on a thread of its own, for a test that acts while it is in progress.
+pub struct Pending(std::thread::JoinHandle<Result<String, Error>>);
+
+/// Sends `request` like [`ask_text`], on a thread of its own.
+pub fn ask_in_background(port: u16, request: &str) -> Pending {
+    let request = request.to_string();
+    Pending(std::thread::spawn(move || ask_text(port, &request)))
+}
+
+impl Pending {
+    /// Waits for the answer.
+    pub fn answer(self) -> Result<String, Error> {
+        self.0
+            .join()
+            .map_err(|_| Error::new("the asking thread panicked"))?
+    }
+}
+
 /// Sends `request`, then closes our sending side (as `nc -N` does), and reads the answer: how
 /// a client says "that was all" — including "that was nothing".
 pub fn ask_and_half_close(port: u16, request: &[u8]) -> Result<Vec<u8>, Error> {
+    exchange(port, request, true)
+}
+
+/// One request and its answer; with `half_close`, our sending side is closed after the request.
+fn exchange(port: u16, request: &[u8], half_close: bool) -> Result<Vec<u8>, Error> {
     use std::io::{Read, Write};
     let doing = || {
         format!(
@@ -240,7 +259,9 @@ pub fn ask_and_half_close(port: u16, request: &[u8]) -> Result<Vec<u8>, Error> {
     let mut stream = std::net::TcpStream::connect((common::DEFAULT_HOST, port)).context(doing)?;
     stream.set_read_timeout(Some(PATIENCE)).context(doing)?;
     stream.write_all(request).context(doing)?;
-    stream.shutdown(std::net::Shutdown::Write).context(doing)?;
+    if half_close {
+        stream.shutdown(std::net::Shutdown::Write).context(doing)?;
+    }
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).context(doing)?;
     Ok(answer)

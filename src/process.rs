@@ -73,13 +73,7 @@ impl Running {
         if let Some(stderr) = child.stderr.take() {
             forward_lines(stderr, true, tag, echo, sender);
         }
-        Ok(Running {
-            tag: tag.to_string(),
-            child,
-            lines,
-            seen: Vec::new(),
-            unmatched_from: 0,
-        })
+        Ok(Running::new(tag, child, lines))
     }
 
     /// Starts `command` with its output thrown away: for the benchmark, where reading every
@@ -94,13 +88,17 @@ impl Running {
             .context(|| format!("cannot start {tag} ({command:?})"))?;
         // No line will ever arrive: the sender is dropped at once.
         let (_, lines) = mpsc::channel();
-        Ok(Running {
+        Ok(Running::new(tag, child, lines))
+    }
+
+    fn new(tag: &str, child: Child, lines: Receiver<Line>) -> Running {
+        Running {
             tag: tag.to_string(),
             child,
             lines,
             seen: Vec::new(),
             unmatched_from: 0,
-        })
+        }
     }
 
     /// Asks the program to stop (SIGTERM, through the `kill` command, as std has no signals)

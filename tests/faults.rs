@@ -5,18 +5,12 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::thread;
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, PATIENCE, Server, ask, ask_and_half_close, ask_text, dead_port};
-
-/// Starts `count` workers with `args`, one after another.
-fn start_workers(lab: &Lab, count: usize, args: &[&str]) -> Result<Vec<Server>, Error> {
-    (1..=count)
-        .map(|n| lab.start_worker(&format!("worker {n}"), args))
-        .collect()
-}
+use lab::lab::{
+    Lab, PATIENCE, Server, ask, ask_and_half_close, ask_in_background, ask_text, dead_port,
+};
 
 /// Every worker, asked directly, and the load balancer still answer n! correctly.
 fn all_still_serve(workers: &[Server], lb: &Server) -> Result<(), Error> {
@@ -34,7 +28,7 @@ fn all_still_serve(workers: &[Server], lb: &Server) -> Result<(), Error> {
 #[test]
 fn bad_requests_are_refused_and_serving_goes_on() -> Result<(), Error> {
     let lab = Lab::new("bad-input", false)?;
-    let workers = start_workers(&lab, 3, &[])?;
+    let workers = lab.start_workers(3, &[])?;
     let lb = lab.start_load_balancer(&[])?;
     let long = vec![b'7'; 5000];
     let cases: &[(&[u8], &str)] = &[
@@ -79,7 +73,7 @@ fn bad_requests_are_refused_and_serving_goes_on() -> Result<(), Error> {
 #[test]
 fn lenient_forms_are_accepted() -> Result<(), Error> {
     let lab = Lab::new("lenient", false)?;
-    let _workers = start_workers(&lab, 1, &[])?;
+    let _workers = lab.start_workers(1, &[])?;
     let lb = lab.start_load_balancer(&[])?;
     for request in ["7\n", "7\r\n", " 7 ", "+7", "007", "\t+0007\r\n"] {
         assert_eq!(ask_text(lb.port, request)?, "5040", "{request:?}");
@@ -92,7 +86,7 @@ fn lenient_forms_are_accepted() -> Result<(), Error> {
 #[test]
 fn silent_clients_time_out() -> Result<(), Error> {
     let lab = Lab::new("silent", false)?;
-    let workers = start_workers(&lab, 2, &["--timeout", "1"])?;
+    let workers = lab.start_workers(2, &["--timeout", "1"])?;
     let lb = lab.start_load_balancer(&["--timeout", "1"])?;
     for port in [lb.port, workers[0].port] {
         assert_eq!(ask_text(port, "")?, "Error: request timed out");
@@ -105,7 +99,7 @@ fn silent_clients_time_out() -> Result<(), Error> {
 #[test]
 fn vanishing_clients_cost_nothing() -> Result<(), Error> {
     let lab = Lab::new("vanishing", false)?;
-    let mut workers = start_workers(&lab, 2, &[])?;
+    let mut workers = lab.start_workers(2, &[])?;
     let lb = lab.start_load_balancer(&[])?;
     for port in [lb.port, workers[0].port] {
         let mut stream =
@@ -127,7 +121,7 @@ fn vanishing_clients_cost_nothing() -> Result<(), Error> {
 #[test]
 fn idle_connections_do_not_block_others() -> Result<(), Error> {
     let lab = Lab::new("idle", false)?;
-    let workers = start_workers(&lab, 1, &[])?;
+    let workers = lab.start_workers(1, &[])?;
     let lb = lab.start_load_balancer(&[])?;
     let mut idle = Vec::new();
     for port in [lb.port, workers[0].port] {
@@ -204,18 +198,16 @@ fn no_live_worker_answers_the_lab_errors() -> Result<(), Error> {
 #[test]
 fn worker_killed_mid_computation() -> Result<(), Error> {
     let lab = Lab::new("killed", false)?;
-    let mut workers = start_workers(&lab, 2, &[])?;
+    let mut workers = lab.start_workers(2, &[])?;
     let mut lb = lab.start_load_balancer(&[])?;
     let port = lb.port;
-    let asking = thread::spawn(move || ask_text(port, "100000"));
+    let asking = ask_in_background(port, "100000");
     // Round-robin gives the first request to worker 1; kill it while it computes.
     workers[0]
         .process
         .wait_for("Worker received number: 100000", PATIENCE)?;
     workers[0].process.kill();
-    let answer = asking
-        .join()
-        .map_err(|_| Error::new("the asking thread panicked"))??;
+    let answer = asking.answer()?;
     assert!(
         answer == factorial_digits(100000),
         "wrong answer of {} bytes",

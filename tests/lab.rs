@@ -3,14 +3,7 @@
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, PATIENCE, Server, ask_text};
-
-/// Starts `count` workers one after another, so the registry lists them in that order.
-fn start_workers(lab: &Lab, count: usize) -> Result<Vec<Server>, Error> {
-    (1..=count)
-        .map(|n| lab.start_worker(&format!("worker {n}"), &[]))
-        .collect()
-}
+use lab::lab::{Lab, PATIENCE, ask_text};
 
 /// Replaces the port in a Python-style address tuple with `PORT`, since the OS picks it.
 fn mask_port(line: &str) -> String {
@@ -24,7 +17,7 @@ fn mask_port(line: &str) -> String {
 #[test]
 fn prints_the_lab_transcript() -> Result<(), Error> {
     let lab = Lab::new("transcript", false)?;
-    let mut workers = start_workers(&lab, 3)?;
+    let mut workers = lab.start_workers(3, &[])?;
     let mut lb = lab.start_load_balancer(&[])?;
     let answers = [("12", "479001600"), ("15", "1307674368000"), ("7", "5040")];
 
@@ -79,7 +72,7 @@ fn prints_the_lab_transcript() -> Result<(), Error> {
 #[test]
 fn round_robin_follows_the_registry_order() -> Result<(), Error> {
     let lab = Lab::new("round-robin", false)?;
-    let mut workers = start_workers(&lab, 3)?;
+    let mut workers = lab.start_workers(3, &[])?;
     let lb = lab.start_load_balancer(&[])?;
     for n in [3, 4, 5, 6] {
         assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
@@ -100,7 +93,7 @@ fn round_robin_follows_the_registry_order() -> Result<(), Error> {
 #[test]
 fn a_long_answer_arrives_whole() -> Result<(), Error> {
     let lab = Lab::new("long-answer", false)?;
-    let _workers = start_workers(&lab, 2)?;
+    let _workers = lab.start_workers(2, &[])?;
     let lb = lab.start_load_balancer(&[])?;
     let expected = factorial_digits(1000);
     assert_eq!(expected.len(), 2568);
@@ -169,9 +162,7 @@ fn client_reports_an_unreachable_load_balancer() -> Result<(), Error> {
 #[test]
 fn spawn_per_connection_serves_the_same() -> Result<(), Error> {
     let lab = Lab::new("spawn", false)?;
-    let _workers = (1..=2)
-        .map(|n| lab.start_worker(&format!("worker {n}"), &["--threads", "spawn"]))
-        .collect::<Result<Vec<_>, _>>()?;
+    let _workers = lab.start_workers(2, &["--threads", "spawn"])?;
     let lb = lab.start_load_balancer(&["--threads", "spawn"])?;
     for n in [12, 15, 7, 1000] {
         assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));

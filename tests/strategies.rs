@@ -1,19 +1,16 @@
 //! End to end: the load balancer's three strategies, over three real workers.
 
 use std::collections::HashMap;
-use std::thread;
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, PATIENCE, Server, ask_text};
+use lab::lab::{Lab, PATIENCE, Server, ask_in_background, ask_text};
 
 /// Starts three workers and a load balancer with `--strategy strategy`, sends `requests`
 /// requests one after another, and returns how many each worker served, by port.
 fn serve(strategy: &str, requests: u64) -> Result<(Vec<Server>, HashMap<u16, usize>), Error> {
     let lab = Lab::new(strategy, false)?;
-    let workers: Vec<Server> = (1..=3)
-        .map(|n| lab.start_worker(&format!("worker {n}"), &[]))
-        .collect::<Result<_, _>>()?;
+    let workers = lab.start_workers(3, &[])?;
     let mut lb = lab.start_load_balancer(&["--strategy", strategy])?;
     for n in 0..requests {
         assert_eq!(
@@ -38,28 +35,17 @@ fn round_robin_shares_evenly() -> Result<(), Error> {
     Ok(())
 }
 
-/// Random uses every worker (the chance that 90 random picks miss one is about 10^-15).
+/// Random and least-connections each use every worker: random by chance (90 random picks miss
+/// one of three workers with a chance of about 10^-15), least-connections because ties go
+/// round-robin when no worker is busy.
 #[test]
-fn random_uses_every_worker() -> Result<(), Error> {
-    let (workers, served) = serve("random", 90)?;
-    for worker in &workers {
-        assert!(
-            served.get(&worker.port).is_some_and(|&n| n > 0),
-            "{served:?}"
-        );
-    }
-    Ok(())
-}
-
-/// Least-connections uses every worker when none is busy (ties go round-robin).
-#[test]
-fn least_connections_uses_every_worker() -> Result<(), Error> {
-    let (workers, served) = serve("least-connections", 30)?;
-    for worker in &workers {
-        assert!(
-            served.get(&worker.port).is_some_and(|&n| n > 0),
-            "{served:?}"
-        );
+fn random_and_least_connections_use_every_worker() -> Result<(), Error> {
+    for strategy in ["random", "least-connections"] {
+        let (workers, served) = serve(strategy, 90)?;
+        for worker in &workers {
+            let used = served.get(&worker.port).is_some_and(|&n| n > 0);
+            assert!(used, "{strategy}: {served:?}");
+        }
     }
     Ok(())
 }
@@ -68,12 +54,10 @@ fn least_connections_uses_every_worker() -> Result<(), Error> {
 #[test]
 fn least_connections_bypasses_a_busy_worker() -> Result<(), Error> {
     let lab = Lab::new("least-busy", false)?;
-    let mut workers: Vec<Server> = (1..=2)
-        .map(|n| lab.start_worker(&format!("worker {n}"), &[]))
-        .collect::<Result<_, _>>()?;
+    let mut workers = lab.start_workers(2, &[])?;
     let mut lb = lab.start_load_balancer(&["--strategy", "least-connections"])?;
     let port = lb.port;
-    let large = thread::spawn(move || ask_text(port, "100000"));
+    let large = ask_in_background(port, "100000");
     // The first request goes to worker 1 (ties go round-robin); wait until it computes.
     workers[0]
         .process
@@ -90,9 +74,7 @@ fn least_connections_bypasses_a_busy_worker() -> Result<(), Error> {
         .collect();
     assert_eq!(received.len(), 1, "worker 1 got a small request: {busy:?}");
     assert_eq!(served, vec![workers[1].port; 10]);
-    let answer = large
-        .join()
-        .map_err(|_| Error::new("the asking thread panicked"))??;
+    let answer = large.answer()?;
     assert!(
         answer == factorial_digits(100000),
         "wrong answer of {} bytes",

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
@@ -17,7 +17,20 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
+use crate::error::{Context, Error};
 use crate::protocol;
+
+/// Binds and listens on `host`:`port` (Python's `bind` and `listen`) and returns the listener
+/// with the port it really got: with port 0 the OS picks a free one.
+pub fn listen(host: &str, port: u16) -> Result<(TcpListener, u16), Error> {
+    let listener =
+        TcpListener::bind((host, port)).context(|| format!("cannot listen on {host}:{port}"))?;
+    let port = listener
+        .local_addr()
+        .context(|| "cannot read the port the OS chose".to_string())?
+        .port();
+    Ok((listener, port))
+}
 
 /// How long a finished thread waits for another connection before it exits, so the pool
 /// shrinks back after a burst. Like Java's cached thread pool: a minute is long enough to carry

@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use common::cli;
 use common::display::{python_addr, shorten};
-use common::error::{Context, Error, plain};
+use common::error::{Error, plain};
 use common::protocol;
 use common::registry::{self, SkippedLine, WorkerAddr};
-use common::server::{ConnectionLimit, Threads};
+use common::server::{self, ConnectionLimit, Threads};
 
 mod health;
 mod options;
@@ -213,13 +213,8 @@ fn refuse(client: &mut TcpStream, answer: &str) {
 /// Listens for clients and gives each its own thread (load_balancer.py lines 60–82).
 fn start_load_balancer(options: Options) -> Result<(), Error> {
     let host = &options.host;
-    let listener = TcpListener::bind((host.as_str(), options.port))
-        .context(|| format!("cannot listen on {host}:{}", options.port))?;
-    // With --port 0 the OS picked the port; print the real one.
-    let port = listener
-        .local_addr()
-        .context(|| "cannot read the port the OS chose".to_string())?
-        .port();
+    // With --port 0 the OS picks the port; we print the real one.
+    let (listener, port) = server::listen(host, options.port)?;
     println!("Load Balancer listening on {host}:{port}");
 
     let limit = ConnectionLimit::new(options.max_connections);

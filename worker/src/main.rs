@@ -10,7 +10,7 @@
 //! the worker; answers of any size are sent whole.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use common::error::{Context, Error};
 use common::factorial::factorial_digits;
 use common::protocol;
 use common::registry::{self, WorkerAddr};
-use common::server::{ConnectionLimit, Threads};
+use common::server::{self, ConnectionLimit, Threads};
 
 mod options;
 use options::{HELP, Options, parse_args};
@@ -37,12 +37,8 @@ fn register_worker(registry: &Path, worker: &WorkerAddr) -> Result<(), Error> {
 /// (worker_server.py lines 15–55).
 fn start_worker(options: Options) -> Result<(), Error> {
     let host = &options.host;
-    let listener = TcpListener::bind((host.as_str(), options.port))
-        .context(|| format!("cannot listen on {host}:{}", options.port))?;
-    let port = listener
-        .local_addr()
-        .context(|| "cannot read the port the OS chose".to_string())?
-        .port();
+    // Binding to port 0 lets the OS choose the port, which we then read back.
+    let (listener, port) = server::listen(host, options.port)?;
 
     if options.fresh_registry {
         // Ours only: drop the entries that workers of an earlier run left behind.

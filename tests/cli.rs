@@ -1,0 +1,91 @@
+//! The three programs' command lines: help on stdout with exit code 0, and every mistake
+//! refused on stderr with exit code 2 before anything starts.
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
+
+use std::process::{Command, Output};
+
+use lab::process::program_path;
+
+fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program_path(program).unwrap())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `--help` and `-h` print the usage on stdout and exit 0.
+#[test]
+fn help_prints_usage() {
+    for program in ["worker", "load_balancer", "client"] {
+        for flag in ["--help", "-h"] {
+            let output = run(program, &[flag]);
+            assert_eq!(output.status.code(), Some(0), "{program} {flag}");
+            let help = String::from_utf8_lossy(&output.stdout);
+            assert!(help.starts_with(&format!("{program}: ")), "{help}");
+            assert!(
+                help.contains(&format!("Usage: {program} [--host H] [--port P]")),
+                "{help}"
+            );
+        }
+    }
+}
+
+/// Unknown flags, missing values and bad values are refused with exit code 2, a message that
+/// names the problem, and a hint.
+#[test]
+fn mistakes_exit_with_code_2() {
+    let shared: &[&[&str]] = &[
+        &["--bogus"],
+        &["--port", "http"],
+        &["--port", "70000"],
+        &["--port"],
+    ];
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("worker", &["--max-n", "-1"], "bad value \"-1\" for --max-n"),
+        (
+            "worker",
+            &["--timeout", "0"],
+            "--timeout takes a number of seconds above 0",
+        ),
+        (
+            "worker",
+            &["--max-connections", "0"],
+            "--max-connections must be at least 1",
+        ),
+        (
+            "load_balancer",
+            &["--strategy", "fastest"],
+            "expected round-robin, random or least-connections",
+        ),
+        (
+            "load_balancer",
+            &["--threads", "pool"],
+            "expected spawn or reuse",
+        ),
+        (
+            "load_balancer",
+            &["--cooldown", "soon"],
+            "bad value \"soon\" for --cooldown",
+        ),
+        ("client", &["1", "2"], "unexpected argument \"2\""),
+    ];
+    for program in ["worker", "load_balancer", "client"] {
+        let own = cases.iter().filter(|(p, _, _)| *p == program);
+        let checks = shared
+            .iter()
+            .map(|args| (*args, ""))
+            .chain(own.map(|(_, args, message)| (*args, *message)));
+        for (args, message) in checks {
+            let output = run(program, args);
+            assert_eq!(output.status.code(), Some(2), "{program} {args:?}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.starts_with(&format!("{program}: ")), "{stderr}");
+            assert!(stderr.contains(message), "{program} {args:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("Try '{program} --help'")),
+                "{stderr}"
+            );
+            assert!(output.stdout.is_empty(), "{program} {args:?}");
+        }
+    }
+}
