@@ -51,7 +51,7 @@ fn start_worker(options: Options) -> Result<(), Error> {
     };
     register_worker(&options.registry, &me)?;
     println!("Worker registered on port {port}");
-    // Python calls listen() here (line 29); Rust's bind() already listens.
+    // Python calls listen() here (line 29); server::listen did both bind and listen above.
     println!("Worker listening on {host}:{port}");
 
     let limit = ConnectionLimit::new(options.max_connections);
