@@ -256,3 +256,33 @@ fn overload_is_refused_with_server_busy() -> Result<(), Error> {
     assert_eq!(lb.wait_for_forwards(1)?, [big.port]);
     Ok(())
 }
+
+/// A worker marked down is tried again after its cool-down: restarted on its old port, it is
+/// logged as back up and serves again.
+#[test]
+fn a_restarted_worker_is_back_after_its_cooldown() -> Result<(), Error> {
+    let lab = Lab::new("back-up", false)?;
+    let mut workers = lab.start_workers(2, &[])?;
+    let mut lb = lab.start_load_balancer(&["--cooldown", "0.2"])?;
+    let port = workers[0].port;
+    workers[0].process.kill();
+    // Round-robin reaches the dead worker within two requests; both still get answers.
+    for n in [5u64, 6] {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    lb.process.wait_for(
+        &format!("Worker ('127.0.0.1', {port}) marked down"),
+        PATIENCE,
+    )?;
+
+    let _again = lab.start_worker("worker 1 again", &["--port", &port.to_string()])?;
+    // Keep asking until the cool-down has passed and a request reaches the worker again.
+    let back_up = format!("Worker ('127.0.0.1', {port}) is back up");
+    let mut asked = 0;
+    while !lb.process.drain().iter().any(|line| line.text == back_up) {
+        assert_eq!(ask_text(lb.port, "7")?, "5040");
+        asked += 1;
+        assert!(asked < 100_000, "never back up");
+    }
+    Ok(())
+}
