@@ -10,7 +10,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest request we accept, in bytes: the Python programs read at most 1024 bytes
 /// (`recv(1024)`), and no sensible number comes close — u64::MAX has 20 digits.
@@ -182,12 +182,15 @@ pub fn send_answer(stream: &mut impl Write, answer: &[u8]) -> io::Result<()> {
 pub fn send_error_and_close(stream: &mut TcpStream, answer: &str) -> io::Result<()> {
     send_answer(stream, answer.as_bytes())?;
     stream.shutdown(Shutdown::Write)?;
-    stream.set_read_timeout(Some(LINGER))?;
+    let deadline = Instant::now() + LINGER;
     let mut sink = [0u8; 4096];
-    // Ends at the client's close, at an error, or when LINGER passes with nothing to read.
-    while let Ok(got) = stream.read(&mut sink) {
-        if got == 0 {
-            break;
+    // Ends at the client's close, at an error, or after LINGER in all, however the client
+    // trickles its bytes.
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        stream.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => continue,
         }
     }
     Ok(())
