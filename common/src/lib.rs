@@ -10,7 +10,8 @@
 //! - [`factorial`]: n! as an exact big integer (Python's `math.factorial`).
 //! - [`display`]: how the programs print addresses and very long numbers.
 //! - [`error`]: the one error type, a sentence for the user.
-//! - [`server`]: the cap on open connections that the worker and load balancer share.
+//! - [`server`]: binding a listener, and the cap on open connections.
+//! - [`threads`]: a thread for each connection, started anew or reused (`--threads`).
 //! - [`cli`]: the few helpers the three programs use to read their flags.
 
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod factorial;
 pub mod protocol;
 pub mod registry;
 pub mod server;
+pub mod threads;
 
 /// The host every program uses unless told otherwise: the lab runs on one machine
 /// (`host = "127.0.0.1"` in all three Python files).

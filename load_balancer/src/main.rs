@@ -24,7 +24,8 @@ use common::display::{python_addr, shorten};
 use common::error::{Error, plain};
 use common::protocol;
 use common::registry::{self, SkippedLine, WorkerAddr};
-use common::server::{self, ConnectionLimit, Threads};
+use common::server::{self, ConnectionLimit};
+use common::threads::Threads;
 
 mod health;
 mod options;
@@ -241,7 +242,8 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
         println!("Client connected: {}", python_addr(addr));
         // Over the cap, answer "server busy" rather than start yet another thread.
         let Some(slot) = limit.try_admit() else {
-            println!("Load balancer busy: refused {}", python_addr(addr));
+            let open = limit.open();
+            println!("Busy ({open} open): refused {}", python_addr(addr));
             limit.refuse(client);
             continue;
         };

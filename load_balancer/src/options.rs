@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 use common::registry;
-use common::server::ThreadMode;
+use common::threads::ThreadMode;
 
 use crate::strategy::Strategy;
 

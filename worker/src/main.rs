@@ -21,7 +21,8 @@ use common::error::{Context, Error};
 use common::factorial::factorial_digits;
 use common::protocol;
 use common::registry::{self, WorkerAddr};
-use common::server::{self, ConnectionLimit, Threads};
+use common::server::{self, ConnectionLimit};
+use common::threads::Threads;
 
 mod options;
 use options::{HELP, Options, parse_args};
@@ -68,7 +69,8 @@ fn start_worker(options: Options) -> Result<(), Error> {
         };
         // Over the cap, answer "server busy" rather than start yet another thread.
         let Some(slot) = limit.try_admit() else {
-            println!("Worker busy: refused {}", python_addr(addr));
+            let open = limit.open();
+            println!("Busy ({open} open): refused {}", python_addr(addr));
             limit.refuse(conn);
             continue;
         };

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 use common::registry;
-use common::server::ThreadMode;
+use common::threads::ThreadMode;
 
 /// The largest n served by default. 100000! has 456,574 digits and costs about a tenth of a
 /// second to compute and write out; much larger requests would let one client keep a worker
