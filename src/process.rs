@@ -270,20 +270,26 @@ pub fn build_programs() -> Result<(), Error> {
     };
     let exe = std::env::current_exe().context(|| "cannot find this program's path".to_string())?;
     let release = exe.parent().is_some_and(|dir| dir.ends_with("release"));
-    let mut command = Command::new(cargo);
-    command.args([
+    let profile = if release {
+        "--release"
+    } else {
+        "--profile=dev"
+    };
+    let args = [
         "build",
         "--quiet",
+        profile,
         "-p",
         "worker",
         "-p",
         "load_balancer",
         "-p",
         "client",
-    ]);
-    if release {
-        command.arg("--release");
-    }
+    ];
+    // Quiet, so a run with everything built prints nothing; one line says what may take time.
+    println!("Building the programs: cargo {}", args.join(" "));
+    let mut command = Command::new(cargo);
+    command.args(args);
     let status = command
         .status()
         .context(|| "cannot run cargo to build the programs".to_string())?;
