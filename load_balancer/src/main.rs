@@ -87,15 +87,16 @@ fn report_skipped_lines(lb: &LoadBalancer, skipped: &[SkippedLine]) {
 }
 
 /// Serves one client: read the request, ask a worker, relay its answer
-/// (load_balancer.py lines 18–58). Dropping `client` at the end closes it, as `finally:` does.
-fn handle_client(mut client: TcpStream, lb: &LoadBalancer) {
+/// (load_balancer.py lines 18–58). The caller closes `client` afterwards by dropping it, on
+/// every path, as `finally: client_socket.close()` does.
+fn handle_client(client: &mut TcpStream, lb: &LoadBalancer) {
     // A client that sends nothing, or reads nothing, frees this thread after --timeout.
     let timeouts = client
         .set_read_timeout(Some(lb.client_timeout))
         .and_then(|()| client.set_write_timeout(Some(lb.client_timeout)));
-    let request = match timeouts.and_then(|()| protocol::read_request(&mut client)) {
+    let request = match timeouts.and_then(|()| protocol::read_request(client)) {
         Ok(request) => request,
-        Err(e) if protocol::is_timeout(&e) => return refuse(&mut client, protocol::TIMED_OUT),
+        Err(e) if protocol::is_timeout(&e) => return refuse(client, protocol::TIMED_OUT),
         Err(e) => {
             println!("Could not read the request: {}", plain(&e));
             return;
@@ -108,23 +109,23 @@ fn handle_client(mut client: TcpStream, lb: &LoadBalancer) {
     // A malformed request is answered here; no worker needs to see it.
     let number = match protocol::parse_request(&request, u64::MAX) {
         Ok(number) => number,
-        Err(bad) => return refuse(&mut client, &bad.answer()),
+        Err(bad) => return refuse(client, &bad.answer()),
     };
 
     let workers = get_available_workers(lb);
     if workers.is_empty() {
         println!("No available workers.");
-        return reply(&mut client, protocol::NO_WORKERS.as_bytes());
+        return reply(client, protocol::NO_WORKERS.as_bytes());
     }
 
     // Python asks one worker (lines 36–55); we go on to the next while one fails.
     match forward_to_workers(lb, &workers, number) {
         Some(result) => {
-            reply(&mut client, &result);
+            reply(client, &result);
             let result = String::from_utf8_lossy(&result);
             println!("Response sent to client: {}", shorten(&result));
         }
-        None => reply(&mut client, protocol::WORKER_FAILED.as_bytes()),
+        None => reply(client, protocol::WORKER_FAILED.as_bytes()),
     }
 }
 
@@ -231,7 +232,7 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
         worker_timeout: options.worker_timeout,
     });
     loop {
-        let (client, addr) = match listener.accept() {
+        let (mut client, addr) = match listener.accept() {
             Ok(accepted) => accepted,
             // One failed accept (say, too many open files) is no reason to stop serving.
             Err(e) => {
@@ -250,7 +251,9 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
         // A thread of its own runs handle_client, as lines 80–82 start one; see --threads.
         let lb = Arc::clone(&lb);
         let started = threads.start(move || {
-            handle_client(client, &lb);
+            handle_client(&mut client, &lb);
+            // Free the place before `client` closes (Python's `finally: close()`): the client
+            // may connect again the moment it sees the close.
             drop(slot);
         });
         if let Err(e) = started {

@@ -59,7 +59,7 @@ fn start_worker(options: Options) -> Result<(), Error> {
     let threads = Threads::new(options.threads);
     let options = Arc::new(options);
     loop {
-        let (conn, addr) = match listener.accept() {
+        let (mut conn, addr) = match listener.accept() {
             Ok(accepted) => accepted,
             // One failed accept (say, too many open files) is no reason to stop serving.
             Err(e) => {
@@ -77,7 +77,9 @@ fn start_worker(options: Options) -> Result<(), Error> {
         // One thread per connection, where Python serves them one after another.
         let options = Arc::clone(&options);
         let started = threads.start(move || {
-            handle_connection(conn, addr, &options);
+            handle_connection(&mut conn, addr, &options);
+            // Free the place before `conn` closes: the client may connect again the moment
+            // it sees the close, and must not find its old connection still counted.
             drop(slot);
         });
         if let Err(e) = started {
@@ -86,10 +88,11 @@ fn start_worker(options: Options) -> Result<(), Error> {
     }
 }
 
-/// Serves one connection: read n, answer n!, close (worker_server.py lines 37–55).
-fn handle_connection(mut conn: TcpStream, addr: SocketAddr, options: &Options) {
+/// Serves one connection: read n, answer n! (worker_server.py lines 37–55). The caller closes
+/// the connection afterwards by dropping it, as the end of Python's `with conn:` does.
+fn handle_connection(conn: &mut TcpStream, addr: SocketAddr, options: &Options) {
     println!("Connected by {}", python_addr(addr));
-    if let Err(e) = answer_request(&mut conn, options) {
+    if let Err(e) = answer_request(conn, options) {
         // The load balancer went away or the network failed: only this request is lost.
         println!("Worker could not serve {}: {e}", python_addr(addr));
     }
