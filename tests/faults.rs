@@ -286,3 +286,32 @@ fn a_restarted_worker_is_back_after_its_cooldown() -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// A server at its cap frees a connection's place before closing it: clients that connect
+/// again the moment they have their answers are served, never told the server is busy. (As
+/// many clients as the cap allows, each asking again and again: when the place was freed only
+/// after the close, some request met its own previous connection still counted, every run.)
+#[test]
+fn at_the_cap_clients_may_reconnect_at_once() -> Result<(), Error> {
+    const CLIENTS: usize = 8;
+    let lab = Lab::new("reconnect", false)?;
+    let worker = lab.start_worker("worker", &["--max-connections", &CLIENTS.to_string()])?;
+    let port = worker.port;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            std::thread::spawn(move || -> Result<(), Error> {
+                for n in 0..2000u64 {
+                    assert_eq!(
+                        ask_text(port, &(n % 20).to_string())?,
+                        factorial_digits(n % 20)
+                    );
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().map_err(|_| Error::new("a client failed"))??;
+    }
+    Ok(())
+}
