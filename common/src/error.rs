@@ -8,8 +8,17 @@ use std::fmt;
 use std::io;
 
 /// A failure described for the user: what we were doing, and what went wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Error(String);
+
+/// Debug shows the message as it is, line breaks included: a test that returns
+/// `Err(Error)` is reported with `{:?}`, and should read as plainly as the program's own
+/// message.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 impl Error {
     /// An error with this exact message.
