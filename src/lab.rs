@@ -99,8 +99,13 @@ impl Lab {
 
     /// Starts a load balancer on a free port with `args` and waits until it listens.
     pub fn start_load_balancer(&self, args: &[&str]) -> Result<Server, Error> {
+        self.start_load_balancer_on(0, args)
+    }
+
+    /// Starts a load balancer on `port` (0: a free one) with `args` and waits until it listens.
+    pub fn start_load_balancer_on(&self, port: u16, args: &[&str]) -> Result<Server, Error> {
         let mut command = self.command("load_balancer")?;
-        command.args(["--port", "0"]).args(args);
+        command.args(["--port", &port.to_string()]).args(args);
         self.start_server("load_balancer", command, "Load Balancer listening on ")
     }
 

@@ -48,9 +48,7 @@ fn run_demo() -> Result<(), Error> {
         );
         0
     };
-    let mut command = lab.command("load_balancer")?;
-    command.args(["--port", &port.to_string()]);
-    let mut balancer = lab.start_server("load_balancer", command, "Load Balancer listening on ")?;
+    let mut balancer = lab.start_load_balancer_on(port, &[])?;
 
     for number in NUMBERS {
         let finished = lab.run_client(balancer.port, &[number], None)?;

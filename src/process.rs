@@ -216,11 +216,6 @@ impl Running {
         let _ = self.child.wait();
     }
 
-    /// The operating system's id of the process.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     fn failure(&mut self, what: &str) -> Error {
         self.drain();
         let printed: Vec<&str> = self.seen.iter().map(|l| l.text.as_str()).collect();

@@ -55,16 +55,15 @@ fn start_worker(lab: &Lab, py: &Path, side: Side, tag: &str) -> Result<Server, E
     }
 }
 
+/// A load balancer on port 65432, where client.py looks for it.
 fn start_load_balancer(lab: &Lab, py: &Path, side: Side) -> Result<Server, Error> {
-    let command = match side {
-        Side::Rust => {
-            let mut command = lab.command("load_balancer")?;
-            command.args(["--port", &common::DEFAULT_LB_PORT.to_string()]);
-            command
+    match side {
+        Side::Rust => lab.start_load_balancer_on(common::DEFAULT_LB_PORT, &[]),
+        Side::Python => {
+            let command = python_load_balancer(lab, py);
+            lab.start_server("load_balancer", command, "Load Balancer listening on ")
         }
-        Side::Python => python_load_balancer(lab, py),
-    };
-    lab.start_server("load_balancer", command, "Load Balancer listening on ")
+    }
 }
 
 /// Asks for `number` with the chosen client and returns the digits it printed.

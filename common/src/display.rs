@@ -26,12 +26,6 @@ pub fn python_addr(addr: SocketAddr) -> String {
     }
 }
 
-/// A host and port the way Python prints a `(host, port)` tuple, for the load balancer's
-/// `Error communicating with worker ('127.0.0.1', 50886): …` line.
-pub fn python_host_port(host: &str, port: u16) -> String {
-    format!("('{host}', {port})")
-}
-
 /// Text for a log line: short text as it is, a long one as its first and last digits and its
 /// length, e.g. `40238726007709377354...00000000000000000000 (2568 digits)`.
 pub fn shorten(text: &str) -> String {
