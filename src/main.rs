@@ -9,6 +9,7 @@
 use std::process::ExitCode;
 
 use common::error::Error;
+use common::{log, say};
 use lab::lab::{Lab, PATIENCE, port_is_free};
 use lab::process::build_programs;
 
@@ -19,7 +20,10 @@ const NUMBERS: [&str; 3] = ["12", "15", "7"];
 const WORKERS: usize = 3;
 
 fn main() -> ExitCode {
-    match run_demo() {
+    let result = run_demo();
+    // Every process is stopped and the scratch folder gone by now; write out the last lines.
+    log::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lab: {e}");
@@ -31,7 +35,7 @@ fn main() -> ExitCode {
 fn run_demo() -> Result<(), Error> {
     build_programs()?;
     let lab = Lab::new("demo", true)?;
-    println!("Registry file: {}", lab.registry().display());
+    say!("Registry file: {}", lab.registry().display());
 
     // Kept in scope to the end: dropping a server stops its process.
     let mut workers = Vec::new();
@@ -42,7 +46,7 @@ fn run_demo() -> Result<(), Error> {
     let port = if port_is_free(common::DEFAULT_LB_PORT) {
         common::DEFAULT_LB_PORT
     } else {
-        println!(
+        say!(
             "Port {} is in use; the load balancer takes a free port.",
             common::DEFAULT_LB_PORT
         );
@@ -60,7 +64,7 @@ fn run_demo() -> Result<(), Error> {
             .process
             .wait_for("Response sent to client", PATIENCE)?;
     }
-    println!(
+    say!(
         "Done: {} answers from {WORKERS} workers; stopping them all.",
         NUMBERS.len()
     );

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -76,6 +76,29 @@ impl Running {
         Ok(Running::new(tag, child, lines))
     }
 
+    /// Starts `command` with its standard output going to `stdout` (a file, or a pipe the
+    /// caller reads as it likes, or not at all); stderr's lines arrive as with [`Running::start`].
+    /// Returns the pipe's reading end when `stdout` is `Stdio::piped()`.
+    pub fn start_with_stdout(
+        tag: &str,
+        mut command: Command,
+        stdout: Stdio,
+    ) -> Result<(Running, Option<ChildStdout>), Error> {
+        command
+            .stdin(Stdio::piped())
+            .stdout(stdout)
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .context(|| format!("cannot start {tag} ({command:?})"))?;
+        let (sender, lines) = mpsc::channel();
+        if let Some(stderr) = child.stderr.take() {
+            forward_lines(stderr, true, tag, false, sender);
+        }
+        let stdout = child.stdout.take();
+        Ok((Running::new(tag, child, lines), stdout))
+    }
+
     /// Starts `command` with its output thrown away: for the benchmark, where reading every
     /// line of a server under load would take CPU from the server itself.
     pub fn start_quiet(tag: &str, mut command: Command) -> Result<Running, Error> {
@@ -116,6 +139,24 @@ impl Running {
             }
         }
         self.kill();
+    }
+
+    /// The process id, for `kill -STOP` and `/proc/<pid>/status` in tests.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`STOP`, `CONT`) through the `kill` command, as std has none:
+    /// how a test freezes a program, as Ctrl-Z does, at the moment it chooses.
+    pub fn signal(&self, name: &str) -> Result<(), Error> {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .context(|| format!("cannot run kill -{name}"))?;
+        if !status.success() {
+            return Err(Error::new(format!("kill -{name} {} failed", self.tag)));
+        }
+        Ok(())
     }
 
     /// Writes `text` to the program's standard input and closes it (a user typing a line).
@@ -246,7 +287,7 @@ fn forward_lines(
         for text in BufReader::new(stream).lines() {
             let Ok(text) = text else { break };
             if echo {
-                println!("[{tag}] {text}");
+                common::say!("[{tag}] {text}");
             }
             if sender.send(Line { text, is_stderr }).is_err() {
                 break; // nobody listens any more
@@ -282,7 +323,7 @@ pub fn build_programs() -> Result<(), Error> {
         "client",
     ];
     // Quiet, so a run with everything built prints nothing; one line says what may take time.
-    println!("Building the programs: cargo {}", args.join(" "));
+    common::say!("Building the programs: cargo {}", args.join(" "));
     let mut command = Command::new(cargo);
     command.args(args);
     let status = command

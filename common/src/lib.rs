@@ -10,6 +10,7 @@
 //! - [`factorial`]: n! as an exact big integer (Python's `math.factorial`).
 //! - [`display`]: how the programs print addresses and very long numbers.
 //! - [`error`]: the one error type, a sentence for the user.
+//! - [`log`]: log lines that never block or panic, whatever happens to standard output.
 //! - [`server`]: binding a listener, and the cap on open connections.
 //! - [`threads`]: a thread for each connection, started anew or reused (`--threads`).
 //! - [`cli`]: the few helpers the three programs use to read their flags.
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod display;
 pub mod error;
 pub mod factorial;
+pub mod log;
 pub mod protocol;
 pub mod registry;
 pub mod server;

@@ -19,13 +19,13 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use common::cli;
 use common::display::{python_addr, shorten};
 use common::error::{Error, plain};
 use common::protocol;
 use common::registry::{self, SkippedLine, WorkerAddr};
 use common::server::{self, ConnectionLimit};
 use common::threads::Threads;
+use common::{cli, log, say};
 
 mod health;
 mod options;
@@ -64,7 +64,7 @@ fn get_available_workers(lb: &LoadBalancer) -> Vec<WorkerAddr> {
         }
         // A registry we cannot read lists no worker; the client hears so instead of nothing.
         Err(e) => {
-            println!("Cannot read {}: {}", lb.registry.display(), plain(&e));
+            say!("Cannot read {}: {}", lb.registry.display(), plain(&e));
             Vec::new()
         }
     }
@@ -75,7 +75,7 @@ fn report_skipped_lines(lb: &LoadBalancer, skipped: &[SkippedLine]) {
     let mut reported = lb.reported.lock().unwrap_or_else(PoisonError::into_inner);
     for line in skipped {
         if reported.insert(line.clone()) {
-            println!(
+            say!(
                 "Skipping line {} of {} ({:?}): {}",
                 line.number,
                 lb.registry.display(),
@@ -98,11 +98,11 @@ fn handle_client(client: &mut TcpStream, lb: &LoadBalancer) {
         Ok(request) => request,
         Err(e) if protocol::is_timeout(&e) => return refuse(client, protocol::TIMED_OUT),
         Err(e) => {
-            println!("Could not read the request: {}", plain(&e));
+            say!("Could not read the request: {}", plain(&e));
             return;
         }
     };
-    println!(
+    say!(
         "Received request for factorial of {}",
         protocol::request_for_log(&request)
     );
@@ -114,7 +114,7 @@ fn handle_client(client: &mut TcpStream, lb: &LoadBalancer) {
 
     let workers = get_available_workers(lb);
     if workers.is_empty() {
-        println!("No available workers.");
+        say!("No available workers.");
         return reply(client, protocol::NO_WORKERS.as_bytes());
     }
 
@@ -123,7 +123,7 @@ fn handle_client(client: &mut TcpStream, lb: &LoadBalancer) {
         Some(result) => {
             reply(client, &result);
             let result = String::from_utf8_lossy(&result);
-            println!("Response sent to client: {}", shorten(&result));
+            say!("Response sent to client: {}", shorten(&result));
         }
         None => reply(client, protocol::WORKER_FAILED.as_bytes()),
     }
@@ -137,16 +137,16 @@ fn forward_to_workers(lb: &LoadBalancer, workers: &[WorkerAddr], number: u64) ->
         match ask_worker(lb, &worker, number) {
             Ok(answer) => {
                 if lb.health.mark_up(&worker) {
-                    println!("Worker {worker} is back up");
+                    say!("Worker {worker} is back up");
                 }
-                println!("Forwarded to worker {worker}");
+                say!("Forwarded to worker {worker}");
                 return Some(answer);
             }
             Err(e) => {
-                println!("Error communicating with worker {worker}: {}", plain(&e));
+                say!("Error communicating with worker {worker}: {}", plain(&e));
                 if lb.health.mark_down(&worker) {
                     let cooldown = lb.health.cooldown().as_secs_f64();
-                    println!("Worker {worker} marked down; skipping it for {cooldown}s");
+                    say!("Worker {worker} marked down; skipping it for {cooldown}s");
                 }
             }
         }
@@ -200,15 +200,15 @@ fn connect(worker: &WorkerAddr, timeout: Duration) -> io::Result<TcpStream> {
 /// Sends the client its answer. The client may have gone away; that costs only its answer.
 fn reply(client: &mut TcpStream, answer: &[u8]) {
     if let Err(e) = protocol::send_answer(client, answer) {
-        println!("Could not answer the client: {}", plain(&e));
+        say!("Could not answer the client: {}", plain(&e));
     }
 }
 
 /// Sends an `Error: ` answer to a request that may have left bytes unread, and closes gently.
 fn refuse(client: &mut TcpStream, answer: &str) {
-    println!("Refused request: {answer}");
+    say!("Refused request: {answer}");
     if let Err(e) = protocol::send_error_and_close(client, answer) {
-        println!("Could not answer the client: {}", plain(&e));
+        say!("Could not answer the client: {}", plain(&e));
     }
 }
 
@@ -217,7 +217,7 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     let host = &options.host;
     // With --port 0 the OS picks the port; we print the real one.
     let (listener, port) = server::listen(host, options.port)?;
-    println!("Load Balancer listening on {host}:{port}");
+    say!("Load Balancer listening on {host}:{port}");
 
     let limit = ConnectionLimit::new(options.max_connections);
     let threads = Threads::new(options.threads);
@@ -236,15 +236,15 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
             Ok(accepted) => accepted,
             // One failed accept (say, too many open files) is no reason to stop serving.
             Err(e) => {
-                eprintln!("Could not accept a client: {}", plain(&e));
+                log::warn(&format!("Could not accept a client: {}", plain(&e)));
                 continue;
             }
         };
-        println!("Client connected: {}", python_addr(addr));
+        say!("Client connected: {}", python_addr(addr));
         // Over the cap, answer "server busy" rather than start yet another thread.
         let Some(slot) = limit.try_admit() else {
             let open = limit.open();
-            println!("Busy ({open} open): refused {}", python_addr(addr));
+            say!("Busy ({open} open): refused {}", python_addr(addr));
             limit.refuse(client);
             continue;
         };
@@ -257,7 +257,7 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
             drop(slot);
         });
         if let Err(e) = started {
-            eprintln!("Could not start a thread for the client: {e}");
+            log::warn(&format!("Could not start a thread for the client: {e}"));
         }
     }
 }
@@ -267,6 +267,7 @@ fn main() -> ExitCode {
     match start_load_balancer(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            log::flush();
             eprintln!("load_balancer: {e}");
             ExitCode::FAILURE
         }

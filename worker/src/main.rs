@@ -15,7 +15,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use common::cli;
 use common::display::{python_addr, shorten};
 use common::error::{Context, Error};
 use common::factorial::factorial_digits;
@@ -23,6 +22,7 @@ use common::protocol;
 use common::registry::{self, WorkerAddr};
 use common::server::{self, ConnectionLimit};
 use common::threads::Threads;
+use common::{cli, log, say};
 
 mod options;
 use options::{HELP, Options, parse_args};
@@ -51,9 +51,9 @@ fn start_worker(options: Options) -> Result<(), Error> {
         port,
     };
     register_worker(&options.registry, &me)?;
-    println!("Worker registered on port {port}");
+    say!("Worker registered on port {port}");
     // Python calls listen() here (line 29); server::listen did both bind and listen above.
-    println!("Worker listening on {host}:{port}");
+    say!("Worker listening on {host}:{port}");
 
     let limit = ConnectionLimit::new(options.max_connections);
     let threads = Threads::new(options.threads);
@@ -63,14 +63,14 @@ fn start_worker(options: Options) -> Result<(), Error> {
             Ok(accepted) => accepted,
             // One failed accept (say, too many open files) is no reason to stop serving.
             Err(e) => {
-                eprintln!("Worker could not accept a connection: {e}");
+                log::warn(&format!("Worker could not accept a connection: {e}"));
                 continue;
             }
         };
         // Over the cap, answer "server busy" rather than start yet another thread.
         let Some(slot) = limit.try_admit() else {
             let open = limit.open();
-            println!("Busy ({open} open): refused {}", python_addr(addr));
+            say!("Busy ({open} open): refused {}", python_addr(addr));
             limit.refuse(conn);
             continue;
         };
@@ -83,7 +83,7 @@ fn start_worker(options: Options) -> Result<(), Error> {
             drop(slot);
         });
         if let Err(e) = started {
-            eprintln!("Worker could not start a thread: {e}");
+            log::warn(&format!("Worker could not start a thread: {e}"));
         }
     }
 }
@@ -91,10 +91,10 @@ fn start_worker(options: Options) -> Result<(), Error> {
 /// Serves one connection: read n, answer n! (worker_server.py lines 37–55). The caller closes
 /// the connection afterwards by dropping it, as the end of Python's `with conn:` does.
 fn handle_connection(conn: &mut TcpStream, addr: SocketAddr, options: &Options) {
-    println!("Connected by {}", python_addr(addr));
+    say!("Connected by {}", python_addr(addr));
     if let Err(e) = answer_request(conn, options) {
         // The load balancer went away or the network failed: only this request is lost.
-        println!("Worker could not serve {}: {e}", python_addr(addr));
+        say!("Worker could not serve {}: {e}", python_addr(addr));
     }
 }
 
@@ -115,16 +115,16 @@ fn answer_request(conn: &mut TcpStream, options: &Options) -> io::Result<()> {
         // Python's int() would raise here and kill the worker (line 47); we answer instead.
         Err(bad) => return refuse(conn, &bad.answer()),
     };
-    println!("Worker received number: {number}");
+    say!("Worker received number: {number}");
     let result = factorial_digits(number);
     protocol::send_answer(conn, result.as_bytes())?;
-    println!("Worker sent factorial: {}", shorten(&result));
+    say!("Worker sent factorial: {}", shorten(&result));
     Ok(())
 }
 
 /// Sends an `Error: ` answer and closes the connection gently.
 fn refuse(conn: &mut TcpStream, answer: &str) -> io::Result<()> {
-    println!("Worker refused request: {answer}");
+    say!("Worker refused request: {answer}");
     protocol::send_error_and_close(conn, answer)
 }
 
@@ -133,6 +133,7 @@ fn main() -> ExitCode {
     match start_worker(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            log::flush();
             eprintln!("worker: {e}");
             ExitCode::FAILURE
         }
