@@ -79,6 +79,31 @@ fn estimated_digits(n: u64) -> u64 {
     (ln_factorial / std::f64::consts::LN_10) as u64 + 1
 }
 
+/// How many digits n! has, as a range that surely holds the true count: the load balancer
+/// checks a worker's answer against it, so a worker that lies, or whose answer was cut, is
+/// caught. One value for every n in practice; two only when log10(n!) falls so near a whole
+/// number that f64 cannot tell which side it is on.
+pub fn digit_count_range(n: u64) -> (u64, u64) {
+    if n <= 20 {
+        // Exact: 20! is the largest factorial a u64 holds.
+        let digits = (1..=n).product::<u64>().to_string().len() as u64;
+        return (digits, digits);
+    }
+    // Stirling's series for ln n!; the next term, 1/(1260 n^5), is far below f64's precision
+    // for n > 20.
+    let x = n as f64;
+    let ln_factorial =
+        x * x.ln() - x + (2.0 * std::f64::consts::PI * x).ln() / 2.0 + 1.0 / (12.0 * x)
+            - 1.0 / (360.0 * x * x * x);
+    let log10 = ln_factorial / std::f64::consts::LN_10;
+    // f64 keeps about 15 significant digits of log10; allow a few units in the last place.
+    let slack = log10 * 1e-13 + 1e-9;
+    (
+        (log10 - slack).floor() as u64 + 1,
+        (log10 + slack).floor() as u64 + 1,
+    )
+}
+
 /// 10^exponent. Exponents here are digit counts, far below u32::MAX for any number that fits
 /// in memory, so the cast cannot truncate.
 fn power_of_ten(exponent: u64) -> BigUint {
@@ -194,6 +219,28 @@ fn to_decimal_in_halves(number: &BigUint, split: &BigUint, low_digits: u64) -> S
 #[allow(clippy::unwrap_used)] // a test reports a failure by panicking
 mod tests {
     use super::*;
+
+    /// The digit-count range holds the true length of n! for every n up to 3000 and at a few
+    /// large n, and is a single value there.
+    #[test]
+    fn digit_count_range_holds_the_true_length() {
+        let mut product = BigUint::from(1u32);
+        for n in 0..=3000u64 {
+            if n > 0 {
+                product *= n;
+            }
+            let digits = product.to_string().len() as u64;
+            assert_eq!(digit_count_range(n), (digits, digits), "{n}!");
+        }
+        for n in [10_000u64, 65_536, 100_000] {
+            let digits = factorial_digits(n).len() as u64;
+            let (low, high) = digit_count_range(n);
+            assert!(
+                low <= digits && digits <= high,
+                "{n}!: {digits} not in {low}..={high}"
+            );
+        }
+    }
 
     /// The slow, obviously-correct product, to check the fast one against.
     fn naive(n: u64) -> BigUint {

@@ -12,6 +12,8 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::factorial;
+
 /// The longest request we accept, in bytes: the Python programs read at most 1024 bytes
 /// (`recv(1024)`), and no sensible number comes close — u64::MAX has 20 digits.
 pub const MAX_REQUEST_BYTES: usize = 1024;
@@ -24,6 +26,11 @@ pub const NO_WORKERS: &str = "Error: No workers available.";
 
 /// The load balancer's answer when no worker gave an answer (load_balancer.py line 55).
 pub const WORKER_FAILED: &str = "Error: Worker communication failed.";
+
+/// The load balancer's answer when two workers took the request and failed with it: it may
+/// be a request that kills workers, so it is not sent to more. It begins like the lab's answer.
+pub const GAVE_UP: &str = "Error: Worker communication failed: two workers took this request \
+     and gave no answer, so it is not sent to more.";
 
 /// A server's answer when the request did not arrive within its `--timeout`.
 pub const TIMED_OUT: &str = "Error: request timed out";
@@ -114,6 +121,34 @@ pub fn read_request(stream: &mut impl Read) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Reads one request like [`read_request`], all of it within `time` from now, however the
+/// sender trickles its bytes: a per-read timeout would let a client that sends a space every
+/// few seconds hold its connection for hours. Past the deadline the read fails with a timeout.
+pub fn read_request_within(stream: &mut TcpStream, time: Duration) -> io::Result<Vec<u8>> {
+    let mut by_deadline = ByDeadline {
+        stream,
+        deadline: Instant::now() + time,
+    };
+    read_request(&mut by_deadline)
+}
+
+/// A socket whose reads all end by one deadline.
+struct ByDeadline<'a> {
+    stream: &'a mut TcpStream,
+    deadline: Instant,
+}
+
+impl Read for ByDeadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
 /// Checks a request against the grammar in docs/protocol.md and returns its n, which must be
 /// at most `max_n` (the worker's `--max-n`; the load balancer passes `u64::MAX`).
 ///
@@ -192,6 +227,67 @@ pub fn send_error_and_close(stream: &mut TcpStream, answer: &str) -> io::Result<
             Ok(0) | Err(_) => break,
             Ok(_) => continue,
         }
+    }
+    Ok(())
+}
+
+/// The longest `Error: ` answer a worker may give; ours are under 100 bytes.
+pub const MAX_ERROR_ANSWER_BYTES: usize = 1024;
+
+/// The most bytes a correct answer for n can take: n! has a known number of digits, and an
+/// error answer is short. Reading past it only fills memory with a wrong answer.
+pub fn answer_limit(n: u64) -> usize {
+    let (_, most_digits) = factorial::digit_count_range(n);
+    usize::try_from(most_digits)
+        .unwrap_or(usize::MAX)
+        .max(MAX_ERROR_ANSWER_BYTES)
+}
+
+/// How a bounded read of an answer ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AnswerEnd {
+    /// The sender closed: the answer is complete.
+    Closed,
+    /// More than the limit arrived: not an answer to this request.
+    TooLong,
+}
+
+/// Reads an answer into `answer` until the sender closes or more than `limit` bytes have come.
+/// A read timeout returns its error with what arrived so far kept in `answer`, so the caller
+/// can decide whether to go on waiting.
+pub fn read_answer_within(
+    stream: &mut impl Read,
+    answer: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<AnswerEnd> {
+    let room = (limit + 1).saturating_sub(answer.len()) as u64;
+    stream.take(room).read_to_end(answer)?;
+    if answer.len() > limit {
+        return Ok(AnswerEnd::TooLong);
+    }
+    Ok(AnswerEnd::Closed)
+}
+
+/// Checks that `answer` can be n!: only digits, no leading zero, as many digits as n! has,
+/// ending in exactly as many zeros as n! does. This catches a worker that is not a worker (an
+/// answer of `42`), and an answer cut short by a worker that died while sending it, which
+/// the close alone cannot tell from a whole one. Returns what is wrong.
+pub fn check_answer(n: u64, answer: &[u8]) -> Result<(), String> {
+    if answer.is_empty() || !answer.iter().all(u8::is_ascii_digit) {
+        return Err("not digits".to_string());
+    }
+    let (fewest, most) = factorial::digit_count_range(n);
+    let length = answer.len() as u64;
+    if length < fewest || length > most || answer[0] == b'0' {
+        return Err(format!("{length} digits where {n}! has {fewest}"));
+    }
+    let zeros = factorial::trailing_zeros_of_factorial(n) as usize;
+    let ends = answer.len() - answer.iter().rev().take_while(|&&b| b == b'0').count();
+    if answer.len() - ends != zeros {
+        return Err(format!(
+            "ends in {} zeros where {n}! ends in {zeros}",
+            answer.len() - ends
+        ));
     }
     Ok(())
 }
@@ -296,6 +392,46 @@ mod tests {
             read_request(&mut long).unwrap().len(),
             MAX_REQUEST_BYTES + 1
         );
+    }
+
+    /// n! passes the answer check; a lie, a cut answer, wrong zeros and leading zeros do not.
+    #[test]
+    fn answers_are_checked_against_n() {
+        for n in [0u64, 1, 5, 12, 25, 100, 1000] {
+            let digits = factorial::factorial_digits(n);
+            assert_eq!(check_answer(n, digits.as_bytes()), Ok(()), "{n}!");
+            assert!(
+                check_answer(n, &digits.as_bytes()[1..]).is_err(),
+                "{n}! cut"
+            );
+        }
+        assert!(check_answer(12, b"42").is_err());
+        assert!(check_answer(12, b"479001601").is_err());
+        assert!(check_answer(12, b"479000000").is_err(), "too many zeros");
+        assert!(check_answer(12, b"047900160").is_err(), "a leading zero");
+        assert!(check_answer(5, b"12O").is_err(), "not digits");
+        assert!(check_answer(5, b"").is_err());
+    }
+
+    /// A bounded read stops one byte past the limit; a short answer reads to the close.
+    #[test]
+    fn answers_are_read_within_a_limit() {
+        let mut answer = Vec::new();
+        let mut flood = io::repeat(b'7');
+        assert_eq!(
+            read_answer_within(&mut flood, &mut answer, 100).unwrap(),
+            AnswerEnd::TooLong
+        );
+        assert_eq!(answer.len(), 101);
+        let mut answer = Vec::new();
+        let mut short = io::Cursor::new(b"120".to_vec());
+        assert_eq!(
+            read_answer_within(&mut short, &mut answer, 100).unwrap(),
+            AnswerEnd::Closed
+        );
+        assert_eq!(answer, b"120");
+        assert_eq!(answer_limit(12), MAX_ERROR_ANSWER_BYTES);
+        assert_eq!(answer_limit(1000), 2568);
     }
 
     /// Long refused requests are shortened in the answer.

@@ -12,12 +12,11 @@
 //! counter is safe to share between threads.
 
 use std::collections::HashSet;
-use std::io;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::display::{python_addr, shorten};
 use common::error::{Error, plain};
@@ -27,9 +26,11 @@ use common::server::{self, ConnectionLimit};
 use common::threads::Threads;
 use common::{cli, log, say};
 
+mod ask;
 mod health;
 mod options;
 mod strategy;
+use ask::{Failure, Timeouts};
 use health::Health;
 use options::{HELP, Options, parse_args};
 use strategy::{Strategy, Turns};
@@ -44,16 +45,24 @@ struct LoadBalancer {
     /// The round-robin counter (`worker_index`, line 7) and a random source.
     turns: Turns,
     /// Which workers failed lately and how busy each is.
-    health: Health,
+    health: Arc<Health>,
     /// Registry lines already reported as skipped, so each is logged once, not per request.
     reported: Mutex<HashSet<SkippedLine>>,
-    /// How long a client may take to send its request, and to take its answer.
+    /// How long a client may take to send its whole request, and to take its answer.
     client_timeout: Duration,
-    /// How long a worker may take to accept a connection.
-    connect_timeout: Duration,
-    /// How long a worker may take to answer.
-    worker_timeout: Duration,
+    /// How long a worker may take to accept a connection, and to answer.
+    timeouts: Timeouts,
 }
+
+/// How many workers may take one request and fail with it (close without an answer, time
+/// out) before the client is told: HAProxy's `retries` after a server took the request. A
+/// request that kills the workers it reaches (a big n at Python workers) kills at most two.
+const MAX_TAKEN_AND_FAILED: usize = 2;
+
+/// After this long, a request tries no further workers. Refused connections cost
+/// microseconds, so 50 dead entries are nothing; this bounds the walk when the registry has
+/// collected thousands of them, or unreachable hosts that each cost a connect timeout.
+const MAX_WALK: Duration = Duration::from_secs(10);
 
 /// The workers listed in the registry file, in file order (load_balancer.py lines 10–16).
 fn get_available_workers(lb: &LoadBalancer) -> Vec<WorkerAddr> {
@@ -90,11 +99,12 @@ fn report_skipped_lines(lb: &LoadBalancer, skipped: &[SkippedLine]) {
 /// (load_balancer.py lines 18–58). The caller closes `client` afterwards by dropping it, on
 /// every path, as `finally: client_socket.close()` does.
 fn handle_client(client: &mut TcpStream, lb: &LoadBalancer) {
-    // A client that sends nothing, or reads nothing, frees this thread after --timeout.
-    let timeouts = client
-        .set_read_timeout(Some(lb.client_timeout))
-        .and_then(|()| client.set_write_timeout(Some(lb.client_timeout)));
-    let request = match timeouts.and_then(|()| protocol::read_request(client)) {
+    // The whole request must arrive within --timeout (a person typing at client.py's prompt
+    // has a minute); a silent or trickling client then gets an answer and frees its thread.
+    // A client that does not read its answer frees the thread after --timeout too. (Setting
+    // it fails only on a socket already broken, which the reads below then report.)
+    let _ = client.set_write_timeout(Some(lb.client_timeout));
+    let request = match protocol::read_request_within(client, lb.client_timeout) {
         Ok(request) => request,
         Err(e) if protocol::is_timeout(&e) => return refuse(client, protocol::TIMED_OUT),
         Err(e) => {
@@ -120,81 +130,72 @@ fn handle_client(client: &mut TcpStream, lb: &LoadBalancer) {
 
     // Python asks one worker (lines 36–55); we go on to the next while one fails.
     match forward_to_workers(lb, &workers, number) {
-        Some(result) => {
+        Ok(result) => {
             reply(client, &result);
             let result = String::from_utf8_lossy(&result);
             say!("Response sent to client: {}", shorten(&result));
         }
-        None => reply(client, protocol::WORKER_FAILED.as_bytes()),
+        Err(answer) => reply(client, answer.as_bytes()),
     }
 }
 
-/// Tries the workers in the order the strategy gives until one answers, marking the ones that
-/// fail as down. Retrying is safe: n! is the same whoever computes it. `None` when every
-/// worker failed.
-fn forward_to_workers(lb: &LoadBalancer, workers: &[WorkerAddr], number: u64) -> Option<Vec<u8>> {
+/// Tries the workers in the order the strategy gives until one answers. Retrying is safe: n!
+/// is the same whoever computes it. What each failure leads to is the `match` below; on
+/// failure, the error answer for the client.
+fn forward_to_workers(
+    lb: &LoadBalancer,
+    workers: &[WorkerAddr],
+    number: u64,
+) -> Result<Vec<u8>, &'static str> {
+    let started = Instant::now();
+    let mut took_and_failed = 0;
     for worker in workers_to_try(lb, workers) {
-        match ask_worker(lb, &worker, number) {
+        let failure = match ask::ask_worker(&worker, number, lb.timeouts, &lb.health) {
             Ok(answer) => {
                 if lb.health.mark_up(&worker) {
                     say!("Worker {worker} is back up");
                 }
                 say!("Forwarded to worker {worker}");
-                return Some(answer);
+                return Ok(answer);
             }
-            Err(e) => {
-                say!("Error communicating with worker {worker}: {}", plain(&e));
-                if lb.health.mark_down(&worker) {
-                    let cooldown = lb.health.cooldown().as_secs_f64();
-                    say!("Worker {worker} marked down; skipping it for {cooldown}s");
-                }
+            Err(failure) => failure,
+        };
+        say!("Error communicating with worker {worker}: {failure}");
+        if failure.marks_down() && lb.health.mark_down(&worker) {
+            let cooldown = lb.health.cooldown().as_secs_f64();
+            say!("Worker {worker} marked down; skipping it for {cooldown}s");
+        }
+        if matches!(failure, Failure::Frozen) {
+            // Requests already waiting on the frozen worker go elsewhere too.
+            lb.health.abandon_requests(&worker);
+        }
+        if failure.took_the_request() {
+            took_and_failed += 1;
+            // A request that a worker took and failed with goes to one more worker only.
+            if took_and_failed == MAX_TAKEN_AND_FAILED {
+                return Err(protocol::GAVE_UP);
             }
         }
+        // However many dead entries the registry holds, one request stops walking them.
+        if started.elapsed() > MAX_WALK {
+            break;
+        }
     }
-    None
+    Err(protocol::WORKER_FAILED)
 }
 
-/// Every worker once: those that are up in the strategy's order, then those in their
-/// cool-down, which a request tries rather than fail.
+/// Every worker once: those that are up in the strategy's order, then those that are down,
+/// which a request tries rather than fail.
 fn workers_to_try(lb: &LoadBalancer, workers: &[WorkerAddr]) -> Vec<WorkerAddr> {
-    let (up, cooling_down) = lb.health.split(workers);
+    let (up, down) = lb.health.split(workers);
     let turn = lb.turns.next(lb.strategy);
-    let load = lb.health.loads(&up);
-    let order = lb.strategy.order(up.len(), turn, &load);
-    let mut chosen: Vec<WorkerAddr> = order.into_iter().map(|i| up[i].clone()).collect();
-    chosen.extend(cooling_down);
+    let mut chosen = Vec::with_capacity(workers.len());
+    for group in [up, down] {
+        let load = lb.health.loads(&group);
+        let order = lb.strategy.order(group.len(), turn, &load);
+        chosen.extend(order.into_iter().map(|i| group[i].clone()));
+    }
     chosen
-}
-
-/// Sends the request to one worker and reads its whole answer. A worker that does not accept
-/// within --connect-timeout, closes without an answer or says it is busy has failed.
-fn ask_worker(lb: &LoadBalancer, worker: &WorkerAddr, number: u64) -> io::Result<Vec<u8>> {
-    let _in_flight = lb.health.start_request(worker);
-    let mut stream = connect(worker, lb.connect_timeout)?;
-    stream.set_read_timeout(Some(lb.worker_timeout))?;
-    stream.set_write_timeout(Some(lb.worker_timeout))?;
-    protocol::send_request(&mut stream, &number.to_string())?;
-    let answer = protocol::read_answer(&mut stream)?;
-    if answer.is_empty() {
-        // As a Python worker does on a request it cannot read, or any worker that dies.
-        return Err(io::Error::other("closed without an answer"));
-    }
-    if answer == protocol::BUSY.as_bytes() {
-        return Err(io::Error::other("the worker is busy"));
-    }
-    Ok(answer)
-}
-
-/// Connects to a worker within `timeout`, trying each address its host name has.
-fn connect(worker: &WorkerAddr, timeout: Duration) -> io::Result<TcpStream> {
-    let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
-    for addr in (worker.host.as_str(), worker.port).to_socket_addrs()? {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last_error = e,
-        }
-    }
-    Err(last_error)
 }
 
 /// Sends the client its answer. The client may have gone away; that costs only its answer.
@@ -220,16 +221,19 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     say!("Load Balancer listening on {host}:{port}");
 
     let limit = ConnectionLimit::new(options.max_connections);
+    let timeouts = Timeouts {
+        connect: options.connect_timeout,
+        answer: options.worker_timeout,
+    };
     let threads = Threads::new(options.threads);
     let lb = Arc::new(LoadBalancer {
         registry: options.registry,
         strategy: options.strategy,
         turns: Turns::new(),
-        health: Health::new(options.cooldown),
+        health: Health::start(options.cooldown, timeouts),
         reported: Mutex::new(HashSet::new()),
         client_timeout: options.timeout,
-        connect_timeout: options.connect_timeout,
-        worker_timeout: options.worker_timeout,
+        timeouts,
     });
     loop {
         let (mut client, addr) = match listener.accept() {

@@ -10,9 +10,11 @@ use common::threads::ThreadMode;
 
 use crate::strategy::Strategy;
 
-/// How long a client may take to send its request: far longer than any real client needs (the
-/// request is one small write), short enough that a silent client frees its thread soon.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send its whole request. client.py connects first and then
+/// asks the user for the number, so this is a person's typing time: a minute, as nginx's
+/// `client_header_timeout`. When every place is taken, the connection that has waited longest
+/// makes room for a new one, so slow typists cannot lock the others out.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long to wait for a worker to accept a connection. On one machine or a LAN a live worker
 /// accepts in well under a millisecond; a worker that has not in a second is treated as down.
@@ -44,7 +46,7 @@ Options:
   --port P                  port to listen on; 0 lets the OS choose [default: 65432]
   --registry FILE           file the workers register in [default: worker_ports.txt]
   --strategy S              round-robin, random or least-connections [default: round-robin]
-  --timeout SECS            how long a client's request may take to arrive [default: 10]
+  --timeout SECS            how long a client's request may take to arrive [default: 60]
   --connect-timeout SECS    how long a worker may take to accept [default: 1]
   --worker-timeout SECS     how long a worker may take to answer [default: 30]
   --cooldown SECS           how long a failed worker is skipped [default: 5]
