@@ -2,9 +2,11 @@
 //! end-to-end tests (`tests/`) both start them through this small harness.
 //!
 //! - [`process`]: one running program whose output lines we can wait for, killed on drop.
+//! - [`peers`]: fake workers that hang, lie, flood or close, for tests of the armour.
 //! - [`lab`]: a lab in a scratch folder of its own — workers, a load balancer, clients.
 
 pub mod lab;
+pub mod peers;
 pub mod process;
 
 pub use lab::{Finished, Lab, Server};

@@ -11,6 +11,7 @@ use common::factorial::factorial_digits;
 use lab::lab::{
     Lab, PATIENCE, Server, ask, ask_and_half_close, ask_in_background, ask_text, dead_port,
 };
+use lab::peers::{FakeWorker, Misbehaviour};
 
 /// Every worker, asked directly, and the load balancer still answer n! correctly.
 fn all_still_serve(workers: &[Server], lb: &Server) -> Result<(), Error> {
@@ -222,38 +223,24 @@ fn worker_killed_mid_computation() -> Result<(), Error> {
     Ok(())
 }
 
-/// Over --max-connections, a server answers `Error: server busy` at once; the load balancer
-/// takes a busy worker's answer as a failure and goes to the next worker.
+/// Over --max-connections, with every place taken by a request in progress, the load
+/// balancer answers `Error: server busy` at once, without a thread for the newcomer.
 #[test]
 fn overload_is_refused_with_server_busy() -> Result<(), Error> {
     let lab = Lab::new("overload", false)?;
-    let mut small = lab.start_worker("small worker", &["--max-connections", "2"])?;
-    let big = lab.start_worker("big worker", &[])?;
+    let slow = FakeWorker::start(Misbehaviour::Slow)?;
+    std::fs::write(lab.registry(), format!("{}\n", slow.port))
+        .map_err(|e| Error::new(e.to_string()))?;
     let mut lb = lab.start_load_balancer(&["--max-connections", "2"])?;
-
-    // Fill both servers with idle connections and wait until each is admitted.
-    let connect =
-        |port| TcpStream::connect(("127.0.0.1", port)).map_err(|e| Error::new(e.to_string()));
-    let mut idle_at_small = Vec::new();
-    let mut idle_at_lb = Vec::new();
-    for _ in 0..2 {
-        idle_at_small.push(connect(small.port)?);
-        small.process.wait_for("Connected by", PATIENCE)?;
-        idle_at_lb.push(connect(lb.port)?);
-        lb.process.wait_for("Client connected", PATIENCE)?;
-    }
-    assert_eq!(ask_text(small.port, "5")?, "Error: server busy");
-    assert_eq!(ask_text(lb.port, "5")?, "Error: server busy");
-
-    // Free the load balancer; its first pick, the small worker, is still full.
-    drop(idle_at_lb);
+    // Two requests in progress at the slow worker take both places.
+    let _first = ask_in_background(lb.port, "5");
+    let _second = ask_in_background(lb.port, "6");
     lb.process
-        .wait_for("Refused request: Error: empty request", PATIENCE)?;
+        .wait_for("Received request for factorial of", PATIENCE)?;
     lb.process
-        .wait_for("Refused request: Error: empty request", PATIENCE)?;
-    assert_eq!(ask_text(lb.port, "5")?, "120");
-    lb.process.wait_for("the worker is busy", PATIENCE)?;
-    assert_eq!(lb.wait_for_forwards(1)?, [big.port]);
+        .wait_for("Received request for factorial of", PATIENCE)?;
+    assert_eq!(ask_text(lb.port, "7")?, "Error: server busy");
+    lb.process.wait_for("Busy (2 open): refused", PATIENCE)?;
     Ok(())
 }
 

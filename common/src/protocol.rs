@@ -41,7 +41,7 @@ pub const BUSY: &str = "Error: server busy";
 /// How long a server keeps reading after an error answer, so that request bytes it never read
 /// do not turn its close into a reset (a reset can destroy the answer before the client reads
 /// it). A client reads our answer and closes at once, so this is only a ceiling.
-const LINGER: Duration = Duration::from_secs(2);
+pub const LINGER: Duration = Duration::from_secs(2);
 
 /// Why a request was refused. Its text is what follows `Error: ` in the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

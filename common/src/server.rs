@@ -3,14 +3,17 @@
 //! Over the cap a connection gets no thread: it gets `Error: server busy` at once. (The
 //! threads that serve connections are in [`crate::threads`].)
 
-use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, SyncSender};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
+use std::time::{Duration, Instant};
 
-use crate::error::{Context, Error};
-use crate::protocol;
+use crate::display::python_addr;
+use crate::error::{Context, Error, plain};
+use crate::{log, protocol, say};
 
 /// Binds and listens on `host`:`port` (Python's `bind` and `listen`) and returns the listener
 /// with the port it really got: with port 0 the OS picks a free one.
@@ -24,90 +27,281 @@ pub fn listen(host: &str, port: u16) -> Result<(TcpListener, u16), Error> {
     Ok((listener, port))
 }
 
-/// How many refused connections may wait for their `Error: server busy`. Beyond that, during a
-/// flood, a refused connection is simply closed: the cost of refusing stays bounded too.
-const REFUSALS_WAITING: usize = 64;
+/// How many refused connections may linger at once, each held open for at most
+/// [`protocol::LINGER`] so its unread request cannot turn our close into a reset. During a
+/// flood beyond that, a refused connection is closed at once: the cost of refusing stays
+/// bounded too.
+const REFUSALS_HELD: usize = 1024;
 
-/// Counts open connections against a cap, and refuses those over it.
+/// How often the refusing thread looks at the connections it holds: often enough that a
+/// client's close is noticed at once, for a thread that is idle almost always.
+const REFUSAL_POLL: Duration = Duration::from_millis(20);
+
+/// A connection being refused: its socket and when to stop waiting for its close.
+type Refused = (TcpStream, Instant);
+
+/// Counts open connections against a cap. Over the cap, the connection that has waited longest
+/// without sending its whole request makes room for the newcomer (a slow typist or a trickling
+/// attacker, never a request in progress); when none is waiting, the newcomer is refused with
+/// `Error: server busy` at once, without a thread of its own.
 pub struct ConnectionLimit {
-    /// Connections admitted and not yet finished; shared with every [`Slot`].
-    open: Arc<AtomicUsize>,
+    /// Open connections, and those still waiting for their request; shared with every [`Slot`].
+    table: Arc<Mutex<Table>>,
     /// The cap, from `--max-connections`.
     max: usize,
-    /// Hands refused connections to the one thread that answers them, so the accept loop never
-    /// waits on a client.
-    refusals: SyncSender<TcpStream>,
+    /// Hands refused connections to the one thread that lets them close gently.
+    refusals: SyncSender<Refused>,
+}
+
+/// Connections admitted and not yet finished.
+#[derive(Default)]
+struct Table {
+    /// How many are open.
+    open: usize,
+    /// Those still waiting for their request, oldest first, each with a clone of its socket
+    /// so that it can be closed to make room.
+    waiting: VecDeque<Waiting>,
+    /// Numbers the slots.
+    next_id: u64,
+}
+
+/// A connection that has not sent its whole request yet.
+struct Waiting {
+    id: u64,
+    stream: TcpStream,
+}
+
+/// Locks the table. Every change under the lock is a few fields that stay consistent, and
+/// nothing panics while holding it, so a poisoned lock is used as it is.
+fn lock(table: &Mutex<Table>) -> MutexGuard<'_, Table> {
+    table.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// One admitted connection's place under the cap; dropping it frees the place.
 pub struct Slot {
-    open: Arc<AtomicUsize>,
+    id: u64,
+    table: Arc<Mutex<Table>>,
+}
+
+impl Slot {
+    /// Says that the whole request has arrived: from now on this connection is being served
+    /// and never closed to make room for another.
+    pub fn request_received(&self) {
+        lock(&self.table).waiting.retain(|w| w.id != self.id);
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::AcqRel);
+        let mut table = lock(&self.table);
+        table.open -= 1;
+        table.waiting.retain(|w| w.id != self.id);
     }
 }
 
 impl ConnectionLimit {
     /// A limit of `max` open connections, with its refusing thread.
     pub fn new(max: usize) -> ConnectionLimit {
-        let (refusals, refused) = mpsc::sync_channel::<TcpStream>(REFUSALS_WAITING);
+        let (refusals, refused) = mpsc::sync_channel::<Refused>(REFUSALS_HELD);
         // The refusing thread ends when this limit (the only sender) is dropped.
-        thread::spawn(move || {
-            for mut stream in refused {
-                // A gentle close: the unread request must not turn our close into a reset that
-                // destroys the answer. A client that is gone costs nothing more.
-                let _ = protocol::send_error_and_close(&mut stream, protocol::BUSY);
-            }
-        });
+        thread::spawn(move || hold_refused_until_closed(&refused));
         ConnectionLimit {
-            open: Arc::new(AtomicUsize::new(0)),
+            table: Arc::new(Mutex::new(Table::default())),
             max,
             refusals,
         }
     }
 
-    /// A slot for one more connection, or `None` when `max` are open already.
-    pub fn try_admit(&self) -> Option<Slot> {
-        let admitted = self
-            .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                (open < self.max).then_some(open + 1)
-            })
-            .is_ok();
-        admitted.then(|| Slot {
-            open: Arc::clone(&self.open),
+    /// A slot for `stream`, or `None` when `max` connections are open and none of them is
+    /// still waiting for its request. To make room, the one that has waited longest is
+    /// answered `Error: server busy` and closed.
+    pub fn try_admit(&self, stream: &TcpStream) -> Option<Slot> {
+        let mut table = lock(&self.table);
+        if table.open >= self.max {
+            // Room is made only while few are on their way out, so a flood cannot push the
+            // number of open connections far past the cap.
+            if table.open >= 2 * self.max {
+                return None;
+            }
+            let oldest = table.waiting.pop_front()?;
+            let peer = oldest
+                .stream
+                .peer_addr()
+                .map(python_addr)
+                .unwrap_or_default();
+            say!(
+                "Busy: closed {peer}, which waited longest without sending its request, to make room"
+            );
+            answer_at_once(&oldest.stream);
+            // Both directions: its thread's read returns at once, and the thread finishes.
+            let _ = oldest.stream.shutdown(Shutdown::Both);
+        }
+        let id = table.next_id;
+        table.next_id += 1;
+        table.open += 1;
+        // A clone that cannot be made only means this connection cannot be closed early.
+        if let Ok(stream) = stream.try_clone() {
+            table.waiting.push_back(Waiting { id, stream });
+        }
+        Some(Slot {
+            id,
+            table: Arc::clone(&self.table),
         })
     }
 
-    /// Answers `Error: server busy` and closes, without a thread of the connection's own.
+    /// Answers `Error: server busy` at once, and leaves the close to the refusing thread.
     pub fn refuse(&self, stream: TcpStream) {
-        // When too many refusals are already waiting, dropping the stream closes it at once.
-        let _ = self.refusals.try_send(stream);
+        answer_at_once(&stream);
+        // Our side is done; the client's unread request must not turn our close into a reset
+        // that destroys the answer, so the refusing thread holds the socket until it closes.
+        let _ = stream.shutdown(Shutdown::Write);
+        // When too many refusals are held already, dropping the stream closes it at once.
+        let _ = self
+            .refusals
+            .try_send((stream, Instant::now() + protocol::LINGER));
     }
 
     /// How many connections are open now, for log lines.
     pub fn open(&self) -> usize {
-        self.open.load(Ordering::Acquire)
+        lock(&self.table).open
+    }
+}
+
+/// Writes `Error: server busy` without waiting: a new connection's send buffer is empty, so
+/// the few bytes always fit; a connection that cannot take them is not worth waiting for.
+fn answer_at_once(stream: &TcpStream) {
+    if stream.set_nonblocking(true).is_ok() {
+        let mut writer = stream;
+        let _ = writer.write_all(protocol::BUSY.as_bytes());
+        let _ = stream.set_nonblocking(false);
+    }
+}
+
+/// The refusing thread: holds each refused connection, reading and discarding what the
+/// client sends, until the client closes or its time is up. Sockets are polled without
+/// blocking, so one slow client holds up no other.
+fn hold_refused_until_closed(refused: &Receiver<Refused>) {
+    let mut held: Vec<Refused> = Vec::new();
+    loop {
+        let next = if held.is_empty() {
+            refused.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            refused.recv_timeout(REFUSAL_POLL)
+        };
+        match next {
+            Ok((stream, until)) => {
+                if stream.set_nonblocking(true).is_ok() && held.len() < REFUSALS_HELD {
+                    held.push((stream, until));
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let now = Instant::now();
+        held.retain(|(stream, until)| now < *until && still_open(stream));
+    }
+}
+
+/// Reads whatever has arrived on a non-blocking socket: true while the client keeps it open.
+fn still_open(mut stream: &TcpStream) -> bool {
+    let mut sink = [0u8; 1024];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => return false,
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// How long the accept loop waits after its first failed accept, and the most it waits: when
+/// the process is out of file descriptors, `accept` fails at once and a loop that retried at
+/// once would spin a core at 100% (mini-redis's back-off, scaled down: a lab server should
+/// resume within a second of a descriptor being freed).
+const FIRST_ACCEPT_WAIT: Duration = Duration::from_millis(10);
+/// See [`FIRST_ACCEPT_WAIT`].
+const MOST_ACCEPT_WAIT: Duration = Duration::from_secs(1);
+
+/// Failed accepts in a row: waits longer after each, and says so once per burst.
+#[derive(Default)]
+pub struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    /// After a failed accept: the first of a burst is reported on stderr, then we wait
+    /// 10 ms, 20 ms, 40 ms … up to a second before the next try.
+    pub fn failed(&mut self, error: &io::Error) {
+        if self.failures == 0 {
+            log::warn(&format!(
+                "Could not accept a connection: {}; trying again, less often, until it works",
+                plain(error)
+            ));
+        }
+        self.failures = self.failures.saturating_add(1);
+        let wait = FIRST_ACCEPT_WAIT.saturating_mul(1 << self.failures.min(10) >> 1);
+        thread::sleep(wait.min(MOST_ACCEPT_WAIT));
+    }
+
+    /// After an accept that worked: ends a burst of failures, saying how long it was.
+    pub fn succeeded(&mut self) {
+        if self.failures > 0 {
+            log::warn(&format!(
+                "Accepting connections again after {} failed tries",
+                self.failures
+            ));
+            self.failures = 0;
+        }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
 mod tests {
     use super::*;
 
-    /// The cap admits `max` connections, refuses the next, and admits again once one finishes.
+    /// A connected pair of sockets on loopback: (our end, the client's end).
+    fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (listener.accept().unwrap().0, client)
+    }
+
+    /// The cap admits `max` connections that have sent their requests, refuses the next, and
+    /// admits again once one finishes.
     #[test]
     fn admits_up_to_the_cap() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let limit = ConnectionLimit::new(2);
-        let first = limit.try_admit();
-        let second = limit.try_admit();
-        assert!(first.is_some() && second.is_some());
-        assert!(limit.try_admit().is_none());
+        let (a, _ca) = pair(&listener);
+        let (b, _cb) = pair(&listener);
+        let (c, _cc) = pair(&listener);
+        let first = limit.try_admit(&a).unwrap();
+        let second = limit.try_admit(&b).unwrap();
+        first.request_received();
+        second.request_received();
+        assert!(limit.try_admit(&c).is_none());
         assert_eq!(limit.open(), 2);
         drop(first);
-        assert!(limit.try_admit().is_some());
+        assert!(limit.try_admit(&c).is_some());
+    }
+
+    /// At the cap, the connection that has waited longest for its request is told the server
+    /// is busy and closed, and the newcomer gets its place.
+    #[test]
+    fn the_longest_waiting_makes_room() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let limit = ConnectionLimit::new(2);
+        let (a, mut client_a) = pair(&listener);
+        let (b, _cb) = pair(&listener);
+        let (c, _cc) = pair(&listener);
+        let _first = limit.try_admit(&a).unwrap();
+        let second = limit.try_admit(&b).unwrap();
+        second.request_received();
+        assert!(limit.try_admit(&c).is_some(), "a makes room");
+        let mut answer = String::new();
+        client_a.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, protocol::BUSY);
     }
 }

@@ -22,7 +22,7 @@ use common::display::{python_addr, shorten};
 use common::error::{Error, plain};
 use common::protocol;
 use common::registry::{self, SkippedLine, WorkerAddr};
-use common::server::{self, ConnectionLimit};
+use common::server::{self, AcceptBackoff, ConnectionLimit, Slot};
 use common::threads::Threads;
 use common::{cli, log, say};
 
@@ -96,9 +96,9 @@ fn report_skipped_lines(lb: &LoadBalancer, skipped: &[SkippedLine]) {
 }
 
 /// Serves one client: read the request, ask a worker, relay its answer
-/// (load_balancer.py lines 18–58). The caller closes `client` afterwards by dropping it, on
+/// (load_balancer.py lines 18–58). `slot` is the client's place under --max-connections. The caller closes `client` afterwards by dropping it, on
 /// every path, as `finally: client_socket.close()` does.
-fn handle_client(client: &mut TcpStream, lb: &LoadBalancer) {
+fn handle_client(client: &mut TcpStream, slot: &Slot, lb: &LoadBalancer) {
     // The whole request must arrive within --timeout (a person typing at client.py's prompt
     // has a minute); a silent or trickling client then gets an answer and frees its thread.
     // A client that does not read its answer frees the thread after --timeout too. (Setting
@@ -112,6 +112,8 @@ fn handle_client(client: &mut TcpStream, lb: &LoadBalancer) {
             return;
         }
     };
+    // Ours: now being served, this connection is never closed to make room for another.
+    slot.request_received();
     say!(
         "Received request for factorial of {}",
         protocol::request_for_log(&request)
@@ -235,18 +237,20 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
         client_timeout: options.timeout,
         timeouts,
     });
+    let mut backoff = AcceptBackoff::default();
     loop {
         let (mut client, addr) = match listener.accept() {
             Ok(accepted) => accepted,
-            // One failed accept (say, too many open files) is no reason to stop serving.
+            // A failed accept (out of file descriptors) is no reason to stop; wait, then retry.
             Err(e) => {
-                log::warn(&format!("Could not accept a client: {}", plain(&e)));
+                backoff.failed(&e);
                 continue;
             }
         };
+        backoff.succeeded();
         say!("Client connected: {}", python_addr(addr));
-        // Over the cap, answer "server busy" rather than start yet another thread.
-        let Some(slot) = limit.try_admit() else {
+        // Over the cap, the longest-waiting request makes room, or "server busy", no thread.
+        let Some(slot) = limit.try_admit(&client) else {
             let open = limit.open();
             say!("Busy ({open} open): refused {}", python_addr(addr));
             limit.refuse(client);
@@ -255,7 +259,7 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
         // A thread of its own runs handle_client, as lines 80–82 start one; see --threads.
         let lb = Arc::clone(&lb);
         let started = threads.start(move || {
-            handle_client(&mut client, &lb);
+            handle_client(&mut client, &slot, &lb);
             // Free the place before `client` closes (Python's `finally: close()`): the client
             // may connect again the moment it sees the close.
             drop(slot);

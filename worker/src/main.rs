@@ -20,7 +20,7 @@ use common::error::{Context, Error};
 use common::factorial::factorial_digits;
 use common::protocol;
 use common::registry::{self, WorkerAddr};
-use common::server::{self, ConnectionLimit};
+use common::server::{self, AcceptBackoff, ConnectionLimit, Slot};
 use common::threads::Threads;
 use common::{cli, log, say};
 
@@ -58,17 +58,19 @@ fn start_worker(options: Options) -> Result<(), Error> {
     let limit = ConnectionLimit::new(options.max_connections);
     let threads = Threads::new(options.threads);
     let options = Arc::new(options);
+    let mut backoff = AcceptBackoff::default();
     loop {
         let (mut conn, addr) = match listener.accept() {
             Ok(accepted) => accepted,
-            // One failed accept (say, too many open files) is no reason to stop serving.
+            // A failed accept (out of file descriptors) is no reason to stop; wait, then retry.
             Err(e) => {
-                log::warn(&format!("Worker could not accept a connection: {e}"));
+                backoff.failed(&e);
                 continue;
             }
         };
-        // Over the cap, answer "server busy" rather than start yet another thread.
-        let Some(slot) = limit.try_admit() else {
+        backoff.succeeded();
+        // Over the cap, the longest-waiting request makes room, or "server busy", no thread.
+        let Some(slot) = limit.try_admit(&conn) else {
             let open = limit.open();
             say!("Busy ({open} open): refused {}", python_addr(addr));
             limit.refuse(conn);
@@ -77,7 +79,7 @@ fn start_worker(options: Options) -> Result<(), Error> {
         // One thread per connection, where Python serves them one after another.
         let options = Arc::clone(&options);
         let started = threads.start(move || {
-            handle_connection(&mut conn, addr, &options);
+            handle_connection(&mut conn, addr, &slot, &options);
             // Free the place before `conn` closes: the client may connect again the moment
             // it sees the close, and must not find its old connection still counted.
             drop(slot);
@@ -90,24 +92,27 @@ fn start_worker(options: Options) -> Result<(), Error> {
 
 /// Serves one connection: read n, answer n! (worker_server.py lines 37–55). The caller closes
 /// the connection afterwards by dropping it, as the end of Python's `with conn:` does.
-fn handle_connection(conn: &mut TcpStream, addr: SocketAddr, options: &Options) {
+fn handle_connection(conn: &mut TcpStream, addr: SocketAddr, slot: &Slot, options: &Options) {
     say!("Connected by {}", python_addr(addr));
-    if let Err(e) = answer_request(conn, options) {
+    if let Err(e) = answer_request(conn, slot, options) {
         // The load balancer went away or the network failed: only this request is lost.
         say!("Worker could not serve {}: {e}", python_addr(addr));
     }
 }
 
 /// Reads the request and sends n!, or an `Error: ` answer saying what was wrong with it.
-fn answer_request(conn: &mut TcpStream, options: &Options) -> io::Result<()> {
-    // A client that sends nothing, or reads nothing, frees this thread after --timeout.
-    conn.set_read_timeout(Some(options.timeout))?;
+/// `slot` is the connection's place under --max-connections.
+fn answer_request(conn: &mut TcpStream, slot: &Slot, options: &Options) -> io::Result<()> {
+    // The whole request must arrive within --timeout, and the answer be taken within it too:
+    // a silent, trickling or non-reading client frees this thread.
     conn.set_write_timeout(Some(options.timeout))?;
-    let request = match protocol::read_request(conn) {
+    let request = match protocol::read_request_within(conn, options.timeout) {
         Ok(request) => request,
         Err(e) if protocol::is_timeout(&e) => return refuse(conn, protocol::TIMED_OUT),
         Err(e) => return Err(e),
     };
+    // Ours: now being served, this connection is never closed to make room for another.
+    slot.request_received();
     // Python's `if not data: break` (line 43) stops the whole worker; an empty request is
     // refused below like any other bad one.
     let number = match protocol::parse_request(&request, options.max_n) {

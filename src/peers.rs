@@ -1,0 +1,142 @@
+//! Workers that misbehave on purpose, for tests of the armour: each is a small listener in
+//! the test's own process that does exactly one wrong thing, at the moment the test chooses.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use common::error::{Context, Error};
+use common::factorial::factorial_digits;
+
+/// What a fake worker does with each request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misbehaviour {
+    /// Accepts and never answers anything, health checks included: a frozen worker whose
+    /// kernel still accepts connections.
+    Hang,
+    /// Answers a health check (`1`) at once but holds every other request unanswered: a worker
+    /// busy with long work.
+    Slow,
+    /// Reads the request and closes without an answer: a worker that dies on it.
+    Close,
+    /// Answers `42`, whatever was asked.
+    Lie,
+    /// Answers with digits, forever.
+    Flood,
+    /// Answers the first half of n!'s digits, then closes: a worker killed while sending.
+    Cut,
+    /// Answers `Error: server busy`.
+    Busy,
+}
+
+/// A fake worker listening on 127.0.0.1; it stops when dropped.
+pub struct FakeWorker {
+    /// The port it listens on, for the registry.
+    pub port: u16,
+    /// How many requests it has read.
+    requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    /// Connections it holds open (`Hang`, `Slow`), closed when it stops.
+    held: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl FakeWorker {
+    /// Starts a fake worker that does `what` with every connection.
+    pub fn start(what: Misbehaviour) -> Result<FakeWorker, Error> {
+        let listener = TcpListener::bind((common::DEFAULT_HOST, 0))
+            .context(|| "cannot bind a fake worker".to_string())?;
+        let port = listener
+            .local_addr()
+            .context(|| "cannot read a port".to_string())?
+            .port();
+        let fake = FakeWorker {
+            port,
+            requests: Arc::new(AtomicUsize::new(0)),
+            stop: Arc::new(AtomicBool::new(false)),
+            held: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (requests, stop, held) = (
+            Arc::clone(&fake.requests),
+            Arc::clone(&fake.stop),
+            Arc::clone(&fake.held),
+        );
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::Acquire) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let (requests, held) = (Arc::clone(&requests), Arc::clone(&held));
+                thread::spawn(move || serve(what, stream, &requests, &held));
+            }
+        });
+        Ok(fake)
+    }
+
+    /// How many requests it has read so far (a `Hang` worker reads none).
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for FakeWorker {
+    fn drop(&mut self) {
+        // A connection to ourselves wakes the blocking accept, which then sees the flag.
+        self.stop.store(true, Ordering::Release);
+        let _ = TcpStream::connect((common::DEFAULT_HOST, self.port));
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// Does `what` with one connection.
+fn serve(
+    what: Misbehaviour,
+    mut stream: TcpStream,
+    requests: &AtomicUsize,
+    held: &Mutex<Vec<TcpStream>>,
+) {
+    let hold = |stream: TcpStream| {
+        held.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(stream)
+    };
+    if what == Misbehaviour::Hang {
+        return hold(stream);
+    }
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = [0u8; 64];
+    let Ok(got) = stream.read(&mut buf) else {
+        return;
+    };
+    let request = String::from_utf8_lossy(&buf[..got]).trim().to_string();
+    requests.fetch_add(1, Ordering::AcqRel);
+    match what {
+        Misbehaviour::Hang => {}
+        Misbehaviour::Slow if request == "1" => {
+            let _ = stream.write_all(b"1");
+        }
+        Misbehaviour::Slow => hold(stream),
+        Misbehaviour::Close => {}
+        Misbehaviour::Lie => {
+            let _ = stream.write_all(b"42");
+        }
+        Misbehaviour::Flood => {
+            let digits = [b'7'; 65536];
+            while stream.write_all(&digits).is_ok() {}
+        }
+        Misbehaviour::Cut => {
+            let n: u64 = request.parse().unwrap_or(0);
+            let digits = factorial_digits(n);
+            let _ = stream.write_all(&digits.as_bytes()[..digits.len().div_ceil(2)]);
+        }
+        Misbehaviour::Busy => {
+            let _ = stream.write_all(common::protocol::BUSY.as_bytes());
+        }
+    }
+}
