@@ -1,0 +1,422 @@
+//! End to end: what a lab room does to the lab in its first hour. Slow typists, a worker
+//! frozen with Ctrl-Z, programs in the registry that are not workers, a request that kills
+//! workers, a registry full of dead entries, and a room full of connections. Each fault is
+//! made on purpose: a fake worker in this process (`lab::peers`), `kill -STOP`, or
+//! connections the test holds. docs/reliability.md names the test for each row.
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::error::Error;
+use common::factorial::factorial_digits;
+use lab::lab::{Lab, PATIENCE, ask_text};
+use lab::peers::{FakeWorker, Misbehaviour};
+
+/// Writes the registry file of `lab` with these lines.
+fn write_registry(lab: &Lab, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(lab.registry(), text).unwrap();
+}
+
+/// Connects to 127.0.0.1:`port`, with a read timeout so that a broken server fails the test
+/// instead of hanging it.
+fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+/// Reads an answer to the close.
+fn read_answer(mut stream: TcpStream) -> String {
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// A student who takes 11 s to type the number at client.py's prompt (it connects first):
+/// the load balancer waits, where its old 10 s timeout answered `Error: request timed out`.
+#[test]
+fn a_slow_typist_is_not_cut_off() -> Result<(), Error> {
+    let lab = Lab::new("slow-typist", false)?;
+    let _workers = lab.start_workers(1, &[])?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    let mut typist = connect(lb.port);
+    lb.process.wait_for("Client connected", PATIENCE)?;
+    // The one wait in this file that is the fault itself: a person typing slowly.
+    thread::sleep(Duration::from_secs(11));
+    typist.write_all(b"12").unwrap();
+    assert_eq!(read_answer(typist), "479001600");
+    Ok(())
+}
+
+/// A worker frozen with Ctrl-Z (SIGSTOP) while 10 clients ask in a loop: its kernel still
+/// accepts connections, so requests sent to it wait. A health check finds it within about two
+/// seconds; it is marked down and the requests waiting on it go to the other worker. Every
+/// answer is right. With --worker-timeout at an hour, the requests stuck on the frozen worker
+/// would hang this test without the check. Prints the longest pause in completions.
+#[test]
+fn a_frozen_worker_costs_seconds_not_the_worker_timeout() -> Result<(), Error> {
+    const CLIENTS: usize = 10;
+    let lab = Lab::new("frozen", false)?;
+    let workers = lab.start_workers(2, &[])?;
+    let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
+    let port = lb.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || -> Result<Vec<Instant>, Error> {
+                let mut done = Vec::new();
+                for n in (0..20u64).cycle() {
+                    if stop.load(Ordering::Acquire) {
+                        break;
+                    }
+                    assert_eq!(ask_text(port, &n.to_string())?, factorial_digits(n));
+                    done.push(Instant::now());
+                }
+                Ok(done)
+            })
+        })
+        .collect();
+    lb.wait_for_forwards(200)?;
+    let frozen = workers[0].port;
+    workers[0].process.signal("STOP")?;
+    let stopped = Instant::now();
+    lb.process.wait_for(
+        &format!("Worker ('127.0.0.1', {frozen}) marked down"),
+        PATIENCE,
+    )?;
+    let found = stopped.elapsed();
+    // Keep the load on for a few seconds more, then thaw the worker and watch it come back.
+    let other = workers[1].port;
+    let mut served_by_other = 0;
+    while stopped.elapsed() < Duration::from_secs(6) {
+        served_by_other += usize::from(lb.wait_for_forwards(1)? == [other]);
+    }
+    workers[0].process.signal("CONT")?;
+    lb.process.wait_for(
+        &format!("Worker ('127.0.0.1', {frozen}) is back up"),
+        PATIENCE,
+    )?;
+    stop.store(true, Ordering::Release);
+    let mut done: Vec<Instant> = Vec::new();
+    for client in clients {
+        done.extend(
+            client
+                .join()
+                .map_err(|_| Error::new("a client panicked"))??,
+        );
+    }
+    done.sort();
+    let after_first_3s = stopped + Duration::from_secs(3);
+    let longest_pause = done
+        .windows(2)
+        .filter(|pair| pair[0] >= after_first_3s)
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap_or_default();
+    let stderr = std::io::stderr();
+    let _ = writeln!(
+        stderr.lock(),
+        "frozen worker: found and marked down after {found:.1?}; longest pause in completions \
+         after the first 3 s: {longest_pause:.2?}; {} requests answered",
+        done.len()
+    );
+    assert!(served_by_other > 0);
+    Ok(())
+}
+
+/// A registered program that accepts and never answers, health checks included: requests are
+/// answered by the real worker, and the hanging one is marked down after a failed check.
+#[test]
+fn a_listener_that_never_answers_is_marked_down() -> Result<(), Error> {
+    let lab = Lab::new("hang", false)?;
+    let hang = FakeWorker::start(Misbehaviour::Hang)?;
+    let worker = lab.start_worker("worker", &[])?;
+    write_registry(&lab, &[hang.port.to_string(), worker.port.to_string()]);
+    let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
+    for n in 0..10u64 {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    lb.process.wait_for(
+        &format!("Error communicating with worker ('127.0.0.1', {}): no answer, and no answer to a health check", hang.port),
+        PATIENCE,
+    )?;
+    Ok(())
+}
+
+/// Programs in the registry that are not workers: one answers `42`, one floods digits
+/// forever, one cuts its answers in half. Every answer the client gets is n!; each liar is a
+/// failed worker. The load balancer's peak memory stays small (it grew by 200 MB a second
+/// when it kept a flood whole). Prints the peak.
+#[test]
+fn lying_and_flooding_workers_are_caught() -> Result<(), Error> {
+    let lab = Lab::new("liars", false)?;
+    let liars = [Misbehaviour::Lie, Misbehaviour::Flood, Misbehaviour::Cut]
+        .map(|what| FakeWorker::start(what).unwrap());
+    let worker = lab.start_worker("worker", &[])?;
+    let mut lines: Vec<String> = liars.iter().map(|l| l.port.to_string()).collect();
+    lines.push(worker.port.to_string());
+    write_registry(&lab, &lines);
+    let mut lb = lab.start_load_balancer(&["--cooldown", "0.1"])?;
+    for n in [12u64, 1000, 30, 2000, 15, 100] {
+        for _ in 0..4 {
+            assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+        }
+    }
+    for liar in &liars {
+        lb.process.wait_for(
+            &format!(
+                "Error communicating with worker ('127.0.0.1', {}): wrong answer",
+                liar.port
+            ),
+            PATIENCE,
+        )?;
+    }
+    let peak = peak_memory_kib(lb.process.pid());
+    let stderr = std::io::stderr();
+    let _ = writeln!(
+        stderr.lock(),
+        "load balancer's peak memory against a flooding worker: {peak} KiB"
+    );
+    assert!(peak < 64 * 1024, "peak memory {peak} KiB");
+    Ok(())
+}
+
+/// The largest resident size a process has had, from /proc (VmHWM).
+fn peak_memory_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap()
+}
+
+/// A request that kills every worker it reaches (as any n from 1559 up kills a Python worker):
+/// it reaches two of three, and the client is told; the third worker never sees it.
+#[test]
+fn a_request_that_kills_workers_reaches_two_at_most() -> Result<(), Error> {
+    let lab = Lab::new("poison", false)?;
+    let dying = [(); 3].map(|()| FakeWorker::start(Misbehaviour::Close).unwrap());
+    write_registry(
+        &lab,
+        &dying.iter().map(|d| d.port.to_string()).collect::<Vec<_>>(),
+    );
+    let lb = lab.start_load_balancer(&[])?;
+    let answer = ask_text(lb.port, "5000")?;
+    assert!(
+        answer.starts_with("Error: Worker communication failed: two workers"),
+        "{answer}"
+    );
+    let reached: usize = dying.iter().map(FakeWorker::requests).sum();
+    assert_eq!(reached, 2);
+    Ok(())
+}
+
+/// A worker that answers `Error: server busy` is alive: the request goes to the next worker,
+/// and the busy one is not marked down.
+#[test]
+fn a_busy_worker_is_not_marked_down() -> Result<(), Error> {
+    let lab = Lab::new("busy", false)?;
+    let busy = FakeWorker::start(Misbehaviour::Busy)?;
+    let worker = lab.start_worker("worker", &[])?;
+    write_registry(&lab, &[busy.port.to_string(), worker.port.to_string()]);
+    let mut lb = lab.start_load_balancer(&[])?;
+    for n in 0..6u64 {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    lb.process.wait_for("the worker is busy", PATIENCE)?;
+    assert_eq!(
+        busy.requests(),
+        3,
+        "round-robin still sends it every other request"
+    );
+    let lines = lb.process.drain();
+    assert!(
+        !lines.iter().any(|l| l.text.contains("marked down")),
+        "{lines:?}"
+    );
+    Ok(())
+}
+
+/// `count` registry lines for addresses where nothing can listen: port 1 on loopback
+/// addresses other than 127.0.0.1 (nothing in these tests binds there, and port 1 is never
+/// handed out by the OS). Each connection is refused at once.
+fn dead_entries(count: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| format!("127.{}.{}.{}:1", 1 + i / 65536, (i / 256) % 256, i % 256))
+        .collect()
+}
+
+/// A registry that has collected 2,000 dead entries before the 3 live workers, with a short
+/// cool-down: every request is answered, and each dead entry costs one failed attempt at most,
+/// because a down worker comes back only through a background health check, never by making
+/// a request walk the dead entries again each time the cool-downs end.
+#[test]
+fn dead_entries_are_walked_once() -> Result<(), Error> {
+    let lab = Lab::new("dead-entries", false)?;
+    let workers = lab.start_workers(3, &["--registry", "live.txt"])?;
+    let mut lines = dead_entries(2000);
+    lines.extend(workers.iter().map(|w| w.port.to_string()));
+    write_registry(&lab, &lines);
+    let mut lb = lab.start_load_balancer(&["--cooldown", "0.2"])?;
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_secs(3) {
+        let asked = Instant::now();
+        assert_eq!(
+            ask_text(lb.port, &(n % 20).to_string())?,
+            factorial_digits(n % 20)
+        );
+        slowest = slowest.max(asked.elapsed());
+        n += 1;
+    }
+    let failed_attempts = lb
+        .process
+        .drain()
+        .iter()
+        .filter(|l| l.text.starts_with("Error communicating with worker ('127."))
+        .count();
+    let stderr = std::io::stderr();
+    let _ = writeln!(
+        stderr.lock(),
+        "2000 dead entries: {n} requests answered, slowest {slowest:.2?}, {failed_attempts} failed attempts"
+    );
+    assert!(failed_attempts <= 2000, "{failed_attempts} failed attempts");
+    Ok(())
+}
+
+/// 100,000 dead entries before 3 live workers: every request is answered. Prints the slowest.
+#[test]
+fn a_hundred_thousand_dead_entries() -> Result<(), Error> {
+    let lab = Lab::new("dead-100k", false)?;
+    let workers = lab.start_workers(3, &["--registry", "live.txt"])?;
+    let mut lines = dead_entries(100_000);
+    lines.extend(workers.iter().map(|w| w.port.to_string()));
+    write_registry(&lab, &lines);
+    let lb = lab.start_load_balancer(&[])?;
+    let mut slowest = Duration::ZERO;
+    for n in 0..20u64 {
+        let asked = Instant::now();
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+        slowest = slowest.max(asked.elapsed());
+    }
+    let stderr = std::io::stderr();
+    let _ = writeln!(
+        stderr.lock(),
+        "100,000 dead entries: 20 requests answered, slowest {slowest:.2?}"
+    );
+    Ok(())
+}
+
+/// Over the cap, with every place taken by a request in progress, 100 newcomers that keep
+/// their connections open each get `Error: server busy` at once; none waits for another's
+/// close, and none gets a reset (one thread used to answer them in turn, lingering on each).
+#[test]
+fn refusals_go_out_at_once() -> Result<(), Error> {
+    let lab = Lab::new("refusals", false)?;
+    let slow = FakeWorker::start(Misbehaviour::Slow)?;
+    write_registry(&lab, &[slow.port.to_string()]);
+    let mut lb = lab.start_load_balancer(&["--max-connections", "2"])?;
+    let _held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = connect(lb.port);
+            stream.write_all(b"9").unwrap();
+            stream
+        })
+        .collect();
+    for _ in 0..2 {
+        lb.process.wait_for("Received request", PATIENCE)?;
+    }
+    let refused: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut stream = connect(lb.port);
+            stream.write_all(b"5").unwrap();
+            stream
+        })
+        .collect();
+    // Each answer is read while all the other refused connections are still open.
+    for mut stream in refused.iter() {
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, "Error: server busy");
+    }
+    Ok(())
+}
+
+/// 300 connections that trickle (a space now and then, never a number) against the load
+/// balancer's 256 places: 50 real clients that come after them are all served, because the
+/// connection that has waited longest for its request makes room. Prints the share served.
+#[test]
+fn trickling_connections_cannot_lock_the_room() -> Result<(), Error> {
+    let lab = Lab::new("trickle", false)?;
+    let _workers = lab.start_workers(2, &[])?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    let mut trickling = Vec::new();
+    for _ in 0..300 {
+        let mut stream = connect(lb.port);
+        stream.write_all(b" ").unwrap();
+        trickling.push(stream);
+    }
+    for _ in 0..300 {
+        lb.process.wait_for("Client connected", PATIENCE)?;
+    }
+    let mut served = 0;
+    for n in 0..50u64 {
+        if ask_text(lb.port, &(n % 20).to_string())? == factorial_digits(n % 20) {
+            served += 1;
+        }
+    }
+    let stderr = std::io::stderr();
+    let _ = writeln!(
+        stderr.lock(),
+        "300 trickling connections: {served} of 50 real clients served"
+    );
+    assert_eq!(served, 50);
+    Ok(())
+}
+
+/// Out of file descriptors (`ulimit -n 32`, then more connections than that): accept fails at
+/// once, again and again. The load balancer backs off and says so once per burst, where it
+/// spun at 100% writing millions of lines; when the connections close it serves again.
+#[test]
+fn out_of_file_descriptors_backs_off() -> Result<(), Error> {
+    let lab = Lab::new("fds", false)?;
+    let _workers = lab.start_workers(1, &[])?;
+    let mut command = std::process::Command::new("sh");
+    let program = lab::process::program_path("load_balancer")?;
+    command
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 32 && exec {} --port 0",
+            program.display()
+        ))
+        .current_dir(lab.dir());
+    let mut lb = lab.start_server("load_balancer", command, "Load Balancer listening on ")?;
+    let idle: Vec<TcpStream> = (0..40).map(|_| connect(lb.port)).collect();
+    lb.process
+        .wait_for("Could not accept a connection", PATIENCE)?;
+    drop(idle);
+    // Once the idle connections' threads have answered them and closed, accept works again.
+    let answer = ask_text(lb.port, "10")?;
+    assert_eq!(answer, factorial_digits(10));
+    lb.process
+        .wait_for("Accepting connections again", PATIENCE)?;
+    let complaints = lb
+        .process
+        .stderr_lines()
+        .iter()
+        .filter(|l| l.contains("Could not accept"))
+        .count();
+    assert_eq!(complaints, 1);
+    Ok(())
+}
