@@ -40,7 +40,7 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         match arg.as_str() {
             "-h" | "--help" => return Err(CliError::HelpRequested),
             "--host" => options.host = args.value(&arg)?,
-            "--port" => options.port = args.value(&arg)?,
+            "--port" => options.port = args.port(&arg)?,
             // After `--` comes the number, whatever it looks like.
             "--" => options.number = args.next_arg(),
             // Anything else that looks like a flag is a mistake ("-5" is a number).
