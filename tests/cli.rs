@@ -82,6 +82,11 @@ fn mistakes_exit_with_code_2() {
             "bad value \"soon\" for --cooldown",
         ),
         ("client", &["1", "2"], "unexpected argument \"2\""),
+        (
+            "client",
+            &["--timeout", "inf"],
+            "--timeout takes a number of seconds above 0 and at most 86400 (one day), not inf",
+        ),
     ];
     for program in ["worker", "load_balancer", "client"] {
         let own = cases.iter().filter(|(p, _, _)| *p == program);
