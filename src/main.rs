@@ -8,6 +8,7 @@
 
 use std::process::ExitCode;
 
+use common::cli::{self, Args, CliError};
 use common::error::Error;
 use common::{log, say};
 use lab::lab::{Lab, PATIENCE, port_is_free};
@@ -19,7 +20,34 @@ const NUMBERS: [&str; 3] = ["12", "15", "7"];
 /// How many workers the lab's write-up starts.
 const WORKERS: usize = 3;
 
+/// What `lab --help` prints.
+const HELP: &str = "\
+lab: runs the whole factorial lab in one command (the demo)
+
+Usage: lab            (or, from the workspace: cargo run --release)
+
+Builds the worker, load balancer and client, starts three workers and the load balancer
+(on 127.0.0.1:65432, or a free port if 65432 is taken) with a registry file in a scratch
+folder, asks the client for 12!, 15! and 7!, shows every process's lines tagged with its
+name, and stops them all.
+
+Options:
+  -h, --help    print this help
+
+Exit codes: 0 when the three answers arrived, 1 when something failed, 2 for a bad argument.
+";
+
+/// The demo takes no arguments but `--help`; anything else is a mistake, not ignored.
+fn parse_args(args: &mut Args) -> Result<(), CliError> {
+    match args.next_arg() {
+        None => Ok(()),
+        Some(arg) if arg == "-h" || arg == "--help" => Err(CliError::HelpRequested),
+        Some(arg) => Err(cli::unknown(&arg)),
+    }
+}
+
 fn main() -> ExitCode {
+    cli::parse_or_exit("lab", HELP, parse_args);
     let result = run_demo();
     // Every process is stopped and the scratch folder gone by now; write out the last lines.
     log::flush();

@@ -34,11 +34,15 @@ fn help_prints_usage() {
 /// names the problem, and a hint.
 #[test]
 fn mistakes_exit_with_code_2() {
-    let shared: &[&[&str]] = &[
-        &["--bogus"],
-        &["--port", "http"],
-        &["--port", "70000"],
-        &["--port"],
+    let shared: &[(&[&str], &str)] = &[
+        (&["--bogus"], "unknown argument \"--bogus\""),
+        (&["--port", "http"], "--port takes a port from 0 to 65535"),
+        (
+            &["--port", "70000"],
+            "--port takes a port from 0 to 65535, not \"70000\"",
+        ),
+        (&["--port"], "--port needs a value"),
+        (&["--port", "--registry", "x"], "--port needs a value"),
     ];
     let cases: &[(&str, &[&str], &str)] = &[
         ("worker", &["--max-n", "-1"], "bad value \"-1\" for --max-n"),
@@ -46,6 +50,16 @@ fn mistakes_exit_with_code_2() {
             "worker",
             &["--timeout", "0"],
             "--timeout takes a number of seconds above 0",
+        ),
+        (
+            "worker",
+            &["--timeout", "inf"],
+            "--timeout takes a number of seconds above 0 and at most 86400 (one day), not inf",
+        ),
+        (
+            "load_balancer",
+            &["--worker-timeout", "1e300"],
+            "--worker-timeout takes a number of seconds above 0 and at most 86400 (one day)",
         ),
         (
             "worker",
@@ -68,12 +82,17 @@ fn mistakes_exit_with_code_2() {
             "bad value \"soon\" for --cooldown",
         ),
         ("client", &["1", "2"], "unexpected argument \"2\""),
+        (
+            "client",
+            &["--timeout", "inf"],
+            "--timeout takes a number of seconds above 0 and at most 86400 (one day), not inf",
+        ),
     ];
     for program in ["worker", "load_balancer", "client"] {
         let own = cases.iter().filter(|(p, _, _)| *p == program);
         let checks = shared
             .iter()
-            .map(|args| (*args, ""))
+            .copied()
             .chain(own.map(|(_, args, message)| (*args, *message)));
         for (args, message) in checks {
             let output = run(program, args);

@@ -29,3 +29,34 @@ fn demo_runs_the_whole_lab() {
         assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
     }
 }
+
+/// `--help` prints what the demo does and exits 0; an unknown argument is refused with exit
+/// code 2 before anything is built or started.
+#[test]
+fn demo_takes_help_and_refuses_unknown_arguments() {
+    let demo = |arg: &str| {
+        Command::new(env!("CARGO_BIN_EXE_lab"))
+            .arg(arg)
+            .output()
+            .unwrap()
+    };
+    for flag in ["--help", "-h"] {
+        let output = demo(flag);
+        assert_eq!(output.status.code(), Some(0), "{flag}");
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            help.starts_with("lab: runs the whole factorial lab"),
+            "{help}"
+        );
+        assert!(help.contains("Usage: lab"), "{help}");
+    }
+    let output = demo("--bogus");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("lab: unknown argument \"--bogus\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Try 'lab --help'"), "{stderr}");
+    assert!(output.stdout.is_empty(), "it started something");
+}

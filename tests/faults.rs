@@ -82,6 +82,21 @@ fn lenient_forms_are_accepted() -> Result<(), Error> {
     Ok(())
 }
 
+/// `-0`, `+0` and `-000` are zero, so 0! = 1; `-01` is still a negative number.
+#[test]
+fn minus_zero_is_zero() -> Result<(), Error> {
+    let lab = Lab::new("minus-zero", false)?;
+    let workers = lab.start_workers(1, &[])?;
+    let lb = lab.start_load_balancer(&[])?;
+    for port in [lb.port, workers[0].port] {
+        for request in ["-0", "+0", "-000"] {
+            assert_eq!(ask_text(port, request)?, "1", "{request:?} to {port}");
+        }
+        assert!(ask_text(port, "-01")?.starts_with("Error: negative number"));
+    }
+    Ok(())
+}
+
 /// A client that connects and sends nothing, or stops part-way, gets `Error: request timed
 /// out` after --timeout, and the servers go on.
 #[test]

@@ -6,14 +6,15 @@
 //!
 //! Beyond the Python: the whole answer is read, however long (client.py reads 1024 bytes); an
 //! `Error: ` answer or an unreachable load balancer is reported on stderr with exit code 1,
-//! so scripts can tell success from failure.
+//! so scripts can tell success from failure; an empty or blank number is refused before it is
+//! sent; and the answer is awaited for `--timeout` (120 s), not forever.
 
 use std::io::{self, BufRead, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;
 
 use common::cli;
-use common::error::{Context, Error};
+use common::error::{Context, Error, plain};
 use common::protocol;
 
 mod options;
@@ -29,11 +30,32 @@ fn start_client(options: &Options) -> Result<(), Error> {
         Some(number) => number.clone(),
         None => ask_for_number()?,
     };
+    // Python sends a blank line as it is and waits; we refuse it here, before sending.
+    let number = number.trim();
+    if number.is_empty() {
+        return Err(Error::new(
+            "no number given: type a whole number such as 12",
+        ));
+    }
 
-    protocol::send_request(&mut stream, number.trim())
+    // Python waits for the answer forever; we give up after --timeout.
+    let timeout = options.timeout;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .context(|| "cannot set the timeout".to_string())?;
+    protocol::send_request(&mut stream, number)
         .context(|| "cannot send the request".to_string())?;
-    let answer =
-        protocol::read_answer(&mut stream).context(|| "cannot read the answer".to_string())?;
+    let answer = protocol::read_answer(&mut stream).map_err(|e| {
+        if protocol::is_timeout(&e) {
+            let seconds = timeout.as_secs_f64();
+            Error::new(format!(
+                "no answer from the load balancer at {host}:{port} within {seconds} s (--timeout)"
+            ))
+        } else {
+            Error::new(format!("cannot read the answer: {}", plain(&e)))
+        }
+    })?;
     let answer = String::from_utf8_lossy(&answer);
 
     // Python prints whatever came back; we keep stdout for results and exit 1 on an error.
@@ -45,15 +67,16 @@ fn start_client(options: &Options) -> Result<(), Error> {
     if protocol::is_error_answer(answer.as_bytes()) {
         return Err(Error::new(answer));
     }
-    println!("Factorial received: {answer}");
-    Ok(())
+    // println! would panic if stdout is closed (`client 12 | head -c 0`); we say so instead.
+    writeln!(io::stdout(), "Factorial received: {answer}")
+        .context(|| "cannot print the answer".to_string())
 }
 
 /// Asks on the terminal, as `input(...)` does on client.py line 13.
 fn ask_for_number() -> Result<String, Error> {
-    print!("Enter an integer to calculate its factorial: ");
-    io::stdout()
-        .flush()
+    let mut stdout = io::stdout();
+    write!(stdout, "Enter an integer to calculate its factorial: ")
+        .and_then(|()| stdout.flush())
         .context(|| "cannot write the prompt".to_string())?;
     let mut line = String::new();
     let read = io::stdin()

@@ -12,7 +12,7 @@ fn help_names_every_flag() {
         .unwrap();
     assert_eq!(output.status.code(), Some(0));
     let help = String::from_utf8_lossy(&output.stdout);
-    for flag in ["--host", "--port", "NUMBER", "--help"] {
+    for flag in ["--host", "--port", "--timeout", "NUMBER", "--help"] {
         assert!(help.contains(flag), "{flag} is missing from:\n{help}");
     }
 }

@@ -13,6 +13,10 @@ use std::time::Duration;
 /// The exit code for a mistake on the command line, as in most Unix tools.
 pub const USAGE_EXIT_CODE: i32 = 2;
 
+/// The most seconds a flag such as `--timeout` takes: one day. A wait longer than that is a
+/// typo or `inf`, not a plan, and adding an endless duration to the clock would overflow it.
+pub const MAX_SECONDS: u64 = 24 * 60 * 60;
+
 /// Why parsing stopped before the program could run.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CliError {
@@ -40,18 +44,33 @@ impl Args {
         self.rest.next()
     }
 
-    /// The value that must follow `flag`, parsed as a `T` (a port, a path, a number).
+    /// The value that must follow `flag`, parsed as a `T` (a path, a number, a choice).
     pub fn value<T>(&mut self, flag: &str) -> Result<T, CliError>
     where
         T: FromStr,
         T::Err: Display,
     {
-        let text = self
-            .rest
-            .next()
-            .ok_or_else(|| CliError::Usage(format!("{flag} needs a value")))?;
+        let text = self.text(flag)?;
         text.parse()
             .map_err(|e| CliError::Usage(format!("bad value {text:?} for {flag}: {e}")))
+    }
+
+    /// The text that must follow `flag`. The next flag is not a value: `--port --registry x`
+    /// says `--port needs a value` instead of trying `--registry` as a port.
+    fn text(&mut self, flag: &str) -> Result<String, CliError> {
+        match self.rest.as_slice().first() {
+            Some(next) if !next.starts_with("--") => Ok(self.rest.next().unwrap_or_default()),
+            _ => Err(CliError::Usage(format!("{flag} needs a value"))),
+        }
+    }
+
+    /// A TCP port that must follow `flag`, 0 to 65535, with the range in the message when it
+    /// is not one (Rust's own says "number too large to fit in target type").
+    pub fn port(&mut self, flag: &str) -> Result<u16, CliError> {
+        let text = self.text(flag)?;
+        text.parse().map_err(|_| {
+            CliError::Usage(format!("{flag} takes a port from 0 to 65535, not {text:?}"))
+        })
     }
 
     /// A count that must follow `flag`, such as `--max-connections 64`; it must be above 0.
@@ -63,15 +82,18 @@ impl Args {
         Ok(count)
     }
 
-    /// A number of seconds that must follow `flag`, such as `10` or `0.5`; it must be above 0.
+    /// A number of seconds that must follow `flag`, such as `10` or `0.5`: above 0 and at
+    /// most [`MAX_SECONDS`].
     pub fn seconds(&mut self, flag: &str) -> Result<Duration, CliError> {
         let seconds: f64 = self.value(flag)?;
+        // NaN, inf and 1e300 parse as f64 too; the message gives the range instead of a panic.
         Duration::try_from_secs_f64(seconds)
             .ok()
-            .filter(|d| !d.is_zero())
+            .filter(|d| !d.is_zero() && d.as_secs_f64() <= MAX_SECONDS as f64)
             .ok_or_else(|| {
                 CliError::Usage(format!(
-                    "{flag} takes a number of seconds above 0, not {seconds}"
+                    "{flag} takes a number of seconds above 0 and at most {MAX_SECONDS} \
+                     (one day), not {seconds}"
                 ))
             })
     }
@@ -128,12 +150,29 @@ mod tests {
             args(&[]).value::<u16>("--port"),
             Err(CliError::Usage("--port needs a value".into()))
         );
-        let Err(CliError::Usage(message)) = args(&["70000"]).value::<u16>("--port") else {
-            panic!("70000 is no port");
-        };
-        assert!(message.starts_with("bad value \"70000\" for --port"));
+        assert_eq!(
+            args(&["70000"]).port("--port"),
+            Err(CliError::Usage(
+                "--port takes a port from 0 to 65535, not \"70000\"".into()
+            ))
+        );
+        assert_eq!(args(&["65535"]).port("--port"), Ok(65535));
+        assert_eq!(
+            args(&["--registry", "x"]).port("--port"),
+            Err(CliError::Usage("--port needs a value".into()))
+        );
         assert!(args(&["0"]).seconds("--timeout").is_err());
         assert!(args(&["-1"]).seconds("--timeout").is_err());
+        for huge in ["inf", "NaN", "1e300", "86401"] {
+            let Err(CliError::Usage(message)) = args(&[huge]).seconds("--timeout") else {
+                panic!("{huge} seconds accepted");
+            };
+            assert!(message.contains("at most 86400 (one day)"), "{message}");
+        }
+        assert_eq!(
+            args(&["86400"]).seconds("--timeout"),
+            Ok(Duration::from_secs(86400))
+        );
         assert!(args(&["0"]).count("--max-connections").is_err());
         assert_eq!(args(&["3"]).count("--max-connections"), Ok(3));
     }

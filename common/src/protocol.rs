@@ -153,8 +153,9 @@ impl Read for ByDeadline<'_> {
 /// at most `max_n` (the worker's `--max-n`; the load balancer passes `u64::MAX`).
 ///
 /// Accepted: ASCII whitespace around the number (so `7\n` and `7\r\n` work), one leading `+`,
-/// leading zeros. Everything else is refused with a reason, where Python's `int()` would
-/// crash the worker (worker_server.py line 47) or accept things we do not (`1_000`, `٣`).
+/// leading zeros, and zero written with a minus sign (`-0`). Everything else is refused with a
+/// reason, where Python's `int()` would crash the worker (worker_server.py line 47) or accept
+/// things we do not (`1_000`, `٣`).
 pub fn parse_request(bytes: &[u8], max_n: u64) -> Result<u64, BadRequest> {
     if bytes.len() > MAX_REQUEST_BYTES {
         return Err(BadRequest::TooLong);
@@ -175,6 +176,10 @@ pub fn parse_request(bytes: &[u8], max_n: u64) -> Result<u64, BadRequest> {
     }
     let minus_digits = text.strip_prefix('-').unwrap_or("");
     if !minus_digits.is_empty() && minus_digits.bytes().all(|b| b.is_ascii_digit()) {
+        // `-0` and `-000` are zero, not a negative number (Python's int() agrees).
+        if minus_digits.bytes().all(|b| b == b'0') {
+            return Ok(0);
+        }
         return Err(BadRequest::Negative(excerpt(text)));
     }
     Err(BadRequest::NotANumber(excerpt(text)))
@@ -348,6 +353,18 @@ mod tests {
         assert_eq!(parse(b"007"), Ok(7));
         assert_eq!(parse(b"0"), Ok(0));
         assert_eq!(parse(b"18446744073709551615"), Ok(u64::MAX));
+    }
+
+    /// Zero is zero with any sign and any number of zeros; a minus before anything else is
+    /// still a negative number.
+    #[test]
+    fn minus_zero_is_zero() {
+        for zero in ["-0", "+0", "-000", "+000", " -0\n"] {
+            assert_eq!(parse(zero.as_bytes()), Ok(0), "{zero:?}");
+        }
+        assert_eq!(parse(b"-01"), Err(BadRequest::Negative("-01".into())));
+        assert_eq!(parse(b"--0"), Err(BadRequest::NotANumber("--0".into())));
+        assert_eq!(parse(b"-"), Err(BadRequest::NotANumber("-".into())));
     }
 
     /// Everything the grammar does not allow is refused, each with its own reason.

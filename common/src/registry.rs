@@ -3,14 +3,16 @@
 //! on every request (`get_available_workers`, load_balancer.py lines 10–16).
 //!
 //! A line is `PORT` (host 127.0.0.1: the Python format, which Python workers write) or
-//! `HOST:PORT`, where HOST is an IPv4 address, `[an IPv6 address]` or a host name. Where
-//! Python's `int(port.strip())` crashes the handler on the first odd line, we skip blank lines,
-//! `# comments`, garbage, ports out of range and a last line still being written, and say why.
+//! `HOST:PORT`, where HOST is an IPv4 address, `[an IPv6 address]` or a host name. As in
+//! Python, a last line without a newline counts. Where Python's `int(port.strip())` crashes the
+//! handler on the first odd line, we ignore a byte-order mark at the start, skip blank lines,
+//! `# comments`, garbage and ports out of range, and say why. Where Python reads whatever the
+//! path names, we read only a regular file of at most [`MAX_REGISTRY_BYTES`].
 
 use std::collections::HashSet;
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
@@ -20,6 +22,17 @@ pub const DEFAULT_REGISTRY: &str = "worker_ports.txt";
 
 /// The host a line with only a port means, as in load_balancer.py line 14.
 const PORT_ONLY_HOST: &str = "127.0.0.1";
+
+/// The largest registry we read, in bytes. A registry that has collected 100,000 entries of
+/// `HOST:PORT` over many sessions is about 1.6 MB, and still must work; 4 MiB leaves room for
+/// that, reading it for a request takes a few milliseconds, and a bigger file (or /dev/zero
+/// behind a symlink) is refused instead of filling memory.
+pub const MAX_REGISTRY_BYTES: u64 = 4 * 1024 * 1024;
+
+/// How many lines that name no worker a read lists one by one; the rest are only counted.
+/// Ten show what is wrong with a file; listing 100,000 garbage lines would cost memory on
+/// every read, and the load balancer a log line each.
+pub const MAX_LISTED_SKIPS: usize = 10;
 
 /// Where a worker listens, as listed in the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,8 +80,12 @@ pub struct SkippedLine {
 pub struct Registry {
     /// Every worker, once each, in the order the file first lists them.
     pub workers: Vec<WorkerAddr>,
-    /// Lines that name no worker (blank lines and comments are not counted).
+    /// The first [`MAX_LISTED_SKIPS`] lines that name no worker (blank lines and comments
+    /// are not counted).
     pub skipped: Vec<SkippedLine>,
+    /// How many more lines name no worker, beyond those in `skipped`, so a log can say so in
+    /// one line.
+    pub more_skipped: usize,
 }
 
 /// Appends one worker's line in a single write, so that lines from workers starting at the
@@ -86,37 +103,60 @@ pub fn clear(path: &Path) -> io::Result<()> {
 }
 
 /// Reads the registry. A missing file lists no worker (the Python handler thread crashes on
-/// it and the client gets no answer at all).
+/// it and the client gets no answer at all). Anything but a regular file, and a file over
+/// [`MAX_REGISTRY_BYTES`], is refused with an error that says why.
 pub fn read_registry(path: &Path) -> io::Result<Registry> {
-    match fs::read(path) {
+    match read_limited(path) {
         Ok(bytes) => Ok(parse_registry(&String::from_utf8_lossy(&bytes))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Registry::default()),
         Err(e) => Err(e),
     }
 }
 
+/// The file's bytes, if it is a regular file of at most [`MAX_REGISTRY_BYTES`].
+fn read_limited(path: &Path) -> io::Result<Vec<u8>> {
+    // Checked before opening: opening a FIFO waits for a writer, maybe forever, and a device
+    // such as /dev/zero never ends. The metadata follows symlinks, so a link to one is refused.
+    let metadata = fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let too_big = || io::Error::other(format!("larger than {MAX_REGISTRY_BYTES} bytes"));
+    if metadata.len() > MAX_REGISTRY_BYTES {
+        return Err(too_big());
+    }
+    // Through take(), so a file that grows after the check still stops one byte past the limit.
+    let mut bytes = Vec::new();
+    File::open(path)?
+        .take(MAX_REGISTRY_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_REGISTRY_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
 /// Parses the registry's text; see the module comment for the format.
 pub fn parse_registry(text: &str) -> Registry {
     let mut registry = Registry::default();
     let mut seen = HashSet::new();
-    let lines: Vec<&str> = text.split('\n').collect();
-    for (index, raw) in lines.iter().enumerate() {
+    // A byte-order mark, which some Windows editors write first, is no part of the first line
+    // (Python keeps it, and its int() raises on that line).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // As Python's readlines(), the text after the last newline is a line too.
+    for (index, raw) in text.split('\n').enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        // The text after the last newline is a line some worker is still writing.
-        let parsed = if index + 1 == lines.len() {
-            Err("no newline at its end yet (a worker may be writing it)")
-        } else {
-            parse_line(line)
-        };
-        match parsed {
+        match parse_line(line) {
             Ok(worker) => {
                 if seen.insert(worker.clone()) {
                     registry.workers.push(worker);
                 }
             }
+            // Beyond the first few, a skipped line is only counted: the file may hold 100,000.
+            Err(_) if registry.skipped.len() == MAX_LISTED_SKIPS => registry.more_skipped += 1,
             Err(reason) => registry.skipped.push(SkippedLine {
                 number: index + 1,
                 text: raw.trim_end_matches('\r').to_string(),
@@ -208,15 +248,20 @@ mod tests {
         );
     }
 
-    /// Blanks and comments are passed over quietly; garbage, bad ports and a half-written last
-    /// line are skipped with a reason; duplicates count once; CRLF line ends are fine.
+    /// Blanks and comments are passed over quietly; garbage and bad ports are skipped with a
+    /// reason; duplicates count once; CRLF line ends are fine; a last line without a newline
+    /// is read, as Python reads it.
     #[test]
     fn skips_what_names_no_worker() {
-        let text = "# lab\n\n5001\r\nabc\n70000\n0\n5001\n::1:80\n[nope]:80\n:80\n5002\n500";
+        let text = "# lab\n\n5001\r\nabc\n70000\n0\n5001\n::1:80\n[nope]:80\n:80\n5002\n5003";
         let registry = parse_registry(text);
         assert_eq!(
             registry.workers,
-            [worker("127.0.0.1", 5001), worker("127.0.0.1", 5002)]
+            [
+                worker("127.0.0.1", 5001),
+                worker("127.0.0.1", 5002),
+                worker("127.0.0.1", 5003)
+            ]
         );
         let skipped: Vec<(usize, &str)> = registry
             .skipped
@@ -231,11 +276,33 @@ mod tests {
                 (6, "0"),
                 (8, "::1:80"),
                 (9, "[nope]:80"),
-                (10, ":80"),
-                (12, "500")
+                (10, ":80")
             ]
         );
         assert_eq!(registry.skipped[1].reason, "port out of range (1 to 65535)");
+        assert_eq!(registry.more_skipped, 0);
+    }
+
+    /// A byte-order mark before the first line is not part of it.
+    #[test]
+    fn ignores_a_byte_order_mark() {
+        let registry = parse_registry("\u{feff}5001\n5002\n");
+        assert_eq!(
+            registry.workers,
+            [worker("127.0.0.1", 5001), worker("127.0.0.1", 5002)]
+        );
+        assert!(registry.skipped.is_empty());
+    }
+
+    /// 100,000 garbage lines: the first few are listed, the rest only counted.
+    #[test]
+    fn lists_only_the_first_skipped_lines() {
+        let text = "abc\n".repeat(100_000) + "5001\n";
+        let registry = parse_registry(&text);
+        assert_eq!(registry.workers, [worker("127.0.0.1", 5001)]);
+        assert_eq!(registry.skipped.len(), MAX_LISTED_SKIPS);
+        assert_eq!(registry.skipped[9].number, 10);
+        assert_eq!(registry.more_skipped, 100_000 - MAX_LISTED_SKIPS);
     }
 
     /// A worker's own line reads back as the same address.
@@ -265,6 +332,23 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), "5001\n[::1]:5002\n");
         clear(&path).unwrap();
         assert!(read_registry(&path).unwrap().workers.is_empty());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A folder, a device and a file over the limit are refused, each with its reason.
+    #[test]
+    fn reads_only_a_regular_file_of_bounded_size() {
+        let dir = std::env::temp_dir().join(format!("registry-limits-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let refusal = |path: &Path| read_registry(path).unwrap_err().to_string();
+        assert_eq!(refusal(&dir), "not a regular file");
+        assert_eq!(refusal(Path::new("/dev/zero")), "not a regular file");
+        let big = dir.join("big.txt");
+        fs::write(&big, "5001\n".repeat(1_000_000)).unwrap();
+        assert_eq!(
+            refusal(&big),
+            format!("larger than {MAX_REGISTRY_BYTES} bytes")
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

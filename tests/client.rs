@@ -1,0 +1,76 @@
+//! End to end: our client against a load balancer that misbehaves or a user who types
+//! nothing. The "load balancer" here is a listener in the test, so the test decides exactly
+//! what it does: record what arrives, or never answer.
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use common::error::Error;
+use lab::lab::Lab;
+
+/// How long the recording listener waits for bytes that should never come. Only a bound: a
+/// client that sends nothing and waits makes the test fail after it instead of hanging.
+const LISTENING: Duration = Duration::from_secs(10);
+
+/// A listener that takes one connection, never answers, and returns every byte sent on it
+/// until the client closes (or [`LISTENING`] passes).
+fn recording_listener() -> (u16, JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let recording = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(LISTENING)).unwrap();
+        let mut received = Vec::new();
+        let _ = stream.read_to_end(&mut received);
+        received
+    });
+    (port, recording)
+}
+
+/// An empty or blank line at the prompt, and an empty or blank NUMBER, are refused by the
+/// client itself with a clear message and exit code 1; not a byte reaches the load balancer.
+#[test]
+fn client_refuses_a_blank_number_before_sending() -> Result<(), Error> {
+    let lab = Lab::new("client-blank", false)?;
+    let cases: &[(&[&str], Option<&str>)] = &[
+        (&[], Some("   \n")),
+        (&[], Some("\n")),
+        (&[""], None),
+        (&["--", "  "], None),
+    ];
+    for (args, typed) in cases {
+        let (port, recording) = recording_listener();
+        let finished = lab.run_client(port, args, *typed)?;
+        assert_eq!(finished.status.code(), Some(1), "{args:?} {typed:?}");
+        assert_eq!(
+            finished.stderr,
+            ["no number given: type a whole number such as 12"],
+            "{args:?} {typed:?}"
+        );
+        let received = recording.join().unwrap();
+        assert!(received.is_empty(), "sent {received:?}");
+    }
+    Ok(())
+}
+
+/// A load balancer that accepts and never answers: `client --timeout 1` gives up with a
+/// clear message and exit code 1 instead of waiting forever.
+#[test]
+fn client_gives_up_after_its_timeout() -> Result<(), Error> {
+    let lab = Lab::new("client-timeout", false)?;
+    // It records the request and waits for the client to close; it never answers.
+    let (port, recording) = recording_listener();
+    let finished = lab.run_client(port, &["--timeout", "1", "5"], None)?;
+    assert_eq!(finished.status.code(), Some(1), "{finished:?}");
+    assert_eq!(
+        finished.stderr,
+        [format!(
+            "no answer from the load balancer at 127.0.0.1:{port} within 1 s (--timeout)"
+        )]
+    );
+    assert_eq!(recording.join().unwrap(), b"5");
+    Ok(())
+}

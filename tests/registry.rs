@@ -1,0 +1,148 @@
+//! End to end: a registry file written by hand, edited while the lab runs, or made into
+//! something that is not a file. The load balancer reads what a person means, refuses what
+//! would hang or flood it, and keeps serving. Each test makes its fault on purpose.
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use common::error::Error;
+use common::factorial::factorial_digits;
+use lab::lab::{Lab, PATIENCE, Server, ask_in_background, ask_text};
+
+/// How long a test waits for an answer that must come at once. Only a bound: a load balancer
+/// stuck on the registry makes the test fail after it instead of hanging.
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// Writes the registry file, replacing whatever is there.
+fn write_registry(lab: &Lab, text: &str) {
+    let path = lab.registry();
+    // A FIFO or symlink from an earlier step is replaced, not written through.
+    let _ = std::fs::remove_file(&path);
+    std::fs::write(&path, text).unwrap();
+}
+
+/// Asks for `request` on a plain socket whose reads give up after [`PROMPTLY`].
+fn ask_promptly(port: u16, request: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(PROMPTLY)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    match stream.read_to_string(&mut answer) {
+        Ok(_) => answer,
+        Err(e) => panic!("no answer within {PROMPTLY:?}: {e}"),
+    }
+}
+
+/// Two requests are served, one by each worker: both registry lines were read.
+fn both_workers_serve(lb: &mut Server, workers: &[Server]) -> Result<(), Error> {
+    for n in [5u64, 6] {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    let mut served = lb.wait_for_forwards(2)?;
+    served.sort_unstable();
+    let mut expected = [workers[0].port, workers[1].port];
+    expected.sort_unstable();
+    assert_eq!(served, expected, "{:#?}", lb.process.stdout_lines());
+    Ok(())
+}
+
+/// A last line without a newline (`printf 5001 >`) and a first line behind a byte-order mark
+/// (a Windows editor) are read as workers: each serves a request.
+#[test]
+fn a_hand_written_registry_is_read_as_meant() -> Result<(), Error> {
+    let lab = Lab::new("hand-written", false)?;
+    let workers = lab.start_workers(2, &[])?;
+    let (first, second) = (workers[0].port, workers[1].port);
+    write_registry(&lab, &format!("{first}\n{second}"));
+    let mut lb = lab.start_load_balancer(&[])?;
+    both_workers_serve(&mut lb, &workers)?;
+    write_registry(&lab, &format!("\u{feff}{first}\n{second}\n"));
+    both_workers_serve(&mut lb, &workers)
+}
+
+/// A registry rewritten in place (truncated, then written) while a request reads it: the
+/// request that found it empty still gets its answer, not `Error: No workers available.`
+#[test]
+fn a_registry_rewritten_in_place_loses_no_request() -> Result<(), Error> {
+    let lab = Lab::new("rewritten", false)?;
+    let _workers = lab.start_workers(2, &[])?;
+    let text = std::fs::read_to_string(lab.registry()).unwrap();
+    let mut lb = lab.start_load_balancer(&[])?;
+    std::fs::write(lab.registry(), "").unwrap();
+    let asking = ask_in_background(lb.port, "9");
+    // The load balancer reads the registry right after this line: it finds it empty.
+    lb.process
+        .wait_for("Received request for factorial of 9", PATIENCE)?;
+    std::fs::write(lab.registry(), &text).unwrap();
+    assert_eq!(asking.answer()?, factorial_digits(9));
+    Ok(())
+}
+
+/// The registry made a FIFO: no request waits on it. Each is answered `Error: No workers
+/// available.` at once with the reason logged, and once the registry is a file again the load
+/// balancer serves.
+#[test]
+fn a_fifo_registry_is_refused_not_waited_on() -> Result<(), Error> {
+    let lab = Lab::new("fifo-registry", false)?;
+    let _worker = lab.start_worker("worker", &[])?;
+    let text = std::fs::read_to_string(lab.registry()).unwrap();
+    std::fs::remove_file(lab.registry()).unwrap();
+    let made = Command::new("mkfifo").arg(lab.registry()).status().unwrap();
+    assert!(made.success(), "mkfifo failed");
+    let mut lb = lab.start_load_balancer(&[])?;
+    for _ in 0..3 {
+        assert_eq!(ask_promptly(lb.port, "5"), "Error: No workers available.");
+    }
+    lb.process.wait_for(": not a regular file", PATIENCE)?;
+    write_registry(&lab, &text);
+    assert_eq!(ask_promptly(lb.port, "5"), "120");
+    Ok(())
+}
+
+/// The registry made a symlink to /dev/zero, which never ends: refused as not a regular file,
+/// answered at once, and once the registry is a file again the load balancer serves.
+#[test]
+fn a_registry_linked_to_dev_zero_is_refused() -> Result<(), Error> {
+    let lab = Lab::new("zero-registry", false)?;
+    let _worker = lab.start_worker("worker", &[])?;
+    let text = std::fs::read_to_string(lab.registry()).unwrap();
+    std::fs::remove_file(lab.registry()).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", lab.registry()).unwrap();
+    let mut lb = lab.start_load_balancer(&[])?;
+    for _ in 0..3 {
+        assert_eq!(ask_promptly(lb.port, "5"), "Error: No workers available.");
+    }
+    lb.process.wait_for(": not a regular file", PATIENCE)?;
+    write_registry(&lab, &text);
+    assert_eq!(ask_promptly(lb.port, "5"), "120");
+    Ok(())
+}
+
+/// 100,000 garbage lines before one live worker: every request is served, and the load
+/// balancer reports the garbage in at most 11 lines (the first 10, then one count), not
+/// 100,000, however many requests read the file.
+#[test]
+fn a_hundred_thousand_garbage_lines_are_summed_up() -> Result<(), Error> {
+    let lab = Lab::new("garbage-registry", false)?;
+    let _worker = lab.start_worker("worker", &[])?;
+    let live = std::fs::read_to_string(lab.registry()).unwrap();
+    write_registry(&lab, &("garbage\n".repeat(100_000) + &live));
+    let mut lb = lab.start_load_balancer(&[])?;
+    for n in 0..5u64 {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    lb.wait_for_forwards(5)?;
+    let skipping: Vec<String> = lb
+        .process
+        .stdout_lines()
+        .into_iter()
+        .filter(|line| line.starts_with("Skipping"))
+        .collect();
+    assert!(skipping.len() <= 11, "{} Skipping lines", skipping.len());
+    let summary = "Skipping 99990 more lines of worker_ports.txt that name no worker";
+    assert_eq!(skipping.last().map(String::as_str), Some(summary));
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! End to end: a server that cannot take its port says why, in words that say what to do.
+//! Each test holds the port on purpose before starting the load balancer there.
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+
+use common::error::Error;
+use lab::lab::{Lab, PATIENCE, say_skipped};
+
+/// A server like load_balancer.py: it binds without SO_REUSEADDR, prints its port, accepts one
+/// connection and closes it first, so its end of that connection waits in TIME_WAIT.
+const PYTHON_SERVER: &str = "\
+import socket
+server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+server.bind(('127.0.0.1', 0))
+server.listen()
+print(server.getsockname()[1], flush=True)
+client, _ = server.accept()
+client.close()
+server.close()
+";
+
+/// Starts our load balancer on `port`, which must fail, and returns its stderr.
+fn start_fails_on(lab: &Lab, port: u16) -> Result<String, Error> {
+    let mut command = lab.command("load_balancer")?;
+    command.args(["--port", &port.to_string()]);
+    let finished = lab.run_to_end("load_balancer", command, None)?;
+    assert_eq!(finished.status.code(), Some(1), "{finished:?}");
+    Ok(finished.stderr.join("\n"))
+}
+
+/// A port where another program listens: the message says so, and to stop it or choose
+/// another --port.
+#[test]
+fn a_port_someone_listens_on_is_named_as_taken() -> Result<(), Error> {
+    let lab = Lab::new("port-taken", false)?;
+    let holder = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let stderr = start_fails_on(&lab, port)?;
+    assert!(
+        stderr.contains("another program listens there; stop it or choose another --port"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+/// A port held only by a connection in TIME_WAIT, left by a Python server without
+/// SO_REUSEADDR: the message says that, and that it frees within a minute, instead of
+/// suggesting to stop a program that is not there.
+#[test]
+fn a_port_held_in_time_wait_is_explained() -> Result<(), Error> {
+    if Command::new("python3").arg("--version").output().is_err() {
+        say_skipped(
+            "a_port_held_in_time_wait_is_explained",
+            "python3 is not installed",
+        );
+        return Ok(());
+    }
+    let lab = Lab::new("time-wait", false)?;
+    let mut python = Command::new("python3");
+    python.args(["-c", PYTHON_SERVER]);
+    let mut server = lab.start("python server", python)?;
+    let port: u16 = server.wait_for("", PATIENCE)?.trim().parse().unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    // The server closes first; our close then moves its end into TIME_WAIT.
+    let mut nothing = Vec::new();
+    stream.read_to_end(&mut nothing).unwrap();
+    drop(stream);
+    assert!(server.wait_for_exit(PATIENCE)?.success());
+
+    let stderr = start_fails_on(&lab, port)?;
+    assert!(stderr.contains("nothing listens there"), "{stderr}");
+    assert!(stderr.contains("(TIME_WAIT)"), "{stderr}");
+    assert!(stderr.contains("it frees within a minute"), "{stderr}");
+    Ok(())
+}
