@@ -3,15 +3,15 @@
 //!
 //! Runs when `PYTHON_LAB_DIR` names the folder with client.py, load_balancer.py and
 //! worker_server.py and python3 is on PATH; otherwise it says it skipped. Python's load
-//! balancer and client know only port 65432, so the mixes run one after another in this single
-//! test, and this test binary holds no other test.
+//! balancer and client know only port 65432, so the mixes run one after another in a single
+//! test; the other test here puts our load balancer on a port of its own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, Server, ask_text, port_is_free, python_load_balancer, say_skipped};
+use lab::lab::{Lab, PATIENCE, Server, ask_text, port_is_free, python_load_balancer, say_skipped};
 
 /// Which implementation plays a part.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,5 +121,52 @@ fn all_eight_mixes_interoperate() -> Result<(), Error> {
             }
         }
     }
+    Ok(())
+}
+
+/// A request for 5000! behind our load balancer with three Python workers: each Python worker
+/// that takes it dies (its `str()` refuses n! of over 4300 digits), so it goes to two of them
+/// and the client is told; the third survives and serves the next request. Without the limit,
+/// one `client 5000` killed every Python worker.
+#[test]
+fn a_big_n_kills_two_python_workers_not_all() -> Result<(), Error> {
+    let py = match python_lab() {
+        Ok(dir) => dir,
+        Err(why) => {
+            say_skipped("a_big_n_kills_two_python_workers_not_all", &why);
+            return Ok(());
+        }
+    };
+    let lab = Lab::new("python-big-n", false)?;
+    let mut workers = (1..=3)
+        .map(|n| start_worker(&lab, &py, Side::Python, &format!("worker {n}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    let answer = ask_text(lb.port, "5000")?;
+    assert!(
+        answer.starts_with("Error: Worker communication failed: two workers"),
+        "{answer}"
+    );
+    // The two that took it end; the one that never saw it answers.
+    let mut took_it = Vec::new();
+    for _ in 0..2 {
+        let line = lb.process.wait_for("closed without an answer", PATIENCE)?;
+        took_it.push(
+            workers
+                .iter()
+                .position(|w| line.contains(&format!(", {})", w.port))),
+        );
+    }
+    let mut survivors = Vec::new();
+    for (index, worker) in workers.iter_mut().enumerate() {
+        if took_it.contains(&Some(index)) {
+            worker.process.wait_for_exit(PATIENCE)?;
+        } else {
+            survivors.push(worker.port);
+        }
+    }
+    assert_eq!(survivors.len(), 1, "{took_it:?}");
+    assert_eq!(ask_text(survivors[0], "12")?, factorial_digits(12));
+    assert_eq!(ask_text(lb.port, "12")?, factorial_digits(12));
     Ok(())
 }
