@@ -24,8 +24,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// about a tenth of a second; 30 s leaves room for a loaded machine and larger `--max-n`.
 pub const DEFAULT_WORKER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long a worker that failed is skipped before it is tried again: long enough that a dead
-/// worker costs clients almost nothing, short enough that a restarted one is back soon.
+/// How long a worker that failed is skipped before a health check tries it again: long enough
+/// that a dead worker costs clients almost nothing, short enough that a restarted one is back
+/// soon. Each failed check doubles it, up to a minute (`health::MAX_COOLDOWN`).
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5);
 
 /// How many clients are served at once before new ones get `Error: server busy`. Each holds a
@@ -49,7 +50,8 @@ Options:
   --timeout SECS            how long a client's request may take to arrive [default: 60]
   --connect-timeout SECS    how long a worker may take to accept [default: 1]
   --worker-timeout SECS     how long a worker may take to answer [default: 30]
-  --cooldown SECS           how long a failed worker is skipped [default: 5]
+  --cooldown SECS           how long a failed worker is skipped before it is checked
+                            again; doubles while checks fail, up to 60 [default: 5]
   --max-connections N       clients served at once; more get `Error: server busy`
                             [default: 256]
   --threads MODE            reuse: a finished connection's thread takes the next one;
