@@ -6,22 +6,21 @@
 //! unless `--strategy` says otherwise), forwards the request and relays the worker's answer.
 //!
 //! Beyond the Python, it does the fault tolerance the lab's text promises: a worker that fails
-//! is skipped for a cool-down and the request goes to the next one; a bad request is refused
-//! with a reason before any worker is bothered; silent clients time out and a flood is
-//! refused with `Error: server busy`; answers of any size are relayed whole; the round-robin
-//! counter is safe to share between threads.
+//! or freezes is marked down and the request goes to the next one (`ask.rs` asks a worker and
+//! checks its answer, `health.rs` checks workers that are slow or down); a bad request is
+//! refused with a reason before any worker is bothered; silent clients time out and a flood
+//! is refused with `Error: server busy`; answers of any size are relayed whole, and only if
+//! they can be n!; the round-robin counter is safe to share between threads.
 
-use std::collections::HashSet;
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::display::{python_addr, shorten};
 use common::error::{Error, plain};
 use common::protocol;
-use common::registry::{self, SkippedLine, WorkerAddr};
+use common::registry::WorkerAddr;
 use common::server::{self, AcceptBackoff, ConnectionLimit, Slot};
 use common::threads::Threads;
 use common::{cli, log, say};
@@ -29,26 +28,25 @@ use common::{cli, log, say};
 mod ask;
 mod health;
 mod options;
+mod registry_file;
 mod strategy;
 use ask::{Failure, Timeouts};
 use health::Health;
 use options::{HELP, Options, parse_args};
+use registry_file::RegistryFile;
 use strategy::{Strategy, Turns};
 
 /// What load_balancer.py keeps in module globals, and what ours adds, shared by every client's
 /// thread.
 struct LoadBalancer {
     /// The registry file, read afresh for every request (`REGISTRATION_FILE`, line 5).
-    registry: PathBuf,
+    registry: RegistryFile,
     /// How to choose a worker (`--strategy`).
     strategy: Strategy,
     /// The round-robin counter (`worker_index`, line 7) and a random source.
     turns: Turns,
     /// Which workers failed lately and how busy each is.
     health: Arc<Health>,
-    /// Registry lines already reported as skipped, so each is logged once, not per request
-    /// (at most a thousand are remembered; see `report_skipped_lines`).
-    reported: Mutex<HashSet<SkippedLine>>,
     /// How long a client may take to send its whole request, and to take its answer.
     client_timeout: Duration,
     /// How long a worker may take to accept a connection, and to answer.
@@ -67,73 +65,14 @@ const MAX_WALK: Duration = Duration::from_secs(10);
 
 /// The workers listed in the registry file, in file order (load_balancer.py lines 10–16).
 fn get_available_workers(lb: &LoadBalancer) -> Vec<WorkerAddr> {
-    /// How many times a read that finds no worker is read again. A registry rewritten in place
-    /// (truncated, then written) lists nobody for a moment: under load, 23% of requests met
-    /// that moment and were told there were no workers while two were healthy.
-    const RETRIES: u32 = 5;
-    /// The pause before each new read. A rewrite takes well under a millisecond unless its
-    /// writer is held up; 5 × 100 ms covers that widely, and a lab with truly no workers is
-    /// told so within half a second.
-    const PAUSE: Duration = Duration::from_millis(100);
-    let mut retries_left = RETRIES;
-    loop {
-        let workers = match registry::read_registry(&lb.registry) {
-            Ok(registry) => {
-                report_skipped_lines(lb, &registry);
-                registry.workers
-            }
-            // A registry we cannot read lists no worker; the client hears so instead of nothing.
-            Err(e) => {
-                say!("Cannot read {}: {}", lb.registry.display(), plain(&e));
-                return Vec::new();
-            }
-        };
-        // Python answers at once; we read an empty registry again, as it may be mid-rewrite.
-        if !workers.is_empty() || retries_left == 0 {
-            return workers;
-        }
-        retries_left -= 1;
-        std::thread::sleep(PAUSE);
-    }
-}
-
-/// Logs each registry line that names no worker, once (Python's int() crashes on the first);
-/// past the few a read lists, one line counts the rest.
-fn report_skipped_lines(lb: &LoadBalancer, registry: &registry::Registry) {
-    /// How many reported lines are remembered. A registry edited again and again must not
-    /// grow memory without end: past this many the memory starts afresh, and a line still in
-    /// the file is logged once more, which costs far less.
-    const REMEMBERED: usize = 1000;
-    let mut reported = lb.reported.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut logged_any = false;
-    for line in &registry.skipped {
-        if reported.len() >= REMEMBERED {
-            reported.clear();
-        }
-        if reported.insert(line.clone()) {
-            logged_any = true;
-            say!(
-                "Skipping line {} of {} ({:?}): {}",
-                line.number,
-                lb.registry.display(),
-                line.text,
-                line.reason
-            );
-        }
-    }
-    // The count goes with the listed lines it follows, so it too is logged once.
-    if logged_any && registry.more_skipped > 0 {
-        say!(
-            "Skipping {} more lines of {} that name no worker",
-            registry.more_skipped,
-            lb.registry.display()
-        );
-    }
+    // Ours: a bounded regular file only, odd lines logged once, an empty read read again.
+    lb.registry.read_workers()
 }
 
 /// Serves one client: read the request, ask a worker, relay its answer
-/// (load_balancer.py lines 18–58). `slot` is the client's place under --max-connections. The caller closes `client` afterwards by dropping it, on
-/// every path, as `finally: client_socket.close()` does.
+/// (load_balancer.py lines 18–58). `slot` is the client's place under --max-connections. The
+/// caller closes `client` afterwards by dropping it, on every path, as
+/// `finally: client_socket.close()` does.
 fn handle_client(client: &mut TcpStream, slot: &Slot, lb: &LoadBalancer) {
     // The whole request must arrive within --timeout (a person typing at client.py's prompt
     // has a minute); a silent or trickling client then gets an answer and frees its thread.
@@ -265,11 +204,10 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     };
     let threads = Threads::new(options.threads);
     let lb = Arc::new(LoadBalancer {
-        registry: options.registry,
+        registry: RegistryFile::new(options.registry),
         strategy: options.strategy,
         turns: Turns::new(),
         health: Health::start(options.cooldown, timeouts),
-        reported: Mutex::new(HashSet::new()),
         client_timeout: options.timeout,
         timeouts,
     });
