@@ -272,13 +272,18 @@ fn exchange(port: u16, request: &[u8], half_close: bool) -> Result<Vec<u8>, Erro
     Ok(answer)
 }
 
-/// A port on 127.0.0.1 where nothing listens: bound by the OS and let go at once.
-pub fn dead_port() -> Result<u16, Error> {
+/// A listener on 127.0.0.1 at a port the OS picks, and that port.
+pub fn bind_loopback() -> Result<(TcpListener, u16), Error> {
     let listener = TcpListener::bind((common::DEFAULT_HOST, 0))
         .context(|| "cannot bind a port".to_string())?;
     let port = listener
         .local_addr()
         .context(|| "cannot read a port".to_string())?
         .port();
-    Ok(port)
+    Ok((listener, port))
+}
+
+/// A port on 127.0.0.1 where nothing listens: bound by the OS and let go at once.
+pub fn dead_port() -> Result<u16, Error> {
+    Ok(bind_loopback()?.1)
 }

@@ -2,13 +2,13 @@
 //! the test's own process that does exactly one wrong thing, at the moment the test chooses.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use common::error::{Context, Error};
+use common::error::Error;
 use common::factorial::factorial_digits;
 
 /// What a fake worker does with each request.
@@ -46,12 +46,7 @@ pub struct FakeWorker {
 impl FakeWorker {
     /// Starts a fake worker that does `what` with every connection.
     pub fn start(what: Misbehaviour) -> Result<FakeWorker, Error> {
-        let listener = TcpListener::bind((common::DEFAULT_HOST, 0))
-            .context(|| "cannot bind a fake worker".to_string())?;
-        let port = listener
-            .local_addr()
-            .context(|| "cannot read a port".to_string())?
-            .port();
+        let (listener, port) = crate::lab::bind_loopback()?;
         let fake = FakeWorker {
             port,
             requests: Arc::new(AtomicUsize::new(0)),
