@@ -45,7 +45,16 @@ fn mistakes_exit_with_code_2() {
         (&["--port", "--registry", "x"], "--port needs a value"),
     ];
     let cases: &[(&str, &[&str], &str)] = &[
-        ("worker", &["--max-n", "-1"], "bad value \"-1\" for --max-n"),
+        (
+            "worker",
+            &["--max-n", "-1"],
+            "--max-n takes a whole number from 0 to",
+        ),
+        (
+            "worker",
+            &["--max-n", "99999999999999999999"],
+            "--max-n takes a whole number from 0 to 18446744073709551615, not \"99999999999999999999\"",
+        ),
         (
             "worker",
             &["--timeout", "0"],

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::error::Error;
 use lab::lab::Lab;
+use lab::peers::{FakeWorker, Misbehaviour};
 
 /// How long the recording listener waits for bytes that should never come. Only a bound: a
 /// client that sends nothing and waits makes the test fail after it instead of hanging.
@@ -72,5 +73,22 @@ fn client_gives_up_after_its_timeout() -> Result<(), Error> {
         )]
     );
     assert_eq!(recording.join().unwrap(), b"5");
+    Ok(())
+}
+
+/// A load balancer that relays an answer cut short (the Python one reads only 1024 bytes, and
+/// 500! has 1135 digits): our client says the answer is not 500! and exits 1, instead of
+/// printing a wrong number as n!.
+#[test]
+fn client_refuses_an_answer_that_is_not_n_factorial() -> Result<(), Error> {
+    let lab = Lab::new("client-cut", false)?;
+    let cut = FakeWorker::start(Misbehaviour::Cut)?;
+    let finished = lab.run_client(cut.port, &["500"], None)?;
+    assert_eq!(finished.status.code(), Some(1), "{finished:?}");
+    assert!(
+        finished.stderr.concat().contains("the answer is not 500!"),
+        "{finished:?}"
+    );
+    assert!(finished.stdout.concat().is_empty(), "{finished:?}");
     Ok(())
 }

@@ -100,6 +100,16 @@ fn unreadable_registry_is_refused(
     lb.process.wait_for(": not a regular file", PATIENCE)?;
     write_registry(&lab, &text);
     assert_eq!(ask_promptly(lb.port, "5"), "120");
+    let reasons = lb
+        .process
+        .drain()
+        .iter()
+        .filter(|l| l.text.contains("not a regular file"))
+        .count();
+    assert_eq!(
+        reasons, 1,
+        "the reason is logged once, not for each request"
+    );
     Ok(())
 }
 

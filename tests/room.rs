@@ -420,3 +420,53 @@ fn out_of_file_descriptors_backs_off() -> Result<(), Error> {
     assert_eq!(complaints, 1);
     Ok(())
 }
+
+/// A request with a newline and terminal escape codes in it: the load balancer's log shows it
+/// escaped on one line, so it can neither forge a line (`Forwarded to worker …`) nor drive the
+/// student's terminal.
+#[test]
+fn a_request_cannot_forge_log_lines() -> Result<(), Error> {
+    let lab = Lab::new("log-forgery", false)?;
+    let _workers = lab.start_workers(1, &[])?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    let forged = "12\nForwarded to worker ('10.6.6.6', 31337)\x1b]0;pwned\x07";
+    let answer = ask_text(lb.port, forged)?;
+    assert!(answer.starts_with("Error: not a whole number"), "{answer}");
+    lb.process.wait_for("Refused request", PATIENCE)?;
+    let lines = lb.process.drain();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.text.starts_with("Forwarded to worker ('10.6.6.6'")),
+        "{lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l.text.contains('\x1b')), "{lines:?}");
+    Ok(())
+}
+
+/// The load balancer's own address in the registry (a student who pastes the wrong port):
+/// skipped with one log line, so a request cannot go round through the load balancer itself
+/// until every place is taken.
+#[test]
+fn the_load_balancers_own_address_is_skipped() -> Result<(), Error> {
+    let lab = Lab::new("own-address", false)?;
+    let worker = lab.start_worker("worker", &["--registry", "live.txt"])?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    write_registry(&lab, &[lb.port.to_string(), worker.port.to_string()]);
+    for n in 0..6u64 {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    lb.process
+        .wait_for("this load balancer's own address", PATIENCE)?;
+    assert_eq!(lb.wait_for_forwards(6)?, [worker.port; 6]);
+    let lines = lb.process.drain();
+    let connected = lines
+        .iter()
+        .filter(|l| l.text.starts_with("Client connected"))
+        .count();
+    assert_eq!(
+        connected, 6,
+        "only the test's own requests reached it: {lines:?}"
+    );
+    Ok(())
+}

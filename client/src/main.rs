@@ -67,6 +67,14 @@ fn start_client(options: &Options) -> Result<(), Error> {
     if protocol::is_error_answer(answer.as_bytes()) {
         return Err(Error::new(answer));
     }
+    // Python prints what came; we check it can be n! (a Python load balancer cuts at 1024).
+    if let Ok(n) = protocol::parse_request(number.as_bytes(), u64::MAX) {
+        protocol::check_answer(n, answer.as_bytes()).map_err(|why| {
+            Error::new(format!(
+                "the answer is not {n}! ({why}); it may have been cut short"
+            ))
+        })?;
+    }
     // println! would panic if stdout is closed (`client 12 | head -c 0`); we say so instead.
     writeln!(io::stdout(), "Factorial received: {answer}")
         .context(|| "cannot print the answer".to_string())

@@ -73,9 +73,21 @@ impl Args {
         })
     }
 
+    /// A whole number that must follow `flag`, such as `--max-n 100000`, from 0 to u64's
+    /// largest; the message says so in our words rather than std's.
+    pub fn whole_number(&mut self, flag: &str) -> Result<u64, CliError> {
+        let text = self.text(flag)?;
+        text.parse().map_err(|_| {
+            CliError::Usage(format!(
+                "{flag} takes a whole number from 0 to {}, not {text:?}",
+                u64::MAX
+            ))
+        })
+    }
+
     /// A count that must follow `flag`, such as `--max-connections 64`; it must be above 0.
     pub fn count(&mut self, flag: &str) -> Result<usize, CliError> {
-        let count: usize = self.value(flag)?;
+        let count = usize::try_from(self.whole_number(flag)?).unwrap_or(usize::MAX);
         if count == 0 {
             return Err(CliError::Usage(format!("{flag} must be at least 1")));
         }

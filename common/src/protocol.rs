@@ -189,7 +189,18 @@ pub fn parse_request(bytes: &[u8], max_n: u64) -> Result<u64, BadRequest> {
 /// is replaced, surrounding whitespace dropped, and a long request shortened.
 pub fn request_for_log(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
-    excerpt(text.trim_matches(|c: char| c.is_ascii_whitespace()))
+    let text = excerpt(text.trim_matches(|c: char| c.is_ascii_whitespace()));
+    // A request is whatever a client sent: a newline in it must not forge a log line of its
+    // own, nor a terminal's escape codes drive the terminal. Control characters show escaped.
+    text.chars()
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_default());
+            escaped
+                .into_iter()
+                .flatten()
+                .chain((!c.is_control()).then_some(c))
+        })
+        .collect()
 }
 
 /// At most 40 characters of a refused request, enough to recognise it in an error answer.
@@ -257,6 +268,11 @@ pub enum AnswerEnd {
     TooLong,
 }
 
+/// Up to this n, [`check_answer`] compares every digit: 500! takes about ten microseconds to
+/// compute, and for small n a wrong answer of the right length and zeros is easy to send (`42`
+/// for 4!). Beyond it, length and trailing zeros are checked.
+pub const EXACT_CHECK_N: u64 = 500;
+
 /// Reads an answer into `answer` until the sender closes or more than `limit` bytes have come.
 /// A read timeout returns its error with what arrived so far kept in `answer`, so the caller
 /// can decide whether to go on waiting.
@@ -278,6 +294,14 @@ pub fn read_answer_within(
 /// answer of `42`), and an answer cut short by a worker that died while sending it, which
 /// the close alone cannot tell from a whole one. Returns what is wrong.
 pub fn check_answer(n: u64, answer: &[u8]) -> Result<(), String> {
+    if n <= EXACT_CHECK_N {
+        // Small n! are cheap to compute here, and short answers are easy to fake: compare all.
+        return if answer == factorial::factorial_digits(n).as_bytes() {
+            Ok(())
+        } else {
+            Err(format!("not {n}!"))
+        };
+    }
     if answer.is_empty() || !answer.iter().all(u8::is_ascii_digit) {
         return Err("not digits".to_string());
     }
@@ -423,6 +447,19 @@ mod tests {
             );
         }
         assert!(check_answer(12, b"42").is_err());
+        assert!(
+            check_answer(4, b"42").is_err(),
+            "4! has two digits and no zero, as 42"
+        );
+        let big = factorial::factorial_digits(600);
+        let mut wrong = big.clone().into_bytes();
+        wrong[5] = if wrong[5] == b'1' { b'2' } else { b'1' };
+        assert_eq!(check_answer(600, big.as_bytes()), Ok(()));
+        assert_eq!(
+            check_answer(600, &wrong),
+            Ok(()),
+            "beyond EXACT_CHECK_N, digits are not compared"
+        );
         assert!(check_answer(12, b"479001601").is_err());
         assert!(check_answer(12, b"479000000").is_err(), "too many zeros");
         assert!(check_answer(12, b"047900160").is_err(), "a leading zero");
@@ -449,6 +486,17 @@ mod tests {
         assert_eq!(answer, b"120");
         assert_eq!(answer_limit(12), MAX_ERROR_ANSWER_BYTES);
         assert_eq!(answer_limit(1000), 2568);
+    }
+
+    /// A request's control characters are escaped in log lines: no forged line, no escape codes.
+    #[test]
+    fn requests_are_logged_escaped() {
+        assert_eq!(
+            request_for_log(b"12\nForwarded to worker"),
+            "12\\nForwarded to worker"
+        );
+        assert_eq!(request_for_log(b"\x1b[31mRED"), "\\u{1b}[31mRED");
+        assert_eq!(request_for_log(b" 7\r\n"), "7");
     }
 
     /// Long refused requests are shortened in the answer.

@@ -99,7 +99,13 @@ pub fn register(path: &Path, worker: &WorkerAddr) -> io::Result<()> {
 /// Empties the registry, for starting a lab afresh when the file still lists workers of an
 /// earlier run (`worker --fresh-registry`).
 pub fn clear(path: &Path) -> io::Result<()> {
-    fs::write(path, "")
+    // Not through a symlink or into a device: emptying must not wipe some other file.
+    match fs::symlink_metadata(path) {
+        Ok(metadata) if !metadata.is_file() => Err(io::Error::other(
+            "not a regular file (a link, a folder or a device), so it is not emptied",
+        )),
+        _ => fs::write(path, ""),
+    }
 }
 
 /// Reads the registry. A missing file lists no worker (the Python handler thread crashes on
@@ -332,6 +338,13 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), "5001\n[::1]:5002\n");
         clear(&path).unwrap();
         assert!(read_registry(&path).unwrap().workers.is_empty());
+        // A registry that is a link to another file is not emptied through the link.
+        let precious = dir.join("precious.txt");
+        fs::write(&precious, "keep me\n").unwrap();
+        let link = dir.join("link.txt");
+        std::os::unix::fs::symlink(&precious, &link).unwrap();
+        assert!(clear(&link).is_err());
+        assert_eq!(fs::read_to_string(&precious).unwrap(), "keep me\n");
         fs::remove_dir_all(&dir).unwrap();
     }
 

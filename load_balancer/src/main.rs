@@ -204,7 +204,13 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     };
     let threads = Threads::new(options.threads);
     let lb = Arc::new(LoadBalancer {
-        registry: RegistryFile::new(options.registry),
+        registry: RegistryFile::new(
+            options.registry,
+            WorkerAddr {
+                host: host.clone(),
+                port,
+            },
+        ),
         strategy: options.strategy,
         turns: Turns::new(),
         health: Health::start(options.cooldown, timeouts),

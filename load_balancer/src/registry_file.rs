@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -28,20 +28,28 @@ const PAUSE: Duration = Duration::from_millis(100);
 /// is logged once more, which costs far less.
 const REMEMBERED: usize = 1000;
 
-/// The registry file, and the odd lines already logged.
+/// The registry file, and what was already logged about it.
 pub struct RegistryFile {
     /// Its path (`REGISTRATION_FILE`, load_balancer.py line 5, or `--registry`).
     path: PathBuf,
+    /// The load balancer's own address. Listed in the registry by mistake, it would make each
+    /// request go round through this load balancer until every place is taken.
+    own_address: WorkerAddr,
     /// Lines already reported as skipped, so each is logged once, not per request.
     reported: Mutex<HashSet<SkippedLine>>,
+    /// Why the last read failed, so the same reason is logged once, not per request.
+    last_error: Mutex<Option<String>>,
 }
 
 impl RegistryFile {
-    /// The registry at `path`; nothing is read until a request comes.
-    pub fn new(path: PathBuf) -> RegistryFile {
+    /// The registry at `path`, read by the load balancer listening at `own_address`; nothing
+    /// is read until a request comes.
+    pub fn new(path: PathBuf, own_address: WorkerAddr) -> RegistryFile {
         RegistryFile {
             path,
+            own_address,
             reported: Mutex::new(HashSet::new()),
+            last_error: Mutex::new(None),
         }
     }
 
@@ -51,16 +59,23 @@ impl RegistryFile {
     pub fn read_workers(&self) -> Vec<WorkerAddr> {
         let mut retries_left = RETRIES;
         loop {
-            let workers = match registry::read_registry(&self.path) {
+            let mut workers = match registry::read_registry(&self.path) {
                 Ok(registry) => {
                     self.report_skipped_lines(&registry);
+                    *lock(&self.last_error) = None;
                     registry.workers
                 }
                 Err(e) => {
-                    say!("Cannot read {}: {}", self.path.display(), plain(&e));
+                    let reason = plain(&e);
+                    let mut last_error = lock(&self.last_error);
+                    if last_error.as_deref() != Some(reason.as_str()) {
+                        say!("Cannot read {}: {reason}", self.path.display());
+                        *last_error = Some(reason);
+                    }
                     return Vec::new();
                 }
             };
+            workers.retain(|worker| !self.is_own_address(worker));
             if !workers.is_empty() || retries_left == 0 {
                 return workers;
             }
@@ -69,10 +84,32 @@ impl RegistryFile {
         }
     }
 
+    /// True for a line that names this load balancer itself: its port, at its host or at a
+    /// loopback name for it.
+    fn is_own_address(&self, worker: &WorkerAddr) -> bool {
+        let loopback = ["127.0.0.1", "localhost", "::1"];
+        let own = worker.port == self.own_address.port
+            && (worker.host == self.own_address.host || loopback.contains(&worker.host.as_str()));
+        if own
+            && lock(&self.reported).insert(SkippedLine {
+                number: 0,
+                text: worker.registry_line(),
+                reason: "this load balancer's own address",
+            })
+        {
+            say!(
+                "Skipping {} in {}: this load balancer's own address",
+                worker.registry_line(),
+                self.path.display()
+            );
+        }
+        own
+    }
+
     /// Logs each registry line that names no worker, once (Python's int() crashes on the
     /// first); past the few a read lists, one line counts the rest.
     fn report_skipped_lines(&self, registry: &Registry) {
-        let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut reported = lock(&self.reported);
         let mut logged_any = false;
         for line in &registry.skipped {
             if reported.len() >= REMEMBERED {
@@ -98,4 +135,10 @@ impl RegistryFile {
             );
         }
     }
+}
+
+/// Locks what was logged. Each change under the lock is one insert or assignment, and nothing
+/// panics while holding it, so a poisoned lock is used as it is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -86,7 +86,7 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--port" => options.port = args.port(&arg)?,
             "--registry" => options.registry = args.value(&arg)?,
             "--fresh-registry" => options.fresh_registry = true,
-            "--max-n" => options.max_n = args.value(&arg)?,
+            "--max-n" => options.max_n = args.whole_number(&arg)?,
             "--timeout" => options.timeout = args.seconds(&arg)?,
             "--max-connections" => options.max_connections = args.count(&arg)?,
             "--threads" => options.threads = args.value(&arg)?,
