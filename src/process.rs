@@ -5,8 +5,9 @@
 //! we wait for the line it prints once it is ready.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use common::error::{Context, Error};
 /// Where the lab's programs were built: beside the running executable, or one folder up for
 /// a test binary (which cargo puts in `target/<profile>/deps`).
 pub fn program_path(name: &str) -> Result<PathBuf, Error> {
+    ensure_programs_built()?;
     let exe = std::env::current_exe().context(|| "cannot find this program's path".to_string())?;
     let mut dir = exe
         .parent()
@@ -298,34 +300,55 @@ fn forward_lines(
 
 /// Builds the worker, load balancer and client when we run under `cargo run`, so that a
 /// fresh clone needs only one command for the demo or the benchmark (cargo builds just the
-/// `lab` package by itself). The
-/// profile matches our own: `cargo run --release` builds them with `--release`.
+/// `lab` package by itself). The profile matches our own: `cargo run --release` builds them
+/// with `--release`. Says so in one line, as it may take a while.
 pub fn build_programs() -> Result<(), Error> {
-    let Ok(cargo) = std::env::var("CARGO") else {
+    let Some(command) = cargo_build_command()? else {
         return Ok(()); // started without cargo: use the programs already built beside us
     };
+    let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();
+    common::say!("Building the programs: cargo {}", args.join(" "));
+    run_cargo_build(command)
+}
+
+/// Builds the programs once per test process, quietly, so that any one test target runs by
+/// itself on a fresh clone (`cargo test --test faults`: cargo builds only the `lab` package
+/// for it) and never against programs left over from an older build.
+fn ensure_programs_built() -> Result<(), Error> {
+    static BUILT: OnceLock<Result<(), Error>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| match cargo_build_command()? {
+            Some(command) => run_cargo_build(command),
+            None => Ok(()),
+        })
+        .clone()
+}
+
+/// `cargo build --quiet` of the three programs in our own profile, or `None` when we were not
+/// started by cargo (which says where it is in `CARGO`).
+fn cargo_build_command() -> Result<Option<Command>, Error> {
+    let Ok(cargo) = std::env::var("CARGO") else {
+        return Ok(None);
+    };
     let exe = std::env::current_exe().context(|| "cannot find this program's path".to_string())?;
-    let release = exe.parent().is_some_and(|dir| dir.ends_with("release"));
-    let profile = if release {
+    // target/<profile>/ for a binary, target/<profile>/deps/ for a test or benchmark.
+    let mut dir = exe.parent();
+    if dir.is_some_and(|d| d.ends_with("deps")) {
+        dir = dir.and_then(Path::parent);
+    }
+    let profile = if dir.is_some_and(|d| d.ends_with("release")) {
         "--release"
     } else {
         "--profile=dev"
     };
-    let args = [
-        "build",
-        "--quiet",
-        profile,
-        "-p",
-        "worker",
-        "-p",
-        "load_balancer",
-        "-p",
-        "client",
-    ];
-    // Quiet, so a run with everything built prints nothing; one line says what may take time.
-    common::say!("Building the programs: cargo {}", args.join(" "));
     let mut command = Command::new(cargo);
-    command.args(args);
+    command.args(["build", "--quiet", profile]);
+    command.args(["-p", "worker", "-p", "load_balancer", "-p", "client"]);
+    Ok(Some(command))
+}
+
+/// Runs a `cargo build` command and says plainly when it fails.
+fn run_cargo_build(mut command: Command) -> Result<(), Error> {
     let status = command
         .status()
         .context(|| "cannot run cargo to build the programs".to_string())?;

@@ -1,6 +1,6 @@
 //! The benchmark runs, tiny: its numbers are not checked (no timing assertions), only that it
-#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 //! measures every target it can start, with no errors, and prints its tables.
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! End to end: bad input, silent and vanishing clients, dead and killed workers, a messy
-#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 //! registry and overload. After each fault, good requests still succeed on every worker.
 //! Each row of docs/reliability.md names the test here that covers it.
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
 use std::io::Write;
 use std::net::TcpStream;

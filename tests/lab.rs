@@ -1,5 +1,6 @@
 //! End to end: the real worker, load_balancer and client programs, each test in a scratch
 //! folder of its own with servers on free ports.
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
 use common::error::Error;
 use common::factorial::factorial_digits;
@@ -157,15 +158,26 @@ fn client_reports_an_unreachable_load_balancer() -> Result<(), Error> {
     Ok(())
 }
 
-/// With `--threads spawn` (a new thread for every connection, the lesson's plain form) the
-/// worker and the load balancer serve exactly as with the default `reuse`.
+/// With `--threads reuse` (a fixed pool of threads, each accepting in turn) the worker and the
+/// load balancer serve exactly as with the default `spawn`; and with every place under
+/// --max-connections held by an idle connection, a spare pool thread still accepts a newcomer
+/// and makes room for it.
 #[test]
-fn spawn_per_connection_serves_the_same() -> Result<(), Error> {
-    let lab = Lab::new("spawn", false)?;
-    let _workers = lab.start_workers(2, &["--threads", "spawn"])?;
-    let lb = lab.start_load_balancer(&["--threads", "spawn"])?;
+fn a_pool_of_threads_serves_the_same() -> Result<(), Error> {
+    let lab = Lab::new("reuse", false)?;
+    let _workers = lab.start_workers(2, &["--threads", "reuse"])?;
+    let mut lb = lab.start_load_balancer(&["--threads", "reuse", "--max-connections", "2"])?;
     for n in [12, 15, 7, 1000] {
         assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
     }
+    let idle: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", lb.port)).unwrap())
+        .collect();
+    for _ in 0..2 {
+        lb.process.wait_for("Client connected", PATIENCE)?;
+    }
+    assert_eq!(ask_text(lb.port, "5")?, "120");
+    lb.process.wait_for("to make room", PATIENCE)?;
+    drop(idle);
     Ok(())
 }

@@ -15,20 +15,23 @@ use crate::display::python_addr;
 use crate::error::{Context, Error, plain};
 use crate::{log, protocol, say};
 
-/// How long [`listen`] tries to connect to a port it could not bind, to learn whether
+/// How long [`bind`] tries to connect to a port it could not bind, to learn whether
 /// something listens there. The port is on this machine, where a connect is answered at once;
 /// this only bounds a firewall that drops it.
 const LISTENER_CHECK: Duration = Duration::from_secs(1);
 
-/// Binds and listens on `host`:`port` (Python's `bind` and `listen`) and returns the listener
-/// with the port it really got: with port 0 the OS picks a free one.
-pub fn listen(host: &str, port: u16) -> Result<(TcpListener, u16), Error> {
-    let listener = TcpListener::bind((host, port)).map_err(|e| cannot_listen(host, port, &e))?;
-    let port = listener
+/// Binds `host`:`port` (Python's `bind`). std's `bind` also starts listening, which Python
+/// does in a separate `listen()` call. A failure says what to do about it.
+pub fn bind(host: &str, port: u16) -> Result<TcpListener, Error> {
+    TcpListener::bind((host, port)).map_err(|e| cannot_listen(host, port, &e))
+}
+
+/// The port `listener` is bound to (Python's `getsockname()[1]`): with port 0 the OS picked it.
+pub fn local_port(listener: &TcpListener) -> Result<u16, Error> {
+    let addr = listener
         .local_addr()
-        .context(|| "cannot read the port the OS chose".to_string())?
-        .port();
-    Ok((listener, port))
+        .context(|| "cannot read the port the OS chose".to_string())?;
+    Ok(addr.port())
 }
 
 /// Why binding failed, in words that say what to do. A port "in use" where nothing listens is

@@ -1,30 +1,35 @@
-//! Each connection is served start to finish by a thread of its own, as in the Python
-//! (`threading.Thread(...).start()` in load_balancer.py lines 80–82). With `--threads reuse`
-//! (the default) a thread that has finished its connection takes the next one instead of
-//! exiting; `--threads spawn` starts a new thread every time, as the Python does.
+//! `--threads spawn|reuse`: how connections get their threads.
+//!
+//! `spawn`, the default, is the Python's way: the accept loop starts a new thread for each
+//! connection (`threading.Thread(...).start()`, load_balancer.py lines 80–82), which ends with
+//! its connection. That is written out in each program's `main.rs`.
+//!
+//! `reuse` is an opt-in for speed: starting a thread costs tens of microseconds, which caps a
+//! busy load balancer (docs/benchmarks.md). Instead, a fixed pool of threads is started once,
+//! and each of them runs the very same accept loop on its own clone of the listening socket:
+//! accept a connection, serve it, accept the next. Nothing is handed from thread to thread, so
+//! there is no queue or lock to read about; the kernel gives each new connection to one of the
+//! threads waiting in `accept`.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::io;
+use std::net::TcpListener;
 use std::str::FromStr;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::Duration;
 
-/// How long a finished thread waits for another connection before it exits, so the pool
-/// shrinks back after a burst. Like Java's cached thread pool: a minute is long enough to carry
-/// a thread across the gaps in steady traffic, and an idle thread costs only its stack.
-const IDLE_THREAD_LIFETIME: Duration = Duration::from_secs(60);
+use crate::error::{Context, Error};
 
-/// Whether a finished connection's thread exits or waits for the next connection.
+/// More threads in the pool than the connection cap, so that some thread is always free to
+/// accept a newcomer and answer it `Error: server busy` (or close the connection that waited
+/// longest, to make room), even while every admitted connection is being served.
+const SPARE_THREADS: usize = 4;
+
+/// How a connection gets its thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThreadMode {
-    /// A new OS thread for every connection, which exits when the connection ends: exactly
-    /// `threading.Thread(...).start()`. Simple, but creating a thread costs tens of
-    /// microseconds of CPU, which caps a busy load balancer (docs/benchmarks.md).
+    /// A new OS thread for every connection, which ends with it: exactly
+    /// `threading.Thread(...).start()`. The default.
     Spawn,
-    /// A thread that finished its connection takes the next one; new threads are started only
-    /// when every existing one is busy. Each connection still has one thread from start to end.
+    /// A fixed pool of threads, each accepting and serving connections one after another.
     Reuse,
 }
 
@@ -49,92 +54,27 @@ impl fmt::Display for ThreadMode {
     }
 }
 
-/// The work of serving one connection.
-type Job = Box<dyn FnOnce() + Send + 'static>;
-
-/// Runs each connection's handler on a thread of its own (see [`ThreadMode`]).
-pub struct Threads {
-    mode: ThreadMode,
-    /// With `Reuse`: connections waiting for a finished thread, and how many threads wait.
-    waiting: Arc<(Mutex<Waiting>, Condvar)>,
-}
-
-/// Connections handed over and not yet taken, and the threads idle at the moment.
-#[derive(Default)]
-struct Waiting {
-    jobs: VecDeque<Job>,
-    idle_threads: usize,
-}
-
-/// Locks the waiting list. Its two fields change together under the lock and no code panics
-/// while holding it, so a poisoned lock is used as it is.
-fn lock(waiting: &Mutex<Waiting>) -> MutexGuard<'_, Waiting> {
-    waiting.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Threads {
-    /// No threads yet; they are started as connections arrive.
-    pub fn new(mode: ThreadMode) -> Threads {
-        Threads {
-            mode,
-            waiting: Arc::new((Mutex::new(Waiting::default()), Condvar::new())),
+/// For `--threads reuse`: runs `accept_loop` on `max_connections` + a few threads at once,
+/// each with its own clone of `listener`, and never returns while they run. Fails when the
+/// listener cannot be cloned or no thread can be started.
+pub fn run_pool(
+    listener: &TcpListener,
+    max_connections: usize,
+    accept_loop: impl Fn(&TcpListener) + Sync,
+) -> Result<(), Error> {
+    let count = max_connections.saturating_add(SPARE_THREADS);
+    thread::scope(|scope| {
+        for _ in 0..count {
+            let listener = listener
+                .try_clone()
+                .context(|| "cannot share the listening socket".to_string())?;
+            let accept_loop = &accept_loop;
+            thread::Builder::new()
+                .spawn_scoped(scope, move || accept_loop(&listener))
+                .context(|| format!("cannot start the {count} threads of --threads reuse"))?;
         }
-    }
-
-    /// Runs `handler` on a thread of its own: an idle one if there is one (`Reuse`), else a
-    /// new one. Fails only when the OS cannot start a thread; the handler (and with it the
-    /// connection) is then dropped.
-    pub fn start(&self, handler: impl FnOnce() + Send + 'static) -> io::Result<()> {
-        if self.mode == ThreadMode::Reuse {
-            let (waiting, wake) = &*self.waiting;
-            let mut state = lock(waiting);
-            // Each queued job is taken by one idle thread; only hand over if one is left.
-            if state.idle_threads > state.jobs.len() {
-                state.jobs.push_back(Box::new(handler));
-                wake.notify_one();
-                return Ok(());
-            }
-        }
-        let waiting = Arc::clone(&self.waiting);
-        let mode = self.mode;
-        thread::Builder::new().spawn(move || {
-            handler();
-            if mode == ThreadMode::Reuse {
-                serve_until_idle(&waiting);
-            }
-        })?;
         Ok(())
-    }
-}
-
-/// A finished thread's life: take the next handed-over connection, serve it, repeat; exit
-/// after waiting [`IDLE_THREAD_LIFETIME`] for one.
-fn serve_until_idle(waiting: &(Mutex<Waiting>, Condvar)) {
-    let (waiting, wake) = waiting;
-    loop {
-        let mut state = lock(waiting);
-        state.idle_threads += 1;
-        let mut timed_out = false;
-        let job = loop {
-            if let Some(job) = state.jobs.pop_front() {
-                break Some(job);
-            }
-            if timed_out {
-                break None;
-            }
-            let (next, wait) = wake
-                .wait_timeout(state, IDLE_THREAD_LIFETIME)
-                .unwrap_or_else(PoisonError::into_inner);
-            state = next;
-            timed_out = wait.timed_out();
-        };
-        state.idle_threads -= 1;
-        drop(state);
-        match job {
-            Some(job) => job(),
-            None => return,
-        }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -142,55 +82,41 @@ fn serve_until_idle(waiting: &(Mutex<Waiting>, Condvar)) {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
     use std::sync::mpsc;
 
-    /// Runs `count` jobs one after another, each started after the previous one finished, and
-    /// returns how many distinct threads ran them.
-    fn threads_used(mode: ThreadMode, count: usize) -> usize {
-        let threads = Threads::new(mode);
-        let (done, finished) = mpsc::channel();
-        let mut ids = HashSet::new();
-        for _ in 0..count {
-            let done = done.clone();
-            threads
-                .start(move || done.send(thread::current().id()).unwrap())
-                .unwrap();
-            ids.insert(finished.recv().unwrap());
-            // A finished thread counts itself idle just after its job; wait until it has.
-            while mode == ThreadMode::Reuse && lock(&threads.waiting.0).idle_threads == 0 {
-                thread::yield_now();
-            }
-        }
-        ids.len()
-    }
-
-    /// `spawn` starts a thread per connection; `reuse` serves one after another on the same
-    /// thread when they do not overlap.
+    /// Each pool thread accepts and serves on its own: five connections served at the same
+    /// time are served by five different threads.
     #[test]
-    fn reuse_takes_the_next_connection_on_a_finished_thread() {
-        assert_eq!(threads_used(ThreadMode::Spawn, 5), 5);
-        assert_eq!(threads_used(ThreadMode::Reuse, 5), 1);
-    }
-
-    /// Connections that overlap each get a thread of their own, in both modes.
-    #[test]
-    fn overlapping_connections_get_their_own_threads() {
-        for mode in [ThreadMode::Spawn, ThreadMode::Reuse] {
-            let threads = Threads::new(mode);
-            let gate = Arc::new(std::sync::Barrier::new(4));
-            let (done, finished) = mpsc::channel();
-            for _ in 0..4 {
-                let (gate, done) = (Arc::clone(&gate), done.clone());
-                threads
-                    .start(move || {
-                        gate.wait(); // all four must be running at once to pass
-                        done.send(thread::current().id()).unwrap();
-                    })
-                    .unwrap();
-            }
-            let ids: HashSet<_> = (0..4).map(|_| finished.recv().unwrap()).collect();
-            assert_eq!(ids.len(), 4, "{mode}");
+    fn pool_threads_each_accept_and_serve() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (served, served_by) = mpsc::channel();
+        let served = std::sync::Mutex::new(served);
+        // No connection is answered until five are being served at once.
+        let all_five = std::sync::Barrier::new(5);
+        thread::spawn(move || {
+            let _ = run_pool(&listener, 5, |listener| {
+                loop {
+                    let (mut stream, _) = listener.accept().unwrap();
+                    let mut byte = [0u8; 1];
+                    stream.read_exact(&mut byte).unwrap();
+                    all_five.wait();
+                    let id = thread::current().id();
+                    served.lock().unwrap().send(id).unwrap();
+                    stream.write_all(&byte).unwrap();
+                }
+            });
+        });
+        let mut streams: Vec<TcpStream> = (0..5)
+            .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+            .collect();
+        for stream in &mut streams {
+            stream.write_all(b"x").unwrap();
         }
+        let ids: HashSet<_> = (0..5).map(|_| served_by.recv().unwrap()).collect();
+        assert_eq!(ids.len(), 5);
     }
 
     /// The modes parse from the flag's words.

@@ -12,9 +12,12 @@
 //! is refused with `Error: server busy`; answers of any size are relayed whole, and only if
 //! they can be n!; the round-robin counter is safe to share between threads.
 
-use std::net::TcpStream;
+use std::collections::hash_map::RandomState;
+use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::display::{python_addr, shorten};
@@ -22,7 +25,7 @@ use common::error::{Error, plain};
 use common::protocol;
 use common::registry::WorkerAddr;
 use common::server::{self, AcceptBackoff, ConnectionLimit, Slot};
-use common::threads::Threads;
+use common::threads::{self, ThreadMode};
 use common::{cli, log, say};
 
 mod ask;
@@ -34,7 +37,7 @@ use ask::{Failure, Timeouts};
 use health::Health;
 use options::{HELP, Options, parse_args};
 use registry_file::RegistryFile;
-use strategy::{Strategy, Turns};
+use strategy::Strategy;
 
 /// What load_balancer.py keeps in module globals, and what ours adds, shared by every client's
 /// thread.
@@ -43,8 +46,10 @@ struct LoadBalancer {
     registry: RegistryFile,
     /// How to choose a worker (`--strategy`).
     strategy: Strategy,
-    /// The round-robin counter (`worker_index`, line 7) and a random source.
-    turns: Turns,
+    /// The round-robin counter (`worker_index`, line 7), shared by every client's thread.
+    worker_index: AtomicUsize,
+    /// Random numbers for `--strategy random`: std's hash keys, seeded by the OS.
+    random: RandomState,
     /// Which workers failed lately and how busy each is.
     health: Arc<Health>,
     /// How long a client may take to send its whole request, and to take its answer.
@@ -126,7 +131,13 @@ fn forward_to_workers(
 ) -> Result<Vec<u8>, &'static str> {
     let started = Instant::now();
     let mut took_and_failed = 0;
-    for worker in workers_to_try(lb, workers) {
+    // Lines 36–38: take worker_index's turn and move it on, in one atomic step (Python's global
+    // is read and written by many threads without a lock: two clients can get the same turn).
+    let turn = lb.worker_index.fetch_add(1, Ordering::Relaxed);
+    // Ours: the order in which to try the workers: round-robin from `turn % (workers up)`, or
+    // as --strategy says; workers that are down go last, in the same order (strategy.rs).
+    let order = strategy::order_to_try(lb.strategy, workers, turn, &lb.health, &lb.random);
+    for worker in order {
         let failure = match ask::ask_worker(&worker, number, lb.timeouts, &lb.health) {
             Ok(answer) => {
                 if lb.health.mark_up(&worker) {
@@ -161,20 +172,6 @@ fn forward_to_workers(
     Err(protocol::WORKER_FAILED)
 }
 
-/// Every worker once: those that are up in the strategy's order, then those that are down,
-/// which a request tries rather than fail.
-fn workers_to_try(lb: &LoadBalancer, workers: &[WorkerAddr]) -> Vec<WorkerAddr> {
-    let (up, down) = lb.health.split(workers);
-    let turn = lb.turns.next(lb.strategy);
-    let mut chosen = Vec::with_capacity(workers.len());
-    for group in [up, down] {
-        let load = lb.health.loads(&group);
-        let order = lb.strategy.order(group.len(), turn, &load);
-        chosen.extend(order.into_iter().map(|i| group[i].clone()));
-    }
-    chosen
-}
-
 /// Sends the client its answer. The client may have gone away; that costs only its answer.
 fn reply(client: &mut TcpStream, answer: &[u8]) {
     if let Err(e) = protocol::send_answer(client, answer) {
@@ -190,33 +187,50 @@ fn refuse(client: &mut TcpStream, answer: &str) {
     }
 }
 
-/// Listens for clients and gives each its own thread (load_balancer.py lines 60–82).
+/// Listens for clients and serves them (load_balancer.py lines 60–82).
 fn start_load_balancer(options: Options) -> Result<(), Error> {
     let host = &options.host;
-    // With --port 0 the OS picks the port; we print the real one.
-    let (listener, port) = server::listen(host, options.port)?;
+    // Lines 66–70: bind and listen (std's bind does both). With --port 0 the OS picks the
+    // port, and we print the real one.
+    let listener = server::bind(host, options.port)?;
+    let port = server::local_port(&listener)?;
     say!("Load Balancer listening on {host}:{port}");
 
-    let limit = ConnectionLimit::new(options.max_connections);
     let timeouts = Timeouts {
         connect: options.connect_timeout,
         answer: options.worker_timeout,
     };
-    let threads = Threads::new(options.threads);
+    let own_address = WorkerAddr {
+        host: host.clone(),
+        port,
+    };
     let lb = Arc::new(LoadBalancer {
-        registry: RegistryFile::new(
-            options.registry,
-            WorkerAddr {
-                host: host.clone(),
-                port,
-            },
-        ),
+        registry: RegistryFile::new(options.registry, own_address),
         strategy: options.strategy,
-        turns: Turns::new(),
+        worker_index: AtomicUsize::new(0),
+        random: RandomState::new(),
         health: Health::start(options.cooldown, timeouts),
         client_timeout: options.timeout,
         timeouts,
     });
+    let limit = ConnectionLimit::new(options.max_connections);
+    match options.threads {
+        ThreadMode::Spawn => accept_clients(&listener, &lb, &limit, ThreadMode::Spawn),
+        // Ours, opt-in: a fixed pool of threads, each running the same accept loop.
+        ThreadMode::Reuse => threads::run_pool(&listener, options.max_connections, |listener| {
+            accept_clients(listener, &lb, &limit, ThreadMode::Reuse)
+        })?,
+    }
+    Ok(())
+}
+
+/// Accepts clients and gives each a thread of its own (load_balancer.py lines 74–82).
+fn accept_clients(
+    listener: &TcpListener,
+    lb: &Arc<LoadBalancer>,
+    limit: &ConnectionLimit,
+    mode: ThreadMode,
+) {
     let mut backoff = AcceptBackoff::default();
     loop {
         let (mut client, addr) = match listener.accept() {
@@ -236,15 +250,21 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
             limit.refuse(client);
             continue;
         };
-        // A thread of its own runs handle_client, as lines 80–82 start one; see --threads.
-        let lb = Arc::clone(&lb);
-        let started = threads.start(move || {
+        if mode == ThreadMode::Reuse {
+            // --threads reuse: this pool thread serves the client itself, then accepts again.
+            handle_client(&mut client, &slot, lb);
+            drop(slot);
+            continue;
+        }
+        let lb = Arc::clone(lb);
+        // Lines 80–82: thread::spawn, with an error instead of a panic if no thread can start.
+        let spawned = thread::Builder::new().spawn(move || {
             handle_client(&mut client, &slot, &lb);
             // Free the place before `client` closes (Python's `finally: close()`): the client
             // may connect again the moment it sees the close.
             drop(slot);
         });
-        if let Err(e) = started {
+        if let Err(e) = spawned {
             log::warn(&format!("Could not start a thread for the client: {e}"));
         }
     }

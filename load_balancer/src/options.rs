@@ -54,8 +54,9 @@ Options:
                             again; doubles while checks fail, up to 60 [default: 5]
   --max-connections N       clients served at once; more get `Error: server busy`
                             [default: 256]
-  --threads MODE            reuse: a finished connection's thread takes the next one;
-                            spawn: a new thread for every connection [default: reuse]
+  --threads MODE            spawn: a new thread for each connection, as in the Python;
+                            reuse: a fixed pool of threads, each accepting in turn (faster)
+                            [default: spawn]
   -h, --help                print this help
 
 Exit codes: 0 never (it serves until stopped), 1 when it cannot start, 2 for a bad argument.
@@ -81,7 +82,7 @@ pub struct Options {
     pub cooldown: Duration,
     /// See [`DEFAULT_MAX_CONNECTIONS`].
     pub max_connections: usize,
-    /// Whether a finished connection's thread serves the next one (see `ThreadMode`).
+    /// A new thread for each connection (the Python's way), or a fixed pool (see `ThreadMode`).
     pub threads: ThreadMode,
 }
 
@@ -97,7 +98,7 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         worker_timeout: DEFAULT_WORKER_TIMEOUT,
         cooldown: DEFAULT_COOLDOWN,
         max_connections: DEFAULT_MAX_CONNECTIONS,
-        threads: ThreadMode::Reuse,
+        threads: ThreadMode::Spawn,
     };
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {

@@ -9,7 +9,10 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::registry::WorkerAddr;
+
+use crate::health::Health;
 
 /// A way of choosing the worker for each request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,35 +49,34 @@ impl fmt::Display for Strategy {
     }
 }
 
-/// Hands out turns: the shared round-robin counter (`worker_index`, load_balancer.py line 7)
-/// and random numbers.
-pub struct Turns {
-    /// How many turns were taken. One atomic `fetch_add` takes a turn and moves the counter
-    /// in a single step, so two threads never get the same turn; Python's global is read and
-    /// written by its threads without a lock.
-    taken: AtomicUsize,
-    /// Seeded randomly by the OS for each process: std's hash keys, used as a random source.
-    random: RandomState,
-}
-
-impl Turns {
-    /// A counter at zero, as in the Python.
-    pub fn new() -> Turns {
-        Turns {
-            taken: AtomicUsize::new(0),
-            random: RandomState::new(),
-        }
+/// Every worker once, in the order to try them for the request that took `turn`: the workers
+/// that are up in the strategy's order, then those that are down in the same order (tried only
+/// when no worker that is up answers, and never in registry order, so round-robin is kept
+/// after a burst of failures).
+pub fn order_to_try(
+    strategy: Strategy,
+    workers: &[WorkerAddr],
+    turn: usize,
+    health: &Health,
+    random: &RandomState,
+) -> Vec<WorkerAddr> {
+    // For `random`, the start is a keyed hash of the turn: std only, and new for each request.
+    let start = match strategy {
+        Strategy::Random => random.hash_one(turn) as usize,
+        Strategy::RoundRobin | Strategy::LeastConnections => turn,
+    };
+    let (up, down) = health.split(workers);
+    let mut chosen = Vec::with_capacity(workers.len());
+    for group in [up, down] {
+        let load = if strategy == Strategy::LeastConnections {
+            health.loads(&group)
+        } else {
+            Vec::new()
+        };
+        let order = strategy.order(group.len(), start, &load);
+        chosen.extend(order.into_iter().map(|i| group[i].clone()));
     }
-
-    /// The number that decides where the next request starts: the next turn, or for
-    /// `random` a random number (a keyed hash of the turn, std only).
-    pub fn next(&self, strategy: Strategy) -> usize {
-        let turn = self.taken.fetch_add(1, Ordering::Relaxed);
-        match strategy {
-            Strategy::Random => self.random.hash_one(turn) as usize,
-            Strategy::RoundRobin | Strategy::LeastConnections => turn,
-        }
-    }
+    chosen
 }
 
 impl Strategy {
@@ -104,9 +106,8 @@ mod tests {
     /// Round-robin goes round the list one worker a request, wrapping at the end.
     #[test]
     fn round_robin_takes_turns() {
-        let turns = Turns::new();
         let firsts: Vec<usize> = (0..7)
-            .map(|_| Strategy::RoundRobin.order(3, turns.next(Strategy::RoundRobin), &[])[0])
+            .map(|turn| Strategy::RoundRobin.order(3, turn, &[])[0])
             .collect();
         assert_eq!(firsts, [0, 1, 2, 0, 1, 2, 0]);
         assert_eq!(Strategy::RoundRobin.order(3, 4, &[]), [1, 2, 0]);
@@ -115,9 +116,9 @@ mod tests {
     /// Random picks every worker over many requests, and not in round-robin order.
     #[test]
     fn random_uses_every_worker() {
-        let turns = Turns::new();
+        let random = RandomState::new();
         let firsts: Vec<usize> = (0..300)
-            .map(|_| Strategy::Random.order(3, turns.next(Strategy::Random), &[])[0])
+            .map(|turn| Strategy::Random.order(3, random.hash_one(turn) as usize, &[])[0])
             .collect();
         for worker in 0..3 {
             let share = firsts.iter().filter(|&&w| w == worker).count();

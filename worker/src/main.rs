@@ -10,10 +10,11 @@
 //! the worker; answers of any size are sent whole.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::thread;
 
 use common::display::{python_addr, shorten};
 use common::error::{Context, Error};
@@ -21,7 +22,7 @@ use common::factorial::factorial_digits;
 use common::protocol;
 use common::registry::{self, WorkerAddr};
 use common::server::{self, AcceptBackoff, ConnectionLimit, Slot};
-use common::threads::Threads;
+use common::threads::{self, ThreadMode};
 use common::{cli, log, say};
 
 mod options;
@@ -38,8 +39,10 @@ fn register_worker(registry: &Path, worker: &WorkerAddr) -> Result<(), Error> {
 /// (worker_server.py lines 15–55).
 fn start_worker(options: Options) -> Result<(), Error> {
     let host = &options.host;
-    // Binding to port 0 lets the OS choose the port, which we then read back.
-    let (listener, port) = server::listen(host, options.port)?;
+    // Lines 19–21: bind to port 0, so that the OS picks a free port.
+    let listener = server::bind(host, options.port)?;
+    // Line 23: getsockname() — which port did the OS pick?
+    let port = server::local_port(&listener)?;
 
     if options.fresh_registry {
         // Ours only: drop the entries that workers of an earlier run left behind.
@@ -52,12 +55,28 @@ fn start_worker(options: Options) -> Result<(), Error> {
     };
     register_worker(&options.registry, &me)?;
     say!("Worker registered on port {port}");
-    // Python calls listen() here (line 29); server::listen did both bind and listen above.
+    // Line 29: listen(). std's bind above already listens, so there is nothing left to call.
     say!("Worker listening on {host}:{port}");
 
     let limit = ConnectionLimit::new(options.max_connections);
-    let threads = Threads::new(options.threads);
     let options = Arc::new(options);
+    match options.threads {
+        ThreadMode::Spawn => accept_connections(&listener, &options, &limit, ThreadMode::Spawn),
+        // Ours, opt-in: a fixed pool of threads, each running the same accept loop.
+        ThreadMode::Reuse => threads::run_pool(&listener, options.max_connections, |listener| {
+            accept_connections(listener, &options, &limit, ThreadMode::Reuse)
+        })?,
+    }
+    Ok(())
+}
+
+/// Accepts connections and serves each (worker_server.py lines 33–55).
+fn accept_connections(
+    listener: &TcpListener,
+    options: &Arc<Options>,
+    limit: &ConnectionLimit,
+    mode: ThreadMode,
+) {
     let mut backoff = AcceptBackoff::default();
     loop {
         let (mut conn, addr) = match listener.accept() {
@@ -76,15 +95,22 @@ fn start_worker(options: Options) -> Result<(), Error> {
             limit.refuse(conn);
             continue;
         };
-        // One thread per connection, where Python serves them one after another.
-        let options = Arc::clone(&options);
-        let started = threads.start(move || {
+        if mode == ThreadMode::Reuse {
+            // --threads reuse: this pool thread serves the connection, then accepts again.
+            handle_connection(&mut conn, addr, &slot, options);
+            drop(slot);
+            continue;
+        }
+        let options = Arc::clone(options);
+        // Ours: a thread per connection, where Python serves one at a time (thread::spawn,
+        // with an error instead of a panic if no thread can start).
+        let spawned = thread::Builder::new().spawn(move || {
             handle_connection(&mut conn, addr, &slot, &options);
-            // Free the place before `conn` closes: the client may connect again the moment
-            // it sees the close, and must not find its old connection still counted.
+            // Free the place before `conn` closes: the client may connect again the moment it
+            // sees the close, and must not find its old connection still counted.
             drop(slot);
         });
-        if let Err(e) = started {
+        if let Err(e) = spawned {
             log::warn(&format!("Worker could not start a thread: {e}"));
         }
     }

@@ -39,8 +39,9 @@ Options:
   --timeout SECS         how long a request may take to arrive [default: 10]
   --max-connections N    connections served at once; more get `Error: server busy`
                          [default: 64]
-  --threads MODE         reuse: a finished connection's thread takes the next one;
-                         spawn: a new thread for every connection [default: reuse]
+  --threads MODE         spawn: a new thread for each connection, as in the Python;
+                         reuse: a fixed pool of threads, each accepting in turn (faster)
+                         [default: spawn]
   -h, --help             print this help
 
 Exit codes: 0 never (a worker serves until stopped), 1 when it cannot start, 2 for a bad
@@ -63,7 +64,7 @@ pub struct Options {
     pub timeout: Duration,
     /// See [`DEFAULT_MAX_CONNECTIONS`].
     pub max_connections: usize,
-    /// Whether a finished connection's thread serves the next one (see `ThreadMode`).
+    /// A new thread for each connection (the Python's way), or a fixed pool (see `ThreadMode`).
     pub threads: ThreadMode,
 }
 
@@ -77,7 +78,7 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         max_n: DEFAULT_MAX_N,
         timeout: DEFAULT_TIMEOUT,
         max_connections: DEFAULT_MAX_CONNECTIONS,
-        threads: ThreadMode::Reuse,
+        threads: ThreadMode::Spawn,
     };
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {

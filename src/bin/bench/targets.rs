@@ -24,9 +24,9 @@ const NGINX_STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 /// One thing to send load to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Our load balancer, `--threads reuse` (the default).
+    /// Our load balancer, `--threads reuse`: a fixed pool of threads, each accepting in turn.
     Ours,
-    /// Our load balancer, `--threads spawn`: a new thread for every connection.
+    /// Our load balancer, `--threads spawn` (the default): a new thread for every connection.
     OursSpawn,
     /// One of the workers, with no load balancer in front: the cost of the second hop.
     Direct,
