@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::error::{Context, Error};
+use common::registry::WorkerAddr;
 
-use crate::process::{Running, program_path};
+use crate::process::{Echo, Running, program_path};
 
 /// How long a program may take to start or a client to finish before we call it broken. Far
 /// above what they need (milliseconds); it only stops a broken run from hanging forever.
@@ -23,7 +24,8 @@ static NEXT_LAB: AtomicUsize = AtomicUsize::new(0);
 /// A scratch folder with the registry file in it. Removed when dropped.
 pub struct Lab {
     dir: PathBuf,
-    echo: bool,
+    /// Whether every program's lines are printed as they come (see [`Echo`]).
+    echo: Echo,
 }
 
 /// A server that is up, and the port it listens on.
@@ -46,9 +48,20 @@ pub struct Finished {
 }
 
 impl Lab {
-    /// A new, empty scratch folder named after `name` under the system's temp folder. With
-    /// `echo`, every program's lines are printed as `[tag] line` as they come (the demo).
-    pub fn new(name: &str, echo: bool) -> Result<Lab, Error> {
+    /// A new, empty scratch folder named after `name` under the system's temp folder; the
+    /// programs' lines are kept for the caller, not printed (the tests).
+    pub fn new(name: &str) -> Result<Lab, Error> {
+        Lab::with_echo(name, Echo::Quiet)
+    }
+
+    /// Like [`Lab::new`], but every program's lines are also printed as `[tag] line` as they
+    /// come (the demo).
+    pub fn echoing(name: &str) -> Result<Lab, Error> {
+        Lab::with_echo(name, Echo::Tagged)
+    }
+
+    /// A new scratch folder whose programs' lines are echoed or not.
+    fn with_echo(name: &str, echo: Echo) -> Result<Lab, Error> {
         let number = NEXT_LAB.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!(
             "factorial-lab-{name}-{}-{number}",
@@ -283,7 +296,22 @@ pub fn bind_loopback() -> Result<(TcpListener, u16), Error> {
     Ok((listener, port))
 }
 
-/// A port on 127.0.0.1 where nothing listens: bound by the OS and let go at once.
-pub fn dead_port() -> Result<u16, Error> {
+/// A port that was free a moment ago, for a program that cannot be given port 0 and report
+/// the port it got (nginx, HAProxy). Another program could take it meanwhile, so tests that
+/// can use `--port 0` do.
+pub fn free_port() -> Result<u16, Error> {
     Ok(bind_loopback()?.1)
+}
+
+/// `count` worker addresses where nothing can listen, for registries with dead entries: port
+/// 1 on loopback addresses other than 127.0.0.1. No test binds there, and the OS never hands
+/// out port 1, so unlike a port that was bound and let go, another test cannot get it. Each
+/// connection to one is refused at once.
+pub fn dead_addresses(count: usize) -> Vec<WorkerAddr> {
+    (0..count)
+        .map(|i| WorkerAddr {
+            host: format!("127.{}.{}.{}", 1 + i / 65536, (i / 256) % 256, i % 256),
+            port: 1,
+        })
+        .collect()
 }

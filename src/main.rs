@@ -62,7 +62,7 @@ fn main() -> ExitCode {
 
 fn run_demo() -> Result<(), Error> {
     build_programs()?;
-    let lab = Lab::new("demo", true)?;
+    let lab = Lab::echoing("demo")?;
     say!("Registry file: {}", lab.registry().display());
 
     // Kept in scope to the end: dropping a server stops its process.

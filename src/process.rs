@@ -41,8 +41,27 @@ pub fn program_path(name: &str) -> Result<PathBuf, Error> {
 pub struct Line {
     /// The line without its newline.
     pub text: String,
-    /// True for stderr, false for stdout.
-    pub is_stderr: bool,
+    /// Which of the program's outputs it came from.
+    pub stream: Stream,
+}
+
+/// A program's standard output or standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output: the lab's printed lines.
+    Stdout,
+    /// Standard error: failures and warnings.
+    Stderr,
+}
+
+/// Whether a started program's lines are also printed as they come, tagged `[worker 1] …`
+/// (the demo), or only kept for the caller to wait for and check (the tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// Lines are kept, not printed.
+    Quiet,
+    /// Lines are printed as they come, and kept.
+    Tagged,
 }
 
 /// A started program. Its process is killed when this is dropped.
@@ -58,9 +77,9 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `command` with piped output. With `echo`, each line is also printed as
+    /// Starts `command` with piped output. With [`Echo::Tagged`], each line is also printed as
     /// `[tag] line` as soon as it arrives, which is how the demo shows every process at once.
-    pub fn start(tag: &str, mut command: Command, echo: bool) -> Result<Running, Error> {
+    pub fn start(tag: &str, mut command: Command, echo: Echo) -> Result<Running, Error> {
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -70,10 +89,10 @@ impl Running {
             .context(|| format!("cannot start {tag} ({command:?})"))?;
         let (sender, lines) = mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
-            forward_lines(stdout, false, tag, echo, sender.clone());
+            forward_lines(stdout, Stream::Stdout, tag, echo, sender.clone());
         }
         if let Some(stderr) = child.stderr.take() {
-            forward_lines(stderr, true, tag, echo, sender);
+            forward_lines(stderr, Stream::Stderr, tag, echo, sender);
         }
         Ok(Running::new(tag, child, lines))
     }
@@ -95,7 +114,7 @@ impl Running {
             .context(|| format!("cannot start {tag} ({command:?})"))?;
         let (sender, lines) = mpsc::channel();
         if let Some(stderr) = child.stderr.take() {
-            forward_lines(stderr, true, tag, false, sender);
+            forward_lines(stderr, Stream::Stderr, tag, Echo::Quiet, sender);
         }
         let stdout = child.stdout.take();
         Ok((Running::new(tag, child, lines), stdout))
@@ -236,18 +255,18 @@ impl Running {
 
     /// Stdout lines received so far, in order.
     pub fn stdout_lines(&self) -> Vec<String> {
-        self.lines_of(false)
+        self.lines_of(Stream::Stdout)
     }
 
     /// Stderr lines received so far, in order.
     pub fn stderr_lines(&self) -> Vec<String> {
-        self.lines_of(true)
+        self.lines_of(Stream::Stderr)
     }
 
-    fn lines_of(&self, is_stderr: bool) -> Vec<String> {
+    fn lines_of(&self, stream: Stream) -> Vec<String> {
         self.seen
             .iter()
-            .filter(|l| l.is_stderr == is_stderr)
+            .filter(|l| l.stream == stream)
             .map(|l| l.text.clone())
             .collect()
     }
@@ -279,19 +298,19 @@ impl Drop for Running {
 /// Reads `stream` line by line on its own thread and sends each line on `sender`.
 fn forward_lines(
     stream: impl Read + Send + 'static,
-    is_stderr: bool,
+    from: Stream,
     tag: &str,
-    echo: bool,
+    echo: Echo,
     sender: Sender<Line>,
 ) {
     let tag = tag.to_string();
     thread::spawn(move || {
         for text in BufReader::new(stream).lines() {
             let Ok(text) = text else { break };
-            if echo {
+            if echo == Echo::Tagged {
                 common::say!("[{tag}] {text}");
             }
-            if sender.send(Line { text, is_stderr }).is_err() {
+            if sender.send(Line { text, stream: from }).is_err() {
                 break; // nobody listens any more
             }
         }

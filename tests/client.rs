@@ -35,7 +35,7 @@ fn recording_listener() -> (u16, JoinHandle<Vec<u8>>) {
 /// client itself with a clear message and exit code 1; not a byte reaches the load balancer.
 #[test]
 fn client_refuses_a_blank_number_before_sending() -> Result<(), Error> {
-    let lab = Lab::new("client-blank", false)?;
+    let lab = Lab::new("client-blank")?;
     let cases: &[(&[&str], Option<&str>)] = &[
         (&[], Some("   \n")),
         (&[], Some("\n")),
@@ -61,7 +61,7 @@ fn client_refuses_a_blank_number_before_sending() -> Result<(), Error> {
 /// clear message and exit code 1 instead of waiting forever.
 #[test]
 fn client_gives_up_after_its_timeout() -> Result<(), Error> {
-    let lab = Lab::new("client-timeout", false)?;
+    let lab = Lab::new("client-timeout")?;
     // It records the request and waits for the client to close; it never answers.
     let (port, recording) = recording_listener();
     let finished = lab.run_client(port, &["--timeout", "1", "5"], None)?;
@@ -81,7 +81,7 @@ fn client_gives_up_after_its_timeout() -> Result<(), Error> {
 /// printing a wrong number as n!.
 #[test]
 fn client_refuses_an_answer_that_is_not_n_factorial() -> Result<(), Error> {
-    let lab = Lab::new("client-cut", false)?;
+    let lab = Lab::new("client-cut")?;
     let cut = FakeWorker::start(Misbehaviour::Cut)?;
     let finished = lab.run_client(cut.port, &["500"], None)?;
     assert_eq!(finished.status.code(), Some(1), "{finished:?}");

@@ -17,7 +17,7 @@ fn mask_port(line: &str) -> String {
 /// The lab's transcript for 12, 15 and 7: the same lines, word for word, as the Python lab.
 #[test]
 fn prints_the_lab_transcript() -> Result<(), Error> {
-    let lab = Lab::new("transcript", false)?;
+    let lab = Lab::new("transcript")?;
     let mut workers = lab.start_workers(3, &[])?;
     let mut lb = lab.start_load_balancer(&[])?;
     let answers = [("12", "479001600"), ("15", "1307674368000"), ("7", "5040")];
@@ -72,7 +72,7 @@ fn prints_the_lab_transcript() -> Result<(), Error> {
 /// three, in registry order, and the fourth goes back to the first.
 #[test]
 fn round_robin_follows_the_registry_order() -> Result<(), Error> {
-    let lab = Lab::new("round-robin", false)?;
+    let lab = Lab::new("round-robin")?;
     let mut workers = lab.start_workers(3, &[])?;
     let lb = lab.start_load_balancer(&[])?;
     for n in [3, 4, 5, 6] {
@@ -93,7 +93,7 @@ fn round_robin_follows_the_registry_order() -> Result<(), Error> {
 /// Python lab cuts it to 1024 digits.
 #[test]
 fn a_long_answer_arrives_whole() -> Result<(), Error> {
-    let lab = Lab::new("long-answer", false)?;
+    let lab = Lab::new("long-answer")?;
     let _workers = lab.start_workers(2, &[])?;
     let lb = lab.start_load_balancer(&[])?;
     let expected = factorial_digits(1000);
@@ -110,7 +110,7 @@ fn a_long_answer_arrives_whole() -> Result<(), Error> {
 /// that message on stderr.
 #[test]
 fn no_workers_is_an_error_answer() -> Result<(), Error> {
-    let lab = Lab::new("no-workers", false)?;
+    let lab = Lab::new("no-workers")?;
     std::fs::write(lab.registry(), "").map_err(|e| Error::new(e.to_string()))?;
     let mut lb = lab.start_load_balancer(&[])?;
     assert_eq!(ask_text(lb.port, "12")?, "Error: No workers available.");
@@ -126,7 +126,7 @@ fn no_workers_is_an_error_answer() -> Result<(), Error> {
 /// Without a number the client asks for one, as client.py does, and reads it from stdin.
 #[test]
 fn client_prompts_for_the_number() -> Result<(), Error> {
-    let lab = Lab::new("prompt", false)?;
+    let lab = Lab::new("prompt")?;
     let _worker = lab.start_worker("worker", &[])?;
     let lb = lab.start_load_balancer(&[])?;
     let client = lab.run_client(lb.port, &[], Some("12\n"))?;
@@ -141,7 +141,7 @@ fn client_prompts_for_the_number() -> Result<(), Error> {
 /// With nothing listening, the client says it cannot reach the load balancer and exits 1.
 #[test]
 fn client_reports_an_unreachable_load_balancer() -> Result<(), Error> {
-    let lab = Lab::new("unreachable", false)?;
+    let lab = Lab::new("unreachable")?;
     // Bind a port and let it go: nothing listens there afterwards.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -164,7 +164,7 @@ fn client_reports_an_unreachable_load_balancer() -> Result<(), Error> {
 /// and makes room for it.
 #[test]
 fn a_pool_of_threads_serves_the_same() -> Result<(), Error> {
-    let lab = Lab::new("reuse", false)?;
+    let lab = Lab::new("reuse")?;
     let _workers = lab.start_workers(2, &["--threads", "reuse"])?;
     let mut lb = lab.start_load_balancer(&["--threads", "reuse", "--max-connections", "2"])?;
     for n in [12, 15, 7, 1000] {

@@ -23,7 +23,7 @@ const JOIN_AT: usize = 2500;
 /// one started mid-run: every request gets the correct answer.
 #[test]
 fn load_with_a_dying_and_a_joining_worker() -> Result<(), Error> {
-    let lab = Lab::new("load", false)?;
+    let lab = Lab::new("load")?;
     let mut workers = lab.start_workers(3, &[])?;
     let mut lb = lab.start_load_balancer(&[])?;
     let expected: Arc<Vec<String>> = Arc::new((0..40).map(factorial_digits).collect());

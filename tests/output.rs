@@ -52,7 +52,7 @@ fn ask_many(port: u16, times: u64) -> Result<(), Error> {
 /// the first client. A worker's output likewise.
 #[test]
 fn output_closed_by_its_reader() -> Result<(), Error> {
-    let lab = Lab::new("head", false)?;
+    let lab = Lab::new("head")?;
     let (mut worker, _, worker_out) = start_piped(&lab, "worker", &[], "Worker listening on")?;
     let (mut lb, port, lb_out) =
         start_piped(&lab, "load_balancer", &["--port", "0"], "Load Balancer")?;
@@ -71,7 +71,7 @@ fn output_closed_by_its_reader() -> Result<(), Error> {
 /// log, and answers every request (it exited 101 after registering when `println!` panicked).
 #[test]
 fn output_to_a_full_disk() -> Result<(), Error> {
-    let lab = Lab::new("full", false)?;
+    let lab = Lab::new("full")?;
     let command = lab.command("worker")?;
     let full = std::fs::File::create("/dev/full").unwrap();
     let (mut worker, _) = Running::start_with_stdout("worker", command, Stdio::from(full))?;
@@ -96,7 +96,7 @@ fn output_to_a_full_disk() -> Result<(), Error> {
 /// thread blocked on the stdout lock. The lines that could not be written are dropped.
 #[test]
 fn output_nobody_reads() -> Result<(), Error> {
-    let lab = Lab::new("unread", false)?;
+    let lab = Lab::new("unread")?;
     let (_worker, _, _worker_out) = start_piped(&lab, "worker", &[], "Worker listening on")?;
     let (_lb, port, _lb_out) =
         start_piped(&lab, "load_balancer", &["--port", "0"], "Load Balancer")?;

@@ -106,7 +106,7 @@ fn all_eight_mixes_interoperate() -> Result<(), Error> {
             for workers in [Side::Python, Side::Rust] {
                 let mix =
                     format!("{client:?} client, {balancer:?} load balancer, {workers:?} workers");
-                let lab = Lab::new("interop", false)?;
+                let lab = Lab::new("interop")?;
                 let _workers = (1..=3)
                     .map(|n| start_worker(&lab, &py, workers, &format!("worker {n}")))
                     .collect::<Result<Vec<_>, _>>()?;
@@ -137,7 +137,7 @@ fn a_big_n_kills_two_python_workers_not_all() -> Result<(), Error> {
             return Ok(());
         }
     };
-    let lab = Lab::new("python-big-n", false)?;
+    let lab = Lab::new("python-big-n")?;
     let mut workers = (1..=3)
         .map(|n| start_worker(&lab, &py, Side::Python, &format!("worker {n}")))
         .collect::<Result<Vec<_>, _>>()?;

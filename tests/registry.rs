@@ -53,7 +53,7 @@ fn both_workers_serve(lb: &mut Server, workers: &[Server]) -> Result<(), Error> 
 /// (a Windows editor) are read as workers: each serves a request.
 #[test]
 fn a_hand_written_registry_is_read_as_meant() -> Result<(), Error> {
-    let lab = Lab::new("hand-written", false)?;
+    let lab = Lab::new("hand-written")?;
     let workers = lab.start_workers(2, &[])?;
     let (first, second) = (workers[0].port, workers[1].port);
     write_registry(&lab, &format!("{first}\n{second}"));
@@ -67,7 +67,7 @@ fn a_hand_written_registry_is_read_as_meant() -> Result<(), Error> {
 /// request that found it empty still gets its answer, not `Error: No workers available.`
 #[test]
 fn a_registry_rewritten_in_place_loses_no_request() -> Result<(), Error> {
-    let lab = Lab::new("rewritten", false)?;
+    let lab = Lab::new("rewritten")?;
     let _workers = lab.start_workers(2, &[])?;
     let text = std::fs::read_to_string(lab.registry()).unwrap();
     let mut lb = lab.start_load_balancer(&[])?;
@@ -88,7 +88,7 @@ fn unreadable_registry_is_refused(
     name: &str,
     make: impl FnOnce(&std::path::Path),
 ) -> Result<(), Error> {
-    let lab = Lab::new(name, false)?;
+    let lab = Lab::new(name)?;
     let _worker = lab.start_worker("worker", &[])?;
     let text = std::fs::read_to_string(lab.registry()).unwrap();
     std::fs::remove_file(lab.registry()).unwrap();
@@ -136,7 +136,7 @@ fn a_registry_linked_to_dev_zero_is_refused() -> Result<(), Error> {
 /// 100,000, however many requests read the file.
 #[test]
 fn a_hundred_thousand_garbage_lines_are_summed_up() -> Result<(), Error> {
-    let lab = Lab::new("garbage-registry", false)?;
+    let lab = Lab::new("garbage-registry")?;
     let _worker = lab.start_worker("worker", &[])?;
     let live = std::fs::read_to_string(lab.registry()).unwrap();
     write_registry(&lab, &("garbage\n".repeat(100_000) + &live));

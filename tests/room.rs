@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, PATIENCE, ask_text};
+use lab::lab::{Lab, PATIENCE, ask_text, dead_addresses};
 use lab::peers::{FakeWorker, Misbehaviour};
 
 /// Writes the registry file of `lab` with these lines.
@@ -43,7 +43,7 @@ fn read_answer(mut stream: TcpStream) -> String {
 /// the load balancer waits, where its old 10 s timeout answered `Error: request timed out`.
 #[test]
 fn a_slow_typist_is_not_cut_off() -> Result<(), Error> {
-    let lab = Lab::new("slow-typist", false)?;
+    let lab = Lab::new("slow-typist")?;
     let _workers = lab.start_workers(1, &[])?;
     let mut lb = lab.start_load_balancer(&[])?;
     let mut typist = connect(lb.port);
@@ -63,7 +63,7 @@ fn a_slow_typist_is_not_cut_off() -> Result<(), Error> {
 #[test]
 fn a_frozen_worker_costs_seconds_not_the_worker_timeout() -> Result<(), Error> {
     const CLIENTS: usize = 10;
-    let lab = Lab::new("frozen", false)?;
+    let lab = Lab::new("frozen")?;
     let workers = lab.start_workers(2, &[])?;
     let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
     let port = lb.port;
@@ -136,7 +136,7 @@ fn a_frozen_worker_costs_seconds_not_the_worker_timeout() -> Result<(), Error> {
 /// answered by the real worker, and the hanging one is marked down after a failed check.
 #[test]
 fn a_listener_that_never_answers_is_marked_down() -> Result<(), Error> {
-    let lab = Lab::new("hang", false)?;
+    let lab = Lab::new("hang")?;
     let hang = FakeWorker::start(Misbehaviour::Hang)?;
     let worker = lab.start_worker("worker", &[])?;
     write_registry(&lab, &[hang.port.to_string(), worker.port.to_string()]);
@@ -157,7 +157,7 @@ fn a_listener_that_never_answers_is_marked_down() -> Result<(), Error> {
 /// when it kept a flood whole). Prints the peak.
 #[test]
 fn lying_and_flooding_workers_are_caught() -> Result<(), Error> {
-    let lab = Lab::new("liars", false)?;
+    let lab = Lab::new("liars")?;
     let liars = [Misbehaviour::Lie, Misbehaviour::Flood, Misbehaviour::Cut]
         .map(|what| FakeWorker::start(what).unwrap());
     let worker = lab.start_worker("worker", &[])?;
@@ -204,7 +204,7 @@ fn peak_memory_kib(pid: u32) -> u64 {
 /// it reaches two of three, and the client is told; the third worker never sees it.
 #[test]
 fn a_request_that_kills_workers_reaches_two_at_most() -> Result<(), Error> {
-    let lab = Lab::new("poison", false)?;
+    let lab = Lab::new("poison")?;
     let dying = [(); 3].map(|()| FakeWorker::start(Misbehaviour::Close).unwrap());
     write_registry(
         &lab,
@@ -225,7 +225,7 @@ fn a_request_that_kills_workers_reaches_two_at_most() -> Result<(), Error> {
 /// and the busy one is not marked down.
 #[test]
 fn a_busy_worker_is_not_marked_down() -> Result<(), Error> {
-    let lab = Lab::new("busy", false)?;
+    let lab = Lab::new("busy")?;
     let busy = FakeWorker::start(Misbehaviour::Busy)?;
     let worker = lab.start_worker("worker", &[])?;
     write_registry(&lab, &[busy.port.to_string(), worker.port.to_string()]);
@@ -247,12 +247,11 @@ fn a_busy_worker_is_not_marked_down() -> Result<(), Error> {
     Ok(())
 }
 
-/// `count` registry lines for addresses where nothing can listen: port 1 on loopback
-/// addresses other than 127.0.0.1 (nothing in these tests binds there, and port 1 is never
-/// handed out by the OS). Each connection is refused at once.
+/// `count` registry lines for addresses where nothing can listen.
 fn dead_entries(count: usize) -> Vec<String> {
-    (0..count)
-        .map(|i| format!("127.{}.{}.{}:1", 1 + i / 65536, (i / 256) % 256, i % 256))
+    dead_addresses(count)
+        .iter()
+        .map(|a| a.registry_line())
         .collect()
 }
 
@@ -262,7 +261,7 @@ fn dead_entries(count: usize) -> Vec<String> {
 /// a request walk the dead entries again each time the cool-downs end.
 #[test]
 fn dead_entries_are_walked_once() -> Result<(), Error> {
-    let lab = Lab::new("dead-entries", false)?;
+    let lab = Lab::new("dead-entries")?;
     let workers = lab.start_workers(3, &["--registry", "live.txt"])?;
     let mut lines = dead_entries(2000);
     lines.extend(workers.iter().map(|w| w.port.to_string()));
@@ -298,7 +297,7 @@ fn dead_entries_are_walked_once() -> Result<(), Error> {
 /// 100,000 dead entries before 3 live workers: every request is answered. Prints the slowest.
 #[test]
 fn a_hundred_thousand_dead_entries() -> Result<(), Error> {
-    let lab = Lab::new("dead-100k", false)?;
+    let lab = Lab::new("dead-100k")?;
     let workers = lab.start_workers(3, &["--registry", "live.txt"])?;
     let mut lines = dead_entries(100_000);
     lines.extend(workers.iter().map(|w| w.port.to_string()));
@@ -323,7 +322,7 @@ fn a_hundred_thousand_dead_entries() -> Result<(), Error> {
 /// close, and none gets a reset (one thread used to answer them in turn, lingering on each).
 #[test]
 fn refusals_go_out_at_once() -> Result<(), Error> {
-    let lab = Lab::new("refusals", false)?;
+    let lab = Lab::new("refusals")?;
     let slow = FakeWorker::start(Misbehaviour::Slow)?;
     write_registry(&lab, &[slow.port.to_string()]);
     let mut lb = lab.start_load_balancer(&["--max-connections", "2"])?;
@@ -358,7 +357,7 @@ fn refusals_go_out_at_once() -> Result<(), Error> {
 /// connection that has waited longest for its request makes room. Prints the share served.
 #[test]
 fn trickling_connections_cannot_lock_the_room() -> Result<(), Error> {
-    let lab = Lab::new("trickle", false)?;
+    let lab = Lab::new("trickle")?;
     let _workers = lab.start_workers(2, &[])?;
     let mut lb = lab.start_load_balancer(&[])?;
     let mut trickling = Vec::new();
@@ -390,7 +389,7 @@ fn trickling_connections_cannot_lock_the_room() -> Result<(), Error> {
 /// spun at 100% writing millions of lines; when the connections close it serves again.
 #[test]
 fn out_of_file_descriptors_backs_off() -> Result<(), Error> {
-    let lab = Lab::new("fds", false)?;
+    let lab = Lab::new("fds")?;
     let _workers = lab.start_workers(1, &[])?;
     let mut command = std::process::Command::new("sh");
     let program = lab::process::program_path("load_balancer")?;
@@ -426,7 +425,7 @@ fn out_of_file_descriptors_backs_off() -> Result<(), Error> {
 /// student's terminal.
 #[test]
 fn a_request_cannot_forge_log_lines() -> Result<(), Error> {
-    let lab = Lab::new("log-forgery", false)?;
+    let lab = Lab::new("log-forgery")?;
     let _workers = lab.start_workers(1, &[])?;
     let mut lb = lab.start_load_balancer(&[])?;
     let forged = "12\nForwarded to worker ('10.6.6.6', 31337)\x1b]0;pwned\x07";
@@ -449,7 +448,7 @@ fn a_request_cannot_forge_log_lines() -> Result<(), Error> {
 /// until every place is taken.
 #[test]
 fn the_load_balancers_own_address_is_skipped() -> Result<(), Error> {
-    let lab = Lab::new("own-address", false)?;
+    let lab = Lab::new("own-address")?;
     let worker = lab.start_worker("worker", &["--registry", "live.txt"])?;
     let mut lb = lab.start_load_balancer(&[])?;
     write_registry(&lab, &[lb.port.to_string(), worker.port.to_string()]);

@@ -35,7 +35,7 @@ fn start_fails_on(lab: &Lab, port: u16) -> Result<String, Error> {
 /// another --port.
 #[test]
 fn a_port_someone_listens_on_is_named_as_taken() -> Result<(), Error> {
-    let lab = Lab::new("port-taken", false)?;
+    let lab = Lab::new("port-taken")?;
     let holder = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = holder.local_addr().unwrap().port();
     let stderr = start_fails_on(&lab, port)?;
@@ -58,7 +58,7 @@ fn a_port_held_in_time_wait_is_explained() -> Result<(), Error> {
         );
         return Ok(());
     }
-    let lab = Lab::new("time-wait", false)?;
+    let lab = Lab::new("time-wait")?;
     let mut python = Command::new("python3");
     python.args(["-c", PYTHON_SERVER]);
     let mut server = lab.start("python server", python)?;

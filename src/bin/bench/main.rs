@@ -169,7 +169,7 @@ fn run_load(options: &Options) -> Result<(), Error> {
         .map(PathBuf::from)
         .map(|dir| dir.canonicalize().unwrap_or(dir));
     let python_lab = python_lab.as_deref();
-    let lab = Lab::new("bench", false)?;
+    let lab = Lab::new("bench")?;
     let workers = targets::start_workers(&lab, options.workers)?;
     let ports: Vec<u16> = workers.iter().map(|w| w.port).collect();
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::error::{Context, Error};
 use lab::Running;
-use lab::lab::{Lab, dead_port, port_is_free, python_load_balancer};
+use lab::lab::{Lab, free_port, port_is_free, python_load_balancer};
 
 use crate::load;
 
@@ -105,7 +105,7 @@ fn installed(program: &str) -> bool {
 pub fn start_workers(lab: &Lab, count: usize) -> Result<Vec<Target>, Error> {
     (1..=count)
         .map(|n| {
-            let port = dead_port()?;
+            let port = free_port()?;
             let mut command = lab.command("worker")?;
             command.args(["--port", &port.to_string()]);
             let process = Running::start_quiet(&format!("worker {n}"), command)?;
@@ -121,7 +121,7 @@ pub fn start(
     workers: &[u16],
     python_lab: Option<&Path>,
 ) -> Result<Target, Error> {
-    let port = dead_port()?;
+    let port = free_port()?;
     let command = match kind {
         Kind::Direct => return ready(workers[0], None),
         Kind::Ours | Kind::OursSpawn => {
