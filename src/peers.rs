@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -82,10 +82,7 @@ impl Drop for FakeWorker {
         // A connection to ourselves wakes the blocking accept, which then sees the flag.
         self.stop.store(true, Ordering::Release);
         let _ = TcpStream::connect((common::DEFAULT_HOST, self.port));
-        self.held
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        common::lock(&self.held).clear();
     }
 }
 
@@ -96,11 +93,7 @@ fn serve(
     requests: &AtomicUsize,
     held: &Mutex<Vec<TcpStream>>,
 ) {
-    let hold = |stream: TcpStream| {
-        held.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(stream)
-    };
+    let hold = |stream: TcpStream| common::lock(held).push(stream);
     if what == Misbehaviour::Hang {
         return hold(stream);
     }

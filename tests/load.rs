@@ -9,7 +9,7 @@ use common::error::Error;
 use common::factorial::factorial_digits;
 use lab::lab::{Lab, ask_text};
 
-/// Concurrent clients, as the issue asks.
+/// Concurrent clients: enough that requests overlap at every worker, few enough for 2 cores.
 const CLIENTS: usize = 32;
 
 /// Requests in all.

@@ -49,20 +49,21 @@ impl<T> Context<T> for io::Result<T> {
 
 /// An I/O error as a plain phrase: `connection refused` rather than
 /// `Connection refused (os error 111)`, and `timed out` for a socket timeout (which the OS
-/// reports as "resource temporarily unavailable").
+/// reports as "resource temporarily unavailable"). The phrase is std's name for the kind of
+/// error; an error we made ourselves (`io::Error::other("not a regular file")`) keeps its words.
 pub fn plain(error: &io::Error) -> String {
     if crate::protocol::is_timeout(error) {
         return "timed out".to_string();
     }
-    let text = error.to_string();
-    let text = match text.find(" (os error ") {
-        Some(at) => &text[..at],
-        None => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
+    if let Some(ours) = error.get_ref() {
+        return ours.to_string();
+    }
+    // A few failures that std files under no kind of their own, in our words (Linux numbers).
+    match error.raw_os_error() {
+        Some(23) => "the system has too many open files".to_string(),
+        Some(24) => "too many open files (see ulimit -n)".to_string(),
+        Some(28) => "no space left on the device".to_string(),
+        _ => error.kind().to_string(),
     }
 }
 
@@ -80,5 +81,13 @@ mod tests {
         assert_eq!(error.to_string(), "cannot reach x: connection refused");
         let timeout = io::Error::from(io::ErrorKind::WouldBlock);
         assert_eq!(plain(&timeout), "timed out");
+        assert_eq!(
+            plain(&io::Error::from_raw_os_error(24)),
+            "too many open files (see ulimit -n)"
+        );
+        assert_eq!(
+            plain(&io::Error::other("not a regular file")),
+            "not a regular file"
+        );
     }
 }

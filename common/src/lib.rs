@@ -25,6 +25,16 @@ pub mod registry;
 pub mod server;
 pub mod threads;
 
+/// Locks a mutex shared between threads, even if a thread panicked while holding it. Our
+/// locks guard small records changed in a step or two (counts, lists, flags) that stay
+/// consistent whatever happens, so the data of a "poisoned" lock is used as it is rather than
+/// turning one thread's panic into every thread's.
+pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The host every program uses unless told otherwise: the lab runs on one machine
 /// (`host = "127.0.0.1"` in all three Python files).
 pub const DEFAULT_HOST: &str = "127.0.0.1";

@@ -7,13 +7,13 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::display::python_addr;
 use crate::error::{Context, Error, plain};
-use crate::{log, protocol, say};
+use crate::{lock, log, protocol, say};
 
 /// How long [`bind`] tries to connect to a port it could not bind, to learn whether
 /// something listens there. The port is on this machine, where a connect is answered at once;
@@ -101,12 +101,6 @@ struct Table {
 struct Waiting {
     id: u64,
     stream: TcpStream,
-}
-
-/// Locks the table. Every change under the lock is a few fields that stay consistent, and
-/// nothing panics while holding it, so a poisoned lock is used as it is.
-fn lock(table: &Mutex<Table>) -> MutexGuard<'_, Table> {
-    table.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// One admitted connection's place under the cap; dropping it frees the place.

@@ -19,12 +19,12 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::registry::WorkerAddr;
-use common::say;
+use common::{lock, say};
 
 use crate::ask::{self, Timeouts};
 
@@ -108,14 +108,6 @@ impl Drop for InFlight {
             record.in_flight.retain(|w| w.id != self.id);
         }
     }
-}
-
-/// Locks the records. Every change under the lock leaves them consistent and nothing panics
-/// while holding it, so a poisoned lock is used as it is.
-fn lock(
-    records: &Mutex<HashMap<WorkerAddr, Record>>,
-) -> MutexGuard<'_, HashMap<WorkerAddr, Record>> {
-    records.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Health {

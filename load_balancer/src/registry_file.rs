@@ -5,13 +5,13 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
 use common::error::plain;
 use common::registry::{self, Registry, SkippedLine, WorkerAddr};
-use common::say;
+use common::{lock, say};
 
 /// How many times a read that finds no worker is read again. A registry rewritten in place
 /// (truncated, then written) lists nobody for a moment: under load, 23% of requests met that
@@ -135,10 +135,4 @@ impl RegistryFile {
             );
         }
     }
-}
-
-/// Locks what was logged. Each change under the lock is one insert or assignment, and nothing
-/// panics while holding it, so a poisoned lock is used as it is.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
