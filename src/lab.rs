@@ -267,7 +267,7 @@ pub fn ask_and_half_close(port: u16, request: &[u8]) -> Result<Vec<u8>, Error> {
 
 /// One request and its answer; with `half_close`, our sending side is closed after the request.
 fn exchange(port: u16, request: &[u8], half_close: bool) -> Result<Vec<u8>, Error> {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let doing = || {
         format!(
             "asking 127.0.0.1:{port} for {:?}",
@@ -276,13 +276,12 @@ fn exchange(port: u16, request: &[u8], half_close: bool) -> Result<Vec<u8>, Erro
     };
     let mut stream = std::net::TcpStream::connect((common::DEFAULT_HOST, port)).context(doing)?;
     stream.set_read_timeout(Some(PATIENCE)).context(doing)?;
-    stream.write_all(request).context(doing)?;
     if half_close {
+        stream.write_all(request).context(doing)?;
         stream.shutdown(std::net::Shutdown::Write).context(doing)?;
+        return common::protocol::read_answer(&mut stream).context(doing);
     }
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).context(doing)?;
-    Ok(answer)
+    common::protocol::exchange(&mut stream, request).context(doing)
 }
 
 /// A listener on 127.0.0.1 at a port the OS picks, and that port.

@@ -44,16 +44,15 @@ fn start_client(options: &Options) -> Result<(), Error> {
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .context(|| "cannot set the timeout".to_string())?;
-    protocol::send_request(&mut stream, number)
-        .context(|| "cannot send the request".to_string())?;
-    let answer = protocol::read_answer(&mut stream).map_err(|e| {
+    // Lines 15–17: send the number, read the answer (to the close, not just 1024 bytes).
+    let answer = protocol::exchange(&mut stream, number.as_bytes()).map_err(|e| {
         if protocol::is_timeout(&e) {
             let seconds = timeout.as_secs_f64();
             Error::new(format!(
                 "no answer from the load balancer at {host}:{port} within {seconds} s (--timeout)"
             ))
         } else {
-            Error::new(format!("cannot read the answer: {}", plain(&e)))
+            Error::new(format!("cannot ask the load balancer: {}", plain(&e)))
         }
     })?;
     let answer = String::from_utf8_lossy(&answer);

@@ -321,6 +321,15 @@ pub fn check_answer(n: u64, answer: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// One whole exchange on a connected stream, as client.py does it: the request in one write,
+/// then the answer read to the close. Our client, the test harness and the benchmark all ask
+/// through this one function.
+pub fn exchange(stream: &mut (impl Read + Write), request: &[u8]) -> io::Result<Vec<u8>> {
+    stream.write_all(request)?;
+    stream.flush()?;
+    read_answer(stream)
+}
+
 /// Reads a whole answer: everything until the sender closes.
 pub fn read_answer(stream: &mut impl Read) -> io::Result<Vec<u8>> {
     let mut answer = Vec::new();

@@ -1,7 +1,7 @@
 //! The load generator: `c` concurrent clients that speak exactly like client.py (connect, one
 //! write, no terminator, read to the close), each answer checked.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -95,8 +95,5 @@ pub fn drive(port: u16, clients: usize, requests: usize, request: &str, expected
 pub fn ask(port: u16, request: &str) -> io::Result<Vec<u8>> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
-    stream.write_all(request.as_bytes())?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer)?;
-    Ok(answer)
+    common::protocol::exchange(&mut stream, request.as_bytes())
 }
