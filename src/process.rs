@@ -120,6 +120,25 @@ impl Running {
         Ok((Running::new(tag, child, lines), stdout))
     }
 
+    /// Starts `command` with its stdout and stderr appended to the file at `path`, which nobody
+    /// reads meanwhile: for the benchmark, where the servers log as in a lab.
+    pub fn start_to_file(tag: &str, mut command: Command, path: &Path) -> Result<Running, Error> {
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .context(|| format!("cannot open {}", path.display()))
+        };
+        command.stdin(Stdio::null()).stdout(open()?).stderr(open()?);
+        let child = command
+            .spawn()
+            .context(|| format!("cannot start {tag} ({command:?})"))?;
+        // No line will ever arrive: the sender is dropped at once.
+        let (_, lines) = mpsc::channel();
+        Ok(Running::new(tag, child, lines))
+    }
+
     /// Starts `command` with its output thrown away: for the benchmark, where reading every
     /// line of a server under load would take CPU from the server itself.
     pub fn start_quiet(tag: &str, mut command: Command) -> Result<Running, Error> {

@@ -23,7 +23,7 @@ mod factorial;
 mod load;
 mod targets;
 
-use targets::Kind;
+use targets::{Kind, ServerOutput};
 
 const HELP: &str = "\
 bench: measures the lab's load balancer against nginx, HAProxy and the Python lab, and its
@@ -38,6 +38,8 @@ Options:
   --requests N       requests in each measured run [default: 10000]
   --n N              the number every request asks for [default: 20]
   --rounds R         runs of each target; the tables show medians [default: 3]
+  --quiet-servers    throw the servers' log lines away instead of writing them to a file in
+                     the scratch folder, as a lab's terminal would [default: to a file]
   --factorial        time n! instead: ours, our first version, CPython, GMP (gmpy2)
   --ns N,...         the n for --factorial [default: 1000,10000,100000,1000000]
   -h, --help         print this help
@@ -55,6 +57,8 @@ struct Options {
     rounds: usize,
     factorial: bool,
     ns: Vec<u64>,
+    /// Where the servers' printed lines go (`--quiet-servers`).
+    server_output: ServerOutput,
 }
 
 fn parse_args(args: &mut Args) -> Result<Options, CliError> {
@@ -66,6 +70,7 @@ fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         rounds: 3,
         factorial: false,
         ns: vec![1000, 10_000, 100_000, 1_000_000],
+        server_output: ServerOutput::File,
     };
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {
@@ -76,6 +81,7 @@ fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--n" => options.n = args.value(&arg)?,
             "--rounds" => options.rounds = args.count(&arg)?,
             "--factorial" => options.factorial = true,
+            "--quiet-servers" => options.server_output = ServerOutput::Discard,
             "--ns" => options.ns = list(&args.value::<String>(&arg)?, &arg)?,
             _ => return Err(cli::unknown(&arg)),
         }
@@ -170,7 +176,7 @@ fn run_load(options: &Options) -> Result<(), Error> {
         .map(|dir| dir.canonicalize().unwrap_or(dir));
     let python_lab = python_lab.as_deref();
     let lab = Lab::new("bench")?;
-    let workers = targets::start_workers(&lab, options.workers)?;
+    let workers = targets::start_workers(&lab, options.workers, options.server_output)?;
     let ports: Vec<u16> = workers.iter().map(|w| w.port).collect();
 
     let mut kinds = Vec::new();
@@ -205,7 +211,13 @@ fn run_load(options: &Options) -> Result<(), Error> {
             let count = results.len();
             for i in 0..count {
                 let result = &mut results[(i + round) % count];
-                let target = match targets::start(result.kind, &lab, &ports, python_lab) {
+                let target = match targets::start(
+                    result.kind,
+                    &lab,
+                    &ports,
+                    python_lab,
+                    options.server_output,
+                ) {
                     Ok(target) => target,
                     Err(e) => {
                         println!("{} did not start: {e}", result.kind);

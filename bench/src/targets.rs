@@ -101,14 +101,41 @@ fn installed(program: &str) -> bool {
         .is_ok_and(|out| out.status.success())
 }
 
-/// The workers, started quietly on ports we choose so no output needs reading.
-pub fn start_workers(lab: &Lab, count: usize) -> Result<Vec<Target>, Error> {
+/// Where the servers' printed lines go while they are measured. Nobody reads them either way:
+/// reading every line would take CPU from the servers themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerOutput {
+    /// A file per server in the scratch folder: the cost of logging, as in a lab.
+    File,
+    /// Thrown away: the servers without the cost of their log lines.
+    Discard,
+}
+
+/// Starts a server whose output goes where `output` says.
+fn start_server(
+    lab: &Lab,
+    tag: &str,
+    command: Command,
+    output: ServerOutput,
+) -> Result<Running, Error> {
+    match output {
+        ServerOutput::Discard => Running::start_quiet(tag, command),
+        ServerOutput::File => {
+            let path = lab.dir().join(format!("{}.log", tag.replace(' ', "-")));
+            Running::start_to_file(tag, command, &path)
+        }
+    }
+}
+
+/// The workers (each with a pool of threads, so that they cost the load balancers in front as
+/// little as possible), on ports we choose so no output needs reading.
+pub fn start_workers(lab: &Lab, count: usize, output: ServerOutput) -> Result<Vec<Target>, Error> {
     (1..=count)
         .map(|n| {
             let port = free_port()?;
             let mut command = lab.command("worker")?;
-            command.args(["--port", &port.to_string()]);
-            let process = Running::start_quiet(&format!("worker {n}"), command)?;
+            command.args(["--port", &port.to_string(), "--threads", "reuse"]);
+            let process = start_server(lab, &format!("worker {n}"), command, output)?;
             ready(port, Some(process))
         })
         .collect()
@@ -120,6 +147,7 @@ pub fn start(
     lab: &Lab,
     workers: &[u16],
     python_lab: Option<&Path>,
+    output: ServerOutput,
 ) -> Result<Target, Error> {
     let port = free_port()?;
     let command = match kind {
@@ -134,11 +162,12 @@ pub fn start(
         Kind::Haproxy => haproxy(lab, port, workers)?,
         Kind::Python => {
             let dir = python_lab.ok_or_else(|| Error::new("PYTHON_LAB_DIR is not set"))?;
-            let process = Running::start_quiet("Python lab", python_load_balancer(lab, dir))?;
+            let command = python_load_balancer(lab, dir);
+            let process = start_server(lab, "Python lab", command, output)?;
             return ready(common::DEFAULT_LB_PORT, Some(process));
         }
     };
-    let process = Running::start_quiet(&kind.to_string(), command)?;
+    let process = start_server(lab, &kind.to_string(), command, output)?;
     ready(port, Some(process))
 }
 

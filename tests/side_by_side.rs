@@ -1,0 +1,152 @@
+//! docs/side-by-side.md stays true by itself: each row that cites lines of our code or of the
+//! Python lab names a token (in backticks) that must stand in those lines. A change that moves
+//! code without moving the table fails here, naming the row.
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
+
+use std::path::{Path, PathBuf};
+
+use lab::lab::say_skipped;
+
+/// The workspace's top folder, where docs/ and the programs' folders are.
+fn top() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python lab: `PYTHON_LAB_DIR`, or `../shared/python-lab` beside the workspace.
+fn python_lab() -> Option<PathBuf> {
+    let dir = std::env::var_os("PYTHON_LAB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| top().join("../shared/python-lab"));
+    let dir = if dir.is_absolute() {
+        dir
+    } else {
+        top().join(dir)
+    };
+    dir.join("client.py").exists().then_some(dir)
+}
+
+/// One cell's citation: line ranges and the token that must stand in them.
+#[derive(Debug)]
+struct Citation {
+    ranges: Vec<(usize, usize)>,
+    token: Option<String>,
+}
+
+/// Reads a cell such as "29–32, 75–91 `ask_for_number`": the leading line numbers and ranges,
+/// then the first backticked token, cut where the table shortens it (`…`, `...`). `None` for a
+/// cell that cites no lines ("(none)", "`client/src/options.rs`").
+fn citation(cell: &str) -> Option<Citation> {
+    let cell = cell.trim();
+    let numbers_end = cell
+        .find(|c: char| !(c.is_ascii_digit() || c == '–' || c == ',' || c == ' '))
+        .unwrap_or(cell.len());
+    let numbers = &cell[..numbers_end];
+    let mut ranges = Vec::new();
+    for part in numbers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (first, last) = part.split_once('–').unwrap_or((part, part));
+        ranges.push((first.trim().parse().ok()?, last.trim().parse().ok()?));
+    }
+    if ranges.is_empty() {
+        return None;
+    }
+    let rest = &cell[numbers_end..];
+    let token = rest.split('`').nth(1).map(|t| {
+        let t = t.split('…').next().unwrap_or(t);
+        let t = t.split("...").next().unwrap_or(t);
+        t.replace("\\|", "|")
+    });
+    Some(Citation { ranges, token })
+}
+
+/// Checks one citation against `file`; returns what is wrong.
+fn check(file: &Path, citation: &Citation, row: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut cited = String::new();
+    for &(first, last) in &citation.ranges {
+        if first == 0 || first > last || last > lines.len() {
+            return Err(format!(
+                "{row}\n  lines {first}–{last} are not in {} ({} lines)",
+                file.display(),
+                lines.len()
+            ));
+        }
+        cited.push_str(&lines[first - 1..last].join("\n"));
+        cited.push('\n');
+    }
+    match &citation.token {
+        Some(token) if !cited.contains(token.as_str()) => Err(format!(
+            "{row}\n  `{token}` is not in the cited lines of {}:\n{cited}",
+            file.display()
+        )),
+        Some(_) => Ok(()),
+        None => Err(format!("{row}\n  cites lines but names no token to check")),
+    }
+}
+
+/// Every row of every table: the Python lines hold the Python token, our lines hold ours.
+#[test]
+fn side_by_side_cites_the_right_lines() {
+    let doc = std::fs::read_to_string(top().join("docs/side-by-side.md")).unwrap();
+    let python = python_lab();
+    if python.is_none() {
+        say_skipped(
+            "side_by_side_cites_the_right_lines (Python line numbers)",
+            "the Python lab is not beside the workspace and PYTHON_LAB_DIR is not set",
+        );
+    }
+    let mut problems = Vec::new();
+    let mut files: Option<(String, PathBuf)> = None;
+    let mut rows = 0;
+    for line in doc.lines() {
+        // "## client.py → `client/src/main.rs`" starts a table.
+        if let Some(heading) = line.strip_prefix("## ") {
+            files = heading.split_once(" → ").map(|(py, ours)| {
+                (
+                    py.trim().to_string(),
+                    top().join(ours.trim().trim_matches('`')),
+                )
+            });
+            continue;
+        }
+        let Some((py_file, our_file)) = &files else {
+            continue;
+        };
+        let cells: Vec<&str> = line.split(" | ").collect();
+        if !line.starts_with("| ") || cells.len() < 3 || line.starts_with("| ---") {
+            continue;
+        }
+        let (py_cell, our_cell) = (cells[0].trim_start_matches("| "), cells[1]);
+        if py_cell.ends_with(".py") {
+            continue; // the header row
+        }
+        rows += 1;
+        if let (Some(dir), Some(cited)) = (&python, citation(py_cell)) {
+            if let Err(e) = check(&dir.join(py_file), &cited, line) {
+                problems.push(e);
+            }
+        }
+        if let Some(cited) = citation(our_cell) {
+            if let Err(e) = check(our_file, &cited, line) {
+                problems.push(e);
+            }
+        }
+    }
+    assert!(
+        rows > 50,
+        "only {rows} rows found: has the table's layout changed?"
+    );
+    assert!(problems.is_empty(), "\n{}", problems.join("\n\n"));
+}
+
+/// The parser reads the forms the table uses.
+#[test]
+fn citations_are_read_as_written() {
+    let c = citation("29–32, 75–91 `ask_for_number` and more").unwrap();
+    assert_eq!(c.ranges, [(29, 32), (75, 91)]);
+    assert_eq!(c.token.as_deref(), Some("ask_for_number"));
+    let c = citation("19 `print(f\"Factorial received: …\")`").unwrap();
+    assert_eq!(c.token.as_deref(), Some("print(f\"Factorial received: "));
+    assert!(citation("(none)").is_none());
+    assert!(citation("`client/src/options.rs` (`Options`)").is_none());
+}
