@@ -12,7 +12,7 @@ use common::error::plain;
 use common::protocol::{self, AnswerEnd};
 use common::registry::WorkerAddr;
 
-use crate::health::Health;
+use crate::health::{Health, InFlight};
 
 /// How long a worker may take to answer before we check that it is alive (HAProxy's `inter`
 /// for a server in use): 100000! takes about a tenth of a second, so an answer that takes a
@@ -26,6 +26,16 @@ pub const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// The request a health check sends and the answer it expects (HAProxy's `tcp-check send 1`,
 /// `tcp-check expect string 1`).
 const CHECK_REQUEST: u64 = 1;
+
+/// How many workers may take one request and fail with it (close without an answer, time
+/// out) before the client is told: HAProxy's `retries` after a server took the request. A
+/// request that kills the workers it reaches (a big n at Python workers) kills at most two.
+pub const MAX_TAKEN_AND_FAILED: usize = 2;
+
+/// After this long, a request tries no further workers. Refused connections cost
+/// microseconds, so 50 dead entries are nothing; this bounds the walk when the registry has
+/// collected thousands of them, or unreachable hosts that each cost a connect timeout.
+pub const MAX_WALK: Duration = Duration::from_secs(10);
 
 /// The timeouts for one attempt at a worker.
 #[derive(Debug, Clone, Copy)]
@@ -99,7 +109,7 @@ impl fmt::Display for Failure {
 }
 
 /// Sends n to one worker and reads its whole answer, which is checked to be n! (or a short
-/// `Error: ` answer, relayed as it is). While the answer is slow, the worker is health-checked.
+/// `Error: ` answer, relayed as it is): load_balancer.py lines 41–46.
 pub fn ask_worker(
     worker: &WorkerAddr,
     number: u64,
@@ -110,52 +120,11 @@ pub fn ask_worker(
     let mut stream = connect(worker, timeouts.connect).map_err(Failure::CouldNotConnect)?;
     // So that a health check run by another request can wake this one if the worker is frozen.
     in_flight.watch(&stream);
-    let io = |e: io::Error| {
-        if in_flight.abandoned() {
-            Failure::Abandoned
-        } else if protocol::is_timeout(&e) {
-            Failure::TimedOut
-        } else {
-            Failure::Io(e)
-        }
-    };
-    stream
+    let sent = stream
         .set_write_timeout(Some(timeouts.answer))
-        .map_err(io)?;
-    protocol::send_request(&mut stream, &number.to_string()).map_err(io)?;
-
-    let limit = protocol::answer_limit(number);
-    let deadline = Instant::now() + timeouts.answer;
-    let mut next_check = SLOW_ANSWER;
-    let mut answer = Vec::new();
-    let end = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Failure::TimedOut);
-        }
-        stream
-            .set_read_timeout(Some(left.min(next_check)))
-            .map_err(io)?;
-        match protocol::read_answer_within(&mut stream, &mut answer, limit) {
-            Ok(end) => break end,
-            Err(e) if protocol::is_timeout(&e) && !in_flight.abandoned() => {
-                // Slow: is the worker alive? One request at a time checks each worker.
-                if !health.check_slow_worker(worker, timeouts) {
-                    return Err(Failure::Frozen);
-                }
-                next_check *= 2; // alive and computing: check again later, less often
-            }
-            Err(e) => return Err(io(e)),
-        }
-    };
-    if in_flight.abandoned() {
-        return Err(Failure::Abandoned);
-    }
-    if end == AnswerEnd::TooLong {
-        return Err(Failure::WrongAnswer(format!(
-            "more than the {limit} bytes {number}! needs"
-        )));
-    }
+        .and_then(|()| protocol::send_request(&mut stream, &number.to_string()));
+    sent.map_err(|e| failure(e, &in_flight))?;
+    let answer = read_answer_watching(&mut stream, worker, number, timeouts, health, &in_flight)?;
     if answer.is_empty() {
         return Err(Failure::ClosedWithoutAnswer);
     }
@@ -166,6 +135,60 @@ pub fn ask_worker(
         return Ok(answer); // the worker refused the request, say above its --max-n: relay it
     }
     protocol::check_answer(number, &answer).map_err(Failure::WrongAnswer)?;
+    Ok(answer)
+}
+
+/// What an I/O error on a request's connection means: given up on, timed out, or other.
+fn failure(error: io::Error, in_flight: &InFlight) -> Failure {
+    if in_flight.abandoned() {
+        Failure::Abandoned
+    } else if protocol::is_timeout(&error) {
+        Failure::TimedOut
+    } else {
+        Failure::Io(error)
+    }
+}
+
+/// Reads the answer to the close, but no further than n! can be long, within the worker
+/// timeout; while the answer is slow, checks that the worker is alive (see [`SLOW_ANSWER`]).
+fn read_answer_watching(
+    stream: &mut TcpStream,
+    worker: &WorkerAddr,
+    number: u64,
+    timeouts: Timeouts,
+    health: &Health,
+    in_flight: &InFlight,
+) -> Result<Vec<u8>, Failure> {
+    let limit = protocol::answer_limit(number);
+    let deadline = Instant::now() + timeouts.answer;
+    let mut next_check = SLOW_ANSWER;
+    let mut answer = Vec::new();
+    let end = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Failure::TimedOut);
+        }
+        let timeout = stream.set_read_timeout(Some(left.min(next_check)));
+        match timeout.and_then(|()| protocol::read_answer_within(stream, &mut answer, limit)) {
+            Ok(end) => break end,
+            Err(e) if protocol::is_timeout(&e) && !in_flight.abandoned() => {
+                // Slow: is the worker alive? One request at a time checks each worker.
+                if !health.check_slow_worker(worker, timeouts) {
+                    return Err(Failure::Frozen);
+                }
+                next_check *= 2; // alive and computing: check again later, less often
+            }
+            Err(e) => return Err(failure(e, in_flight)),
+        }
+    };
+    if in_flight.abandoned() {
+        return Err(Failure::Abandoned);
+    }
+    if end == AnswerEnd::TooLong {
+        return Err(Failure::WrongAnswer(format!(
+            "more than the {limit} bytes {number}! needs"
+        )));
+    }
     Ok(answer)
 }
 

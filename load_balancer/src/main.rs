@@ -6,11 +6,9 @@
 //! unless `--strategy` says otherwise), forwards the request and relays the worker's answer.
 //!
 //! Beyond the Python, it does the fault tolerance the lab's text promises: a worker that fails
-//! or freezes is marked down and the request goes to the next one (`ask.rs` asks a worker and
-//! checks its answer, `health.rs` checks workers that are slow or down); a bad request is
-//! refused with a reason before any worker is bothered; silent clients time out and a flood
-//! is refused with `Error: server busy`; answers of any size are relayed whole, and only if
-//! they can be n!; the round-robin counter is safe to share between threads.
+//! or freezes is skipped and the request goes to the next (`ask.rs`, `health.rs`); bad
+//! requests, silent clients and floods get an `Error: ` answer; answers of any size are
+//! relayed whole, and only if they can be n!; the round-robin counter is thread-safe.
 
 use std::collections::hash_map::RandomState;
 use std::net::{TcpListener, TcpStream};
@@ -33,7 +31,7 @@ mod health;
 mod options;
 mod registry_file;
 mod strategy;
-use ask::{Failure, Timeouts};
+use ask::{Failure, MAX_TAKEN_AND_FAILED, MAX_WALK, Timeouts};
 use health::Health;
 use options::{HELP, Options, parse_args};
 use registry_file::RegistryFile;
@@ -57,16 +55,6 @@ struct LoadBalancer {
     /// How long a worker may take to accept a connection, and to answer.
     timeouts: Timeouts,
 }
-
-/// How many workers may take one request and fail with it (close without an answer, time
-/// out) before the client is told: HAProxy's `retries` after a server took the request. A
-/// request that kills the workers it reaches (a big n at Python workers) kills at most two.
-const MAX_TAKEN_AND_FAILED: usize = 2;
-
-/// After this long, a request tries no further workers. Refused connections cost
-/// microseconds, so 50 dead entries are nothing; this bounds the walk when the registry has
-/// collected thousands of them, or unreachable hosts that each cost a connect timeout.
-const MAX_WALK: Duration = Duration::from_secs(10);
 
 /// The workers listed in the registry file, in file order (load_balancer.py lines 10–16).
 fn get_available_workers(lb: &LoadBalancer) -> Vec<WorkerAddr> {
