@@ -5,7 +5,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::factorial::factorial_digits;
-use num_bigint::BigUint;
 
 /// Above this n, CPython is not timed: its int-to-text conversion is quadratic (Python 3.11),
 /// so 1000000! would take minutes.
@@ -116,15 +115,8 @@ fn python_time(n: u64, repeats: usize, kind: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(seconds).ok()
 }
 
-/// Our first version, kept here as the baseline: a product tree over 1..=n and num-bigint's
-/// own `to_string`.
+/// The plain way, as the baseline: the product tree that `common/src/factorial.rs` opens with,
+/// and num-bigint's own `to_string`.
 fn first_version(n: u64) -> String {
-    fn product(low: u64, high: u64) -> BigUint {
-        if high - low < 32 {
-            return (low..=high).fold(BigUint::from(1u32), |acc, k| acc * k);
-        }
-        let mid = low + (high - low) / 2;
-        product(low, mid) * product(mid + 1, high)
-    }
-    product(1, n.max(1)).to_string()
+    common::factorial::plain_factorial(n).to_string()
 }
