@@ -24,6 +24,7 @@ use common::server::{self, AcceptBackoff, ConnectionLimit, Slot};
 use common::threads::Threads;
 use common::{cli, log, say};
 
+mod advertise;
 mod options;
 use options::{HELP, Options, parse_args};
 
@@ -47,7 +48,8 @@ fn start_worker(options: Options) -> Result<(), Error> {
             .context(|| format!("cannot empty {}", options.registry.display()))?;
     }
     let me = WorkerAddr {
-        host: host.clone(),
+        // Ours: the address other machines dial (--advertise); Python registers only the port.
+        host: options.advertise.clone(),
         port,
     };
     register_worker(&options.registry, &me)?;
@@ -135,6 +137,10 @@ fn refuse(conn: &mut TcpStream, answer: &str) -> io::Result<()> {
 
 fn main() -> ExitCode {
     let options = cli::parse_or_exit("worker", HELP, parse_args);
+    // Ours: a lab without a shared folder collects each worker's registry line by hand.
+    if options.print_registry_line {
+        return advertise::print_registry_line(&options);
+    }
     match start_worker(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
