@@ -26,6 +26,8 @@ use common::threads::Threads;
 use common::{cli, log, say};
 
 mod ask;
+mod export;
+mod exposure;
 mod health;
 mod options;
 mod registry_file;
@@ -195,6 +197,8 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     let host = &options.host;
     // With --port 0 the OS picks the port; we print the real one.
     let (listener, port) = server::listen(host, options.port)?;
+    // Ours: beyond loopback, one line on stderr says the protocol has no authentication.
+    exposure::warn_if_exposed(&listener);
     say!("Load Balancer listening on {host}:{port}");
 
     let limit = ConnectionLimit::new(options.max_connections);
@@ -252,6 +256,10 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
 
 fn main() -> ExitCode {
     let options = cli::parse_or_exit("load_balancer", HELP, parse_args);
+    // Ours: print a configuration for HAProxy or nginx instead of serving.
+    if let Some(product) = options.print_config {
+        return export::print_config(product, &options);
+    }
     match start_load_balancer(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
