@@ -4,7 +4,9 @@
 //! - [`process`]: one running program whose output lines we can wait for, killed on drop.
 //! - [`peers`]: fake workers that hang, lie, flood or close, for tests of the armour.
 //! - [`lab`]: a lab in a scratch folder of its own — workers, a load balancer, clients.
+//! - [`hosts`]: several machines on one, as network namespaces, for a lab across machines.
 
+pub mod hosts;
 pub mod lab;
 pub mod peers;
 pub mod process;

@@ -87,7 +87,12 @@ fn run_demo() -> Result<(), Error> {
         if !finished.status.success() {
             return Err(Error::new(format!("the client failed for {number}")));
         }
-        // Wait until the load balancer has logged this answer, so the output reads in order.
+        // Wait until the worker that served it and the load balancer have logged this answer,
+        // so the output reads in order and no line is cut off when the demo stops them.
+        let served_by = balancer.wait_for_forwards(1)?;
+        if let Some(worker) = workers.iter_mut().find(|w| served_by.contains(&w.port)) {
+            worker.process.wait_for("Worker sent factorial", PATIENCE)?;
+        }
         balancer
             .process
             .wait_for("Response sent to client", PATIENCE)?;

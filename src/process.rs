@@ -397,3 +397,14 @@ fn run_cargo_build(mut command: Command) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// A program that must be asked to stop rather than killed: nginx's worker processes outlive a
+/// master killed outright, and would hold its port. Dropping this sends SIGTERM, waits up to
+/// five seconds, then kills.
+pub struct StopGently(pub Running);
+
+impl Drop for StopGently {
+    fn drop(&mut self) {
+        self.0.terminate(Duration::from_secs(5));
+    }
+}

@@ -21,10 +21,14 @@ use std::time::Duration;
 /// loses nothing; only output that has stopped moving loses lines.
 const QUEUED_LINES: usize = 4096;
 
-/// How long the log thread pauses after each write, so that lines gather into batches: a busy
-/// server says thousands of lines a second, and waking a thread and writing for each one
+/// How long the log thread pauses after a busy write, so that lines gather into batches: a
+/// busy server says thousands of lines a second, and waking a thread and writing for each one
 /// costs more than serving the request did. A person cannot see 5 ms of delay in a log line.
 const BATCH_PAUSE: Duration = Duration::from_millis(5);
+
+/// A write of at least this many lines counts as busy, and is followed by [`BATCH_PAUSE`]. A
+/// lab at a person's pace writes a line or two at a time, each at once and in order.
+const BUSY_BATCH: usize = 16;
 
 /// How long [`flush`] waits for the queued lines to be written before a program exits: long
 /// enough for any terminal, short enough that a blocked pipe does not hold the exit up.
@@ -107,11 +111,13 @@ fn write_lines(lines: &Receiver<Message>) {
         let mut acks = Vec::new();
         let mut next = Some(first);
         // Take what is queued right now, so a burst costs one write, not one per line.
+        let mut lines_in_batch = 0;
         while let Some(message) = next {
             match message {
                 Message::Line(line) => {
                     batch.push_str(&line);
                     batch.push('\n');
+                    lines_in_batch += 1;
                 }
                 Message::Flush(ack) => acks.push(ack),
             }
@@ -144,7 +150,7 @@ fn write_lines(lines: &Receiver<Message>) {
         for ack in acks {
             let _ = ack.try_send(());
         }
-        if !flushing {
+        if lines_in_batch >= BUSY_BATCH && !flushing {
             thread::sleep(BATCH_PAUSE);
         }
     }

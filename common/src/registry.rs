@@ -8,6 +8,12 @@
 //! handler on the first odd line, we ignore a byte-order mark at the start, skip blank lines,
 //! `# comments`, garbage and ports out of range, and say why. Where Python reads whatever the
 //! path names, we read only a regular file of at most [`MAX_REGISTRY_BYTES`].
+//!
+//! The file may be shared by workers on several machines (a folder on NFS, a lab's shared home
+//! directory), so a reader may meet a line while it is being written. A last line without a
+//! newline is therefore read a second time after [`SETTLE`]: a hand-written file's last line
+//! stays the same and is read as a worker; a line being written grows, and is left for the next
+//! read instead of being taken as a shorter port.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -15,6 +21,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
+use std::thread;
+use std::time::Duration;
 
 /// The registry's file name, in the current directory unless `--registry` says otherwise
 /// (`REGISTRATION_FILE` in worker_server.py and load_balancer.py).
@@ -33,6 +41,16 @@ pub const MAX_REGISTRY_BYTES: u64 = 4 * 1024 * 1024;
 /// Ten show what is wrong with a file; listing 100,000 garbage lines would cost memory on
 /// every read, and the load balancer a log line each.
 pub const MAX_LISTED_SKIPS: usize = 10;
+
+/// How long a reader waits before it reads a registry whose last line has no newline again.
+/// A worker writes its line in one write, which a local file shows whole; a shared folder
+/// (NFS) or a person typing `printf 70 >>` then `printf 00 >>` may show half a line for a
+/// moment. 50 ms covers a write held up by the network; a hand-written file pays it once.
+pub const SETTLE: Duration = Duration::from_millis(50);
+
+/// How many times a last line without a newline is read again while it keeps changing. After
+/// that it is left out of this read (the next read tries again); the complete lines count.
+const SETTLE_READS: usize = 3;
 
 /// Where a worker listens, as listed in the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -90,10 +108,33 @@ pub struct Registry {
 
 /// Appends one worker's line in a single write, so that lines from workers starting at the
 /// same moment do not interleave. Creates the file if it is missing (worker_server.py lines
-/// 59–61).
+/// 59–61). A file whose last line has no newline (written by hand with `printf 5001 >`) gets
+/// one first, in the same write, so the two lines do not run together as `50017000`.
 pub fn register(path: &Path, worker: &WorkerAddr) -> io::Result<()> {
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-    file.write_all(format!("{}\n", worker.registry_line()).as_bytes())
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)?;
+    let mut line = format!("{}\n", worker.registry_line());
+    if !ends_with_newline(&mut file)? {
+        line.insert(0, '\n');
+    }
+    // One write_all of a few bytes is one write() to a local file, which O_APPEND places
+    // whole at the end, however many workers append at once.
+    file.write_all(line.as_bytes())
+}
+
+/// True for an empty file or one whose last byte is a newline.
+fn ends_with_newline(file: &mut File) -> io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    if file.metadata()?.len() == 0 {
+        return Ok(true);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
 }
 
 /// Empties the registry, for starting a lab afresh when the file still lists workers of an
@@ -110,13 +151,70 @@ pub fn clear(path: &Path) -> io::Result<()> {
 
 /// Reads the registry. A missing file lists no worker (the Python handler thread crashes on
 /// it and the client gets no answer at all). Anything but a regular file, and a file over
-/// [`MAX_REGISTRY_BYTES`], is refused with an error that says why.
+/// [`MAX_REGISTRY_BYTES`], is refused with an error that says why. A last line without a
+/// newline is read again after [`SETTLE`] and counts only if it stayed the same.
 pub fn read_registry(path: &Path) -> io::Result<Registry> {
-    match read_limited(path) {
-        Ok(bytes) => Ok(parse_registry(&String::from_utf8_lossy(&bytes))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Registry::default()),
-        Err(e) => Err(e),
+    read_registry_settled(path, &mut SettledTail::default(), || thread::sleep(SETTLE))
+}
+
+/// The last line without a newline that a reader has already seen stay the same across a
+/// pause, with the file's length then. A reader that reads the file for every request (the
+/// load balancer) keeps one, so a hand-written file costs it one pause, not one per request.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SettledTail {
+    /// The file's length in bytes when its last line was found settled.
+    length: usize,
+    /// That last line, without a newline.
+    tail: Vec<u8>,
+}
+
+/// [`read_registry`] for a reader that remembers `settled` between reads; `pause` waits
+/// between two reads of a file whose last line has no newline (`thread::sleep(SETTLE)`; a
+/// test passes one that finishes the line meanwhile).
+pub fn read_registry_settled(
+    path: &Path,
+    settled: &mut SettledTail,
+    mut pause: impl FnMut(),
+) -> io::Result<Registry> {
+    let mut bytes = match read_limited(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Registry::default()),
+        Err(e) => return Err(e),
+    };
+    for _ in 0..SETTLE_READS {
+        let tail = unterminated_tail(&bytes);
+        let already_settled = settled.length == bytes.len() && settled.tail == tail;
+        if tail.is_empty() || already_settled {
+            return Ok(parse_registry(&String::from_utf8_lossy(&bytes)));
+        }
+        pause();
+        let again = match read_limited(path) {
+            Ok(again) => again,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Registry::default()),
+            Err(e) => return Err(e),
+        };
+        if again == bytes {
+            // Unchanged across the pause: a hand-written last line, read as Python reads it.
+            *settled = SettledTail {
+                length: bytes.len(),
+                tail: tail.to_vec(),
+            };
+            return Ok(parse_registry(&String::from_utf8_lossy(&bytes)));
+        }
+        bytes = again;
     }
+    // Still being written: only the complete lines count this time.
+    let complete = bytes.len() - unterminated_tail(&bytes).len();
+    Ok(parse_registry(&String::from_utf8_lossy(&bytes[..complete])))
+}
+
+/// The bytes after the last newline: a last line that has none, or nothing.
+fn unterminated_tail(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |newline| newline + 1);
+    &bytes[start..]
 }
 
 /// The file's bytes, if it is a regular file of at most [`MAX_REGISTRY_BYTES`].
@@ -346,6 +444,76 @@ mod tests {
         assert!(clear(&link).is_err());
         assert_eq!(fs::read_to_string(&precious).unwrap(), "keep me\n");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A scratch file holding `text`, in a folder of its own named after `name`.
+    fn scratch_file(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("registry-{name}-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(DEFAULT_REGISTRY);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Appends `text` to the file at `path`, as a second writer would.
+    fn append(path: &Path, text: &str) {
+        let mut file = OpenOptions::new().append(true).open(path).unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// A worker registering in a hand-written file whose last line has no newline starts a
+    /// line of its own instead of running on from it.
+    #[test]
+    fn register_after_a_last_line_without_newline() {
+        let path = scratch_file("no-newline", "5001");
+        register(&path, &worker("10.77.0.2", 7000)).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "5001\n10.77.0.2:7000\n");
+        let read = read_registry(&path).unwrap();
+        assert_eq!(
+            read.workers,
+            [worker("127.0.0.1", 5001), worker("10.77.0.2", 7000)]
+        );
+        fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// Half a line being written (`70` of `7000`) is not read as port 70: the reader reads
+    /// again after its pause, during which the writer finishes the line.
+    #[test]
+    fn a_half_written_line_is_not_misread() {
+        let path = scratch_file("half-line", "5001\n");
+        append(&path, "70");
+        let mut settled = SettledTail::default();
+        let read = read_registry_settled(&path, &mut settled, || append(&path, "00\n")).unwrap();
+        assert_eq!(
+            read.workers,
+            [worker("127.0.0.1", 5001), worker("127.0.0.1", 7000)]
+        );
+        // A line that grows at every pause is left out; the complete lines still count.
+        append(&path, "80");
+        let read = read_registry_settled(&path, &mut settled, || append(&path, "0")).unwrap();
+        assert_eq!(
+            read.workers,
+            [worker("127.0.0.1", 5001), worker("127.0.0.1", 7000)]
+        );
+        fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// A last line without a newline that stays the same (a hand-written file) is read as a
+    /// worker, and once found settled it is read without pausing again.
+    #[test]
+    fn a_settled_last_line_is_read_and_remembered() {
+        let path = scratch_file("settled", "5001\n5002");
+        let mut settled = SettledTail::default();
+        let mut pauses = 0;
+        for _ in 0..3 {
+            let read = read_registry_settled(&path, &mut settled, || pauses += 1).unwrap();
+            assert_eq!(
+                read.workers,
+                [worker("127.0.0.1", 5001), worker("127.0.0.1", 5002)]
+            );
+        }
+        assert_eq!(pauses, 1);
+        fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
     /// A folder, a device and a file over the limit are refused, each with its reason.

@@ -27,6 +27,8 @@ use common::threads::{self, ThreadMode};
 use common::{cli, log, say};
 
 mod ask;
+mod export;
+mod exposure;
 mod health;
 mod options;
 mod registry_file;
@@ -182,6 +184,8 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     // port, and we print the real one.
     let listener = server::bind(host, options.port)?;
     let port = server::local_port(&listener)?;
+    // Ours: beyond loopback, one line on stderr says the protocol has no authentication.
+    exposure::warn_if_exposed(&listener);
     say!("Load Balancer listening on {host}:{port}");
 
     let timeouts = Timeouts {
@@ -260,6 +264,10 @@ fn accept_clients(
 
 fn main() -> ExitCode {
     let options = cli::parse_or_exit("load_balancer", HELP, parse_args);
+    // Ours: print a configuration for HAProxy or nginx instead of serving.
+    if let Some(product) = options.print_config {
+        return export::print_config(product, &options);
+    }
     match start_load_balancer(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

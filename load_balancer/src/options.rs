@@ -8,6 +8,7 @@ use common::cli::{self, Args, CliError};
 use common::registry;
 use common::threads::ThreadMode;
 
+use crate::export::Product;
 use crate::strategy::Strategy;
 
 /// How long a client may take to send its whole request. client.py connects first and then
@@ -41,9 +42,11 @@ load_balancer: hands each client's request to a worker (the lab's load_balancer.
 Usage: load_balancer [--host H] [--port P] [--registry FILE] [--strategy S]
                      [--timeout SECS] [--connect-timeout SECS] [--worker-timeout SECS]
                      [--cooldown SECS] [--max-connections N] [--threads MODE]
+       load_balancer [the flags above] --print-haproxy-config | --print-nginx-config
 
 Options:
-  --host H                  address to listen on [default: 127.0.0.1]
+  --host H                  address to listen on [default: 127.0.0.1]; beyond loopback
+                            it warns that the protocol has no authentication
   --port P                  port to listen on; 0 lets the OS choose [default: 65432]
   --registry FILE           file the workers register in [default: worker_ports.txt]
   --strategy S              round-robin, random or least-connections [default: round-robin]
@@ -57,6 +60,9 @@ Options:
   --threads MODE            spawn: a new thread for each connection, as in the Python;
                             reuse: a fixed pool of threads, each accepting in turn (faster)
                             [default: spawn]
+  --print-haproxy-config    print an HAProxy configuration for the workers in the registry,
+                            with the address, strategy and timeouts above, and exit
+  --print-nginx-config      the same for nginx's stream module
   -h, --help                print this help
 
 Exit codes: 0 never (it serves until stopped), 1 when it cannot start, 2 for a bad argument.
@@ -84,6 +90,8 @@ pub struct Options {
     pub max_connections: usize,
     /// A new thread for each connection (the Python's way), or a fixed pool (see `ThreadMode`).
     pub threads: ThreadMode,
+    /// Print a configuration for HAProxy or nginx and exit instead of serving (`export.rs`).
+    pub print_config: Option<Product>,
 }
 
 /// Reads the flags; see [`HELP`].
@@ -99,6 +107,7 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         cooldown: DEFAULT_COOLDOWN,
         max_connections: DEFAULT_MAX_CONNECTIONS,
         threads: ThreadMode::Spawn,
+        print_config: None,
     };
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {
@@ -113,6 +122,8 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--cooldown" => options.cooldown = args.seconds(&arg)?,
             "--max-connections" => options.max_connections = args.count(&arg)?,
             "--threads" => options.threads = args.value(&arg)?,
+            "--print-haproxy-config" => options.print_config = Some(Product::Haproxy),
+            "--print-nginx-config" => options.print_config = Some(Product::Nginx),
             _ => return Err(cli::unknown(&arg)),
         }
     }

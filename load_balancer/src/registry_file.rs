@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::error::plain;
-use common::registry::{self, Registry, SkippedLine, WorkerAddr};
+use common::registry::{self, Registry, SettledTail, SkippedLine, WorkerAddr};
 use common::{lock, say};
 
 /// How many times a read that finds no worker is read again. A registry rewritten in place
@@ -39,6 +39,10 @@ pub struct RegistryFile {
     reported: Mutex<HashSet<SkippedLine>>,
     /// Why the last read failed, so the same reason is logged once, not per request.
     last_error: Mutex<Option<String>>,
+    /// A last line without a newline already seen to stay the same, so a hand-written file
+    /// makes only the first request wait [`registry::SETTLE`] to tell it from a line being
+    /// written (a shared folder, several machines appending).
+    settled: Mutex<SettledTail>,
 }
 
 impl RegistryFile {
@@ -50,6 +54,7 @@ impl RegistryFile {
             own_address,
             reported: Mutex::new(HashSet::new()),
             last_error: Mutex::new(None),
+            settled: Mutex::new(SettledTail::default()),
         }
     }
 
@@ -59,28 +64,43 @@ impl RegistryFile {
     pub fn read_workers(&self) -> Vec<WorkerAddr> {
         let mut retries_left = RETRIES;
         loop {
-            let mut workers = match registry::read_registry(&self.path) {
-                Ok(registry) => {
-                    self.report_skipped_lines(&registry);
-                    *lock(&self.last_error) = None;
-                    registry.workers
-                }
-                Err(e) => {
-                    let reason = plain(&e);
-                    let mut last_error = lock(&self.last_error);
-                    if last_error.as_deref() != Some(reason.as_str()) {
-                        say!("Cannot read {}: {reason}", self.path.display());
-                        *last_error = Some(reason);
-                    }
-                    return Vec::new();
-                }
+            let Ok(workers) = self.read_once() else {
+                return Vec::new();
             };
-            workers.retain(|worker| !self.is_own_address(worker));
             if !workers.is_empty() || retries_left == 0 {
                 return workers;
             }
             retries_left -= 1;
             thread::sleep(PAUSE);
+        }
+    }
+
+    /// One read of the file: its workers but this load balancer, or `Err` when it cannot be
+    /// read (the reason is logged, once until it changes).
+    fn read_once(&self) -> Result<Vec<WorkerAddr>, ()> {
+        // Not locked during the read: a pause must not hold up other requests' reads.
+        let mut settled = lock(&self.settled).clone();
+        let read = registry::read_registry_settled(&self.path, &mut settled, || {
+            thread::sleep(registry::SETTLE)
+        });
+        *lock(&self.settled) = settled;
+        match read {
+            Ok(registry) => {
+                self.report_skipped_lines(&registry);
+                *lock(&self.last_error) = None;
+                let mut workers = registry.workers;
+                workers.retain(|worker| !self.is_own_address(worker));
+                Ok(workers)
+            }
+            Err(e) => {
+                let reason = plain(&e);
+                let mut last_error = lock(&self.last_error);
+                if last_error.as_deref() != Some(reason.as_str()) {
+                    say!("Cannot read {}: {reason}", self.path.display());
+                    *last_error = Some(reason);
+                }
+                Err(())
+            }
         }
     }
 

@@ -23,6 +23,8 @@ fn help_names_every_flag() {
         "--cooldown",
         "--max-connections",
         "--threads",
+        "--print-haproxy-config",
+        "--print-nginx-config",
         "--help",
     ] {
         assert!(help.contains(flag), "{flag} is missing from:\n{help}");

@@ -1,17 +1,12 @@
 //! The worker: a port of the lab's `worker_server.py`.
 //!
-//! Run it as `cargo run -p worker` (or `worker` once built), once per worker, in the folder
-//! where the load balancer will look for `worker_ports.txt`. It listens on an OS-chosen port,
-//! appends that port to the registry file, and answers each connection with n!.
-//!
-//! Beyond the Python: each connection has its own thread, so one large factorial does not hold
-//! up the others (worker_server.py serves one connection at a time); a bad request, a silent
-//! client or a flood of connections gets an `Error: ` answer instead of crashing or stalling
-//! the worker; answers of any size are sent whole.
+//! Run it as `cargo run -p worker`, once per worker, in the folder where the load balancer
+//! looks for `worker_ports.txt`: it listens on a port the OS picks, registers it, and answers
+//! each connection with n!. Beyond the Python: a thread per connection (Python serves one at a
+//! time); bad requests, silent clients and floods get an `Error: ` answer, never a crash.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
@@ -25,12 +20,18 @@ use common::server::{self, AcceptBackoff, ConnectionLimit, Slot};
 use common::threads::{self, ThreadMode};
 use common::{cli, log, say};
 
+mod advertise;
 mod options;
 use options::{HELP, Options, parse_args};
 
 /// Appends this worker's address to the registry file, which the load balancer reads on
 /// every request (worker_server.py lines 9–13). The file is created if missing (lines 59–61).
-fn register_worker(registry: &Path, worker: &WorkerAddr) -> Result<(), Error> {
+fn register_worker(options: &Options, worker: &WorkerAddr) -> Result<(), Error> {
+    let registry = &options.registry;
+    if options.fresh_registry {
+        // Ours only: drop the entries that workers of an earlier run left behind.
+        registry::clear(registry).context(|| format!("cannot empty {}", registry.display()))?;
+    }
     registry::register(registry, worker)
         .context(|| format!("cannot register in {}", registry.display()))
 }
@@ -43,17 +44,12 @@ fn start_worker(options: Options) -> Result<(), Error> {
     let listener = server::bind(host, options.port)?;
     // Line 23: getsockname() — which port did the OS pick?
     let port = server::local_port(&listener)?;
-
-    if options.fresh_registry {
-        // Ours only: drop the entries that workers of an earlier run left behind.
-        registry::clear(&options.registry)
-            .context(|| format!("cannot empty {}", options.registry.display()))?;
-    }
     let me = WorkerAddr {
-        host: host.clone(),
+        // Ours: the address other machines dial (--advertise); Python registers only the port.
+        host: options.advertise.clone(),
         port,
     };
-    register_worker(&options.registry, &me)?;
+    register_worker(&options, &me)?;
     say!("Worker registered on port {port}");
     // Line 29: listen(). std's bind above already listens, so there is nothing left to call.
     say!("Worker listening on {host}:{port}");
@@ -126,11 +122,9 @@ fn handle_connection(conn: &mut TcpStream, addr: SocketAddr, slot: &Slot, option
     }
 }
 
-/// Reads the request and sends n!, or an `Error: ` answer saying what was wrong with it.
-/// `slot` is the connection's place under --max-connections.
+/// Reads the request and sends n!, or an `Error: ` answer saying what is wrong with it.
 fn answer_request(conn: &mut TcpStream, slot: &Slot, options: &Options) -> io::Result<()> {
-    // The whole request must arrive within --timeout, and the answer be taken within it too:
-    // a silent, trickling or non-reading client frees this thread.
+    // Ours: the whole request within --timeout, the answer taken within it too.
     conn.set_write_timeout(Some(options.timeout))?;
     let request = match protocol::read_request_within(conn, options.timeout) {
         Ok(request) => request,
@@ -139,8 +133,7 @@ fn answer_request(conn: &mut TcpStream, slot: &Slot, options: &Options) -> io::R
     };
     // Ours: now being served, this connection is never closed to make room for another.
     slot.request_received();
-    // Python's `if not data: break` (line 43) stops the whole worker; an empty request is
-    // refused below like any other bad one.
+    // Line 43's `if not data: break` stops the whole worker; ours refuses it like any other.
     let number = match protocol::parse_request(&request, options.max_n) {
         Ok(number) => number,
         // Python's int() would raise here and kill the worker (line 47); we answer instead.
@@ -161,6 +154,10 @@ fn refuse(conn: &mut TcpStream, answer: &str) -> io::Result<()> {
 
 fn main() -> ExitCode {
     let options = cli::parse_or_exit("worker", HELP, parse_args);
+    // Ours: a lab without a shared folder collects each worker's registry line by hand.
+    if options.print_registry_line {
+        return advertise::print_registry_line(&options);
+    }
     match start_worker(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -8,6 +8,8 @@ use common::cli::{self, Args, CliError};
 use common::registry;
 use common::threads::ThreadMode;
 
+use crate::advertise;
+
 /// The largest n served by default. 100000! has 456,574 digits and costs about a tenth of a
 /// second to compute and write out; much larger requests would let one client keep a worker
 /// busy for seconds and fill memory with digits.
@@ -26,11 +28,15 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 pub const HELP: &str = "\
 worker: computes n! for the load balancer (the lab's worker_server.py)
 
-Usage: worker [--host H] [--port P] [--registry FILE] [--fresh-registry]
+Usage: worker [--host H] [--port P] [--advertise HOST] [--registry FILE] [--fresh-registry]
               [--max-n N] [--timeout SECS] [--max-connections N] [--threads MODE]
+       worker [--host H] --port P [--advertise HOST] --print-registry-line
 
 Options:
-  --host H               address to listen on [default: 127.0.0.1]
+  --host H               address to listen on [default: 127.0.0.1]; 0.0.0.0 or :: (every
+                         address) needs --advertise
+  --advertise HOST       address or name the load balancer dials, written to the registry
+                         [default: the --host address]
   --port P               port to listen on; 0 lets the OS choose [default: 0]
   --registry FILE        file to append this worker's address to [default: worker_ports.txt]
   --fresh-registry       empty the registry file first (start a lab afresh; give it to the
@@ -42,6 +48,9 @@ Options:
   --threads MODE         spawn: a new thread for each connection, as in the Python;
                          reuse: a fixed pool of threads, each accepting in turn (faster)
                          [default: spawn]
+  --print-registry-line  print the line to add to the load balancer's registry and exit,
+                         for a lab without a shared folder (needs --port); then start the
+                         worker with the same flags, without this one
   -h, --help             print this help
 
 Exit codes: 0 never (a worker serves until stopped), 1 when it cannot start, 2 for a bad
@@ -52,6 +61,11 @@ argument.
 pub struct Options {
     /// The address to listen on: 127.0.0.1 as in worker_server.py line 17.
     pub host: String,
+    /// The host written to the registry: `--advertise`, or `host` when that names one
+    /// address (see `advertise.rs`).
+    pub advertise: String,
+    /// Print the registry line and exit instead of serving (`--print-registry-line`).
+    pub print_registry_line: bool,
     /// 0 asks the OS for a free port, as `bind((host, 0))` does on line 21.
     pub port: u16,
     /// Where to register: `REGISTRATION_FILE` on line 7.
@@ -72,6 +86,8 @@ pub struct Options {
 pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
     let mut options = Options {
         host: common::DEFAULT_HOST.to_string(),
+        advertise: String::new(),
+        print_registry_line: false,
         port: 0,
         registry: PathBuf::from(registry::DEFAULT_REGISTRY),
         fresh_registry: false,
@@ -80,10 +96,13 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         max_connections: DEFAULT_MAX_CONNECTIONS,
         threads: ThreadMode::Spawn,
     };
+    let mut advertise: Option<String> = None;
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {
             "-h" | "--help" => return Err(CliError::HelpRequested),
             "--host" => options.host = args.value(&arg)?,
+            "--advertise" => advertise = Some(args.value(&arg)?),
+            "--print-registry-line" => options.print_registry_line = true,
             "--port" => options.port = args.port(&arg)?,
             "--registry" => options.registry = args.value(&arg)?,
             "--fresh-registry" => options.fresh_registry = true,
@@ -93,6 +112,15 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--threads" => options.threads = args.value(&arg)?,
             _ => return Err(cli::unknown(&arg)),
         }
+    }
+    options.advertise =
+        advertise::advertised_host(&options.host, advertise.as_deref()).map_err(CliError::Usage)?;
+    if options.print_registry_line && options.port == 0 {
+        return Err(CliError::Usage(
+            "--print-registry-line needs --port: the line names the port, and a port the OS \
+             picks is known only once the worker runs"
+                .into(),
+        ));
     }
     Ok(options)
 }

@@ -14,6 +14,8 @@ fn help_names_every_flag() {
     let help = String::from_utf8_lossy(&output.stdout);
     for flag in [
         "--host",
+        "--advertise",
+        "--print-registry-line",
         "--port",
         "--registry",
         "--fresh-registry",
