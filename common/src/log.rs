@@ -28,7 +28,7 @@ const BATCH_PAUSE: Duration = Duration::from_millis(5);
 
 /// A write of at least this many lines counts as busy, and is followed by [`BATCH_PAUSE`]. A
 /// lab at a person's pace writes a line or two at a time, each at once and in order.
-const BUSY_BATCH: usize = 16;
+const BUSY_BATCH: usize = 4;
 
 /// How long [`flush`] waits for the queued lines to be written before a program exits: long
 /// enough for any terminal, short enough that a blocked pipe does not hold the exit up.

@@ -106,6 +106,8 @@ struct Waiting {
 /// One admitted connection's place under the cap; dropping it frees the place.
 pub struct Slot {
     id: u64,
+    /// Whether it is listed among those waiting for their request (see `try_admit`).
+    listed: bool,
     table: Arc<Mutex<Table>>,
 }
 
@@ -113,7 +115,9 @@ impl Slot {
     /// Says that the whole request has arrived: from now on this connection is being served
     /// and never closed to make room for another.
     pub fn request_received(&self) {
-        lock(&self.table).waiting.retain(|w| w.id != self.id);
+        if self.listed {
+            lock(&self.table).waiting.retain(|w| w.id != self.id);
+        }
     }
 }
 
@@ -121,7 +125,9 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut table = lock(&self.table);
         table.open -= 1;
-        table.waiting.retain(|w| w.id != self.id);
+        if self.listed {
+            table.waiting.retain(|w| w.id != self.id);
+        }
     }
 }
 
@@ -165,12 +171,19 @@ impl ConnectionLimit {
         let id = table.next_id;
         table.next_id += 1;
         table.open += 1;
-        // A clone that cannot be made only means this connection cannot be closed early.
-        if let Ok(stream) = stream.try_clone() {
-            table.waiting.push_back(Waiting { id, stream });
+        // Only past half the cap can the places run out, so only from there on is a clone kept
+        // for closing the connection early (a clone costs two system calls). A clone that
+        // cannot be made only means this connection cannot be closed early.
+        let mut listed = false;
+        if table.open.saturating_mul(2) >= self.max {
+            if let Ok(stream) = stream.try_clone() {
+                table.waiting.push_back(Waiting { id, stream });
+                listed = true;
+            }
         }
         Some(Slot {
             id,
+            listed,
             table: Arc::clone(&self.table),
         })
     }

@@ -118,8 +118,6 @@ pub fn ask_worker(
 ) -> Result<Vec<u8>, Failure> {
     let in_flight = health.start_request(worker);
     let mut stream = connect(worker, timeouts.connect).map_err(Failure::CouldNotConnect)?;
-    // So that a health check run by another request can wake this one if the worker is frozen.
-    in_flight.watch(&stream);
     let sent = stream
         .set_write_timeout(Some(timeouts.answer))
         .and_then(|()| protocol::send_request(&mut stream, &number.to_string()));
@@ -172,7 +170,11 @@ fn read_answer_watching(
         match timeout.and_then(|()| protocol::read_answer_within(stream, &mut answer, limit)) {
             Ok(end) => break end,
             Err(e) if protocol::is_timeout(&e) && !in_flight.abandoned() => {
-                // Slow: is the worker alive? One request at a time checks each worker.
+                if next_check == SLOW_ANSWER {
+                    // Slow: from now on a check run by another request can wake this one.
+                    in_flight.watch(stream);
+                }
+                // Is the worker alive? One request at a time checks each worker.
                 if !health.check_slow_worker(worker, timeouts) {
                     return Err(Failure::Frozen);
                 }

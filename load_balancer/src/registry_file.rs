@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub struct RegistryFile {
     reported: Mutex<HashSet<SkippedLine>>,
     /// Why the last read failed, so the same reason is logged once, not per request.
     last_error: Mutex<Option<String>>,
+    /// Whether `last_error` holds a reason, so that a good read need not take its lock.
+    error_said: AtomicBool,
     /// A last line without a newline already seen to stay the same, so a hand-written file
     /// makes only the first request wait [`registry::SETTLE`] to tell it from a line being
     /// written (a shared folder, several machines appending).
@@ -54,6 +57,7 @@ impl RegistryFile {
             own_address,
             reported: Mutex::new(HashSet::new()),
             last_error: Mutex::new(None),
+            error_said: AtomicBool::new(false),
             settled: Mutex::new(SettledTail::default()),
         }
     }
@@ -79,15 +83,20 @@ impl RegistryFile {
     /// read (the reason is logged, once until it changes).
     fn read_once(&self) -> Result<Vec<WorkerAddr>, ()> {
         // Not locked during the read: a pause must not hold up other requests' reads.
-        let mut settled = lock(&self.settled).clone();
+        let before = lock(&self.settled).clone();
+        let mut settled = before.clone();
         let read = registry::read_registry_settled(&self.path, &mut settled, || {
             thread::sleep(registry::SETTLE)
         });
-        *lock(&self.settled) = settled;
+        if settled != before {
+            *lock(&self.settled) = settled;
+        }
         match read {
             Ok(registry) => {
                 self.report_skipped_lines(&registry);
-                *lock(&self.last_error) = None;
+                if self.error_said.swap(false, Ordering::Relaxed) {
+                    *lock(&self.last_error) = None;
+                }
                 let mut workers = registry.workers;
                 workers.retain(|worker| !self.is_own_address(worker));
                 Ok(workers)
@@ -98,6 +107,7 @@ impl RegistryFile {
                 if last_error.as_deref() != Some(reason.as_str()) {
                     say!("Cannot read {}: {reason}", self.path.display());
                     *last_error = Some(reason);
+                    self.error_said.store(true, Ordering::Relaxed);
                 }
                 Err(())
             }
