@@ -182,7 +182,9 @@ pub fn port_is_free(port: u16) -> bool {
 /// Sends `request` to 127.0.0.1:`port` in one write, as client.py does, and reads the answer
 /// to the close. A read timeout turns a server that never answers into an error, not a hang.
 pub fn ask(port: u16, request: &[u8]) -> Result<Vec<u8>, Error> {
-    exchange(port, request, false)
+    let doing = asking(port, request);
+    let mut stream = connect_patiently(port).context(&doing)?;
+    common::protocol::exchange(&mut stream, request).context(&doing)
 }
 
 /// [`ask`], with the answer as text.
@@ -262,26 +264,26 @@ impl Pending {
 /// Sends `request`, then closes our sending side (as `nc -N` does), and reads the answer: how
 /// a client says "that was all" — including "that was nothing".
 pub fn ask_and_half_close(port: u16, request: &[u8]) -> Result<Vec<u8>, Error> {
-    exchange(port, request, true)
+    use std::io::Write;
+    let doing = asking(port, request);
+    let mut stream = connect_patiently(port).context(&doing)?;
+    stream.write_all(request).context(&doing)?;
+    stream.shutdown(std::net::Shutdown::Write).context(&doing)?;
+    common::protocol::read_answer(&mut stream).context(&doing)
 }
 
-/// One request and its answer; with `half_close`, our sending side is closed after the request.
-fn exchange(port: u16, request: &[u8], half_close: bool) -> Result<Vec<u8>, Error> {
-    use std::io::Write;
-    let doing = || {
-        format!(
-            "asking 127.0.0.1:{port} for {:?}",
-            String::from_utf8_lossy(request)
-        )
-    };
-    let mut stream = std::net::TcpStream::connect((common::DEFAULT_HOST, port)).context(doing)?;
-    stream.set_read_timeout(Some(PATIENCE)).context(doing)?;
-    if half_close {
-        stream.write_all(request).context(doing)?;
-        stream.shutdown(std::net::Shutdown::Write).context(doing)?;
-        return common::protocol::read_answer(&mut stream).context(doing);
-    }
-    common::protocol::exchange(&mut stream, request).context(doing)
+/// Says what a test was doing when its request failed.
+fn asking(port: u16, request: &[u8]) -> impl Fn() -> String {
+    let request = String::from_utf8_lossy(request).into_owned();
+    move || format!("asking 127.0.0.1:{port} for {request:?}")
+}
+
+/// Connects to 127.0.0.1:`port` with a read timeout of [`PATIENCE`], so that a server that
+/// never answers fails the test instead of hanging it.
+fn connect_patiently(port: u16) -> std::io::Result<std::net::TcpStream> {
+    let stream = std::net::TcpStream::connect((common::DEFAULT_HOST, port))?;
+    stream.set_read_timeout(Some(PATIENCE))?;
+    Ok(stream)
 }
 
 /// A listener on 127.0.0.1 at a port the OS picks, and that port.
