@@ -221,8 +221,15 @@ pub fn python_load_balancer(lab: &Lab, python_lab: &Path) -> Command {
 
 /// Says on the terminal that a test skipped and why. It writes to stderr directly, because
 /// the test harness captures `println!` and `eprintln!` of passing tests.
+///
+/// With `LAB_REQUIRE_ALL` set (CI sets it, having installed everything), a skip is a failure:
+/// a green run there means every test ran.
 pub fn say_skipped(test: &str, why: &str) {
     use std::io::Write;
+    assert!(
+        std::env::var_os("LAB_REQUIRE_ALL").is_none(),
+        "{test} cannot run ({why}), and LAB_REQUIRE_ALL asks that nothing be skipped"
+    );
     let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
 }
 

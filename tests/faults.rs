@@ -76,6 +76,11 @@ fn bad_requests_are_refused_and_serving_goes_on() -> Result<(), Error> {
         ask_text(lb.port, "100001")?,
         "Error: 100001 is above this worker's limit of 100000"
     );
+    // The largest n there is: the load balancer must not stumble over n!'s length.
+    assert_eq!(
+        ask_text(lb.port, "18446744073709551615")?,
+        "Error: 18446744073709551615 is above this worker's limit of 100000"
+    );
     all_still_serve(&workers, &lb)
 }
 

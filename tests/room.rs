@@ -93,12 +93,14 @@ fn a_frozen_worker_costs_seconds_not_the_worker_timeout() -> Result<(), Error> {
         PATIENCE,
     )?;
     let found = stopped.elapsed();
+    let marked_down = Instant::now();
     // Keep the load on for a few seconds more, then thaw the worker and watch it come back.
     let other = workers[1].port;
     let mut served_by_other = 0;
     while stopped.elapsed() < Duration::from_secs(6) {
         served_by_other += usize::from(lb.wait_for_forwards(1)? == [other]);
     }
+    let thawed = Instant::now();
     workers[0].process.signal("CONT")?;
     lb.process.wait_for(
         &format!("Worker ('127.0.0.1', {frozen}) is back up"),
@@ -107,11 +109,16 @@ fn a_frozen_worker_costs_seconds_not_the_worker_timeout() -> Result<(), Error> {
     stop.store(true, Ordering::Release);
     let mut done: Vec<Instant> = Vec::new();
     for client in clients {
-        done.extend(
-            client
-                .join()
-                .map_err(|_| Error::new("a client panicked"))??,
+        let finished = client
+            .join()
+            .map_err(|_| Error::new("a client panicked"))??;
+        // While the worker was down and still frozen, every client went on being served:
+        // none was left waiting on the frozen worker.
+        assert!(
+            finished.iter().any(|t| *t > marked_down && *t < thawed),
+            "a client was stuck while the worker was frozen"
         );
+        done.extend(finished);
     }
     done.sort();
     let after_first_3s = stopped + Duration::from_secs(3);
@@ -467,5 +474,35 @@ fn the_load_balancers_own_address_is_skipped() -> Result<(), Error> {
         connected, 6,
         "only the test's own requests reached it: {lines:?}"
     );
+    Ok(())
+}
+
+/// A client that trickles its request, a space every 0.3 s, never sending a number: the whole
+/// request must arrive within --timeout (here 1 s), so it is answered `Error: request timed
+/// out` and its thread is freed, where a timeout per read would wait for ever.
+#[test]
+fn a_trickling_client_meets_one_deadline() -> Result<(), Error> {
+    let lab = Lab::new("trickle-one")?;
+    let _workers = lab.start_workers(1, &[])?;
+    let lb = lab.start_load_balancer(&["--timeout", "1"])?;
+    let mut stream = connect(lb.port);
+    let mut answer = String::new();
+    // The fault itself is the slow pace: a space, a pause, up to 20 times (6 s in all).
+    for _ in 0..20 {
+        if stream.write_all(b" ").is_err() {
+            break; // the load balancer answered and closed
+        }
+        stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        if let Ok(n) = stream.read(&mut buf) {
+            if n > 0 {
+                answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+                break;
+            }
+        }
+    }
+    assert_eq!(answer, "Error: request timed out");
     Ok(())
 }

@@ -102,7 +102,7 @@ fn main() -> ExitCode {
     match start_client(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            common::log::warn(&format!("{e}"));
             ExitCode::FAILURE
         }
     }

@@ -126,12 +126,13 @@ pub fn parse_or_exit<T>(
     match parse(&mut Args::new(std::env::args().skip(1))) {
         Ok(options) => options,
         Err(CliError::HelpRequested) => {
-            print!("{help}");
+            // print! would panic on a closed standard output; the help is then simply lost.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), help.as_bytes());
             process::exit(0);
         }
         Err(CliError::Usage(message)) => {
-            eprintln!("{program}: {message}");
-            eprintln!("Try '{program} --help' for the options.");
+            crate::log::warn(&format!("{program}: {message}"));
+            crate::log::warn(&format!("Try '{program} --help' for the options."));
             process::exit(USAGE_EXIT_CODE);
         }
     }

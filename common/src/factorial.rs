@@ -278,10 +278,9 @@ pub fn digit_count_range(n: u64) -> (u64, u64) {
     let log10 = ln_factorial / std::f64::consts::LN_10;
     // f64 keeps about 15 significant digits of log10; allow a few units in the last place.
     let slack = log10 * 1e-13 + 1e-9;
-    (
-        (log10 - slack).floor() as u64 + 1,
-        (log10 + slack).floor() as u64 + 1,
-    )
+    // For n near u64::MAX the count itself passes u64's range; `as` then stops at u64::MAX.
+    let digits = |log10: f64| (log10.floor() as u64).saturating_add(1);
+    (digits(log10 - slack), digits(log10 + slack))
 }
 
 #[cfg(test)]

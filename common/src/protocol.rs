@@ -281,7 +281,7 @@ pub fn read_answer_within(
     answer: &mut Vec<u8>,
     limit: usize,
 ) -> io::Result<AnswerEnd> {
-    let room = (limit + 1).saturating_sub(answer.len()) as u64;
+    let room = limit.saturating_add(1).saturating_sub(answer.len()) as u64;
     stream.take(room).read_to_end(answer)?;
     if answer.len() > limit {
         return Ok(AnswerEnd::TooLong);

@@ -136,7 +136,8 @@ impl ConnectionLimit {
     pub fn new(max: usize) -> ConnectionLimit {
         let (refusals, refused) = mpsc::sync_channel::<Refused>(REFUSALS_HELD);
         // The refusing thread ends when this limit (the only sender) is dropped.
-        thread::spawn(move || hold_refused_until_closed(&refused));
+        // Without it (no thread could start), a refused connection is closed at once instead.
+        let _ = thread::Builder::new().spawn(move || hold_refused_until_closed(&refused));
         ConnectionLimit {
             table: Arc::new(Mutex::new(Table::default())),
             max,

@@ -14,6 +14,7 @@
 use std::fmt;
 use std::net::TcpListener;
 use std::str::FromStr;
+use std::sync::{PoisonError, RwLock};
 use std::thread;
 
 use crate::error::{Context, Error};
@@ -63,18 +64,44 @@ pub fn run_pool(
     accept_loop: impl Fn(&TcpListener) + Sync,
 ) -> Result<(), Error> {
     let count = max_connections.saturating_add(SPARE_THREADS);
+    let listeners = (0..count)
+        .map(|_| listener.try_clone())
+        .collect::<Result<Vec<_>, _>>()
+        .context(|| "cannot share the listening socket".to_string())?;
+    // The threads start accepting only once all of them are running; if one cannot start,
+    // the others are told to end, so the error is reported instead of a pool half started.
+    let gate = RwLock::new(Start::Wait);
     thread::scope(|scope| {
-        for _ in 0..count {
-            let listener = listener
-                .try_clone()
-                .context(|| "cannot share the listening socket".to_string())?;
-            let accept_loop = &accept_loop;
-            thread::Builder::new()
-                .spawn_scoped(scope, move || accept_loop(&listener))
-                .context(|| format!("cannot start the {count} threads of --threads reuse"))?;
+        let mut held = gate.write().unwrap_or_else(PoisonError::into_inner);
+        for listener in listeners {
+            let (gate, accept_loop) = (&gate, &accept_loop);
+            let started = thread::Builder::new().spawn_scoped(scope, move || {
+                let go = *gate.read().unwrap_or_else(PoisonError::into_inner) == Start::Go;
+                if go {
+                    accept_loop(&listener);
+                }
+            });
+            if started.is_err() {
+                *held = Start::GiveUp;
+                return Err(Error::new(format!(
+                    "cannot start the {count} threads of --threads reuse"
+                )));
+            }
         }
+        *held = Start::Go;
         Ok(())
     })
+}
+
+/// What the pool's threads are told once all of them are started, or one could not be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Not told yet.
+    Wait,
+    /// Every thread is running: accept.
+    Go,
+    /// A thread could not start: end, so that the error can be reported.
+    GiveUp,
 }
 
 #[cfg(test)]

@@ -48,27 +48,35 @@ pub fn print_config(product: Product, options: &Options) -> ExitCode {
     let workers = match registry::read_registry(&options.registry) {
         Ok(registry) => registry.workers,
         Err(e) => {
-            eprintln!(
+            common::log::warn(&format!(
                 "load_balancer: cannot read {}: {e}",
                 options.registry.display()
-            );
+            ));
             return ExitCode::FAILURE;
         }
     };
     if workers.is_empty() {
-        eprintln!(
+        common::log::warn(&format!(
             "load_balancer: {} lists no worker: start the workers first, then print the \
              configuration",
             options.registry.display()
-        );
+        ));
         return ExitCode::FAILURE;
     }
     let config = match product {
         Product::Haproxy => haproxy_config(options, &workers),
         Product::Nginx => nginx_config(options, &workers),
     };
-    print!("{config}");
-    ExitCode::SUCCESS
+    // print! would panic on a closed or full standard output; we say so and fail instead.
+    match std::io::Write::write_all(&mut std::io::stdout(), config.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            common::log::warn(&format!(
+                "load_balancer: cannot print the configuration: {e}"
+            ));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// HAProxy in TCP mode: our timeouts, HAProxy's layer-7 check (send `1`, expect `1`), retries
@@ -119,7 +127,7 @@ backend workers
     option tcp-check
     tcp-check connect
     tcp-check send 1
-    tcp-check expect string 1
+    tcp-check expect rstring ^1$
     # Checked every {interval}; one failure marks a worker down and one success brings it
     # back, as ours; a down worker is checked every --cooldown. A real request that fails
     # to connect marks it down too (observe layer4), as ours does.

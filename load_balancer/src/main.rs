@@ -155,7 +155,7 @@ fn forward_to_workers(
             }
         }
         // However many dead entries the registry holds, one request stops walking them.
-        if started.elapsed() > MAX_WALK {
+        if started.elapsed() > MAX_WALK && !failure.took_the_request() {
             break;
         }
     }
@@ -272,7 +272,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::flush();
-            eprintln!("load_balancer: {e}");
+            log::warn(&format!("load_balancer: {e}"));
             ExitCode::FAILURE
         }
     }

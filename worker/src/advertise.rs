@@ -7,6 +7,7 @@
 //! itself; so it refuses to start until `--advertise HOST` names the address or host name the
 //! others should dial. A worker on 127.0.0.1 still writes the bare port, the Python format.
 
+use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
 
@@ -64,8 +65,14 @@ pub fn print_registry_line(options: &Options) -> ExitCode {
         host: options.advertise.clone(),
         port: options.port,
     };
-    println!("{}", me.registry_line());
-    ExitCode::SUCCESS
+    // println! would panic on a closed or full standard output; we say so and fail instead.
+    match writeln!(std::io::stdout(), "{}", me.registry_line()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            common::log::warn(&format!("worker: cannot print the registry line: {e}"));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

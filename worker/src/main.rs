@@ -162,7 +162,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::flush();
-            eprintln!("worker: {e}");
+            log::warn(&format!("worker: {e}"));
             ExitCode::FAILURE
         }
     }
