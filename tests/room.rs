@@ -361,7 +361,7 @@ fn refusals_go_out_at_once() -> Result<(), Error> {
 
 /// 300 connections that trickle (a space now and then, never a number) against the load
 /// balancer's 256 places: 50 real clients that come after them are all served, because the
-/// connection that has waited longest for its request makes room. Prints the share served.
+/// oldest listed connection still waiting for its request makes room. Prints the share served.
 #[test]
 fn trickling_connections_cannot_lock_the_room() -> Result<(), Error> {
     let lab = Lab::new("trickle")?;

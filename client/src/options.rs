@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 
-/// How long the client waits for the load balancer to say anything, by default. The longest a
-/// request takes through our load balancer with its defaults is a few worker timeouts (30 s
-/// each, when workers hang one after another) on top of its own 10 s: 120 s lets that finish,
-/// and only a load balancer that has stopped answering makes the client wait this long.
+/// How long the client waits, by default, for each read of the answer (the load balancer says
+/// nothing until its answer is ready). A request through our load balancer with its defaults
+/// takes at most about a minute (two worker timeouts of 30 s, when two workers hang one after
+/// the other): 120 s lets that finish, and only a load balancer that has stopped answering
+/// makes the client wait this long.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What `client --help` prints.

@@ -72,8 +72,9 @@ const REFUSAL_POLL: Duration = Duration::from_millis(20);
 /// A connection being refused: its socket and when to stop waiting for its close.
 type Refused = (TcpStream, Instant);
 
-/// Counts open connections against a cap. Over the cap, the connection that has waited longest
-/// without sending its whole request makes room for the newcomer (a slow typist or a trickling
+/// Counts open connections against a cap. Over the cap, a connection still waiting for its
+/// whole request (the oldest of those admitted once half the places were taken) makes room
+/// for the newcomer (a slow typist or a trickling
 /// attacker, never a request in progress); when none is waiting, the newcomer is refused with
 /// `Error: server busy` at once, without a thread of its own.
 pub struct ConnectionLimit {
@@ -146,8 +147,9 @@ impl ConnectionLimit {
     }
 
     /// A slot for `stream`, or `None` when `max` connections are open and none of them is
-    /// still waiting for its request. To make room, the one that has waited longest is
-    /// answered `Error: server busy` and closed.
+    /// listed as still waiting for its request. To make room, the oldest listed one is answered
+    /// `Error: server busy` and closed. Only connections admitted past half the cap are listed:
+    /// before that the places cannot run out, and listing costs a clone of the socket.
     pub fn try_admit(&self, stream: &TcpStream) -> Option<Slot> {
         let mut table = lock(&self.table);
         if table.open >= self.max {
@@ -162,9 +164,7 @@ impl ConnectionLimit {
                 .peer_addr()
                 .map(python_addr)
                 .unwrap_or_default();
-            say!(
-                "Busy: closed {peer}, which waited longest without sending its request, to make room"
-            );
+            say!("Busy: closed {peer}, still waiting for its request, to make room");
             answer_at_once(&oldest.stream);
             // Both directions: its thread's read returns at once, and the thread finishes.
             let _ = oldest.stream.shutdown(Shutdown::Both);
@@ -327,7 +327,7 @@ mod tests {
         assert!(limit.try_admit(&c).is_some());
     }
 
-    /// At the cap, the connection that has waited longest for its request is told the server
+    /// At the cap, the oldest listed connection still waiting for its request is told the server
     /// is busy and closed, and the newcomer gets its place.
     #[test]
     fn the_longest_waiting_makes_room() {

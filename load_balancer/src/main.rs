@@ -112,7 +112,7 @@ fn handle_client(client: &mut TcpStream, slot: &Slot, lb: &LoadBalancer) {
 }
 
 /// Tries the workers in the order the strategy gives until one answers. Retrying is safe: n!
-/// is the same whoever computes it. What each failure leads to is the `match` below; on
+/// is the same whoever computes it. What each `Failure` leads to is decided below; on
 /// failure, the error answer for the client.
 fn forward_to_workers(
     lb: &LoadBalancer,

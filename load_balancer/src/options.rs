@@ -13,8 +13,8 @@ use crate::strategy::Strategy;
 
 /// How long a client may take to send its whole request. client.py connects first and then
 /// asks the user for the number, so this is a person's typing time: a minute, as nginx's
-/// `client_header_timeout`. When every place is taken, the connection that has waited longest
-/// makes room for a new one, so slow typists cannot lock the others out.
+/// `client_header_timeout`. When every place is taken, a connection still waiting for its
+/// request makes room for a new one, so slow typists cannot lock the others out.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long to wait for a worker to accept a connection. On one machine or a LAN a live worker
