@@ -29,7 +29,7 @@ use std::time::Duration;
 pub const DEFAULT_REGISTRY: &str = "worker_ports.txt";
 
 /// The host a line with only a port means, as in load_balancer.py line 14.
-const PORT_ONLY_HOST: &str = "127.0.0.1";
+const PORT_ONLY_HOST: &str = crate::DEFAULT_HOST;
 
 /// The largest registry we read, in bytes. A registry that has collected 100,000 entries of
 /// `HOST:PORT` over many sessions is about 1.6 MB, and still must work; 4 MiB leaves room for

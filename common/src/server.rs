@@ -280,9 +280,11 @@ impl AcceptBackoff {
                 plain(error)
             ));
         }
-        self.failures = self.failures.saturating_add(1);
-        let wait = FIRST_ACCEPT_WAIT.saturating_mul(1 << self.failures.min(10) >> 1);
+        // 10 ms after the first failure, then twice as long after each, up to the most.
+        let doublings = self.failures.min(10);
+        let wait = FIRST_ACCEPT_WAIT.saturating_mul(2u32.pow(doublings));
         thread::sleep(wait.min(MOST_ACCEPT_WAIT));
+        self.failures = self.failures.saturating_add(1);
     }
 
     /// After an accept that worked: ends a burst of failures, saying how long it was.

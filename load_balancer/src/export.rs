@@ -21,9 +21,6 @@ use crate::strategy::Strategy;
 /// libnginx-mod-stream. A TCP proxy needs it; nginx's HTTP core does not include it.
 const NGINX_STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
-/// How long a health check's answer may take: our own checks wait a second for `1`.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// How often HAProxy checks a worker that is up: HAProxy's own default, 2 s. Every check is a
 /// request for 1! in the worker's log, so not more often than that.
 const CHECK_INTERVAL: Duration = Duration::from_secs(2);
@@ -139,7 +136,7 @@ backend workers
         connect = millis(options.connect_timeout),
         client = millis(options.timeout),
         server = millis(options.worker_timeout),
-        check = millis(CHECK_TIMEOUT),
+        check = millis(crate::ask::CHECK_TIMEOUT),
         retries = RETRIES,
         bind = listen_address(&options.host, options.port),
         interval = millis(CHECK_INTERVAL),
