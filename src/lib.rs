@@ -6,6 +6,7 @@
 //! - [`lab`]: a lab in a scratch folder of its own — workers, a load balancer, clients.
 //! - [`hosts`]: several machines on one, as network namespaces, for a lab across machines.
 
+pub mod check;
 pub mod hosts;
 pub mod lab;
 pub mod peers;

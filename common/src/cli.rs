@@ -123,7 +123,18 @@ pub fn parse_or_exit<T>(
     help: &str,
     parse: impl FnOnce(&mut Args) -> Result<T, CliError>,
 ) -> T {
-    match parse(&mut Args::new(std::env::args().skip(1))) {
+    parse_these_or_exit(program, help, std::env::args().skip(1), parse)
+}
+
+/// [`parse_or_exit`] over the given arguments instead of the process's: for a subcommand
+/// such as `lab check`, whose arguments start after its name.
+pub fn parse_these_or_exit<T>(
+    program: &str,
+    help: &str,
+    args: impl IntoIterator<Item = String>,
+    parse: impl FnOnce(&mut Args) -> Result<T, CliError>,
+) -> T {
+    match parse(&mut Args::new(args)) {
         Ok(options) => options,
         Err(CliError::HelpRequested) => {
             // print! would panic on a closed standard output; the help is then simply lost.
