@@ -5,17 +5,31 @@
 //! every line it prints is shown tagged with its name (`[worker 1] ...`). The workers share a
 //! private registry file in a scratch folder, so an old `worker_ports.txt` cannot interfere;
 //! the load balancer takes the lab's port 65432, or a free one if 65432 is in use.
+//!
+//! With `--fault` it sends more numbers and stops one worker half-way, as a student's Ctrl-C
+//! would, to show the load balancer passing over the dead worker while every answer arrives.
 
 use std::process::ExitCode;
 
 use common::cli::{self, Args, CliError};
 use common::error::Error;
+use common::factorial::factorial_digits;
 use common::{log, say};
-use lab::lab::{Lab, PATIENCE, port_is_free};
+use lab::lab::{Lab, PATIENCE, Server, port_is_free};
 use lab::process::build_programs;
 
 /// The numbers the lab's write-up tries.
-const NUMBERS: [&str; 3] = ["12", "15", "7"];
+const NUMBERS: [u64; 3] = [12, 15, 7];
+
+/// The numbers `--fault` sends: the write-up's three and six more, so that four requests go
+/// round the three workers before the stop and five go to the two left after it. All are
+/// small, so every answer fits on one line of the terminal.
+const FAULT_NUMBERS: [u64; 9] = [12, 15, 7, 10, 11, 13, 9, 8, 14];
+
+/// After how many answers `--fault` stops a worker: past one full round of the three workers,
+/// so the served lines show the round-robin turn before the failover breaks it. At least
+/// [`WORKERS`], as choosing the worker reads the turn of the request that many back.
+const STOP_AFTER: usize = 4;
 
 /// How many workers the lab's write-up starts.
 const WORKERS: usize = 3;
@@ -24,7 +38,7 @@ const WORKERS: usize = 3;
 const HELP: &str = "\
 lab: runs the whole factorial lab in one command (the demo)
 
-Usage: lab            (or, from the workspace: cargo run --release)
+Usage: lab [--fault]    (or, from the workspace: cargo run --release [-- --fault])
 
 Builds the worker, load balancer and client, starts three workers and the load balancer
 (on 127.0.0.1:65432, or a free port if 65432 is taken) with a registry file in a scratch
@@ -32,27 +46,44 @@ folder, asks the client for 12!, 15! and 7!, shows every process's lines tagged 
 name, and stops them all.
 
 Options:
+  --fault       ask for nine numbers, and after the fourth answer stop the worker whose
+                turn comes next, as Ctrl-C would: the load balancer marks it down and
+                sends that request and the later ones to the two workers left
   -h, --help    print this help
 
-Exit codes: 0 when the three answers arrived, 1 when something failed, 2 for a bad argument.
+Exit codes: 0 when every answer arrived right, 1 when something failed, 2 for a bad argument.
 ";
 
-/// The demo takes no arguments but `--help`; anything else is a mistake, not ignored.
-fn parse_args(args: &mut Args) -> Result<(), CliError> {
-    match args.next_arg() {
-        None => Ok(()),
-        Some(arg) if arg == "-h" || arg == "--help" => Err(CliError::HelpRequested),
-        Some(arg) => Err(cli::unknown(&arg)),
-    }
+/// Which run the demo gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// The lab's write-up: three numbers, every worker up.
+    Plain,
+    /// `--fault`: more numbers, and one worker stopped half-way.
+    Fault,
 }
 
+/// The demo takes `--fault` and `--help`; anything else is a mistake, not ignored.
+fn parse_args(args: &mut Args) -> Result<Run, CliError> {
+    let mut run = Run::Plain;
+    while let Some(arg) = args.next_arg() {
+        match arg.as_str() {
+            "--fault" => run = Run::Fault,
+            "-h" | "--help" => return Err(CliError::HelpRequested),
+            _ => return Err(cli::unknown(&arg)),
+        }
+    }
+    Ok(run)
+}
+
+/// Runs `lab check` or the demo, and turns the outcome into the exit code the help promises.
 fn main() -> ExitCode {
     // `lab check …` grades an implementation of the lab (src/check/); anything else is the demo.
     if std::env::args().nth(1).as_deref() == Some("check") {
         return lab::check::main(std::env::args().skip(2));
     }
-    cli::parse_or_exit("lab", HELP, parse_args);
-    let result = run_demo();
+    let run = cli::parse_or_exit("lab", HELP, parse_args);
+    let result = run_demo(run);
     // Every process is stopped and the scratch folder gone by now; write out the last lines.
     log::flush();
     match result {
@@ -64,17 +95,42 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_demo() -> Result<(), Error> {
+/// Starts the lab and gives the chosen run; dropping the lab at the end stops every process.
+fn run_demo(run: Run) -> Result<(), Error> {
     build_programs()?;
     let lab = Lab::echoing("demo")?;
     say!("Registry file: {}", lab.registry().display());
 
     // Kept in scope to the end: dropping a server stops its process.
-    let mut workers = Vec::new();
-    for number in 1..=WORKERS {
-        workers.push(lab.start_worker(&format!("worker {number}"), &[])?);
-    }
+    let mut workers = lab.start_workers(WORKERS, &[])?;
+    let mut balancer = start_balancer(&lab)?;
 
+    match run {
+        Run::Plain => {
+            for number in NUMBERS {
+                ask(&lab, &balancer, number)?;
+                wait_until_logged(&mut balancer, &mut workers)?;
+            }
+            say!(
+                "Done: {} answers from {WORKERS} workers; stopping them all.",
+                NUMBERS.len()
+            );
+        }
+        Run::Fault => {
+            run_with_fault(&lab, &mut balancer, &mut workers)?;
+            say!(
+                "Done: {} answers from {WORKERS} workers, one of them stopped half-way; \
+                 stopping them all.",
+                FAULT_NUMBERS.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Starts the load balancer on the lab's port 65432, or on a free one (saying so) when 65432
+/// is in use, so the demo runs beside a lab already running by hand.
+fn start_balancer(lab: &Lab) -> Result<Server, Error> {
     let port = if port_is_free(common::DEFAULT_LB_PORT) {
         common::DEFAULT_LB_PORT
     } else {
@@ -84,26 +140,77 @@ fn run_demo() -> Result<(), Error> {
         );
         0
     };
-    let mut balancer = lab.start_load_balancer_on(port, &[])?;
+    lab.start_load_balancer_on(port, &[])
+}
 
-    for number in NUMBERS {
-        let finished = lab.run_client(balancer.port, &[number], None)?;
-        if !finished.status.success() {
-            return Err(Error::new(format!("the client failed for {number}")));
+/// Sends every number of [`FAULT_NUMBERS`], stopping a worker after [`STOP_AFTER`] answers;
+/// for the request after the stop it waits for the load balancer's "marked down" line too, so
+/// the failover reads in order before the next client starts.
+fn run_with_fault(lab: &Lab, balancer: &mut Server, workers: &mut [Server]) -> Result<(), Error> {
+    let mut served = Vec::new();
+    for (index, number) in FAULT_NUMBERS.into_iter().enumerate() {
+        if index == STOP_AFTER {
+            stop_next_in_turn(workers, &served)?;
         }
-        // Wait until the worker that served it and the load balancer have logged this answer,
-        // so the output reads in order and no line is cut off when the demo stops them.
-        let served_by = balancer.wait_for_forwards(1)?;
-        if let Some(worker) = workers.iter_mut().find(|w| served_by.contains(&w.port)) {
-            worker.process.wait_for("Worker sent factorial", PATIENCE)?;
+        ask(lab, balancer, number)?;
+        if index == STOP_AFTER {
+            balancer.process.wait_for("marked down", PATIENCE)?;
         }
-        balancer
-            .process
-            .wait_for("Response sent to client", PATIENCE)?;
+        served.push(wait_until_logged(balancer, workers)?);
     }
-    say!(
-        "Done: {} answers from {WORKERS} workers; stopping them all.",
-        NUMBERS.len()
-    );
     Ok(())
+}
+
+/// Stops the worker whose round-robin turn comes next, as a student's Ctrl-C would (SIGINT),
+/// and waits for it to exit, so the very next request shows the failover. `served` holds the
+/// port that served each request so far; with every worker up, round-robin sends the next
+/// request to the worker that served the one [`WORKERS`] requests back.
+fn stop_next_in_turn(workers: &mut [Server], served: &[u16]) -> Result<(), Error> {
+    let port = served
+        .len()
+        .checked_sub(WORKERS)
+        .and_then(|back| served.get(back))
+        .ok_or_else(|| Error::new("too few answers yet to know whose turn comes next"))?;
+    let worker = workers
+        .iter_mut()
+        .find(|w| w.port == *port)
+        .ok_or_else(|| Error::new(format!("no worker of ours listens on port {port}")))?;
+    say!("Stopping {} (as Ctrl-C would) ...", worker.process.tag);
+    worker.process.signal("INT")?;
+    worker.process.wait_for_exit(PATIENCE)?;
+    Ok(())
+}
+
+/// Runs the client for `number` and checks that it exited 0 with n! itself: the demo exits 0
+/// only when every answer arrived right.
+fn ask(lab: &Lab, balancer: &Server, number: u64) -> Result<(), Error> {
+    let finished = lab.run_client(balancer.port, &[&number.to_string()], None)?;
+    if !finished.status.success() {
+        return Err(Error::new(format!("the client failed for {number}")));
+    }
+    let expected = format!("Factorial received: {}", factorial_digits(number));
+    if !finished.stdout.contains(&expected) {
+        return Err(Error::new(format!(
+            "the client got a wrong answer for {number}: {:?}",
+            finished.stdout
+        )));
+    }
+    Ok(())
+}
+
+/// Waits until the worker that served the last request and the load balancer have logged its
+/// answer, so the output reads in order and no line is cut off when the demo stops them.
+/// Returns the port of the worker that served it.
+fn wait_until_logged(balancer: &mut Server, workers: &mut [Server]) -> Result<u16, Error> {
+    let served_by = balancer.wait_for_forwards(1)?;
+    if let Some(worker) = workers.iter_mut().find(|w| served_by.contains(&w.port)) {
+        worker.process.wait_for("Worker sent factorial", PATIENCE)?;
+    }
+    balancer
+        .process
+        .wait_for("Response sent to client", PATIENCE)?;
+    served_by
+        .first()
+        .copied()
+        .ok_or_else(|| Error::new("the load balancer named no worker"))
 }

@@ -1,13 +1,33 @@
 //! The one-command demo, run as an instructor would run it.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-use std::process::Command;
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use common::factorial::factorial_digits;
+
+/// Held while a demo runs. Each demo takes port 65432 when it sees it free, so two demos
+/// started at once by the test harness could both see it free and one's load balancer would
+/// fail to bind it; one at a time, each finds it free.
+static LAB_PORT: Mutex<()> = Mutex::new(());
+
+/// Runs the demo with `args` to its end, one demo at a time.
+fn run_demo(args: &[&str]) -> Output {
+    // A demo test that failed while holding the lock leaves nothing behind for the next one.
+    let _port = LAB_PORT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(args)
+        .output()
+        .unwrap()
+}
 
 /// The demo starts three workers, the load balancer and the client, shows every process's
 /// lines tagged with its name, gets the three answers, and exits 0.
 #[test]
 fn demo_runs_the_whole_lab() {
-    let output = Command::new(env!("CARGO_BIN_EXE_lab")).output().unwrap();
+    let output = run_demo(&[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -28,6 +48,52 @@ fn demo_runs_the_whole_lab() {
     ] {
         assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
     }
+}
+
+/// The numbers `lab --fault` sends, in its order.
+const FAULT_NUMBERS: [u64; 9] = [12, 15, 7, 10, 11, 13, 9, 8, 14];
+
+/// `lab --fault` stops one worker half-way, as Ctrl-C would: the load balancer marks it down,
+/// the stopped worker prints nothing more, and every number is still answered right.
+#[test]
+fn demo_with_fault_stops_a_worker_and_every_answer_arrives() {
+    let output = run_demo(&["--fault"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for number in FAULT_NUMBERS {
+        let expected = format!(
+            "[client] Factorial received: {}\n",
+            factorial_digits(number)
+        );
+        assert!(stdout.contains(&expected), "no {expected:?} in:\n{stdout}");
+    }
+    let lines: Vec<&str> = stdout.lines().collect();
+    let stop = lines
+        .iter()
+        .position(|l| l.starts_with("Stopping worker ") && l.contains("(as Ctrl-C would)"))
+        .unwrap_or_else(|| panic!("no stop line in:\n{stdout}"));
+    let after_stop = &lines[stop + 1..];
+    assert!(
+        after_stop
+            .iter()
+            .any(|l| l.starts_with("[load_balancer] Worker (") && l.contains(") marked down;")),
+        "no marked-down line after the stop line in:\n{stdout}"
+    );
+    // "Stopping worker 2 (as Ctrl-C would) ..." -> "[worker 2] ".
+    let stopped = lines[stop]
+        .trim_start_matches("Stopping ")
+        .split(" (")
+        .next()
+        .unwrap();
+    let tag = format!("[{stopped}] ");
+    assert!(
+        !after_stop.iter().any(|l| l.starts_with(&tag)),
+        "{stopped} printed after it was stopped:\n{stdout}"
+    );
 }
 
 /// `--help` prints what the demo does and exits 0; an unknown argument is refused with exit
