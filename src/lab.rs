@@ -219,6 +219,50 @@ pub fn python_load_balancer(lab: &Lab, python_lab: &Path) -> Command {
     command
 }
 
+/// The folder holding the Python lab (`PYTHON_LAB_DIR`, with client.py, load_balancer.py and
+/// worker_server.py in it) when python3 is on PATH too, or why the tests that run the Python
+/// lab cannot.
+pub fn python_lab_dir() -> Result<PathBuf, String> {
+    let dir = std::env::var_os("PYTHON_LAB_DIR").ok_or("PYTHON_LAB_DIR is not set")?;
+    let dir = Path::new(&dir)
+        .canonicalize()
+        .map_err(|e| format!("PYTHON_LAB_DIR {dir:?}: {e}"))?;
+    for file in ["client.py", "load_balancer.py", "worker_server.py"] {
+        if !dir.join(file).exists() {
+            return Err(format!("{} has no {file}", dir.display()));
+        }
+    }
+    match Command::new("python3").arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(dir),
+        _ => Err("python3 is not on PATH".to_string()),
+    }
+}
+
+/// A `sitecustomize.py` that makes every Python socket bind with SO_REUSEADDR, as
+/// [`PYTHON_WITH_REUSEADDR`] does, for a test that must run a Python command word for word
+/// (`python3 load_balancer.py`): Python runs this file at start when its folder is on
+/// PYTHONPATH. Without it the Python load balancer could not take port 65432 while connections
+/// an earlier test closed there are in TIME_WAIT.
+const REUSEADDR_SITECUSTOMIZE: &str = "\
+import socket
+plain_bind = socket.socket.bind
+def bind(self, address):
+    self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return plain_bind(self, address)
+socket.socket.bind = bind
+";
+
+/// Writes [`REUSEADDR_SITECUSTOMIZE`] into a folder `python-reuseaddr` under `dir` and returns
+/// that folder, for PYTHONPATH.
+pub fn python_reuseaddr_path(dir: &Path) -> Result<PathBuf, Error> {
+    let folder = dir.join("python-reuseaddr");
+    fs::create_dir_all(&folder).context(|| format!("cannot create {}", folder.display()))?;
+    let file = folder.join("sitecustomize.py");
+    fs::write(&file, REUSEADDR_SITECUSTOMIZE)
+        .context(|| format!("cannot write {}", file.display()))?;
+    Ok(folder)
+}
+
 /// Says on the terminal that a test skipped and why. It writes to stderr directly, because
 /// the test harness captures `println!` and `eprintln!` of passing tests.
 ///

@@ -181,6 +181,11 @@ impl Running {
         self.kill();
     }
 
+    /// True once the process has ended (a server that died, a worker that never registered).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// The process id, for `kill -STOP` and `/proc/<pid>/status` in tests.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -270,6 +275,20 @@ impl Running {
             self.seen.push(line);
         }
         &self.seen
+    }
+
+    /// Like [`Running::drain`], but first waits until the program has printed nothing for
+    /// `quiet` (at most `timeout` in all): a dying program's last lines, which say why, may
+    /// still be on their way through the pipe.
+    pub fn drain_when_quiet(&mut self, quiet: Duration, timeout: Duration) -> &[Line] {
+        let deadline = Instant::now() + timeout;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(quiet.min(deadline.saturating_duration_since(Instant::now())))
+        {
+            self.seen.push(line);
+        }
+        self.drain()
     }
 
     /// Stdout lines received so far, in order.
@@ -381,6 +400,11 @@ fn cargo_build_command() -> Result<Option<Command>, Error> {
     };
     let mut command = Command::new(cargo);
     command.args(["build", "--quiet", profile]);
+    // From any folder (`lab check` runs where the student's files are), this workspace.
+    command.args([
+        "--manifest-path",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+    ]);
     command.args(["-p", "worker", "-p", "load_balancer", "-p", "client"]);
     Ok(Some(command))
 }

@@ -6,35 +6,21 @@
 //! balancer and client know only port 65432, so the mixes run one after another in a single
 //! test; the other test here puts our load balancer on a port of its own.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, PATIENCE, Server, ask_text, port_is_free, python_load_balancer, say_skipped};
+use lab::lab::{
+    Lab, PATIENCE, Server, ask_text, port_is_free, python_lab_dir, python_load_balancer,
+    say_skipped,
+};
 
 /// Which implementation plays a part.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Side {
     Python,
     Rust,
-}
-
-/// The folder holding the Python lab, or why these tests cannot run.
-fn python_lab() -> Result<PathBuf, String> {
-    let dir = std::env::var_os("PYTHON_LAB_DIR").ok_or("PYTHON_LAB_DIR is not set")?;
-    let dir = Path::new(&dir)
-        .canonicalize()
-        .map_err(|e| format!("PYTHON_LAB_DIR {dir:?}: {e}"))?;
-    for file in ["client.py", "load_balancer.py", "worker_server.py"] {
-        if !dir.join(file).exists() {
-            return Err(format!("{} has no {file}", dir.display()));
-        }
-    }
-    match Command::new("python3").arg("--version").output() {
-        Ok(out) if out.status.success() => Ok(dir),
-        _ => Err("python3 is not on PATH".to_string()),
-    }
 }
 
 /// A python3 command in the lab's folder, unbuffered so we see each line as it is printed.
@@ -88,7 +74,7 @@ fn ask_with_client(lab: &Lab, py: &Path, side: Side, number: &str) -> Result<Str
 /// with all 2568 digits from Python workers too.
 #[test]
 fn all_eight_mixes_interoperate() -> Result<(), Error> {
-    let py = match python_lab() {
+    let py = match python_lab_dir() {
         Ok(dir) => dir,
         Err(why) => {
             say_skipped("all_eight_mixes_interoperate", &why);
@@ -130,7 +116,7 @@ fn all_eight_mixes_interoperate() -> Result<(), Error> {
 /// one `client 5000` killed every Python worker.
 #[test]
 fn a_big_n_kills_two_python_workers_not_all() -> Result<(), Error> {
-    let py = match python_lab() {
+    let py = match python_lab_dir() {
         Ok(dir) => dir,
         Err(why) => {
             say_skipped("a_big_n_kills_two_python_workers_not_all", &why);

@@ -1,9 +1,199 @@
-//! `lab check`: the lab's properties, checked against any implementation of its protocol.
+//! `lab check`: the lab's properties, checked against any implementation of its protocol, in
+//! any language — a worker or a load balancer given as a command, or a running service given
+//! as an address. It prints a report card, one row per property, with the evidence under each
+//! row that fails; the exit code is 0 only when every row passes.
+//!
+//! - [`properties`]: each property, one short function: the lab's specification.
+//! - [`setup`]: starting what is under check as the lab does, in a scratch folder.
+//! - [`ask`]: one request with a deadline, and what came back in words.
 
+pub mod ask;
+pub mod properties;
+pub mod setup;
+
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
+
+use common::cli::{self, Args, CliError};
+use common::{log, say};
+
+use properties::{Evidence, PROPERTIES};
+use setup::{Program, System, Target};
+
+/// What `lab check --help` prints.
+const HELP: &str = "\
+lab check: checks an implementation of the factorial lab, in any language, and prints a
+report card: one row per property, pass or FAIL, with the evidence under each FAIL.
+
+Usage:
+  lab check --worker CMD                      a worker
+  lab check --load-balancer CMD [--worker CMD] a load balancer, with three workers behind it
+  lab check --address HOST:PORT               a worker or load balancer that runs already
+
+  --worker CMD          the command that starts one worker, such as
+                        \"python3 worker_server.py\"; it runs in a scratch folder, as in the
+                        lab, and must append its port to worker_ports.txt there. Behind a
+                        load balancer, the default is our worker.
+  --load-balancer CMD   the command that starts the load balancer; it runs in the same
+                        folder, reads worker_ports.txt there, and must print a line ending in
+                        `listening on HOST:PORT` (the lab's line).
+  --address HOST:PORT   ask a running service; only properties that need no process of its
+                        own to start or stop are checked.
+  --any-order           the load balancer chooses workers some other way than in turn
+                        (random): check only that every worker gets requests.
+  -h, --help            print this help
+
+A command is split at spaces; a word naming a file here is passed as its full path.
+
+Exit codes: 0 when every property holds, 1 when one does not, 2 for a bad argument.
+";
+
+/// What the command line asks for.
+#[derive(Debug, Default)]
+struct Options {
+    worker: Option<String>,
+    load_balancer: Option<String>,
+    address: Option<String>,
+    any_order: bool,
+}
+
+fn parse_args(args: &mut Args) -> Result<Options, CliError> {
+    let mut options = Options::default();
+    while let Some(arg) = args.next_arg() {
+        match arg.as_str() {
+            "-h" | "--help" => return Err(CliError::HelpRequested),
+            "--worker" => options.worker = Some(args.value(&arg)?),
+            "--load-balancer" => options.load_balancer = Some(args.value(&arg)?),
+            "--address" => options.address = Some(args.value(&arg)?),
+            "--any-order" => options.any_order = true,
+            _ => return Err(cli::unknown(&arg)),
+        }
+    }
+    Ok(options)
+}
+
+/// Which target the options name, or what is wrong with them.
+fn target(options: &Options) -> Result<Target, CliError> {
+    let command = |flag: &str, line: &str| {
+        Program::from_command_line(line)
+            .ok_or_else(|| CliError::Usage(format!("{flag} needs a command")))
+    };
+    match (&options.address, &options.load_balancer, &options.worker) {
+        (Some(address), None, None) => Ok(Target::Address(resolve(address)?)),
+        (Some(_), _, _) => Err(CliError::Usage(
+            "--address checks a running service; it takes no --worker or --load-balancer".into(),
+        )),
+        (None, Some(balancer), worker) => Ok(Target::LoadBalancer {
+            balancer: command("--load-balancer", balancer)?,
+            workers: match worker {
+                Some(worker) => command("--worker", worker)?,
+                None => Program::Ours("worker"),
+            },
+        }),
+        (None, None, Some(worker)) => Ok(Target::Worker(command("--worker", worker)?)),
+        (None, None, None) => Err(CliError::Usage(
+            "say what to check: --worker CMD, --load-balancer CMD or --address HOST:PORT".into(),
+        )),
+    }
+}
+
+/// `HOST:PORT` as an address to connect to.
+fn resolve(address: &str) -> Result<SocketAddr, CliError> {
+    let bad = |why: String| CliError::Usage(format!("--address {address:?}: {why}"));
+    address
+        .to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("names no address".to_string()))
+}
 
 /// Runs `lab check` with the arguments after `check`.
 pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
-    let _ = args;
-    ExitCode::FAILURE
+    let options = cli::parse_these_or_exit("lab check", HELP, args, parse_args);
+    let target = match target(&options) {
+        Ok(target) => target,
+        Err(CliError::Usage(message)) => {
+            log::warn(&format!("lab check: {message}"));
+            log::warn("Try 'lab check --help' for the options.");
+            return ExitCode::from(cli::USAGE_EXIT_CODE as u8);
+        }
+        Err(CliError::HelpRequested) => return ExitCode::SUCCESS,
+    };
+    let all_hold = run(target, options.any_order);
+    // Every process is stopped by now; write out the last lines.
+    log::flush();
+    if all_hold {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Checks every property that applies to `target`, printing the report card; true when all
+/// hold.
+fn run(target: Target, any_order: bool) -> bool {
+    if uses_ours(&target)
+        && let Err(e) = crate::process::build_programs()
+    {
+        say!("lab check: {e}");
+        return false;
+    }
+    say!("lab check: {}", describe(&target));
+    let kind = target.kind();
+    let mut system = System::new(target);
+    let mut held = 0;
+    for property in PROPERTIES.iter().filter(|p| p.applies.to(kind, any_order)) {
+        let prepared = system.prepare();
+        let started = prepared.is_ok();
+        let verdict = prepared
+            .map_err(Evidence::from)
+            .and_then(|()| (property.check)(&mut system));
+        match verdict {
+            Ok(()) => {
+                held += 1;
+                say!("  pass  {}", property.claim);
+            }
+            Err(Evidence(lines)) => {
+                say!("  FAIL  {}", property.claim);
+                let printed = system.recent_output();
+                for line in lines.iter().chain(&printed).flat_map(|l| l.lines()) {
+                    say!("          {line}");
+                }
+            }
+        }
+        if !started {
+            say!("It did not start, or it stopped: the properties after this one are not checked.");
+            break;
+        }
+    }
+    let total = PROPERTIES
+        .iter()
+        .filter(|p| p.applies.to(kind, any_order))
+        .count();
+    say!("{held} of {total} properties hold.");
+    held == total
+}
+
+/// Whether the check starts one of our programs, which may need building first.
+fn uses_ours(target: &Target) -> bool {
+    matches!(
+        target,
+        Target::LoadBalancer {
+            workers: Program::Ours(_),
+            ..
+        }
+    )
+}
+
+/// The report card's first line: what is under check.
+fn describe(target: &Target) -> String {
+    match target {
+        Target::Worker(program) => format!("a worker, {}", program.describe()),
+        Target::LoadBalancer { balancer, workers } => format!(
+            "a load balancer, {}, with three workers behind it, {}",
+            balancer.describe(),
+            workers.describe()
+        ),
+        Target::Address(addr) => format!("the service at {addr}"),
+    }
 }

@@ -1,0 +1,229 @@
+//! `lab check`, run as a student runs it: on our worker and load balancer every row passes, and
+//! on the Python lab exactly its known faults fail (the cut 500!, the worker killed by `abc`,
+//! the failed requests after a worker dies, the wait on a frozen worker, one connection at a
+//! time in the worker). Both directions are checked, so the checker cannot drift into
+//! always-green or always-red.
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use lab::lab::{Lab, python_lab_dir, python_reuseaddr_path, say_skipped};
+use lab::process::program_path;
+
+/// Every row `lab check` can print, in its order, as the report card names them.
+const REGISTERS: &str = "the worker registers its port in worker_ports.txt";
+const SMALL: &str = "small answers are right: 0!, 1!, 12!, 20!";
+const LONG: &str = "an answer longer than 1024 digits arrives whole: 500!";
+const BAD: &str = "each bad request gets an answer, and the server still serves";
+const SLOW: &str = "a slow client does not hold up a fast one";
+const WAITING: &str = "a client that connects and waits before sending is served";
+const IN_TURN: &str = "requests go to every worker, each in turn (round-robin)";
+const EVERY_WORKER: &str = "requests go to every worker";
+const KILLED: &str = "a worker killed mid-run is bypassed: no later request fails";
+const FROZEN: &str = "a frozen worker (Ctrl-Z) does not stall the rest";
+const ADDED: &str = "a worker added mid-run gets requests";
+
+/// What `lab check` printed and how it exited.
+struct Card {
+    output: Output,
+    stdout: String,
+}
+
+impl Card {
+    /// Runs `lab check` with `args` in `dir`, with `python_path` (if any) on PYTHONPATH.
+    fn run(dir: &Path, args: &[&str], python_path: Option<&Path>) -> Card {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lab"));
+        command.arg("check").args(args).current_dir(dir);
+        if let Some(path) = python_path {
+            command.env("PYTHONPATH", path);
+        }
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        Card { output, stdout }
+    }
+
+    /// The claims of the rows marked `mark` (`pass` or `FAIL`), in order.
+    fn rows(&self, mark: &str) -> Vec<&str> {
+        let prefix = format!("  {mark}  ");
+        self.stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix(&prefix))
+            .collect()
+    }
+
+    /// Asserts the rows that pass and those that fail, exactly, and the exit code that goes
+    /// with them.
+    fn assert_rows(&self, passed: &[&str], failed: &[&str]) {
+        let context = format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            String::from_utf8_lossy(&self.output.stderr)
+        );
+        assert_eq!(self.rows("pass"), passed, "{context}");
+        assert_eq!(self.rows("FAIL"), failed, "{context}");
+        let expected_code = if failed.is_empty() { 0 } else { 1 };
+        assert_eq!(self.output.status.code(), Some(expected_code), "{context}");
+        let total = passed.len() + failed.len();
+        let summary = format!("{} of {total} properties hold.", passed.len());
+        assert!(self.stdout.contains(&summary), "{context}");
+    }
+}
+
+fn path_of(program: &str) -> String {
+    program_path(program).unwrap().display().to_string()
+}
+
+/// Our worker holds every property a worker can be checked for.
+#[test]
+fn our_worker_passes_every_row() {
+    let lab = Lab::new("check-our-worker").unwrap();
+    let card = Card::run(lab.dir(), &["--worker", &path_of("worker")], None);
+    card.assert_rows(&[REGISTERS, SMALL, LONG, BAD, SLOW, WAITING], &[]);
+}
+
+/// Our load balancer, with our workers behind it, holds every property.
+#[test]
+fn our_load_balancer_passes_every_row() {
+    let lab = Lab::new("check-our-lb").unwrap();
+    let balancer = format!("{} --port 0", path_of("load_balancer"));
+    let card = Card::run(lab.dir(), &["--load-balancer", &balancer], None);
+    card.assert_rows(
+        &[
+            SMALL, LONG, BAD, SLOW, WAITING, IN_TURN, KILLED, FROZEN, ADDED,
+        ],
+        &[],
+    );
+}
+
+/// With `--any-order`, a load balancer that chooses at random is checked for reaching every
+/// worker instead of for taking turns; ours, with `--strategy random`, passes.
+#[test]
+fn a_random_load_balancer_is_checked_with_any_order() {
+    let lab = Lab::new("check-random").unwrap();
+    let balancer = format!("{} --port 0 --strategy random", path_of("load_balancer"));
+    let args = ["--load-balancer", &balancer, "--any-order"];
+    let card = Card::run(lab.dir(), &args, None);
+    card.assert_rows(
+        &[
+            SMALL,
+            LONG,
+            BAD,
+            SLOW,
+            WAITING,
+            EVERY_WORKER,
+            KILLED,
+            FROZEN,
+            ADDED,
+        ],
+        &[],
+    );
+}
+
+/// A running service is checked by its address, for the properties that need no process to
+/// start or stop; our load balancer passes them.
+#[test]
+fn a_running_service_is_checked_by_address() {
+    let lab = Lab::new("check-address").unwrap();
+    let _workers = lab.start_workers(2, &[]).unwrap();
+    let balancer = lab.start_load_balancer(&[]).unwrap();
+    let address = format!("127.0.0.1:{}", balancer.port);
+    let card = Card::run(lab.dir(), &["--address", &address], None);
+    card.assert_rows(&[SMALL, LONG, BAD, SLOW, WAITING], &[]);
+}
+
+/// The Python worker fails exactly where its code says it would: it dies on `abc` (so every
+/// later request is refused), and it serves one connection at a time. The evidence quotes
+/// what it printed as it died.
+#[test]
+fn the_python_worker_fails_exactly_its_known_faults() {
+    let python = match python_lab_dir() {
+        Ok(dir) => dir,
+        Err(why) => return say_skipped("the_python_worker_fails_exactly_its_known_faults", &why),
+    };
+    let lab = Lab::new("check-python-worker").unwrap();
+    let worker = format!("python3 {}", python.join("worker_server.py").display());
+    let card = Card::run(lab.dir(), &["--worker", &worker], None);
+    card.assert_rows(&[REGISTERS, SMALL, LONG, WAITING], &[BAD, SLOW]);
+    for evidence in [
+        "sent \"abc\": got nothing: the connection closed without an answer",
+        "ValueError: invalid literal for int() with base 10: 'abc'",
+        "while another client was still typing, asked for 12!: no answer within 5 s",
+    ] {
+        assert!(card.stdout.contains(evidence), "{}", card.stdout);
+    }
+}
+
+/// The Python load balancer, with Python workers behind it, fails exactly on its known
+/// faults: 500! arrives cut at 1024 digits, bad requests kill the workers, a request sent to
+/// a killed worker fails, and a frozen worker holds its request forever. It passes the rest.
+#[test]
+fn the_python_load_balancer_fails_exactly_its_known_faults() {
+    let test = "the_python_load_balancer_fails_exactly_its_known_faults";
+    let python = match python_lab_dir() {
+        Ok(dir) => dir,
+        Err(why) => return say_skipped(test, &why),
+    };
+    let lab = Lab::new("check-python-lb").unwrap();
+    // It knows only port 65432, which an earlier test's connections may hold in TIME_WAIT;
+    // SO_REUSEADDR lets it start anyway (a student would wait a minute).
+    let reuseaddr = python_reuseaddr_path(lab.dir()).unwrap();
+    let balancer = format!("python3 {}", python.join("load_balancer.py").display());
+    let worker = format!("python3 {}", python.join("worker_server.py").display());
+    let args = ["--load-balancer", &balancer, "--worker", &worker];
+    let card = Card::run(lab.dir(), &args, Some(&reuseaddr));
+    card.assert_rows(
+        &[SMALL, SLOW, WAITING, IN_TURN, ADDED],
+        &[LONG, BAD, KILLED, FROZEN],
+    );
+    for evidence in [
+        "asked for 500!: got its first 1024 digits of 1135: the answer was cut",
+        "after worker 2 was killed, asked for 4!: got \"Error: Worker communication failed.\"",
+        "with worker 2 frozen, asked for",
+    ] {
+        assert!(card.stdout.contains(evidence), "{}", card.stdout);
+    }
+}
+
+/// A load balancer that cannot start (its port is taken) fails the first row with what it
+/// printed, and the check stops there instead of failing every row the same way.
+#[test]
+fn a_load_balancer_that_cannot_start_stops_the_check() {
+    let lab = Lab::new("check-no-start").unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let balancer = format!("{} --port {port}", path_of("load_balancer"));
+    let card = Card::run(lab.dir(), &["--load-balancer", &balancer], None);
+    assert_eq!(card.output.status.code(), Some(1), "{}", card.stdout);
+    assert_eq!(card.rows("FAIL"), [SMALL], "{}", card.stdout);
+    assert!(card.rows("pass").is_empty(), "{}", card.stdout);
+    assert!(
+        card.stdout.contains("another program listens there"),
+        "{}",
+        card.stdout
+    );
+    assert!(
+        card.stdout.contains("0 of 9 properties hold."),
+        "{}",
+        card.stdout
+    );
+}
+
+/// Mistakes on the command line are refused with exit code 2 before anything starts.
+#[test]
+fn check_refuses_a_missing_or_mixed_target() {
+    let lab = Lab::new("check-usage").unwrap();
+    for args in [
+        &[][..],
+        &["--address", "127.0.0.1:1", "--worker", "x"][..],
+        &["--worker"][..],
+        &["--bogus"][..],
+    ] {
+        let card = Card::run(lab.dir(), args, None);
+        assert_eq!(card.output.status.code(), Some(2), "{args:?}");
+        assert!(card.stdout.is_empty(), "{args:?}: {}", card.stdout);
+        let stderr = String::from_utf8_lossy(&card.output.stderr);
+        assert!(stderr.starts_with("lab check: "), "{stderr}");
+    }
+}
