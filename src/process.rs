@@ -319,6 +319,9 @@ impl Running {
     fn failure(&mut self, what: &str) -> Error {
         self.drain();
         let printed: Vec<&str> = self.seen.iter().map(|l| l.text.as_str()).collect();
+        if printed.is_empty() {
+            return Error::new(format!("{}: {what}; it printed nothing", self.tag));
+        }
         Error::new(format!(
             "{}: {what}; it printed:\n{}",
             self.tag,
@@ -400,11 +403,8 @@ fn cargo_build_command() -> Result<Option<Command>, Error> {
     };
     let mut command = Command::new(cargo);
     command.args(["build", "--quiet", profile]);
-    // From any folder (`lab check` runs where the student's files are), this workspace.
-    command.args([
-        "--manifest-path",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-    ]);
+    // This workspace, from whatever folder we run in (`lab check` runs in the student's).
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
     command.args(["-p", "worker", "-p", "load_balancer", "-p", "client"]);
     Ok(Some(command))
 }
