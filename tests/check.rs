@@ -8,6 +8,7 @@
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
 
 use lab::lab::{Lab, python_lab_dir, python_reuseaddr_path, say_skipped};
 use lab::process::program_path;
@@ -24,6 +25,16 @@ const EVERY_WORKER: &str = "requests go to every worker";
 const KILLED: &str = "a worker killed mid-run is bypassed: no later request fails";
 const FROZEN: &str = "a frozen worker (Ctrl-Z) does not stall the rest";
 const ADDED: &str = "a worker added mid-run gets requests";
+
+/// The Python load balancer knows only port 65432: the tests that start it take turns.
+static PORT_65432: Mutex<()> = Mutex::new(());
+
+/// Holds port 65432 for one test; a test that failed holding it leaves it usable.
+fn port_65432() -> MutexGuard<'static, ()> {
+    PORT_65432
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// What `lab check` printed and how it exited.
 struct Card {
@@ -172,6 +183,7 @@ fn the_python_load_balancer_fails_exactly_its_known_faults() {
     let balancer = format!("python3 {}", python.join("load_balancer.py").display());
     let worker = format!("python3 {}", python.join("worker_server.py").display());
     let args = ["--load-balancer", &balancer, "--worker", &worker];
+    let _port = port_65432();
     let card = Card::run(lab.dir(), &args, Some(&reuseaddr));
     card.assert_rows(
         &[SMALL, SLOW, WAITING, IN_TURN, ADDED],
@@ -226,4 +238,119 @@ fn check_refuses_a_missing_or_mixed_target() {
         let stderr = String::from_utf8_lossy(&card.output.stderr);
         assert!(stderr.starts_with("lab check: "), "{stderr}");
     }
+}
+
+/// The edits docs/lab-guide.md hints at for worker_server.py (experiment 9, for the
+/// instructor), by line range in the Python lab's file, last first so that the line numbers
+/// of the earlier ones still hold. The Python written here is ours: the fix, not the lab.
+const WORKER_FIXES: &[(usize, usize, &str)] = &[
+    // Lines 35-55: each connection served on a thread of its own, as load_balancer.py lines
+    // 80-82 do; an empty request answered instead of breaking out of the accept loop; a bad
+    // number answered with an error instead of killing the worker.
+    (
+        35,
+        55,
+        "            conn, addr = server_socket.accept()
+            threading.Thread(target=serve, args=(conn, addr)).start()
+
+
+def serve(conn, addr):
+    with conn:
+        print(f\"Connected by {addr}\")
+        data = conn.recv(1024)
+        if not data:
+            conn.sendall(b\"Error: empty request\")
+            return
+        try:
+            number = int(data.decode())
+            print(f\"Worker received number: {number}\")
+            result = factorial(number)
+            conn.sendall(str(result).encode())
+            print(f\"Worker sent factorial: {result}\")
+        except (ValueError, OverflowError) as e:
+            conn.sendall(f\"Error: {e}\".encode())",
+    ),
+    // Line 1: the threads need their module.
+    (1, 1, "import socket\nimport threading"),
+];
+
+/// The edits the guide hints at for load_balancer.py, as [`WORKER_FIXES`].
+const LOAD_BALANCER_FIXES: &[(usize, usize, &str)] = &[
+    // Lines 36-58: an empty request answered at once; the turn taken modulo the list's
+    // current length; each worker tried in turn until one answers, with a timeout so a frozen
+    // one fails its turn; the answer read to the close, not one recv(1024).
+    (
+        36,
+        58,
+        "    if not data:
+        client_socket.sendall(b\"Error: empty request\")
+        client_socket.close()
+        return
+
+    for _ in range(len(workers)):
+        worker = workers[worker_index % len(workers)]
+        worker_index = (worker_index + 1) % len(workers)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as worker_socket:
+                worker_socket.settimeout(2)
+                worker_socket.connect(worker)
+                worker_socket.sendall(data.encode())
+                result = b\"\"
+                while chunk := worker_socket.recv(1024):
+                    result += chunk
+            client_socket.sendall(result)
+            print(f\"Response sent to client: {result.decode()}\")
+            client_socket.close()
+            return
+        except Exception as e:
+            print(f\"Error communicating with worker {worker}: {e}\")
+
+    client_socket.sendall(b\"Error: Worker communication failed.\")
+    client_socket.close()",
+    ),
+];
+
+/// `file` from the Python lab with `fixes` applied: each replaces lines first..=last (from 1).
+fn fixed(python: &Path, file: &str, fixes: &[(usize, usize, &str)]) -> String {
+    let text = std::fs::read_to_string(python.join(file)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    for &(first, last, replacement) in fixes {
+        lines.splice(first - 1..last, replacement.lines().map(String::from));
+    }
+    lines.join("\n") + "\n"
+}
+
+/// The Python lab, fixed as docs/lab-guide.md's instructor hints say (a few lines in each
+/// file), passes every row: the checker asks for what the lab should do, not for our code.
+#[test]
+fn the_python_lab_fixed_as_the_guide_hints_passes_every_row() {
+    let test = "the_python_lab_fixed_as_the_guide_hints_passes_every_row";
+    let python = match python_lab_dir() {
+        Ok(dir) => dir,
+        Err(why) => return say_skipped(test, &why),
+    };
+    let lab = Lab::new("check-python-fixed").unwrap();
+    let fixes = lab.dir().join("fixed");
+    std::fs::create_dir_all(&fixes).unwrap();
+    let worker = fixes.join("worker_server.py");
+    std::fs::write(&worker, fixed(&python, "worker_server.py", WORKER_FIXES)).unwrap();
+    let balancer = fixes.join("load_balancer.py");
+    let balancer_text = fixed(&python, "load_balancer.py", LOAD_BALANCER_FIXES);
+    std::fs::write(&balancer, balancer_text).unwrap();
+    let worker = format!("python3 {}", worker.display());
+    let balancer = format!("python3 {}", balancer.display());
+
+    let card = Card::run(lab.dir(), &["--worker", &worker], None);
+    card.assert_rows(&[REGISTERS, SMALL, LONG, BAD, SLOW, WAITING], &[]);
+    // Port 65432 may be in TIME_WAIT from an earlier test, as in the test above.
+    let reuseaddr = python_reuseaddr_path(lab.dir()).unwrap();
+    let args = ["--load-balancer", &balancer, "--worker", &worker];
+    let _port = port_65432();
+    let card = Card::run(lab.dir(), &args, Some(&reuseaddr));
+    card.assert_rows(
+        &[
+            SMALL, LONG, BAD, SLOW, WAITING, IN_TURN, KILLED, FROZEN, ADDED,
+        ],
+        &[],
+    );
 }
