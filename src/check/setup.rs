@@ -138,8 +138,6 @@ pub struct Worker {
 /// The implementation under check, as one property sees it.
 pub struct System {
     target: Target,
-    /// The scratch folder; `None` for a running service.
-    lab: Option<Lab>,
     /// The load balancer's process, once started.
     balancer: Option<Running>,
     /// How many lines the load balancer had printed when the current property began: the
@@ -152,6 +150,9 @@ pub struct System {
     pub addr: Option<SocketAddr>,
     /// The workers started for the current property.
     pub workers: Vec<Worker>,
+    /// The scratch folder; `None` for a running service. Last, so that it is removed after
+    /// the processes running in it are stopped.
+    lab: Option<Lab>,
 }
 
 impl System {
