@@ -30,6 +30,7 @@ bench: measures the lab's load balancer against nginx, HAProxy and the Python la
 factorial against CPython and GMP
 
 Usage: bench [--workers K] [--clients C,C,...] [--requests N] [--n N] [--rounds R]
+             [--targets T,T,...]
        bench --factorial [--ns N,N,...]
 
 Options:
@@ -38,6 +39,8 @@ Options:
   --requests N       requests in each measured run [default: 10000]
   --n N              the number every request asks for [default: 20]
   --rounds R         runs of each target; the tables show medians [default: 3]
+  --targets T,...    measure only these: ours, ours-spawn, direct, nginx, haproxy, python
+                     [default: all of them that can run here]
   --quiet-servers    throw the servers' log lines away instead of writing them to a file in
                      the scratch folder, as a lab's terminal would [default: to a file]
   --factorial        time n! instead: ours, our first version, CPython, GMP (gmpy2)
@@ -55,6 +58,8 @@ struct Options {
     requests: usize,
     n: u64,
     rounds: usize,
+    /// What to measure (`--targets`), in the tables' order.
+    targets: Vec<Kind>,
     factorial: bool,
     ns: Vec<u64>,
     /// Where the servers' printed lines go (`--quiet-servers`).
@@ -68,6 +73,7 @@ fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         requests: 10_000,
         n: 20,
         rounds: 3,
+        targets: Kind::ALL.to_vec(),
         factorial: false,
         ns: vec![1000, 10_000, 100_000, 1_000_000],
         server_output: ServerOutput::File,
@@ -80,6 +86,7 @@ fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--requests" => options.requests = args.count(&arg)?,
             "--n" => options.n = args.value(&arg)?,
             "--rounds" => options.rounds = args.count(&arg)?,
+            "--targets" => options.targets = targets(&args.value::<String>(&arg)?, &arg)?,
             "--factorial" => options.factorial = true,
             "--quiet-servers" => options.server_output = ServerOutput::Discard,
             "--ns" => options.ns = list(&args.value::<String>(&arg)?, &arg)?,
@@ -95,6 +102,19 @@ fn list<T: std::str::FromStr>(text: &str, flag: &str) -> Result<Vec<T>, CliError
         .map(|item| item.trim().parse())
         .collect::<Result<Vec<T>, _>>()
         .map_err(|_| CliError::Usage(format!("{flag} takes numbers separated by commas")))
+}
+
+/// A comma-separated list of targets, such as `ours,direct`, kept in the tables' order.
+fn targets(text: &str, flag: &str) -> Result<Vec<Kind>, CliError> {
+    let named = text
+        .split(',')
+        .map(|name| name.trim().parse())
+        .collect::<Result<Vec<Kind>, String>>()
+        .map_err(|e| CliError::Usage(format!("{flag}: {e}")))?;
+    Ok(Kind::ALL
+        .into_iter()
+        .filter(|kind| named.contains(kind))
+        .collect())
 }
 
 fn main() -> ExitCode {
@@ -180,14 +200,7 @@ fn run_load(options: &Options) -> Result<(), Error> {
     let ports: Vec<u16> = workers.iter().map(|w| w.port).collect();
 
     let mut kinds = Vec::new();
-    for kind in [
-        Kind::Ours,
-        Kind::OursSpawn,
-        Kind::Direct,
-        Kind::Nginx,
-        Kind::Haproxy,
-        Kind::Python,
-    ] {
+    for &kind in &options.targets {
         match targets::available(kind, python_lab) {
             Ok(()) => kinds.push(kind),
             Err(why) => println!("skipped {kind}: {why}"),

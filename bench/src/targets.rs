@@ -38,6 +38,45 @@ pub enum Kind {
     Python,
 }
 
+impl Kind {
+    /// Every target, in the order the tables list them.
+    pub const ALL: [Kind; 6] = [
+        Kind::Ours,
+        Kind::OursSpawn,
+        Kind::Direct,
+        Kind::Nginx,
+        Kind::Haproxy,
+        Kind::Python,
+    ];
+
+    /// The name `--targets` knows this target by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Ours => "ours",
+            Kind::OursSpawn => "ours-spawn",
+            Kind::Direct => "direct",
+            Kind::Nginx => "nginx",
+            Kind::Haproxy => "haproxy",
+            Kind::Python => "python",
+        }
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Kind, String> {
+        Kind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == text)
+            .ok_or_else(|| {
+                format!(
+                    "no target {text:?}: expected ours, ours-spawn, direct, nginx, haproxy or python"
+                )
+            })
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -66,3 +66,40 @@ fn factorial_mode_prints_a_row_per_n() {
     assert!(stdout.contains("| 10 | 7 |"), "{stdout}");
     assert!(stdout.contains("| 1000 | 2568 |"), "{stdout}");
 }
+
+/// `--targets` measures only the targets it names, in the tables' order whatever the order
+/// given, and skips nothing else; a name it does not know is a usage error.
+#[test]
+fn load_mode_measures_only_the_chosen_targets() {
+    let stdout = bench(&[
+        "--workers",
+        "1",
+        "--clients",
+        "2",
+        "--requests",
+        "100",
+        "--rounds",
+        "1",
+        "--targets",
+        "direct,ours",
+    ]);
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(" ms |"))
+        .map(|l| l.split('|').nth(1).unwrap().trim())
+        .collect();
+    assert_eq!(
+        rows,
+        ["ours (reuse threads)", "one worker directly"],
+        "{stdout}"
+    );
+    assert!(!stdout.contains("skipped"), "{stdout}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["--targets", "ours,nginx-plus"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(r#"no target "nginx-plus""#), "{stderr}");
+}
