@@ -14,6 +14,8 @@
 //! and write `experiment_N_...` with a [`Room`] (and [`port_65432`] if it uses that port).
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
+mod support;
+
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,10 @@ use lab::lab::{
     say_skipped,
 };
 use lab::process::{Running, program_path};
+use support::{
+    ADDED, BAD, Card, FROZEN, IN_TURN, KILLED, LOAD_BALANCER_FIXES, LONG, REGISTERS, SLOW, SMALL,
+    WAITING, WORKER_FIXES, fixed,
+};
 
 // Setup: what a student types once per terminal. The tests do the same in their own way:
 // `program_path` builds the programs (and `bench_is_built` the benchmark), `Room::command` puts
@@ -118,6 +124,16 @@ const BENCHMARKS: [&str; 3] = [
     "bench --workers 3 --clients 8 --requests 2000 --n 1000 --rounds 3 --targets ours",
 ];
 
+/// Experiment 9: the student's own copies of the Python lab, to grade and then fix.
+const COPY_PYTHON_LAB: &str = "cp $PYTHON_LAB/*.py .";
+/// Experiment 9: the Python worker graded.
+const CHECK_PYTHON_WORKER: &str = r#"lab check --worker "python3 worker_server.py""#;
+/// Experiment 9: the Python load balancer graded, with Python workers behind it.
+const CHECK_PYTHON_LOAD_BALANCER: &str =
+    r#"lab check --load-balancer "python3 load_balancer.py" --worker "python3 worker_server.py""#;
+/// Experiment 9: ours graded, with our workers behind it.
+const CHECK_OUR_LOAD_BALANCER: &str = r#"lab check --load-balancer "load_balancer --port 0""#;
+
 /// Every command the experiments give; each is run by a test below.
 const DOCUMENTED: &[&str] = &[
     EMPTY_REGISTRY,
@@ -155,6 +171,10 @@ const DOCUMENTED: &[&str] = &[
     BENCHMARKS[0],
     BENCHMARKS[1],
     BENCHMARKS[2],
+    COPY_PYTHON_LAB,
+    CHECK_PYTHON_WORKER,
+    CHECK_PYTHON_LOAD_BALANCER,
+    CHECK_OUR_LOAD_BALANCER,
 ];
 
 /// The numbers experiment 1 types, and their factorials.
@@ -863,6 +883,62 @@ fn experiment_8_mixed_languages_and_the_big_n_trap() {
     assert_eq!(numbers_received(ours, 2), ["7", "12"]);
     let printed = lines(&mut ours.process);
     assert!(!printed.iter().any(|l| l.contains("5000")), "{printed:#?}");
+}
+
+/// Experiment 9: `lab check` passes ours on every row and fails the Python lab on exactly its
+/// known faults (the worker on bad requests and a slow client; the load balancer on the cut
+/// 500!, bad requests, a killed worker and a frozen one), quoting the evidence the guide
+/// shows; then, with the copies fixed as the instructor's answer 9 says, every row of both
+/// passes.
+#[test]
+fn experiment_9_grading_and_fixing_the_python_lab() {
+    let room = Room::new("guide-9");
+    if room
+        .python_lab_for("experiment_9_grading_and_fixing_the_python_lab")
+        .is_none()
+    {
+        return;
+    }
+    assert!(room.run(COPY_PYTHON_LAB).status.success());
+    let every_row = [
+        SMALL, LONG, BAD, SLOW, WAITING, IN_TURN, KILLED, FROZEN, ADDED,
+    ];
+    Card::of(&room.run(CHECK_OUR_LOAD_BALANCER)).assert_rows(&every_row, &[]);
+
+    let worker = Card::of(&room.run(CHECK_PYTHON_WORKER));
+    worker.assert_rows(&[REGISTERS, SMALL, LONG, WAITING], &[BAD, SLOW]);
+    for evidence in [
+        "sent \"abc\": got nothing: the connection closed without an answer",
+        "ValueError: invalid literal for int() with base 10: 'abc'",
+        "while another client was still typing, asked for 12!: no answer within 5 s, where 12! is \"479001600\"",
+        "4 of 6 properties hold.",
+    ] {
+        assert!(worker.stdout.contains(evidence), "{}", worker.stdout);
+    }
+    let _port = port_65432();
+    let balancer = Card::of(&room.run(CHECK_PYTHON_LOAD_BALANCER));
+    let (held, failed) = (
+        [SMALL, SLOW, WAITING, IN_TURN, ADDED],
+        [LONG, BAD, KILLED, FROZEN],
+    );
+    balancer.assert_rows(&held, &failed);
+    for evidence in [
+        "got its first 1024 digits of 1135: the answer was cut",
+        "got \"Error: Worker communication failed.\"",
+        "with worker 2 frozen, asked for",
+    ] {
+        assert!(balancer.stdout.contains(evidence), "{}", balancer.stdout);
+    }
+
+    // The student fixes the copies as the instructor's answer 9 says.
+    let dir = room.lab.dir();
+    let fixed_worker = fixed(dir, "worker_server.py", WORKER_FIXES);
+    fs::write(dir.join("worker_server.py"), fixed_worker).unwrap();
+    let fixed_balancer = fixed(dir, "load_balancer.py", LOAD_BALANCER_FIXES);
+    fs::write(dir.join("load_balancer.py"), fixed_balancer).unwrap();
+    let worker_rows = [REGISTERS, SMALL, LONG, BAD, SLOW, WAITING];
+    Card::of(&room.run(CHECK_PYTHON_WORKER)).assert_rows(&worker_rows, &[]);
+    Card::of(&room.run(CHECK_PYTHON_LOAD_BALANCER)).assert_rows(&every_row, &[]);
 }
 
 /// The guide gives no command in a `sh` block that no test runs (the setup's are done by the

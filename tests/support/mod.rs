@@ -1,11 +1,13 @@
 //! What the tests of `lab check` share (tests/check.rs, and experiment 9 of tests/lab_guide.rs):
 //! reading its report card, and the Python lab's fixes that docs/lab-guide.md hints at.
-//! Each test file uses part of it.
+//! Each test file uses part of it, hence `dead_code` allowed.
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+
+use lab::Finished;
 
 /// Every row `lab check` can print, in its order, as the report card names them.
 pub const REGISTERS: &str = "the worker registers its port in worker_ports.txt";
@@ -22,27 +24,34 @@ pub const ADDED: &str = "a worker added mid-run gets requests";
 
 /// What `lab check` printed and how it exited.
 pub struct Card {
-    /// How it exited, and its stdout and stderr.
-    pub output: Output,
-    /// Its stdout, as text.
+    /// Its exit code.
+    pub code: Option<i32>,
+    /// Its stdout: the report card.
     pub stdout: String,
+    /// Its stderr.
+    pub stderr: String,
 }
 
 impl Card {
-    /// Runs `lab check` with `args` in `dir`, with `python_path` (if any) on PYTHONPATH.
-    pub fn run(dir: &Path, args: &[&str], python_path: Option<&Path>) -> Card {
+    /// Runs `lab check` with `args` in `dir`.
+    pub fn run(dir: &Path, args: &[&str]) -> Card {
         let mut command = Command::new(env!("CARGO_BIN_EXE_lab"));
         command.arg("check").args(args).current_dir(dir);
-        if let Some(path) = python_path {
-            command.env("PYTHONPATH", path);
+        let output = command.output().unwrap();
+        Card {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
-        Card::of(command.output().unwrap())
     }
 
-    /// The report card in a finished `lab check`'s output.
-    pub fn of(output: Output) -> Card {
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        Card { output, stdout }
+    /// The report card of a `lab check` run to its end through the harness.
+    pub fn of(finished: &Finished) -> Card {
+        Card {
+            code: finished.status.code(),
+            stdout: finished.stdout.join("\n"),
+            stderr: finished.stderr.join("\n"),
+        }
     }
 
     /// The claims of the rows marked `mark` (`pass` or `FAIL`), in order.
@@ -57,15 +66,11 @@ impl Card {
     /// Asserts the rows that pass and those that fail, exactly, and the exit code that goes
     /// with them.
     pub fn assert_rows(&self, passed: &[&str], failed: &[&str]) {
-        let context = format!(
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            String::from_utf8_lossy(&self.output.stderr)
-        );
+        let context = format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         assert_eq!(self.rows("pass"), passed, "{context}");
         assert_eq!(self.rows("FAIL"), failed, "{context}");
         let expected_code = if failed.is_empty() { 0 } else { 1 };
-        assert_eq!(self.output.status.code(), Some(expected_code), "{context}");
+        assert_eq!(self.code, Some(expected_code), "{context}");
         let total = passed.len() + failed.len();
         let summary = format!("{} of {total} properties hold.", passed.len());
         assert!(self.stdout.contains(&summary), "{context}");
