@@ -263,6 +263,34 @@ pub fn python_reuseaddr_path(dir: &Path) -> Result<PathBuf, Error> {
     Ok(folder)
 }
 
+/// The commands a documentation page gives: each line of its `sh` blocks, a trailing
+/// `# comment` and blank lines left out. docs/scaling.md and docs/lab-guide.md promise that a
+/// test runs every one; their tests compare this with the commands they run.
+pub fn shell_commands(page: &str) -> Vec<&str> {
+    let mut in_shell_block = false;
+    let mut commands = Vec::new();
+    for line in page.lines() {
+        if line.starts_with("```") {
+            in_shell_block = line == "```sh";
+            continue;
+        }
+        let command = line.split(" # ").next().unwrap_or_default().trim();
+        if in_shell_block && !command.is_empty() {
+            commands.push(command);
+        }
+    }
+    commands
+}
+
+/// What differs between a page's commands and those a test runs: `(given but not run, run
+/// but not given)`. Both empty when the page and the test agree.
+pub fn commands_not_run<'a>(page: &'a str, run: &[&'a str]) -> (Vec<&'a str>, Vec<&'a str>) {
+    let given = shell_commands(page);
+    let not_run = given.iter().filter(|c| !run.contains(c)).copied().collect();
+    let not_given = run.iter().filter(|c| !given.contains(c)).copied().collect();
+    (not_run, not_given)
+}
+
 /// Says on the terminal that a test skipped and why. It writes to stderr directly, because
 /// the test harness captures `println!` and `eprintln!` of passing tests.
 ///

@@ -24,8 +24,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use lab::lab::{
-    Finished, Lab, PATIENCE, Server, port_is_free, python_lab_dir, python_reuseaddr_path,
-    say_skipped,
+    Finished, Lab, PATIENCE, Server, commands_not_run, port_is_free, python_lab_dir,
+    python_reuseaddr_path, say_skipped,
 };
 use lab::process::{Running, program_path};
 use support::{
@@ -946,28 +946,11 @@ fn experiment_9_grading_and_fixing_the_python_lab() {
 #[test]
 fn every_command_in_lab_guide_md_is_run_here() {
     let page = include_str!("../docs/lab-guide.md");
-    let mut in_shell_block = false;
-    let mut given = Vec::new();
-    for line in page.lines() {
-        if line.starts_with("```") {
-            in_shell_block = line == "```sh";
-            continue;
-        }
-        let command = line.split(" # ").next().unwrap().trim();
-        if in_shell_block && !command.is_empty() {
-            given.push(command);
-        }
-    }
-    for command in &given {
-        assert!(
-            DOCUMENTED.contains(command) || SETUP.contains(command),
-            "not run by a test: {command}"
-        );
-    }
-    for command in DOCUMENTED.iter().chain(SETUP) {
-        assert!(
-            given.contains(command),
-            "not in docs/lab-guide.md: {command}"
-        );
-    }
+    let run: Vec<&str> = DOCUMENTED.iter().chain(SETUP).copied().collect();
+    let (not_run, not_in_page) = commands_not_run(page, &run);
+    assert!(not_run.is_empty(), "not run by a test: {not_run:#?}");
+    assert!(
+        not_in_page.is_empty(),
+        "not in docs/lab-guide.md: {not_in_page:#?}"
+    );
 }

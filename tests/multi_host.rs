@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use lab::hosts::Hosts;
-use lab::lab::{Lab, PATIENCE, Server, say_skipped};
+use lab::lab::{Lab, PATIENCE, Server, commands_not_run, say_skipped};
 use lab::process::{StopGently, program_path};
 
 /// Host 1 (10.77.0.2): the first worker, which starts the lab afresh.
@@ -308,22 +308,10 @@ fn nginx_in_front_of_two_hosts() {
 #[test]
 fn every_command_in_scaling_md_is_run_here() {
     let page = include_str!("../docs/scaling.md");
-    let mut in_shell_block = false;
-    let mut given = Vec::new();
-    for line in page.lines() {
-        if line.starts_with("```") {
-            in_shell_block = line == "```sh";
-            continue;
-        }
-        let command = line.split(" # ").next().unwrap().trim();
-        if in_shell_block && !command.is_empty() {
-            given.push(command);
-        }
-    }
-    for command in &given {
-        assert!(DOCUMENTED.contains(command), "not run by a test: {command}");
-    }
-    for command in DOCUMENTED {
-        assert!(given.contains(command), "not in docs/scaling.md: {command}");
-    }
+    let (not_run, not_in_page) = commands_not_run(page, DOCUMENTED);
+    assert!(not_run.is_empty(), "not run by a test: {not_run:#?}");
+    assert!(
+        not_in_page.is_empty(),
+        "not in docs/scaling.md: {not_in_page:#?}"
+    );
 }

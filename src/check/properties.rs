@@ -148,7 +148,7 @@ fn small_answers_are_right(system: &mut System) -> Verdict {
     Ok(())
 }
 
-/// 500! has 1,135 digits: more than one `recv(1024)` reads (load_balancer.py line 109).
+/// 500! has 1,135 digits: more than one `recv(1024)` reads (load_balancer.py line 46).
 fn long_answer_arrives_whole(system: &mut System) -> Verdict {
     Ok(expect_factorial(system.address()?, 500)?)
 }
@@ -202,7 +202,7 @@ fn waiting_client_is_served(system: &mut System) -> Verdict {
 }
 
 /// Six requests in a row go to the three workers in turn, twice over: round-robin
-/// (load_balancer.py lines 99-101), from whichever worker has the first turn.
+/// (load_balancer.py lines 36-38), from whichever worker has the first turn.
 fn every_worker_in_turn(system: &mut System) -> Verdict {
     let served = serve_and_see_who(system, 21..=26)?;
     let first_round = &served[..3];
@@ -224,12 +224,10 @@ fn every_worker_gets_requests(system: &mut System) -> Verdict {
 }
 
 /// A worker killed mid-run (Ctrl-C, a crash) is bypassed, though the registry still lists
-/// it: no request after it fails (load_balancer.py line 118 answers an error instead).
+/// it: no request after it fails (load_balancer.py line 55 answers an error instead).
 fn killed_worker_is_bypassed(system: &mut System) -> Verdict {
     let addr = system.address()?;
-    for n in 1..=3 {
-        expect_factorial(addr, n)?;
-    }
+    one_request_each(addr)?;
     system.workers[1].process.kill();
     for n in 4..=9 {
         expect_factorial(addr, n).map_err(|e| format!("after worker 2 was killed, {e}"))?;
@@ -238,13 +236,11 @@ fn killed_worker_is_bypassed(system: &mut System) -> Verdict {
 }
 
 /// A frozen worker (Ctrl-Z: its kernel still accepts connections, but it never answers)
-/// does not stall the rest: every request is answered (load_balancer.py line 109 waits for
+/// does not stall the rest: every request is answered (load_balancer.py line 46 waits for
 /// it forever).
 fn frozen_worker_does_not_stall(system: &mut System) -> Verdict {
     let addr = system.address()?;
-    for n in 1..=3 {
-        expect_factorial(addr, n)?;
-    }
+    one_request_each(addr)?;
     system.workers[1]
         .process
         .signal("STOP")
@@ -256,16 +252,20 @@ fn frozen_worker_does_not_stall(system: &mut System) -> Verdict {
 }
 
 /// A worker started mid-run gets requests without a restart of the load balancer, which
-/// reads the registry for every request (load_balancer.py line 88).
+/// reads the registry for every request (load_balancer.py line 25).
 fn added_worker_gets_requests(system: &mut System) -> Verdict {
     let addr = system.address()?;
-    for n in 1..=3 {
-        expect_factorial(addr, n)?;
-    }
+    one_request_each(addr)?;
     system.add_worker()?;
     // Thirty requests: enough that even a random choice reaches the fourth worker.
     let served = serve_and_see_who(system, 31..=60)?;
     every_worker_served(system, &served)
+}
+
+/// Asks for 1!, 2! and 3!: with three workers taking turns, each has served once, so the
+/// worker a property then stops or freezes has a turn in the requests that follow.
+fn one_request_each(addr: SocketAddr) -> Result<(), String> {
+    (1..=3).try_for_each(|n| expect_factorial(addr, n))
 }
 
 /// Asks for each n! in `numbers`, checks each answer, and returns which worker served each.
