@@ -217,9 +217,10 @@ fn every_worker_in_turn(system: &mut System) -> Verdict {
     Ok(())
 }
 
-/// Thirty requests in a row, and every worker served at least one.
+/// Sixty requests in a row, and every worker served at least one: a random choice among three
+/// leaves one out with a chance of 3 x (2/3)^60, about one in 10 billion.
 fn every_worker_gets_requests(system: &mut System) -> Verdict {
-    let served = serve_and_see_who(system, 21..=50)?;
+    let served = serve_and_see_who(system, 21..=80)?;
     every_worker_served(system, &served)
 }
 
@@ -257,8 +258,9 @@ fn added_worker_gets_requests(system: &mut System) -> Verdict {
     let addr = system.address()?;
     one_request_each(addr)?;
     system.add_worker()?;
-    // Thirty requests: enough that even a random choice reaches the fourth worker.
-    let served = serve_and_see_who(system, 31..=60)?;
+    // Sixty requests: a random choice among four misses the new one with a chance of
+    // (3/4)^60, about one in 30 million.
+    let served = serve_and_see_who(system, 31..=90)?;
     every_worker_served(system, &served)
 }
 
