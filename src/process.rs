@@ -282,11 +282,11 @@ impl Running {
     /// still be on their way through the pipe.
     pub fn drain_when_quiet(&mut self, quiet: Duration, timeout: Duration) -> &[Line] {
         let deadline = Instant::now() + timeout;
-        while let Ok(line) = self
-            .lines
-            .recv_timeout(quiet.min(deadline.saturating_duration_since(Instant::now())))
-        {
-            self.seen.push(line);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(quiet.min(left)) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => break, // quiet for a while, or the program closed its output
+            }
         }
         self.drain()
     }

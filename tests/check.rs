@@ -10,6 +10,7 @@ mod support;
 use std::net::TcpListener;
 
 use lab::lab::Lab;
+use lab::peers::{FakeWorker, Misbehaviour};
 use lab::process::program_path;
 use support::*;
 
@@ -73,6 +74,24 @@ fn a_running_service_is_checked_by_address() {
     let address = format!("127.0.0.1:{}", balancer.port);
     let card = Card::run(lab.dir(), &["--address", &address]);
     card.assert_rows(&[SMALL, LONG, BAD, SLOW, WAITING], &[]);
+}
+
+/// A worker that answers `42` to everything, checked by its address, fails every row, and the
+/// evidence says what it answered: no row passes on an answer that is not n! or not an error.
+/// (The Python lab's report cards, in tests/lab_guide.rs, show rows failing one by one.)
+#[test]
+fn a_worker_that_lies_fails_every_row() {
+    let lab = Lab::new("check-liar").unwrap();
+    let liar = FakeWorker::start(Misbehaviour::Lie).unwrap();
+    let address = format!("127.0.0.1:{}", liar.port);
+    let card = Card::run(lab.dir(), &["--address", &address]);
+    card.assert_rows(&[], &[SMALL, LONG, BAD, SLOW, WAITING]);
+    for evidence in [
+        "asked for 0!: got \"42\" (2 bytes), where 0! is \"1\"",
+        "sent \"abc\": got \"42\" (2 bytes), which is not an `Error: ` answer",
+    ] {
+        assert!(card.stdout.contains(evidence), "{}", card.stdout);
+    }
 }
 
 /// A load balancer that cannot start (its port is taken) fails the first row with what it

@@ -9,10 +9,12 @@ use common::display::shorten;
 use common::error::plain;
 
 /// How long a correct server may take for anything the checker asks. Ours answer in
-/// milliseconds; five seconds marks a server that is stuck, not one that is slow.
-pub const PATIENCE: Duration = Duration::from_secs(5);
+/// milliseconds, and in about two seconds when the worker they first try is frozen (a second
+/// without an answer, then a health check of up to a second); ten seconds leaves room for a
+/// loaded machine, and marks a server that is stuck, not one that is slow.
+pub const ANSWER_PATIENCE: Duration = Duration::from_secs(10);
 
-/// The most bytes read for one answer: the longest the checker asks for is 500! (1,135
+/// The most bytes read for one answer: the longest the checker asks for is 1500! (4,115
 /// digits), so a server sending more than this is flooding, not answering.
 const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 
@@ -26,18 +28,23 @@ pub enum Reply {
 }
 
 impl Reply {
-    /// The answer as text, when there is a non-empty one.
-    pub fn text(&self) -> Option<String> {
+    /// True for an answer that says it is an error: it starts with `Error`, as the lab's do.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Answer(bytes) if bytes.starts_with(b"Error"))
+    }
+
+    /// [`Reply::describe`], saying also that an answer is not an error when one was due.
+    pub fn describe_as_error(&self) -> String {
         match self {
             Reply::Answer(bytes) if !bytes.is_empty() => {
-                Some(String::from_utf8_lossy(bytes).into_owned())
+                format!("{}, which is not an `Error: ` answer", self.describe())
             }
-            _ => None,
+            _ => self.describe(),
         }
     }
 
     /// What came back, in words, for a report card: `got "479001600"`, `got nothing: the
-    /// connection closed without an answer`, `no answer within 5s`.
+    /// connection closed without an answer`, `no answer within 10 s`.
     pub fn describe(&self) -> String {
         match self {
             Reply::Answer(bytes) if bytes.is_empty() => {
@@ -74,7 +81,7 @@ pub fn ask_nothing(addr: SocketAddr) -> Reply {
 
 /// Opens a connection and sends nothing yet, as a student who has not finished typing.
 pub fn connect(addr: SocketAddr) -> Result<TcpStream, Reply> {
-    TcpStream::connect_timeout(&addr, PATIENCE)
+    TcpStream::connect_timeout(&addr, ANSWER_PATIENCE)
         .map_err(|e| Reply::Failed(format!("cannot connect to {addr}: {}", plain(&e))))
 }
 
@@ -86,9 +93,9 @@ pub fn finish(mut stream: TcpStream, request: &str) -> Reply {
     read_to_close(stream)
 }
 
-/// Reads until the server closes, for at most [`PATIENCE`] in all.
+/// Reads until the server closes, for at most [`ANSWER_PATIENCE`] in all.
 fn read_to_close(stream: TcpStream) -> Reply {
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + ANSWER_PATIENCE;
     let mut answer = Vec::new();
     let mut reader = stream.take(MAX_ANSWER_BYTES + 1);
     let mut chunk = [0u8; 16 * 1024];
@@ -113,7 +120,7 @@ fn read_to_close(stream: TcpStream) -> Reply {
 
 /// The patience ran out: say so, and what had arrived by then.
 fn no_answer_yet(answer: &[u8]) -> Reply {
-    let seconds = PATIENCE.as_secs();
+    let seconds = ANSWER_PATIENCE.as_secs();
     if answer.is_empty() {
         Reply::Failed(format!("no answer within {seconds} s"))
     } else {

@@ -78,6 +78,11 @@ fn target(options: &Options) -> Result<Target, CliError> {
         Program::from_command_line(line)
             .ok_or_else(|| CliError::Usage(format!("{flag} needs a command")))
     };
+    if options.any_order && options.load_balancer.is_none() {
+        return Err(CliError::Usage(
+            "--any-order says how a load balancer chooses workers; it needs --load-balancer".into(),
+        ));
+    }
     match (&options.address, &options.load_balancer, &options.worker) {
         (Some(address), None, None) => Ok(Target::Address(resolve(address)?)),
         (Some(_), _, _) => Err(CliError::Usage(
@@ -145,9 +150,18 @@ fn run(target: Target, any_order: bool) -> bool {
     for property in PROPERTIES.iter().filter(|p| p.applies.to(kind, any_order)) {
         let prepared = system.prepare();
         let started = prepared.is_ok();
-        let verdict = prepared
+        let mut verdict = prepared
             .map_err(Evidence::from)
             .and_then(|()| (property.check)(&mut system));
+        // A load balancer that died during this property fails it, whatever came back.
+        let died = started && system.balancer_has_exited();
+        if died {
+            let mut evidence = verdict.err().unwrap_or(Evidence(Vec::new()));
+            evidence
+                .0
+                .push("the load balancer exited during this check".to_string());
+            verdict = Err(evidence);
+        }
         match verdict {
             Ok(()) => {
                 held += 1;
@@ -161,7 +175,7 @@ fn run(target: Target, any_order: bool) -> bool {
                 }
             }
         }
-        if !started {
+        if !started || died {
             say!("It did not start, or it stopped: the properties after this one are not checked.");
             break;
         }

@@ -78,7 +78,7 @@ pub const PROPERTIES: &[Property] = &[
         check: small_answers_are_right,
     },
     Property {
-        claim: "an answer longer than 1024 digits arrives whole: 500!",
+        claim: "an answer longer than 4096 digits arrives whole: 1500!",
         applies: Applies::Everywhere,
         check: long_answer_arrives_whole,
     },
@@ -127,8 +127,16 @@ pub const PROPERTIES: &[Property] = &[
 /// Requests that are not a whole number n >= 0, or whose n! is absurdly large.
 const BAD_REQUESTS: [&str; 4] = ["abc", "-5", "1.5", "99999999999999999999"];
 
-/// How long a slow typist waits between connecting and sending the number.
+/// How long a slow typist waits between connecting and sending the number: long enough to
+/// tell a server that reads what arrives from one that needs it at once, and well under the
+/// ten seconds our worker gives a connection to send its request.
 const TYPING_TIME: Duration = Duration::from_secs(2);
+
+/// The requests sent after a worker is stopped or frozen: with three workers in turn, six
+/// would reach the stopped one twice; eighteen leave a random choice a chance of (2/3)^18,
+/// about one in 1,500, of never trying it (a load balancer whose timeout is its only defence
+/// against a frozen worker pays that timeout on each of them, so no more are sent).
+const AFTER_THE_STOP: RangeInclusive<u64> = 4..=21;
 
 /// The worker appends a line naming its port to worker_ports.txt in its current folder
 /// (worker_server.py lines 9-13, 25), and answers at that port.
@@ -148,26 +156,31 @@ fn small_answers_are_right(system: &mut System) -> Verdict {
     Ok(())
 }
 
-/// 500! has 1,135 digits: more than one `recv(1024)` reads (load_balancer.py line 46).
+/// 1500! has 4,115 digits: more than one `recv(1024)` reads (load_balancer.py line 46), and
+/// more than a `recv(4096)` "fix" would, yet within Python 3.11's 4,300-digit limit for
+/// turning an integer into text.
 fn long_answer_arrives_whole(system: &mut System) -> Verdict {
-    Ok(expect_factorial(system.address()?, 500)?)
+    Ok(expect_factorial(system.address()?, 1500)?)
 }
 
-/// Each bad request, and a client that sends nothing, gets an answer (an error, not a closed
-/// connection or silence); afterwards every worker still serves (worker_server.py line 47 dies
-/// on `abc`, and line 45 stops the worker on an empty request).
+/// Each bad request, and a client that sends nothing, gets an `Error: ` answer (not digits,
+/// not a closed connection or silence); afterwards every worker still serves
+/// (worker_server.py line 47 dies on `abc`, and line 45 stops the worker on an empty request).
 fn bad_requests_are_answered(system: &mut System) -> Verdict {
     let addr = system.address()?;
     let mut evidence = Vec::new();
     for request in BAD_REQUESTS {
         let reply = ask(addr, request);
-        if reply.text().is_none() {
-            evidence.push(format!("sent {request:?}: {}", reply.describe()));
+        if !reply.is_error() {
+            evidence.push(format!("sent {request:?}: {}", reply.describe_as_error()));
         }
     }
     let reply = ask_nothing(addr);
-    if reply.text().is_none() {
-        evidence.push(format!("sent nothing, then closed: {}", reply.describe()));
+    if !reply.is_error() {
+        evidence.push(format!(
+            "sent nothing, then closed: {}",
+            reply.describe_as_error()
+        ));
     }
     // One request a worker, so a worker the bad requests killed is found.
     for _ in 0..system.workers.len().max(1) {
@@ -230,7 +243,7 @@ fn killed_worker_is_bypassed(system: &mut System) -> Verdict {
     let addr = system.address()?;
     one_request_each(addr)?;
     system.workers[1].process.kill();
-    for n in 4..=9 {
+    for n in AFTER_THE_STOP {
         expect_factorial(addr, n).map_err(|e| format!("after worker 2 was killed, {e}"))?;
     }
     Ok(())
@@ -246,7 +259,7 @@ fn frozen_worker_does_not_stall(system: &mut System) -> Verdict {
         .process
         .signal("STOP")
         .map_err(|e| e.to_string())?;
-    for n in 4..=9 {
+    for n in AFTER_THE_STOP {
         expect_factorial(addr, n).map_err(|e| format!("with worker 2 frozen, {e}"))?;
     }
     Ok(())

@@ -21,7 +21,8 @@ const START_PATIENCE: Duration = Duration::from_secs(10);
 /// worker registers before it listens). A worker that prints no such line is used anyway.
 const LISTEN_GRACE: Duration = Duration::from_secs(2);
 
-/// How often a file or a process's output is looked at again while waiting for it.
+/// How often a file or a process's output is looked at again while waiting for it: often
+/// enough that waiting adds nothing a person notices, rarely enough to cost no CPU.
 const POLL: Duration = Duration::from_millis(10);
 
 /// How many workers a load balancer under check has behind it, as in the lab's write-up.
@@ -34,7 +35,8 @@ const LAST_WORDS: Duration = Duration::from_secs(1);
 /// A pause in a process's output long enough to take it as finished for now.
 const QUIET: Duration = Duration::from_millis(100);
 
-/// How many of its last lines each process shows in the evidence for a failed property.
+/// How many of its last lines each process shows in the evidence for a failed property:
+/// enough for a Python traceback's last frame and its error line.
 const EVIDENCE_LINES: usize = 4;
 
 /// A program to start: one of the lab's own, or a command given by the user.
@@ -48,13 +50,14 @@ pub enum Program {
 
 impl Program {
     /// A user's command, split at spaces. It runs in a scratch folder, so each word that names
-    /// a file or folder here (`worker_server.py`, `./worker`) is made absolute first.
+    /// a file here (`worker_server.py`) or a relative path (`target/release/worker`, which may
+    /// be built only after this) is made absolute first.
     pub fn from_command_line(line: &str) -> Option<Program> {
         let here = std::env::current_dir().ok();
         let words: Vec<String> = line
             .split_whitespace()
             .map(|word| match &here {
-                Some(here) if Path::new(word).exists() => here.join(word).display().to_string(),
+                Some(here) if names_a_path(word) => here.join(word).display().to_string(),
                 _ => word.to_string(),
             })
             .collect();
@@ -69,13 +72,14 @@ impl Program {
         }
     }
 
-    /// The command to start it with, in `dir`.
+    /// The command to start it with, in the lab's scratch folder.
     fn command(&self, lab: &Lab) -> Result<Command, String> {
         let mut command = match self {
             Program::Ours(name) => lab.command(name).map_err(|e| e.to_string())?,
             Program::Command(words) => {
-                let mut command = Command::new(&words[0]);
-                command.args(&words[1..]).current_dir(lab.dir());
+                let (program, args) = words.split_first().ok_or("an empty command")?;
+                let mut command = Command::new(program);
+                command.args(args).current_dir(lab.dir());
                 command
             }
         };
@@ -216,7 +220,7 @@ impl System {
             Target::Address(_) => return Err("a running service has no workers to add".into()),
         };
         let registry = self.registry()?;
-        let listed_before = registry_lines(&registry).len();
+        let listed_before = registry_lines(&read_registry(&registry)?).len();
         let tag = format!("worker {}", self.workers.len() + 1);
         let lab = self.lab()?;
         let mut process = lab
@@ -284,6 +288,11 @@ impl System {
         evidence
     }
 
+    /// True when the load balancer under check has exited (it may die on a bad request).
+    pub fn balancer_has_exited(&mut self) -> bool {
+        self.balancer.as_mut().is_some_and(Running::has_exited)
+    }
+
     /// Where requests go.
     pub fn address(&self) -> Result<SocketAddr, String> {
         self.addr
@@ -330,13 +339,27 @@ impl System {
     }
 }
 
+/// Whether a command's word names a path: a file that exists here, or a relative path.
+fn names_a_path(word: &str) -> bool {
+    let path = Path::new(word);
+    path.exists() || (path.is_relative() && word.contains('/'))
+}
+
+/// A fresh scratch folder.
 fn new_lab() -> Result<Lab, String> {
     Lab::new("check").map_err(|e| e.to_string())
 }
 
-/// The registry's lines that are not blank.
-fn registry_lines(registry: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(registry).unwrap_or_default();
+/// The registry's text; a missing file is an empty registry (no worker has started yet).
+fn read_registry(registry: &Path) -> Result<String, String> {
+    match std::fs::read_to_string(registry) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        read => read.map_err(|e| format!("cannot read {}: {e}", registry.display())),
+    }
+}
+
+/// The lines of a registry's text that are not blank.
+fn registry_lines(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -353,9 +376,9 @@ fn wait_for_registration(
     let deadline = Instant::now() + START_PATIENCE;
     while Instant::now() < deadline {
         // Only a whole line counts: a worker may still be writing it.
-        let text = std::fs::read_to_string(registry).unwrap_or_default();
+        let text = read_registry(registry)?;
         if text.ends_with('\n')
-            && let Some(line) = registry_lines(registry).get(listed_before)
+            && let Some(line) = registry_lines(&text).get(listed_before)
         {
             return Ok(line.clone());
         }

@@ -12,7 +12,7 @@ use lab::Finished;
 /// Every row `lab check` can print, in its order, as the report card names them.
 pub const REGISTERS: &str = "the worker registers its port in worker_ports.txt";
 pub const SMALL: &str = "small answers are right: 0!, 1!, 12!, 20!";
-pub const LONG: &str = "an answer longer than 1024 digits arrives whole: 500!";
+pub const LONG: &str = "an answer longer than 4096 digits arrives whole: 1500!";
 pub const BAD: &str = "each bad request gets an answer, and the server still serves";
 pub const SLOW: &str = "a slow client does not hold up a fast one";
 pub const WAITING: &str = "a client that connects and waits before sending is served";
@@ -77,45 +77,43 @@ impl Card {
     }
 }
 
-/// The edits docs/lab-guide.md hints at for worker_server.py (experiment 9, for the
-/// instructor), by line range in the Python lab's file, last first so that the line numbers
-/// of the earlier ones still hold. The Python written here is ours: the fix, not the lab.
+/// The edits docs/lab-guide.md's answer 9 describes for worker_server.py: each replaces a
+/// range of the Python lab's lines (first, last, counting from 1), last first so that the
+/// numbers of the earlier ones still hold. The new lines are ours; a line `@N-M +K` (or `@N`,
+/// or `-K`) stands for the lab's own lines N to M, indented K spaces more (or less), so that
+/// none of the lab's code is copied here.
 pub const WORKER_FIXES: &[(usize, usize, &str)] = &[
-    // Lines 35-55: each connection served on a thread of its own, as load_balancer.py lines
-    // 80-82 do; an empty request answered instead of breaking out of the accept loop; a bad
-    // number answered with an error instead of killing the worker.
+    // Lines 35-55: each connection served on a thread of its own (the accept of line 35, then
+    // lines 37-41 in a function); an empty request answered instead of breaking out of the
+    // accept loop; lines 47-55 in a `try` that answers an error instead of dying.
     (
         35,
         55,
-        "            conn, addr = server_socket.accept()
+        "@35
             threading.Thread(target=serve, args=(conn, addr)).start()
 
 
 def serve(conn, addr):
-    with conn:
-        print(f\"Connected by {addr}\")
-        data = conn.recv(1024)
+@37-41 -8
         if not data:
             conn.sendall(b\"Error: empty request\")
             return
         try:
-            number = int(data.decode())
-            print(f\"Worker received number: {number}\")
-            result = factorial(number)
-            conn.sendall(str(result).encode())
-            print(f\"Worker sent factorial: {result}\")
+@47-55 -4
         except (ValueError, OverflowError) as e:
             conn.sendall(f\"Error: {e}\".encode())",
     ),
-    // Line 1: the threads need their module.
-    (1, 1, "import socket\nimport threading"),
+    // Line 1, and the module the threads need.
+    (1, 1, "@1\nimport threading"),
 ];
 
-/// The edits the guide hints at for load_balancer.py, as [`WORKER_FIXES`].
+/// The edits answer 9 describes for load_balancer.py, as [`WORKER_FIXES`].
 pub const LOAD_BALANCER_FIXES: &[(usize, usize, &str)] = &[
-    // Lines 36-58: an empty request answered at once; the turn taken modulo the list's
-    // current length; each worker tried in turn until one answers, with a timeout so a frozen
-    // one fails its turn; the answer read to the close, not one recv(1024).
+    // Lines 36-58: an empty request answered before a worker is chosen; the turn taken
+    // modulo the list's current length; each worker tried in turn until one answers (the
+    // lab's lines 38-53 inside a loop), with a timeout so that a frozen worker fails its turn;
+    // the answer read to the close, not with one recv(1024) (line 46); the error answer of
+    // line 55 only when every worker failed.
     (
         36,
         58,
@@ -126,33 +124,65 @@ pub const LOAD_BALANCER_FIXES: &[(usize, usize, &str)] = &[
 
     for _ in range(len(workers)):
         worker = workers[worker_index % len(workers)]
-        worker_index = (worker_index + 1) % len(workers)
+@38 +4
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as worker_socket:
+@41 +4
                 worker_socket.settimeout(2)
-                worker_socket.connect(worker)
-                worker_socket.sendall(data.encode())
+@42-44 +4
                 result = b\"\"
                 while chunk := worker_socket.recv(1024):
                     result += chunk
-            client_socket.sendall(result)
-            print(f\"Response sent to client: {result.decode()}\")
+@48-50
             client_socket.close()
             return
-        except Exception as e:
-            print(f\"Error communicating with worker {worker}: {e}\")
+@52-53 +4
 
-    client_socket.sendall(b\"Error: Worker communication failed.\")
-    client_socket.close()",
+@55 -4
+@58 -4",
     ),
 ];
 
-/// `file` from the Python lab with `fixes` applied: each replaces lines first..=last (from 1).
-pub fn fixed(python: &Path, file: &str, fixes: &[(usize, usize, &str)]) -> String {
-    let text = std::fs::read_to_string(python.join(file)).unwrap();
-    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+/// `file` in `folder` with `fixes` applied (see [`WORKER_FIXES`] for their form).
+pub fn fixed(folder: &Path, file: &str, fixes: &[(usize, usize, &str)]) -> String {
+    let text = std::fs::read_to_string(folder.join(file)).unwrap();
+    let original: Vec<&str> = text.lines().collect();
+    let mut lines: Vec<String> = original.iter().map(|l| l.to_string()).collect();
     for &(first, last, replacement) in fixes {
-        lines.splice(first - 1..last, replacement.lines().map(String::from));
+        let new_lines: Vec<String> = replacement
+            .lines()
+            .flat_map(|line| expand(line, &original))
+            .collect();
+        lines.splice(first - 1..last, new_lines);
     }
     lines.join("\n") + "\n"
+}
+
+/// One line of a fix: itself, or for `@N-M +K` the lab's lines N to M re-indented by K.
+fn expand(line: &str, original: &[&str]) -> Vec<String> {
+    let Some(reference) = line.strip_prefix('@') else {
+        return vec![line.to_string()];
+    };
+    let (range, shift) = reference.split_once(' ').unwrap_or((reference, "+0"));
+    let (first, last) = range.split_once('-').unwrap_or((range, range));
+    let (first, last): (usize, usize) = (first.parse().unwrap(), last.parse().unwrap());
+    let shift: i64 = shift.trim_start_matches('+').parse().unwrap();
+    original[first - 1..last]
+        .iter()
+        .map(|line| reindent(line, shift))
+        .collect()
+}
+
+/// `line` with `shift` spaces added to its indent (or removed, when negative); a blank line
+/// stays blank.
+fn reindent(line: &str, shift: i64) -> String {
+    if line.trim().is_empty() {
+        return String::new();
+    }
+    let remove = usize::try_from(-shift).unwrap_or(0);
+    assert!(
+        line.starts_with(&" ".repeat(remove)),
+        "cannot unindent {line:?} by {remove}"
+    );
+    let add = usize::try_from(shift).unwrap_or(0);
+    format!("{}{}", " ".repeat(add), &line[remove..])
 }
