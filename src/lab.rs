@@ -192,31 +192,19 @@ pub fn ask_text(port: u16, request: &str) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&ask(port, request.as_bytes())?).into_owned())
 }
 
-/// Python code that makes every socket bind with SO_REUSEADDR and then runs the script named
-/// in its first argument unchanged. The Python load balancer binds 65432 without it, so after
-/// one run the closed connections hold the port in TIME_WAIT for up to a minute and the next
-/// start fails; with it, the next start needs no waiting.
-pub const PYTHON_WITH_REUSEADDR: &str = "\
-import runpy, socket, sys
-plain_bind = socket.socket.bind
-def bind(self, address):
-    self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    return plain_bind(self, address)
-socket.socket.bind = bind
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name='__main__')
-";
-
 /// A command that runs the Python lab's `load_balancer.py` (in `python_lab`) unchanged but
-/// for SO_REUSEADDR, unbuffered, in this lab's folder, where it reads `worker_ports.txt`.
-pub fn python_load_balancer(lab: &Lab, python_lab: &Path) -> Command {
-    let script = python_lab.join("load_balancer.py");
+/// for SO_REUSEADDR (see [`python_reuseaddr_path`]), unbuffered, in this lab's folder, where it
+/// reads `worker_ports.txt`. The Python load balancer binds 65432 without it, so after one run
+/// the closed connections hold the port in TIME_WAIT for up to a minute and the next start
+/// fails; with it, the next start needs no waiting.
+pub fn python_load_balancer(lab: &Lab, python_lab: &Path) -> Result<Command, Error> {
     let mut command = Command::new("python3");
     command
-        .args(["-u", "-c", PYTHON_WITH_REUSEADDR])
-        .arg(script)
+        .arg("-u")
+        .arg(python_lab.join("load_balancer.py"))
+        .env("PYTHONPATH", python_reuseaddr_path(lab.dir())?)
         .current_dir(lab.dir());
-    command
+    Ok(command)
 }
 
 /// The folder holding the Python lab (`PYTHON_LAB_DIR`, with client.py, load_balancer.py and
@@ -238,11 +226,10 @@ pub fn python_lab_dir() -> Result<PathBuf, String> {
     }
 }
 
-/// A `sitecustomize.py` that makes every Python socket bind with SO_REUSEADDR, as
-/// [`PYTHON_WITH_REUSEADDR`] does, for a test that must run a Python command word for word
-/// (`python3 load_balancer.py`): Python runs this file at start when its folder is on
-/// PYTHONPATH. Without it the Python load balancer could not take port 65432 while connections
-/// an earlier test closed there are in TIME_WAIT.
+/// A `sitecustomize.py` that makes every Python socket bind with SO_REUSEADDR, so that the
+/// Python lab's scripts run unchanged, word for word (`python3 load_balancer.py`), yet can take
+/// port 65432 while connections an earlier test closed there are in TIME_WAIT: Python runs
+/// this file at start when its folder is on PYTHONPATH.
 const REUSEADDR_SITECUSTOMIZE: &str = "\
 import socket
 plain_bind = socket.socket.bind

@@ -46,7 +46,7 @@ fn start_load_balancer(lab: &Lab, py: &Path, side: Side) -> Result<Server, Error
     match side {
         Side::Rust => lab.start_load_balancer_on(common::DEFAULT_LB_PORT, &[]),
         Side::Python => {
-            let command = python_load_balancer(lab, py);
+            let command = python_load_balancer(lab, py)?;
             lab.start_server("load_balancer", command, "Load Balancer listening on ")
         }
     }

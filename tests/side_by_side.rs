@@ -150,3 +150,91 @@ fn citations_are_read_as_written() {
     assert!(citation("(none)").is_none());
     assert!(citation("`client/src/options.rs` (`Options`)").is_none());
 }
+
+/// Every `NAME.py line N` and `NAME.py lines N-M` in our code and docs points into the Python
+/// file and starts on a line that is not blank: a wrong number sends a student reading side by
+/// side to the wrong line (the checker once cited load_balancer.py line 109, of 86).
+#[test]
+fn every_cited_python_line_exists() {
+    let Some(python) = python_lab() else {
+        return say_skipped(
+            "every_cited_python_line_exists",
+            "the Python lab is not beside the workspace and PYTHON_LAB_DIR is not set",
+        );
+    };
+    let mut texts = vec![top().join("README.md")];
+    for folder in [
+        "src",
+        "client",
+        "worker",
+        "load_balancer",
+        "common",
+        "bench",
+        "docs",
+    ] {
+        texts.extend(files_under(&top().join(folder)));
+    }
+    let mut problems = Vec::new();
+    let mut cited = 0;
+    for path in &texts {
+        let text = std::fs::read_to_string(path).unwrap();
+        for file in ["client.py", "load_balancer.py", "worker_server.py"] {
+            let lines: Vec<String> = std::fs::read_to_string(python.join(file))
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect();
+            for (first, last) in citations(&text, file) {
+                cited += 1;
+                let blank = lines.get(first - 1).is_none_or(|l| l.trim().is_empty());
+                if first == 0 || last < first || last > lines.len() || blank {
+                    let place = path.strip_prefix(top()).unwrap().display();
+                    problems.push(format!("{place}: {file} lines {first}-{last}"));
+                }
+            }
+        }
+    }
+    assert!(
+        cited > 30,
+        "only {cited} citations found: is the parsing broken?"
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The `.rs` and `.md` files under `dir`, at any depth.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else if path.extension().is_some_and(|e| e == "rs" || e == "md") {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// The line ranges `text` cites in `file`: `file line N` as (N, N), `file lines N-M` (or
+/// `N–M`) as (N, M); only the first range of a list such as `lines 9-13, 25`.
+fn citations(text: &str, file: &str) -> Vec<(usize, usize)> {
+    let pattern = format!("{file} line");
+    text.match_indices(&pattern)
+        .filter_map(|(at, _)| {
+            let rest = text[at + pattern.len()..].trim_start_matches('s');
+            let rest = rest.strip_prefix(' ')?;
+            let number = |s: &str| -> Option<(usize, usize)> {
+                let digits = s.chars().take_while(char::is_ascii_digit).count();
+                Some((s[..digits].parse().ok()?, digits))
+            };
+            let (first, used) = number(rest)?;
+            let after = &rest[used..];
+            let last = after
+                .strip_prefix('-')
+                .or_else(|| after.strip_prefix('–'))
+                .and_then(number)
+                .map_or(first, |(last, _)| last);
+            Some((first, last))
+        })
+        .collect()
+}

@@ -201,7 +201,7 @@ pub fn start(
         Kind::Haproxy => haproxy(lab, port, workers)?,
         Kind::Python => {
             let dir = python_lab.ok_or_else(|| Error::new("PYTHON_LAB_DIR is not set"))?;
-            let command = python_load_balancer(lab, dir);
+            let command = python_load_balancer(lab, dir)?;
             let process = start_server(lab, "Python lab", command, output)?;
             return ready(common::DEFAULT_LB_PORT, Some(process));
         }
