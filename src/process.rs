@@ -191,11 +191,16 @@ impl Running {
         self.child.id()
     }
 
-    /// Sends a signal by name (`STOP`, `CONT`) through the `kill` command, as std has none:
-    /// how a test freezes a program, as Ctrl-Z does, at the moment it chooses.
+    /// Sends a signal by name (`STOP`, `CONT`, `INT`) through the `kill` command, as std has
+    /// none: how a test freezes a program, as Ctrl-Z does, at the moment it chooses. Like a
+    /// terminal's Ctrl-Z, it reaches the processes the program started too (a wrapper script's
+    /// real worker).
     pub fn signal(&self, name: &str) -> Result<(), Error> {
+        let mut pids = vec![self.child.id()];
+        pids.extend(descendants(self.child.id()));
         let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .arg(format!("-{name}"))
+            .args(pids.iter().map(u32::to_string))
             .status()
             .context(|| format!("cannot run kill -{name}"))?;
         if !status.success() {
@@ -310,7 +315,18 @@ impl Running {
     }
 
     /// Stops the program now (SIGKILL), as a crash would.
+    /// The processes it started are killed too: a worker run through a wrapper (`sh`,
+    /// `npm start`) is the wrapper's child, and killing only the wrapper would leave it running.
     pub fn kill(&mut self) {
+        let started = descendants(self.child.id());
+        if !started.is_empty() {
+            // Those that exited meanwhile are simply not found.
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(started.iter().map(u32::to_string))
+                .stderr(Stdio::null())
+                .status();
+        }
         // It may have exited already; either way it is gone afterwards.
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -336,6 +352,15 @@ impl Drop for Running {
     }
 }
 
+/// The longest line kept from a program's output: a longer one arrives cut into pieces of
+/// this size, so a program printing without newlines cannot fill memory with one line.
+const MAX_LINE_BYTES: u64 = 64 * 1024;
+
+/// The most output kept from one stream of one program, far more than any of ours prints in
+/// a test; the rest is read and thrown away (so the program never blocks on a full pipe),
+/// after one line that says so.
+const MAX_KEPT_BYTES: usize = 64 * 1024 * 1024;
+
 /// Reads `stream` line by line on its own thread and sends each line on `sender`.
 fn forward_lines(
     stream: impl Read + Send + 'static,
@@ -346,8 +371,27 @@ fn forward_lines(
 ) {
     let tag = tag.to_string();
     thread::spawn(move || {
-        for text in BufReader::new(stream).lines() {
-            let Ok(text) = text else { break };
+        let mut reader = BufReader::new(stream);
+        let mut kept = 0;
+        let mut bytes = Vec::new();
+        loop {
+            bytes.clear();
+            match reader
+                .by_ref()
+                .take(MAX_LINE_BYTES)
+                .read_until(b'\n', &mut bytes)
+            {
+                Ok(0) | Err(_) => break, // the program closed its output
+                Ok(_) if kept > MAX_KEPT_BYTES => continue,
+                Ok(read) => kept += read,
+            }
+            let text = if kept > MAX_KEPT_BYTES {
+                format!("[more than {MAX_KEPT_BYTES} bytes: the rest is not kept]")
+            } else {
+                let line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                String::from_utf8_lossy(line).into_owned()
+            };
             if echo == Echo::Tagged {
                 common::say!("[{tag}] {text}");
             }
@@ -356,6 +400,38 @@ fn forward_lines(
             }
         }
     });
+}
+
+/// The processes `pid` started, and those they started, and so on, from /proc (Linux): what a
+/// terminal's Ctrl-C or Ctrl-Z would reach along with it. Empty where /proc cannot be read.
+fn descendants(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parent_of: Vec<(u32, u32)> = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|child| Some((child, parent(child)?)))
+        .collect();
+    let mut found = vec![pid];
+    let mut next = 0;
+    while let Some(&looked_at) = found.get(next) {
+        next += 1;
+        found.extend(
+            parent_of
+                .iter()
+                .filter(|(_, p)| *p == looked_at)
+                .map(|(c, _)| *c),
+        );
+    }
+    found.split_off(1)
+}
+
+/// A process's parent, from `/proc/PID/stat`: the field after the name in parentheses (which
+/// may itself hold spaces and parentheses, hence the last `)`) and the state.
+fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Builds the worker, load balancer and client when we run under `cargo run`, so that a

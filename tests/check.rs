@@ -9,7 +9,7 @@ mod support;
 
 use std::net::TcpListener;
 
-use lab::lab::Lab;
+use lab::lab::{Lab, ask_text};
 use lab::peers::{FakeWorker, Misbehaviour};
 use lab::process::program_path;
 use support::*;
@@ -134,4 +134,25 @@ fn check_refuses_a_missing_or_mixed_target() {
         let stderr = &card.stderr;
         assert!(stderr.starts_with("lab check: "), "{stderr}");
     }
+}
+
+/// A worker started through a wrapper (`sh -c "worker; true"`: the shell forks it and waits,
+/// as `npm start` or a script without `exec` does) is stopped with the wrapper: `lab check`
+/// kills a worker mid-run this way, and must not leave the real one serving, or running after
+/// the check.
+#[test]
+fn a_worker_behind_a_wrapper_is_killed_with_it() {
+    let lab = Lab::new("check-wrapper").unwrap();
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("{}; true", path_of("worker")))
+        .current_dir(lab.dir());
+    let mut wrapper = lab
+        .start_server("wrapped worker", command, "Worker listening on ")
+        .unwrap();
+    assert_eq!(ask_text(wrapper.port, "5").unwrap(), "120");
+    wrapper.process.kill();
+    let refused = std::net::TcpStream::connect(("127.0.0.1", wrapper.port));
+    assert!(refused.is_err(), "the wrapped worker still listens");
 }
