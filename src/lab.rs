@@ -18,6 +18,11 @@ use crate::process::{Echo, Running, program_path};
 /// above what they need (milliseconds); it only stops a broken run from hanging forever.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+/// How many names a new scratch folder tries before giving up: each taken name is a folder
+/// left by an earlier run with our process id, which is rare; a hundred in a row is not
+/// chance.
+const MAX_NAME_TRIES: usize = 100;
+
 /// Numbers the scratch folders of one process, so each gets a new one.
 static NEXT_LAB: AtomicUsize = AtomicUsize::new(0);
 
@@ -60,17 +65,28 @@ impl Lab {
         Lab::with_echo(name, Echo::Tagged)
     }
 
-    /// A new scratch folder whose programs' lines are echoed or not.
+    /// A new scratch folder whose programs' lines are echoed or not. Always one this call
+    /// creates, never one that exists: a folder left by a killed run would hold its stale
+    /// registry, and on a shared machine another user could make a folder under the name we
+    /// would pick, to read or feed our programs' registry.
     fn with_echo(name: &str, echo: Echo) -> Result<Lab, Error> {
-        let number = NEXT_LAB.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "factorial-lab-{name}-{}-{number}",
-            std::process::id()
-        ));
-        // A folder left by a killed run with the same process id would hold stale workers.
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
-        Ok(Lab { dir, echo })
+        for _ in 0..MAX_NAME_TRIES {
+            let number = NEXT_LAB.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!(
+                "factorial-lab-{name}-{}-{number}",
+                std::process::id()
+            ));
+            match fs::create_dir(&dir) {
+                Ok(()) => return Ok(Lab { dir, echo }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).context(|| format!("cannot create {}", dir.display()));
+                }
+            }
+        }
+        Err(Error::new(format!(
+            "cannot create a scratch folder: {MAX_NAME_TRIES} names in a row are taken"
+        )))
     }
 
     /// The scratch folder; programs run with it as their current directory.

@@ -290,7 +290,16 @@ impl Running {
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(quiet.min(left)) {
                 Ok(line) => self.seen.push(line),
-                Err(_) => break, // quiet for a while, or the program closed its output
+                Err(RecvTimeoutError::Timeout) => break, // quiet for a while
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Its output closed: it is exiting. Give it a moment to be gone, so that
+                    // `has_exited` says so.
+                    let gone = Instant::now() + quiet;
+                    while !self.has_exited() && Instant::now() < gone {
+                        thread::sleep(Duration::from_millis(5));
+                    }
+                    break;
+                }
             }
         }
         self.drain()

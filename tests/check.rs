@@ -23,7 +23,7 @@ fn path_of(program: &str) -> String {
 fn our_worker_passes_every_row() {
     let lab = Lab::new("check-our-worker").unwrap();
     let card = Card::run(lab.dir(), &["--worker", &path_of("worker")]);
-    card.assert_rows(&[REGISTERS, SMALL, LONG, BAD, SLOW, WAITING], &[]);
+    card.assert_rows(&[REGISTERS, SMALL, LONG, BIG, BAD, SLOW, WAITING], &[]);
 }
 
 /// Our load balancer, with our workers behind it, holds every property.
@@ -34,7 +34,7 @@ fn our_load_balancer_passes_every_row() {
     let card = Card::run(lab.dir(), &["--load-balancer", &balancer]);
     card.assert_rows(
         &[
-            SMALL, LONG, BAD, SLOW, WAITING, IN_TURN, KILLED, FROZEN, ADDED,
+            SMALL, LONG, BIG, BAD, SLOW, WAITING, IN_TURN, KILLED, FROZEN, ADDED,
         ],
         &[],
     );
@@ -52,6 +52,7 @@ fn a_random_load_balancer_is_checked_with_any_order() {
         &[
             SMALL,
             LONG,
+            BIG,
             BAD,
             SLOW,
             WAITING,
@@ -73,7 +74,7 @@ fn a_running_service_is_checked_by_address() {
     let balancer = lab.start_load_balancer(&[]).unwrap();
     let address = format!("127.0.0.1:{}", balancer.port);
     let card = Card::run(lab.dir(), &["--address", &address]);
-    card.assert_rows(&[SMALL, LONG, BAD, SLOW, WAITING], &[]);
+    card.assert_rows(&[SMALL, LONG, BIG, BAD, SLOW, WAITING], &[]);
 }
 
 /// A worker that answers `42` to everything, checked by its address, fails every row, and the
@@ -85,7 +86,7 @@ fn a_worker_that_lies_fails_every_row() {
     let liar = FakeWorker::start(Misbehaviour::Lie).unwrap();
     let address = format!("127.0.0.1:{}", liar.port);
     let card = Card::run(lab.dir(), &["--address", &address]);
-    card.assert_rows(&[], &[SMALL, LONG, BAD, SLOW, WAITING]);
+    card.assert_rows(&[], &[SMALL, LONG, BIG, BAD, SLOW, WAITING]);
     for evidence in [
         "asked for 0!: got \"42\" (2 bytes), where 0! is \"1\"",
         "sent \"abc\": got \"42\" (2 bytes), which is not an `Error: ` answer",
@@ -112,7 +113,7 @@ fn a_load_balancer_that_cannot_start_stops_the_check() {
         card.stdout
     );
     assert!(
-        card.stdout.contains("0 of 9 properties hold."),
+        card.stdout.contains("0 of 10 properties hold."),
         "{}",
         card.stdout
     );

@@ -25,6 +25,8 @@ pub enum Reply {
     Answer(Vec<u8>),
     /// No answer: the connection failed or nothing came within the patience.
     Failed(String),
+    /// Nothing, or not all of it, came within [`ANSWER_PATIENCE`]: a server that is stuck.
+    TimedOut(String),
 }
 
 impl Reply {
@@ -54,7 +56,7 @@ impl Reply {
                 let text = String::from_utf8_lossy(bytes);
                 format!("got {:?} ({} bytes)", shorten(&text), bytes.len())
             }
-            Reply::Failed(why) => why.clone(),
+            Reply::Failed(why) | Reply::TimedOut(why) => why.clone(),
         }
     }
 }
@@ -122,10 +124,10 @@ fn read_to_close(stream: TcpStream) -> Reply {
 fn no_answer_yet(answer: &[u8]) -> Reply {
     let seconds = ANSWER_PATIENCE.as_secs();
     if answer.is_empty() {
-        Reply::Failed(format!("no answer within {seconds} s"))
+        Reply::TimedOut(format!("no answer within {seconds} s"))
     } else {
         let text = String::from_utf8_lossy(answer);
-        Reply::Failed(format!(
+        Reply::TimedOut(format!(
             "the connection stayed open for {seconds} s after {:?} ({} bytes)",
             shorten(&text),
             answer.len()

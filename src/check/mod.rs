@@ -32,18 +32,22 @@ Usage:
 
   --worker CMD          the command that starts one worker, such as
                         \"python3 worker_server.py\"; it runs in a scratch folder, as in the
-                        lab, and must append its port to worker_ports.txt there. Behind a
-                        load balancer, the default is our worker.
+                        lab, and must append its port to worker_ports.txt there, and print
+                        the lab's `Worker received number: N` (behind a load balancer, that
+                        line tells the check which worker served a request). Behind a load
+                        balancer, the default is our worker.
   --load-balancer CMD   the command that starts the load balancer; it runs in the same
                         folder, reads worker_ports.txt there, and must print a line ending in
                         `listening on HOST:PORT` (the lab's line).
   --address HOST:PORT   ask a running service; only properties that need no process of its
-                        own to start or stop are checked.
+                        own to start or stop are checked. It sends bad input, which kills
+                        the Python lab's workers: point it only at a lab of your own.
   --any-order           the load balancer chooses workers some other way than in turn
                         (random): check only that every worker gets requests.
   -h, --help            print this help
 
-A command is split at spaces; a word naming a file here is passed as its full path.
+A command is split at spaces; a word naming a file here, or a relative path such as
+target/release/worker, is passed as its full path.
 
 Exit codes: 0 when every property holds, 1 when one does not, 2 for a bad argument.
 ";
@@ -62,14 +66,24 @@ fn parse_args(args: &mut Args) -> Result<Options, CliError> {
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {
             "-h" | "--help" => return Err(CliError::HelpRequested),
-            "--worker" => options.worker = Some(args.value(&arg)?),
-            "--load-balancer" => options.load_balancer = Some(args.value(&arg)?),
-            "--address" => options.address = Some(args.value(&arg)?),
+            "--worker" => once(&mut options.worker, args.value(&arg)?, &arg)?,
+            "--load-balancer" => once(&mut options.load_balancer, args.value(&arg)?, &arg)?,
+            "--address" => once(&mut options.address, args.value(&arg)?, &arg)?,
             "--any-order" => options.any_order = true,
             _ => return Err(cli::unknown(&arg)),
         }
     }
     Ok(options)
+}
+
+/// Sets a flag's value, which may be given once: a second `--worker` is a mistake to report,
+/// not a choice to make silently.
+fn once(slot: &mut Option<String>, value: String, flag: &str) -> Result<(), CliError> {
+    if slot.is_some() {
+        return Err(CliError::Usage(format!("{flag} is given twice")));
+    }
+    *slot = Some(value);
+    Ok(())
 }
 
 /// Which target the options name, or what is wrong with them.
@@ -171,7 +185,7 @@ fn run(target: Target, any_order: bool) -> bool {
                 say!("  FAIL  {}", property.claim);
                 let printed = system.recent_output();
                 for line in lines.iter().chain(&printed).flat_map(|l| l.lines()) {
-                    say!("          {line}");
+                    say!("          {}", setup::printable(line));
                 }
             }
         }

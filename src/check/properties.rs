@@ -83,6 +83,11 @@ pub const PROPERTIES: &[Property] = &[
         check: long_answer_arrives_whole,
     },
     Property {
+        claim: "a large n gets all its digits or an error: 5000!",
+        applies: Applies::Everywhere,
+        check: large_n_is_answered,
+    },
+    Property {
         claim: "each bad request gets an answer, and the server still serves",
         applies: Applies::Everywhere,
         check: bad_requests_are_answered,
@@ -163,6 +168,17 @@ fn long_answer_arrives_whole(system: &mut System) -> Verdict {
     Ok(expect_factorial(system.address()?, 1500)?)
 }
 
+/// 5000! has 16,326 digits: beyond Python 3.11's 4,300-digit limit for turning an integer
+/// into text, where `str(result)` raises (worker_server.py line 53). Whole, or refused with an
+/// `Error: ` answer (a worker may cap n, as ours does above `--max-n`), but not silence.
+fn large_n_is_answered(system: &mut System) -> Verdict {
+    let reply = ask(system.address()?, "5000");
+    if reply.is_error() {
+        return Ok(());
+    }
+    Ok(expect_right(5000, &reply)?)
+}
+
 /// Each bad request, and a client that sends nothing, gets an `Error: ` answer (not digits,
 /// not a closed connection or silence); afterwards every worker still serves
 /// (worker_server.py line 47 dies on `abc`, and line 45 stops the worker on an empty request).
@@ -173,6 +189,11 @@ fn bad_requests_are_answered(system: &mut System) -> Verdict {
         let reply = ask(addr, request);
         if !reply.is_error() {
             evidence.push(format!("sent {request:?}: {}", reply.describe_as_error()));
+        }
+        if let Reply::TimedOut(_) = reply {
+            // A server that is stuck would make every later request wait as long.
+            evidence.push("the server is stuck: nothing more is sent".to_string());
+            return verdict(evidence);
         }
     }
     let reply = ask_nothing(addr);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::registry::parse_registry;
 
 use crate::lab::{Lab, port_at_end};
-use crate::process::Running;
+use crate::process::{Line, Running};
 
 /// How long a program may take to start (to register, or to print that it listens). Python
 /// needs a few tens of milliseconds; ten seconds marks one that never will.
@@ -39,6 +39,10 @@ const QUIET: Duration = Duration::from_millis(100);
 /// enough for a Python traceback's last frame and its error line.
 const EVIDENCE_LINES: usize = 4;
 
+/// How many of its last lines a program that failed to start shows: a whole short traceback
+/// (a SyntaxError shows the line and a caret).
+const START_EVIDENCE_LINES: usize = 8;
+
 /// A program to start: one of the lab's own, or a command given by the user.
 #[derive(Debug, Clone)]
 pub enum Program {
@@ -51,7 +55,8 @@ pub enum Program {
 impl Program {
     /// A user's command, split at spaces. It runs in a scratch folder, so each word that names
     /// a file here (`worker_server.py`) or a relative path (`target/release/worker`, which may
-    /// be built only after this) is made absolute first.
+    /// be built only after this) is made absolute first; a bare name such as `load_balancer`
+    /// is left for PATH, even where a folder of that name is here.
     pub fn from_command_line(line: &str) -> Option<Program> {
         let here = std::env::current_dir().ok();
         let words: Vec<String> = line
@@ -273,17 +278,20 @@ impl System {
         processes.extend(self.workers.iter_mut().map(|w| (&mut w.process, 0)));
         for (process, lines_before) in processes {
             let tag = process.tag.clone();
-            let lines = process.drain_when_quiet(QUIET, LAST_WORDS);
-            let lines = lines.get(lines_before..).unwrap_or_default();
+            // Drained first: a program that is dying prints its last words, then exits.
+            process.drain_when_quiet(QUIET, LAST_WORDS);
+            let exited = if process.has_exited() {
+                " has exited;"
+            } else {
+                ""
+            };
+            let lines = process.seen.get(lines_before..).unwrap_or_default();
             if lines.is_empty() {
-                evidence.push(format!("{tag} printed nothing"));
+                evidence.push(format!("{tag}{exited} printed nothing"));
                 continue;
             }
-            let from = lines.len().saturating_sub(EVIDENCE_LINES);
-            evidence.push(format!("{tag} printed, last:"));
-            for line in &lines[from..] {
-                evidence.push(format!("  {}", shorten_line(&line.text)));
-            }
+            evidence.push(format!("{tag}{exited} printed, last:"));
+            evidence.extend(last_lines(lines, EVIDENCE_LINES));
         }
         evidence
     }
@@ -342,7 +350,7 @@ impl System {
 /// Whether a command's word names a path: a file that exists here, or a relative path.
 fn names_a_path(word: &str) -> bool {
     let path = Path::new(word);
-    path.exists() || (path.is_relative() && word.contains('/'))
+    path.is_file() || (path.is_relative() && word.contains('/'))
 }
 
 /// A fresh scratch folder.
@@ -383,17 +391,27 @@ fn wait_for_registration(
             return Ok(line.clone());
         }
         if process.has_exited() {
+            let tag = process.tag.clone();
             return Err(format!(
-                "{} exited without registering a port in worker_ports.txt",
-                process.tag
+                "{tag} exited without registering a port in worker_ports.txt{}",
+                last_words(process)
             ));
         }
         std::thread::sleep(POLL);
     }
+    let text = read_registry(registry)?;
+    let unfinished = match registry_lines(&text).get(listed_before) {
+        Some(line) => format!(
+            " (it wrote {line:?} with no newline at its end, so the next worker's line would \
+             run into it)"
+        ),
+        None => String::new(),
+    };
+    let tag = process.tag.clone();
     Err(format!(
-        "{} wrote no line to worker_ports.txt in its folder within {} s",
-        process.tag,
-        START_PATIENCE.as_secs()
+        "{tag} wrote no line to worker_ports.txt in its folder within {} s{unfinished}{}",
+        START_PATIENCE.as_secs(),
+        last_words(process)
     ))
 }
 
@@ -418,7 +436,45 @@ fn with_hint(failure: &str) -> String {
     }
 }
 
-/// A printed line, cut to a readable length (a worker may print every digit of 500!).
+/// The last `count` of `lines`, indented, escaped and shortened for a report card.
+fn last_lines(lines: &[Line], count: usize) -> Vec<String> {
+    let from = lines.len().saturating_sub(count);
+    lines[from..]
+        .iter()
+        .map(|line| format!("  {}", shorten_line(&printable(&line.text))))
+        .collect()
+}
+
+/// What a failing program printed last, for the evidence of a start that failed: a
+/// traceback's last lines say why.
+fn last_words(process: &mut Running) -> String {
+    let lines = process.drain_when_quiet(QUIET, LAST_WORDS);
+    if lines.is_empty() {
+        return "; it printed nothing".to_string();
+    }
+    let mut said = String::from("; it printed, last:");
+    for line in last_lines(lines, START_EVIDENCE_LINES) {
+        said.push('\n');
+        said.push_str(&line);
+    }
+    said
+}
+
+/// A line as the report card shows it: control characters escaped (`\u{1b}`), so that a
+/// program cannot move the cursor and draw a `pass` over its own `FAIL`.
+pub fn printable(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// A printed line, cut to a readable length (a worker may print every digit of 1500!).
 fn shorten_line(line: &str) -> String {
     /// Enough for any of the lab's lines with a short number in it.
     const LONGEST: usize = 160;

@@ -13,6 +13,7 @@ use lab::Finished;
 pub const REGISTERS: &str = "the worker registers its port in worker_ports.txt";
 pub const SMALL: &str = "small answers are right: 0!, 1!, 12!, 20!";
 pub const LONG: &str = "an answer longer than 4096 digits arrives whole: 1500!";
+pub const BIG: &str = "a large n gets all its digits or an error: 5000!";
 pub const BAD: &str = "each bad request gets an answer, and the server still serves";
 pub const SLOW: &str = "a slow client does not hold up a fast one";
 pub const WAITING: &str = "a client that connects and waits before sending is served";
