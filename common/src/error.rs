@@ -60,6 +60,7 @@ pub fn plain(error: &io::Error) -> String {
     }
     // A few failures that std files under no kind of their own, in our words (Linux numbers).
     match error.raw_os_error() {
+        Some(2) => "no such file or directory".to_string(),
         Some(23) => "the system has too many open files".to_string(),
         Some(24) => "too many open files (see ulimit -n)".to_string(),
         Some(28) => "no space left on the device".to_string(),
