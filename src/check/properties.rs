@@ -264,10 +264,7 @@ fn killed_worker_is_bypassed(system: &mut System) -> Verdict {
     let addr = system.address()?;
     one_request_each(addr)?;
     system.workers[1].process.kill();
-    for n in AFTER_THE_STOP {
-        expect_factorial(addr, n).map_err(|e| format!("after worker 2 was killed, {e}"))?;
-    }
-    Ok(())
+    Ok(every_answer_right(addr, "after worker 2 was killed")?)
 }
 
 /// A frozen worker (Ctrl-Z: its kernel still accepts connections, but it never answers)
@@ -280,10 +277,7 @@ fn frozen_worker_does_not_stall(system: &mut System) -> Verdict {
         .process
         .signal("STOP")
         .map_err(|e| e.to_string())?;
-    for n in AFTER_THE_STOP {
-        expect_factorial(addr, n).map_err(|e| format!("with worker 2 frozen, {e}"))?;
-    }
-    Ok(())
+    Ok(every_answer_right(addr, "with worker 2 frozen")?)
 }
 
 /// A worker started mid-run gets requests without a restart of the load balancer, which
@@ -302,6 +296,13 @@ fn added_worker_gets_requests(system: &mut System) -> Verdict {
 /// worker a property then stops or freezes has a turn in the requests that follow.
 fn one_request_each(addr: SocketAddr) -> Result<(), String> {
     (1..=3).try_for_each(|n| expect_factorial(addr, n))
+}
+
+/// Asks for each n! in [`AFTER_THE_STOP`] and checks each answer; a failure says `when`.
+fn every_answer_right(addr: SocketAddr, when: &str) -> Result<(), String> {
+    AFTER_THE_STOP
+        .into_iter()
+        .try_for_each(|n| expect_factorial(addr, n).map_err(|e| format!("{when}, {e}")))
 }
 
 /// Asks for each n! in `numbers`, checks each answer, and returns which worker served each.
