@@ -195,18 +195,30 @@ impl Running {
     /// none: how a test freezes a program, as Ctrl-Z does, at the moment it chooses. Like a
     /// terminal's Ctrl-Z, it reaches the processes the program started too (a wrapper script's
     /// real worker).
-    pub fn signal(&self, name: &str) -> Result<(), Error> {
-        let mut pids = vec![self.child.id()];
-        pids.extend(descendants(self.child.id()));
+    pub fn signal(&mut self, name: &str) -> Result<(), Error> {
+        let started = self.started_processes();
         let status = Command::new("kill")
             .arg(format!("-{name}"))
-            .args(pids.iter().map(u32::to_string))
+            .arg(self.child.id().to_string())
             .status()
             .context(|| format!("cannot run kill -{name}"))?;
         if !status.success() {
             return Err(Error::new(format!("kill -{name} {} failed", self.tag)));
         }
+        // A helper the program started may be gone by now; that is no failure of ours.
+        send_signal(name, &started);
         Ok(())
+    }
+
+    /// The processes it started (see [`descendants`]), while it still runs: once it has
+    /// exited and been waited for, its process id is free and may belong to another program,
+    /// whose children are none of ours. (Until we wait for it, even an exited program keeps
+    /// its id.)
+    fn started_processes(&mut self) -> Vec<u32> {
+        match self.child.try_wait() {
+            Ok(None) => descendants(self.child.id()),
+            _ => Vec::new(),
+        }
     }
 
     /// Writes `text` to the program's standard input and closes it (a user typing a line).
@@ -327,14 +339,17 @@ impl Running {
     /// The processes it started are killed too: a worker run through a wrapper (`sh`,
     /// `npm start`) is the wrapper's child, and killing only the wrapper would leave it running.
     pub fn kill(&mut self) {
-        let started = descendants(self.child.id());
+        let started = self.started_processes();
         if !started.is_empty() {
-            // Those that exited meanwhile are simply not found.
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .args(started.iter().map(u32::to_string))
-                .stderr(Stdio::null())
-                .status();
+            // All frozen first, so that none starts another meanwhile (a wrapper that restarts
+            // its worker), then looked for again, and all killed.
+            let program = self.child.id();
+            send_signal("STOP", &[&[program], &started[..]].concat());
+            let started = descendants(program);
+            send_signal("KILL", &[&[program], &started[..]].concat());
+            // A killed process dies a moment after the signal; wait for that moment, so that
+            // whoever stops a worker finds its port closed afterwards.
+            wait_until_dead(&started);
         }
         // It may have exited already; either way it is gone afterwards.
         let _ = self.child.kill();
@@ -392,7 +407,8 @@ fn forward_lines(
             {
                 Ok(0) | Err(_) => break, // the program closed its output
                 Ok(_) if kept > MAX_KEPT_BYTES => continue,
-                Ok(read) => kept += read,
+                // Each line costs its bytes and its place in the list, so empty lines count too.
+                Ok(read) => kept += read + std::mem::size_of::<Line>(),
             }
             let text = if kept > MAX_KEPT_BYTES {
                 format!("[more than {MAX_KEPT_BYTES} bytes: the rest is not kept]")
@@ -425,14 +441,44 @@ fn descendants(pid: u32) -> Vec<u32> {
     let mut next = 0;
     while let Some(&looked_at) = found.get(next) {
         next += 1;
-        found.extend(
-            parent_of
-                .iter()
-                .filter(|(_, p)| *p == looked_at)
-                .map(|(c, _)| *c),
-        );
+        for &(child, parent) in &parent_of {
+            // An id reused while /proc was read could otherwise make a loop.
+            if parent == looked_at && !found.contains(&child) {
+                found.push(child);
+            }
+        }
     }
     found.split_off(1)
+}
+
+/// How long [`wait_until_dead`] waits for killed processes: they die within milliseconds.
+const DYING_TIME: Duration = Duration::from_secs(2);
+
+/// Waits (up to [`DYING_TIME`]) until none of `pids` runs: each is gone or a zombie, whose
+/// files and sockets are closed.
+fn wait_until_dead(pids: &[u32]) {
+    let deadline = Instant::now() + DYING_TIME;
+    let runs = |pid: &u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+        state.is_some_and(|s| s != "Z" && s != "X")
+    };
+    while pids.iter().any(runs) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends a signal to each of `pids` through the `kill` command; those that have exited
+/// meanwhile are simply not found, which is no failure.
+fn send_signal(name: &str, pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .args(pids.iter().map(u32::to_string))
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// A process's parent, from `/proc/PID/stat`: the field after the name in parentheses (which

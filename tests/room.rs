@@ -64,7 +64,7 @@ fn a_slow_typist_is_not_cut_off() -> Result<(), Error> {
 fn a_frozen_worker_costs_seconds_not_the_worker_timeout() -> Result<(), Error> {
     const CLIENTS: usize = 10;
     let lab = Lab::new("frozen")?;
-    let workers = lab.start_workers(2, &[])?;
+    let mut workers = lab.start_workers(2, &[])?;
     let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
     let port = lb.port;
     let stop = Arc::new(AtomicBool::new(false));

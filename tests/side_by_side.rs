@@ -186,8 +186,11 @@ fn every_cited_python_line_exists() {
                 .collect();
             for (first, last) in citations(&text, file) {
                 cited += 1;
-                let blank = lines.get(first - 1).is_none_or(|l| l.trim().is_empty());
-                if first == 0 || last < first || last > lines.len() || blank {
+                let blank = first == 0
+                    || lines[first - 1..]
+                        .first()
+                        .is_none_or(|l| l.trim().is_empty());
+                if blank || last < first || last > lines.len() {
                     let place = path.strip_prefix(top()).unwrap().display();
                     problems.push(format!("{place}: {file} lines {first}-{last}"));
                 }
@@ -216,12 +219,17 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The line ranges `text` cites in `file`: `file line N` as (N, N), `file lines N-M` (or
-/// `N–M`) as (N, M); only the first range of a list such as `lines 9-13, 25`.
+/// `N–M`) as (N, M), the name in backticks or not; only the first range of a list such as
+/// `lines 9-13, 25`.
 fn citations(text: &str, file: &str) -> Vec<(usize, usize)> {
-    let pattern = format!("{file} line");
-    text.match_indices(&pattern)
-        .filter_map(|(at, _)| {
-            let rest = text[at + pattern.len()..].trim_start_matches('s');
+    let plain = format!("{file} line");
+    let quoted = format!("{file}` line");
+    let found = text.match_indices(&plain).map(|(at, _)| at + plain.len());
+    let found_quoted = text.match_indices(&quoted).map(|(at, _)| at + quoted.len());
+    found
+        .chain(found_quoted)
+        .filter_map(|after| {
+            let rest = text[after..].trim_start_matches('s');
             let rest = rest.strip_prefix(' ')?;
             let number = |s: &str| -> Option<(usize, usize)> {
                 let digits = s.chars().take_while(char::is_ascii_digit).count();

@@ -350,7 +350,8 @@ impl System {
 /// Whether a command's word names a path: a file that exists here, or a relative path.
 fn names_a_path(word: &str) -> bool {
     let path = Path::new(word);
-    path.is_file() || (path.is_relative() && word.contains('/'))
+    let flag = word.starts_with('-'); // `--registry=data/x` is an option, not a path
+    !flag && (path.is_file() || (path.is_relative() && word.contains('/')))
 }
 
 /// A fresh scratch folder.
@@ -461,11 +462,13 @@ fn last_words(process: &mut Running) -> String {
 }
 
 /// A line as the report card shows it: control characters escaped (`\u{1b}`), so that a
-/// program cannot move the cursor and draw a `pass` over its own `FAIL`.
+/// program cannot move the cursor and draw a `pass` over its own `FAIL`, and the marks that
+/// reverse the direction of text too, which could make a row read backwards.
 pub fn printable(line: &str) -> String {
     line.chars()
         .map(|c| {
-            if c.is_control() && c != '\t' {
+            let reorders = matches!(c, '\u{200e}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if (c.is_control() && c != '\t') || reorders {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
