@@ -454,18 +454,30 @@ fn descendants(pid: u32) -> Vec<u32> {
 /// How long [`wait_until_dead`] waits for killed processes: they die within milliseconds.
 const DYING_TIME: Duration = Duration::from_secs(2);
 
-/// Waits (up to [`DYING_TIME`]) until none of `pids` runs: each is gone or a zombie, whose
-/// files and sockets are closed.
+/// Waits (up to [`DYING_TIME`]) until each of `pids` is dead, its files and sockets closed.
 fn wait_until_dead(pids: &[u32]) {
     let deadline = Instant::now() + DYING_TIME;
-    let runs = |pid: &u32| {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
-        state.is_some_and(|s| s != "Z" && s != "X")
-    };
-    while pids.iter().any(runs) && Instant::now() < deadline {
+    while !pids.iter().all(|&pid| is_dead(pid)) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// True when a process is gone, or a zombie whose threads have all ended: a process's files
+/// (its listening socket among them) close with its last thread, and its first thread can be
+/// a zombie (`State: Z`) while the others are still ending.
+fn is_dead(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+    };
+    let zombie = field("State:").is_some_and(|s| s.starts_with('Z') || s.starts_with('X'));
+    let threads: u32 = field("Threads:").and_then(|t| t.parse().ok()).unwrap_or(0);
+    zombie && threads <= 1
 }
 
 /// Sends a signal to each of `pids` through the `kill` command; those that have exited
@@ -481,8 +493,9 @@ fn send_signal(name: &str, pids: &[u32]) {
         .status();
 }
 
-/// A process's parent, from `/proc/PID/stat`: the field after the name in parentheses (which
-/// may itself hold spaces and parentheses, hence the last `)`) and the state.
+/// A process's parent, from `/proc/PID/stat`: the second field after the name in
+/// parentheses (which may itself hold spaces and parentheses, hence the last `)`), after the
+/// state.
 fn parent(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, after_name) = stat.rsplit_once(')')?;
