@@ -30,9 +30,9 @@ pub enum Reply {
 }
 
 impl Reply {
-    /// True for an answer that says it is an error: it starts with `Error`, as the lab's do.
+    /// True for an answer that says it is an error: it starts with `Error: `, as the lab's do.
     pub fn is_error(&self) -> bool {
-        matches!(self, Reply::Answer(bytes) if bytes.starts_with(b"Error"))
+        matches!(self, Reply::Answer(bytes) if common::protocol::is_error_answer(bytes))
     }
 
     /// [`Reply::describe`], saying also that an answer is not an error when one was due.

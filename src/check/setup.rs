@@ -225,7 +225,7 @@ impl System {
             Target::Address(_) => return Err("a running service has no workers to add".into()),
         };
         let registry = self.registry()?;
-        let listed_before = registry_lines(&read_registry(&registry)?).len();
+        let listed_before = registry_lines(&registry_text(&registry)?).len();
         let tag = format!("worker {}", self.workers.len() + 1);
         let lab = self.lab()?;
         let mut process = lab
@@ -360,7 +360,7 @@ fn new_lab() -> Result<Lab, String> {
 }
 
 /// The registry's text; a missing file is an empty registry (no worker has started yet).
-fn read_registry(registry: &Path) -> Result<String, String> {
+fn registry_text(registry: &Path) -> Result<String, String> {
     match std::fs::read_to_string(registry) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         read => read.map_err(|e| format!("cannot read {}: {e}", registry.display())),
@@ -385,7 +385,7 @@ fn wait_for_registration(
     let deadline = Instant::now() + START_PATIENCE;
     while Instant::now() < deadline {
         // Only a whole line counts: a worker may still be writing it.
-        let text = read_registry(registry)?;
+        let text = registry_text(registry)?;
         if text.ends_with('\n')
             && let Some(line) = registry_lines(&text).get(listed_before)
         {
@@ -400,7 +400,7 @@ fn wait_for_registration(
         }
         std::thread::sleep(POLL);
     }
-    let text = read_registry(registry)?;
+    let text = registry_text(registry)?;
     let unfinished = match registry_lines(&text).get(listed_before) {
         Some(line) => format!(
             " (it wrote {line:?} with no newline at its end, so the next worker's line would \
