@@ -30,6 +30,9 @@ pub enum Misbehaviour {
     Cut,
     /// Answers `Error: server busy`.
     Busy,
+    /// Answers n! and keeps the connection open, as a server written to take several requests
+    /// on one connection does.
+    KeepOpen,
 }
 
 /// A fake worker listening on 127.0.0.1; it stops when dropped.
@@ -39,7 +42,7 @@ pub struct FakeWorker {
     /// How many requests it has read.
     requests: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
-    /// Connections it holds open (`Hang`, `Slow`), closed when it stops.
+    /// Connections it holds open (`Hang`, `Slow`, `KeepOpen`), closed when it stops.
     held: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -125,6 +128,11 @@ fn serve(
         }
         Misbehaviour::Busy => {
             let _ = stream.write_all(common::protocol::BUSY.as_bytes());
+        }
+        Misbehaviour::KeepOpen => {
+            let n: u64 = request.parse().unwrap_or(0);
+            let _ = stream.write_all(factorial_digits(n).as_bytes());
+            hold(stream);
         }
     }
 }

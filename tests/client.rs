@@ -92,3 +92,16 @@ fn client_refuses_an_answer_that_is_not_n_factorial() -> Result<(), Error> {
     assert!(finished.stdout.concat().is_empty(), "{finished:?}");
     Ok(())
 }
+
+/// A server that answers and keeps the connection open: the client prints the answer as soon
+/// as all of n!'s digits are in, as client.py's one `recv` does, instead of waiting for a close
+/// (and then reporting "no answer" for an answer that came).
+#[test]
+fn client_takes_an_answer_from_a_server_that_stays_open() -> Result<(), Error> {
+    let lab = Lab::new("client-keep-open")?;
+    let server = FakeWorker::start(Misbehaviour::KeepOpen)?;
+    let finished = lab.run_client(server.port, &["12"], None)?;
+    assert_eq!(finished.status.code(), Some(0), "{finished:?}");
+    assert_eq!(finished.stdout, ["Factorial received: 479001600"]);
+    Ok(())
+}

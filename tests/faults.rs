@@ -119,8 +119,10 @@ fn silent_clients_time_out() -> Result<(), Error> {
     let workers = lab.start_workers(2, &["--timeout", "1"])?;
     let lb = lab.start_load_balancer(&["--timeout", "1"])?;
     for port in [lb.port, workers[0].port] {
-        assert_eq!(ask_text(port, "")?, "Error: request timed out");
-        assert_eq!(ask_text(port, "  ")?, "Error: request timed out");
+        let timed_out = "Error: request timed out: the whole request must arrive within 1 s \
+                         (--timeout)";
+        assert_eq!(ask_text(port, "")?, timed_out);
+        assert_eq!(ask_text(port, "  ")?, timed_out);
     }
     all_still_serve(&workers, &lb)
 }
@@ -327,5 +329,49 @@ fn at_the_cap_clients_may_reconnect_at_once() -> Result<(), Error> {
     for client in clients {
         client.join().map_err(|_| Error::new("a client failed"))??;
     }
+    Ok(())
+}
+
+/// A worker that answers and keeps its connection open (a server written to take several
+/// requests on one connection): its answer is whole once all of n!'s digits have come, so the
+/// load balancer relays it at once, as load_balancer.py's one `recv` does, instead of waiting
+/// for a close until --worker-timeout. The worker stays up.
+#[test]
+fn a_worker_that_keeps_its_connection_open_is_answered() -> Result<(), Error> {
+    let lab = Lab::new("keeps-open")?;
+    let keeps_open = FakeWorker::start(Misbehaviour::KeepOpen)?;
+    std::fs::write(lab.registry(), format!("{}\n", keeps_open.port))
+        .map_err(|e| Error::new(e.to_string()))?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    for n in [12u64, 0, 20, 500, 3000] {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    lb.wait_for_forwards(5)?;
+    let lines = lb.process.stdout_lines();
+    assert!(
+        !lines.iter().any(|l| l.contains("marked down")),
+        "{lines:#?}"
+    );
+    Ok(())
+}
+
+/// Workers with different --max-n: a request above one worker's limit is handed on to a
+/// worker that takes it (a worker's own limit is no fault of the request's), so every client
+/// gets n! whoever's turn it is; the refusal reaches the client only when every worker refused.
+#[test]
+fn a_request_above_one_workers_limit_goes_to_another() -> Result<(), Error> {
+    let lab = Lab::new("mixed-limits")?;
+    let _small = lab.start_worker("small worker", &["--max-n", "20000"])?;
+    let _large = lab.start_workers(2, &[])?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    for _ in 0..3 {
+        assert_eq!(ask_text(lb.port, "20001")?, factorial_digits(20001));
+    }
+    assert_eq!(
+        ask_text(lb.port, "100001")?,
+        "Error: 100001 is above this worker's limit of 100000"
+    );
+    let refused = "refused: Error: 20001 is above this worker's limit of 20000";
+    lb.process.wait_for(refused, PATIENCE)?;
     Ok(())
 }

@@ -4,13 +4,6 @@ use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 
-/// How long the client waits, by default, for each read of the answer (the load balancer says
-/// nothing until its answer is ready). A request through our load balancer with its defaults
-/// takes at most about a minute (two worker timeouts of 30 s, when two workers hang one after
-/// the other): 120 s lets that finish, and only a load balancer that has stopped answering
-/// makes the client wait this long.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// What `client --help` prints.
 pub const HELP: &str = "\
 client: asks the load balancer for n! (the lab's client.py)
@@ -23,11 +16,12 @@ before anything is sent.
 Options:
   --host H          the load balancer's address [default: 127.0.0.1]
   --port P          the load balancer's port [default: 65432]
-  --timeout SECS    how long to wait for the load balancer's answer [default: 120]
+  --timeout SECS    give up when the answer has not come within SECS [default: wait
+                    as long as it takes, as client.py does; after 10 s it says so]
   -h, --help        print this help
 
 Exit codes: 0 when n! arrived, 1 on an error answer, no number, no answer within --timeout,
-or when the load balancer cannot be reached, 2 for a bad argument.
+an answer that is not n!, or when the load balancer cannot be reached, 2 for a bad argument.
 ";
 
 /// What the command line chose; the defaults are the Python file's.
@@ -38,8 +32,10 @@ pub struct Options {
     pub port: u16,
     /// The number to ask about; `None` means ask the user, as line 13 does.
     pub number: Option<String>,
-    /// How long to wait for the answer; client.py waits forever.
-    pub timeout: Duration,
+    /// How long to wait for the answer; `None` waits as client.py does, as long as it takes.
+    /// A queue behind slow workers can take minutes, and an answer that is coming should not
+    /// be cut off by a guess.
+    pub timeout: Option<Duration>,
 }
 
 /// Reads the flags; see [`HELP`].
@@ -48,14 +44,14 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         host: common::DEFAULT_HOST.to_string(),
         port: common::DEFAULT_LB_PORT,
         number: None,
-        timeout: DEFAULT_TIMEOUT,
+        timeout: None,
     };
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {
             "-h" | "--help" => return Err(CliError::HelpRequested),
             "--host" => options.host = args.value(&arg)?,
             "--port" => options.port = args.port(&arg)?,
-            "--timeout" => options.timeout = args.seconds(&arg)?,
+            "--timeout" => options.timeout = Some(args.seconds(&arg)?),
             // After `--` comes the number, whatever it looks like.
             "--" => options.number = args.next_arg(),
             // Anything else that looks like a flag is a mistake ("-5" is a number).

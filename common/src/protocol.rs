@@ -32,8 +32,17 @@ pub const WORKER_FAILED: &str = "Error: Worker communication failed.";
 pub const GAVE_UP: &str = "Error: Worker communication failed: two workers took this request \
      and gave no answer, so it is not sent to more.";
 
-/// A server's answer when the request did not arrive within its `--timeout`.
+/// How a server's answer begins when the request did not arrive within its `--timeout`.
 pub const TIMED_OUT: &str = "Error: request timed out";
+
+/// A server's whole answer when the request did not arrive within `time` (its `--timeout`):
+/// it says how to get more time, for a student who left client.py's prompt open.
+pub fn timed_out(time: Duration) -> String {
+    format!(
+        "{TIMED_OUT}: the whole request must arrive within {} s (--timeout)",
+        time.as_secs_f64()
+    )
+}
 
 /// A server's answer when it already serves its `--max-connections`.
 pub const BUSY: &str = "Error: server busy";
@@ -127,24 +136,30 @@ pub fn read_request(stream: &mut impl Read) -> io::Result<Vec<u8>> {
 pub fn read_request_within(stream: &mut TcpStream, time: Duration) -> io::Result<Vec<u8>> {
     let mut by_deadline = ByDeadline {
         stream,
-        deadline: Instant::now() + time,
+        deadline: Some(Instant::now() + time),
     };
     read_request(&mut by_deadline)
 }
 
-/// A socket whose reads all end by one deadline.
+/// A socket whose reads all end by one deadline (`None`: they may wait for ever).
 struct ByDeadline<'a> {
     stream: &'a mut TcpStream,
-    deadline: Instant,
+    deadline: Option<Instant>,
 }
 
 impl Read for ByDeadline<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        self.stream.set_read_timeout(Some(left))?;
+        let timeout = match self.deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                Some(left)
+            }
+            None => None,
+        };
+        self.stream.set_read_timeout(timeout)?;
         self.stream.read(buf)
     }
 }
@@ -180,16 +195,23 @@ pub fn parse_request(bytes: &[u8], max_n: u64) -> Result<u64, BadRequest> {
         if minus_digits.bytes().all(|b| b == b'0') {
             return Ok(0);
         }
-        return Err(BadRequest::Negative(excerpt(text)));
+        return Err(BadRequest::Negative(excerpt(text, EXCERPT_CHARS)));
     }
-    Err(BadRequest::NotANumber(excerpt(text)))
+    Err(BadRequest::NotANumber(excerpt(text, EXCERPT_CHARS)))
 }
 
 /// The request as text for a log line (`Received request for factorial of …`): invalid UTF-8
 /// is replaced, surrounding whitespace dropped, and a long request shortened.
 pub fn request_for_log(bytes: &[u8]) -> String {
+    text_for_log(bytes, EXCERPT_CHARS)
+}
+
+/// What a peer sent, as text for a log line or an error answer: invalid UTF-8 replaced,
+/// surrounding whitespace dropped, control characters escaped, and at most `shown`
+/// characters.
+pub fn text_for_log(bytes: &[u8], shown: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
-    let text = excerpt(text.trim_matches(|c: char| c.is_ascii_whitespace()));
+    let text = excerpt(text.trim_matches(|c: char| c.is_ascii_whitespace()), shown);
     // A request is whatever a client sent: a newline in it must not forge a log line of its
     // own, nor a terminal's escape codes drive the terminal. Control characters show escaped.
     text.chars()
@@ -203,13 +225,16 @@ pub fn request_for_log(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// At most 40 characters of a refused request, enough to recognise it in an error answer.
-fn excerpt(text: &str) -> String {
-    const SHOWN: usize = 40;
-    if text.chars().count() <= SHOWN {
+/// How many characters of a refused request an error answer or log line shows: enough to
+/// recognise it.
+const EXCERPT_CHARS: usize = 40;
+
+/// At most `shown` characters of `text`, and `...` when there were more.
+fn excerpt(text: &str, shown: usize) -> String {
+    if text.chars().count() <= shown {
         text.to_string()
     } else {
-        text.chars().take(SHOWN).collect::<String>() + "..."
+        text.chars().take(shown).collect::<String>() + "..."
     }
 }
 
@@ -250,43 +275,120 @@ pub fn send_error_and_close(stream: &mut TcpStream, answer: &str) -> io::Result<
 /// The longest `Error: ` answer a worker may give; ours are under 100 bytes.
 pub const MAX_ERROR_ANSWER_BYTES: usize = 1024;
 
-/// The most bytes a correct answer for n can take: n! has a known number of digits, and an
-/// error answer is short. Reading past it only fills memory with a wrong answer.
+/// How much whitespace an answer may carry around its digits (`\r\n`, a space): a few bytes
+/// are all any `print` adds.
+pub const ANSWER_WHITESPACE: usize = 16;
+
+/// The most bytes a correct answer for n can take: n! has a known number of digits, plus
+/// [`ANSWER_WHITESPACE`], and an error answer is short. Reading past it only fills memory
+/// with a wrong answer.
 pub fn answer_limit(n: u64) -> usize {
     let (_, most_digits) = factorial::digit_count_range(n);
     usize::try_from(most_digits)
         .unwrap_or(usize::MAX)
+        .saturating_add(ANSWER_WHITESPACE)
         .max(MAX_ERROR_ANSWER_BYTES)
 }
 
-/// How a bounded read of an answer ended.
+/// How a read of an answer ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AnswerEnd {
     /// The sender closed: the answer is complete.
     Closed,
+    /// The answer was complete (all of n!'s digits, or a line that ended) and the sender kept
+    /// the connection open, as a server written to answer several requests on one connection
+    /// does. client.py and load_balancer.py read once and never notice; we stop reading too.
+    LeftOpen,
     /// More than the limit arrived: not an answer to this request.
     TooLong,
 }
+
+/// How long a reader waits for the sender's close once the answer is complete. A sender that
+/// closes does so at once; this only bounds one that keeps its connection open, and lets the
+/// sender close first where it will (so its side, not ours, keeps the closed connection's
+/// TIME_WAIT, and a newline sent after the digits is read rather than answered by a reset).
+pub const ANSWER_GRACE: Duration = Duration::from_millis(100);
 
 /// Up to this n, [`check_answer`] compares every digit: 500! takes about ten microseconds to
 /// compute, and for small n a wrong answer of the right length and zeros is easy to send (`42`
 /// for 4!). Beyond it, length and trailing zeros are checked.
 pub const EXACT_CHECK_N: u64 = 500;
 
-/// Reads an answer into `answer` until the sender closes or more than `limit` bytes have come.
-/// A read timeout returns its error with what arrived so far kept in `answer`, so the caller
-/// can decide whether to go on waiting.
-pub fn read_answer_within(
-    stream: &mut impl Read,
+/// Reads the answer to a request for n! (`None` when the request was not a number) into
+/// `answer`, all of it by `deadline` (`None`: no limit), until the sender closes or the answer
+/// is complete: all the digits n! can have, or a line that ended (`print` and `println`
+/// answers end in a newline). A sender that keeps its connection open after that is given
+/// [`ANSWER_GRACE`] to close. Reads at most one byte more than [`answer_limit`].
+///
+/// Past the deadline the read fails with a timeout, and what arrived so far stays in
+/// `answer`, so the caller can decide whether to go on waiting and call this again.
+pub fn read_answer_for(
+    stream: &mut TcpStream,
+    n: Option<u64>,
     answer: &mut Vec<u8>,
-    limit: usize,
+    deadline: Option<Instant>,
 ) -> io::Result<AnswerEnd> {
-    let room = limit.saturating_add(1).saturating_sub(answer.len()) as u64;
-    stream.take(room).read_to_end(answer)?;
-    if answer.len() > limit {
-        return Ok(AnswerEnd::TooLong);
+    let limit = n.map_or(MAX_ERROR_ANSWER_BYTES, answer_limit);
+    let most_digits = n.map(|n| factorial::digit_count_range(n).1);
+    let mut by_deadline = ByDeadline { stream, deadline };
+    while !is_complete(answer, most_digits) {
+        if read_more(&mut by_deadline, answer, limit)? == 0 {
+            return Ok(AnswerEnd::Closed);
+        }
+        if answer.len() > limit {
+            return Ok(AnswerEnd::TooLong);
+        }
     }
-    Ok(AnswerEnd::Closed)
+    // Complete: whatever still comes before the close (a newline, say) belongs to it.
+    let grace = Instant::now() + ANSWER_GRACE;
+    by_deadline.deadline = Some(deadline.map_or(grace, |deadline| deadline.min(grace)));
+    loop {
+        match read_more(&mut by_deadline, answer, limit) {
+            Ok(0) => return Ok(AnswerEnd::Closed),
+            Ok(_) if answer.len() > limit => return Ok(AnswerEnd::TooLong),
+            Ok(_) => continue,
+            Err(e) if is_timeout(&e) => return Ok(AnswerEnd::LeftOpen),
+            // A reset after a complete answer costs nothing: the answer is here.
+            Err(_) => return Ok(AnswerEnd::Closed),
+        }
+    }
+}
+
+/// One read into the end of `answer`, never past one byte more than `limit` in all (so a
+/// flood is noticed without being kept). Returns how many bytes came: 0 at the close.
+fn read_more(stream: &mut impl Read, answer: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
+    /// The most one read takes: a big answer arrives in a few reads, a small one in one.
+    const CHUNK: usize = 64 * 1024;
+    let start = answer.len();
+    let room = limit.saturating_add(1).saturating_sub(start).min(CHUNK);
+    answer.resize(start + room, 0);
+    let read = loop {
+        match stream.read(&mut answer[start..]) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other,
+        }
+    };
+    answer.truncate(start + read.as_ref().map_or(0, |got| *got));
+    read
+}
+
+/// True once `answer` is whole without waiting for the close: a line of text that ended, or
+/// (n known) as many digits as n! can have, after which nothing more can belong to it.
+fn is_complete(answer: &[u8], most_digits: Option<u64>) -> bool {
+    let text = trim_answer(answer);
+    if text.is_empty() {
+        return false;
+    }
+    let line_ended = answer[answer.len() - answer.trim_ascii_start().len()..].contains(&b'\n');
+    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count() as u64;
+    line_ended || most_digits.is_some_and(|most| digits >= most)
+}
+
+/// An answer without the ASCII whitespace around it: a worker that answers `120\n` (Python's
+/// `print`, C's `puts`, Rust's `println!`) or `120\r\n` means 120, as a request of `7\n`
+/// means 7. Answers are relayed and checked without it.
+pub fn trim_answer(answer: &[u8]) -> &[u8] {
+    answer.trim_ascii()
 }
 
 /// Checks that `answer` can be n!: only digits, no leading zero, as many digits as n! has,
@@ -476,25 +578,112 @@ mod tests {
         assert!(check_answer(5, b"").is_err());
     }
 
-    /// A bounded read stops one byte past the limit; a short answer reads to the close.
+    /// A connected pair of sockets on loopback: (ours, the peer's).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (theirs, _) = listener.accept().unwrap();
+        (ours, theirs)
+    }
+
+    /// Reads the answer to n! that `send` writes, with a minute's patience: (how it ended,
+    /// the answer). A sender that returns its socket keeps it open until the read is over.
+    fn answer_sent_by(
+        n: Option<u64>,
+        send: impl FnOnce(TcpStream) -> Option<TcpStream> + Send + 'static,
+    ) -> (AnswerEnd, Vec<u8>) {
+        let (mut ours, theirs) = pair();
+        let sender = std::thread::spawn(move || send(theirs));
+        let mut answer = Vec::new();
+        let deadline = Some(Instant::now() + Duration::from_secs(60));
+        let end = read_answer_for(&mut ours, n, &mut answer, deadline).unwrap();
+        drop(sender.join().unwrap());
+        (end, answer)
+    }
+
+    /// A sender that writes `bytes` and keeps its connection open.
+    fn keeps_open(bytes: Vec<u8>) -> impl FnOnce(TcpStream) -> Option<TcpStream> + Send {
+        move |mut s| {
+            s.write_all(&bytes).unwrap();
+            Some(s)
+        }
+    }
+
+    /// A sender that writes each of `writes` in turn, then closes.
+    fn writes_and_closes(
+        writes: Vec<Vec<u8>>,
+    ) -> impl FnOnce(TcpStream) -> Option<TcpStream> + Send {
+        move |mut s| {
+            for bytes in &writes {
+                let _ = s.write_all(bytes);
+            }
+            None
+        }
+    }
+
+    /// An answer ends at the close; a flood stops one byte past the limit.
     #[test]
-    fn answers_are_read_within_a_limit() {
-        let mut answer = Vec::new();
-        let mut flood = io::repeat(b'7');
+    fn answers_end_at_the_close_within_a_limit() {
+        let (end, answer) = answer_sent_by(Some(5), writes_and_closes(vec![b"120".to_vec()]));
+        assert_eq!((end, answer), (AnswerEnd::Closed, b"120".to_vec()));
+        let (end, answer) = answer_sent_by(Some(12), writes_and_closes(vec![vec![b'7'; 5000]]));
         assert_eq!(
-            read_answer_within(&mut flood, &mut answer, 100).unwrap(),
-            AnswerEnd::TooLong
+            (end, answer.len()),
+            (AnswerEnd::TooLong, MAX_ERROR_ANSWER_BYTES + 1)
         );
-        assert_eq!(answer.len(), 101);
-        let mut answer = Vec::new();
-        let mut short = io::Cursor::new(b"120".to_vec());
-        assert_eq!(
-            read_answer_within(&mut short, &mut answer, 100).unwrap(),
-            AnswerEnd::Closed
-        );
-        assert_eq!(answer, b"120");
         assert_eq!(answer_limit(12), MAX_ERROR_ANSWER_BYTES);
-        assert_eq!(answer_limit(1000), 2568);
+        assert_eq!(answer_limit(1000), 2568 + ANSWER_WHITESPACE);
+    }
+
+    /// A sender that keeps its connection open after answering (a server that serves several
+    /// requests on one connection): the answer is taken once all of n!'s digits, or a line
+    /// that ended, have come, without waiting for a close that never comes.
+    #[test]
+    fn an_answer_left_open_is_complete_when_whole() {
+        let (end, answer) = answer_sent_by(Some(12), keeps_open(b"479001600".to_vec()));
+        assert_eq!((end, answer), (AnswerEnd::LeftOpen, b"479001600".to_vec()));
+        let big = factorial::factorial_digits(3000).into_bytes();
+        let (end, answer) = answer_sent_by(Some(3000), keeps_open(big.clone()));
+        assert_eq!((end, answer), (AnswerEnd::LeftOpen, big));
+        for line in [&b"Error: busy\n"[..], b"Factorial: 120\r\n", b"120\n"] {
+            let (end, answer) = answer_sent_by(None, keeps_open(line.to_vec()));
+            assert_eq!((end, answer), (AnswerEnd::LeftOpen, line.to_vec()));
+        }
+        // Not whole yet: fewer digits than 12! has, and no line end, wait for more.
+        assert!(!is_complete(b"4790016", Some(9)));
+        assert!(!is_complete(b"\n", None), "a newline alone ends nothing");
+    }
+
+    /// Whitespace after a whole answer, in a write of its own, is read with it (not left to
+    /// turn our close into a reset); the digits are the answer.
+    #[test]
+    fn a_newline_after_the_digits_is_read_and_trimmed() {
+        let (end, answer) = answer_sent_by(
+            Some(5),
+            writes_and_closes(vec![b"120".to_vec(), b"\r\n".to_vec()]),
+        );
+        assert_eq!(
+            (end, answer.as_slice()),
+            (AnswerEnd::Closed, &b"120\r\n"[..])
+        );
+        assert_eq!(trim_answer(&answer), b"120");
+        assert_eq!(trim_answer(b" \t1\n"), b"1");
+    }
+
+    /// Past the deadline the read fails as a timeout and keeps what came, so it can go on.
+    #[test]
+    fn a_read_past_its_deadline_keeps_what_came() {
+        let (mut ours, mut theirs) = pair();
+        theirs.write_all(b"4790").unwrap();
+        let mut answer = Vec::new();
+        let soon = Some(Instant::now() + Duration::from_millis(200));
+        let error = read_answer_for(&mut ours, Some(12), &mut answer, soon).unwrap_err();
+        assert!(is_timeout(&error), "{error:?}");
+        assert_eq!(answer, b"4790");
+        theirs.write_all(b"01600").unwrap();
+        drop(theirs);
+        let end = read_answer_for(&mut ours, Some(12), &mut answer, None).unwrap();
+        assert_eq!((end, answer), (AnswerEnd::Closed, b"479001600".to_vec()));
     }
 
     /// A request's control characters are escaped in log lines: no forged line, no escape codes.

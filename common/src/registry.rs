@@ -185,7 +185,7 @@ pub fn read_registry_settled(
         let tail = unterminated_tail(&bytes);
         let already_settled = settled.length == bytes.len() && settled.tail == tail;
         if tail.is_empty() || already_settled {
-            return Ok(parse_registry(&String::from_utf8_lossy(&bytes)));
+            return Ok(parse_registry(&text_of(&bytes)));
         }
         pause();
         let again = match read_limited(path) {
@@ -199,13 +199,31 @@ pub fn read_registry_settled(
                 length: bytes.len(),
                 tail: tail.to_vec(),
             };
-            return Ok(parse_registry(&String::from_utf8_lossy(&bytes)));
+            return Ok(parse_registry(&text_of(&bytes)));
         }
         bytes = again;
     }
     // Still being written: only the complete lines count this time.
     let complete = bytes.len() - unterminated_tail(&bytes).len();
-    Ok(parse_registry(&String::from_utf8_lossy(&bytes[..complete])))
+    Ok(parse_registry(&text_of(&bytes[..complete])))
+}
+
+/// The registry's text. Windows Notepad saves as "Unicode" in UTF-16 with a byte-order mark
+/// first, which is read as such; anything else is read as UTF-8, where a byte that is not
+/// only spoils its own line.
+fn text_of(bytes: &[u8]) -> String {
+    let utf16 = |unit: fn([u8; 2]) -> u16| {
+        let units: Vec<u16> = bytes[2..]
+            .chunks_exact(2)
+            .map(|pair| unit([pair[0], pair[1]]))
+            .collect();
+        String::from_utf16_lossy(&units)
+    };
+    match bytes {
+        [0xFF, 0xFE, ..] => utf16(u16::from_le_bytes),
+        [0xFE, 0xFF, ..] => utf16(u16::from_be_bytes),
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// The bytes after the last newline: a last line that has none, or nothing.
@@ -396,6 +414,29 @@ mod tests {
             [worker("127.0.0.1", 5001), worker("127.0.0.1", 5002)]
         );
         assert!(registry.skipped.is_empty());
+    }
+
+    /// A registry saved by Notepad as "Unicode" (UTF-16 with a byte-order mark, little- or
+    /// big-endian) and with Windows line ends is read as the ports it shows.
+    #[test]
+    fn reads_a_registry_saved_as_utf16() {
+        let text = "5001\r\n5002\r\n";
+        let little: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let big: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        for bytes in [little, big] {
+            let registry = parse_registry(&text_of(&bytes));
+            assert_eq!(
+                registry.workers,
+                [worker("127.0.0.1", 5001), worker("127.0.0.1", 5002)]
+            );
+            assert!(registry.skipped.is_empty(), "{registry:?}");
+        }
     }
 
     /// 100,000 garbage lines: the first few are listed, the rest only counted.

@@ -1,7 +1,8 @@
 //! Asking one worker for n!: the `with socket.socket(...)` block of load_balancer.py
 //! (lines 42–49), with what the Python does not do: timeouts, a bounded read, a check of the
-//! answer, a health check of a worker that is slow to answer, and a failure that says what
-//! went wrong, so the caller can decide whether to try another worker.
+//! answer, and a failure that says what went wrong, so that `failover.rs` can decide what to
+//! do next. An attempt can be waited on in steps, so a slow one can be handed to a thread of
+//! its own while another worker is asked too.
 
 use std::fmt;
 use std::io;
@@ -12,30 +13,13 @@ use common::error::plain;
 use common::protocol::{self, AnswerEnd};
 use common::registry::WorkerAddr;
 
-use crate::health::{Health, InFlight};
+/// How long a health check may wait for its answer: it asks for 1!, which a live worker
+/// answers in microseconds, even one busy with a huge factorial (each connection has its own
+/// thread); HAProxy's default `timeout check` is its 2 s `inter`.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long a worker may take to answer before we check that it is alive (HAProxy's `inter`
-/// for a server in use): 100000! takes about a tenth of a second, so an answer that takes a
-/// second is slow enough to ask why, and a frozen worker is found within about two seconds.
-pub const SLOW_ANSWER: Duration = Duration::from_secs(1);
-
-/// How long a health check may take: it asks for 1!, which any live worker answers in
-/// microseconds, even one busy with a huge factorial (each connection has its own thread).
-pub const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// The request a health check sends and the answer it expects (HAProxy's `tcp-check send 1`,
-/// `tcp-check expect string 1`).
+/// The request a health check sends (HAProxy's `tcp-check send 1`); the answer must be 1! = 1.
 const CHECK_REQUEST: u64 = 1;
-
-/// How many workers may take one request and fail with it (close without an answer, time
-/// out) before the client is told: HAProxy's `retries` after a server took the request. A
-/// request that kills the workers it reaches (a big n at Python workers) kills at most two.
-pub const MAX_TAKEN_AND_FAILED: usize = 2;
-
-/// After this long, a request tries no further workers. Refused connections cost
-/// microseconds, so 50 dead entries are nothing; this bounds the walk when the registry has
-/// collected thousands of them, or unreachable hosts that each cost a connect timeout.
-pub const MAX_WALK: Duration = Duration::from_secs(10);
 
 /// The timeouts for one attempt at a worker.
 #[derive(Debug, Clone, Copy)]
@@ -46,8 +30,7 @@ pub struct Timeouts {
     pub answer: Duration,
 }
 
-/// Why asking a worker failed. The load balancer's `match` on it decides what happens next:
-/// which failures mark the worker down, and which ones limit where the request may go.
+/// Why asking a worker failed. `failover.rs` decides what each leads to.
 #[derive(Debug)]
 pub enum Failure {
     /// It could not be reached: refused, unreachable, or no accept within the connect timeout.
@@ -55,16 +38,19 @@ pub enum Failure {
     CouldNotConnect(io::Error),
     /// It answered `Error: server busy`: alive but full. The request never ran there.
     Busy,
+    /// It answered with another `Error: ` (above its `--max-n`, say): it will not compute this
+    /// one, and another worker may. Holds the answer, for the client if no worker computes it.
+    Refused(Vec<u8>),
     /// It took the request and closed without an answer: it died, or it is a Python worker
     /// that crashed on the request (any n from 1559 up).
     ClosedWithoutAnswer,
     /// What it sent cannot be n!: a program that is not a worker, or an answer cut short.
-    WrongAnswer(String),
-    /// It accepted, but while we waited it did not answer a health check: it is frozen
-    /// (Ctrl-Z) or hung.
-    Frozen,
-    /// Another request's health check found it frozen; this request gives up on it too.
-    Abandoned,
+    WrongAnswer {
+        /// What is wrong with it.
+        why: String,
+        /// What it sent, escaped and shortened, for the log and the client.
+        sent: String,
+    },
     /// No answer within the worker timeout.
     TimedOut,
     /// The connection failed some other way after it was made.
@@ -82,10 +68,10 @@ impl Failure {
         )
     }
 
-    /// True when the worker should be skipped until a health check finds it well again. A busy
-    /// worker is alive and is not marked down.
-    pub fn marks_down(&self) -> bool {
-        !matches!(self, Failure::Busy)
+    /// True when the connection attempt ran out of time: the worker may be alive with a full
+    /// accept queue (a student's `listen(1)`), not only gone.
+    pub fn is_connect_timeout(&self) -> bool {
+        matches!(self, Failure::CouldNotConnect(e) if protocol::is_timeout(e))
     }
 }
 
@@ -94,123 +80,118 @@ impl fmt::Display for Failure {
         match self {
             Failure::CouldNotConnect(e) => write!(f, "cannot connect: {}", plain(e)),
             Failure::Busy => f.write_str("the worker is busy"),
+            Failure::Refused(answer) => {
+                let shown = protocol::MAX_ERROR_ANSWER_BYTES;
+                write!(f, "refused: {}", protocol::text_for_log(answer, shown))
+            }
             Failure::ClosedWithoutAnswer => f.write_str("closed without an answer"),
-            Failure::WrongAnswer(why) => write!(f, "wrong answer ({why})"),
-            Failure::Frozen => write!(
-                f,
-                "no answer, and no answer to a health check within {}s",
-                CHECK_TIMEOUT.as_secs_f64()
-            ),
-            Failure::Abandoned => f.write_str("given up: the worker was found frozen"),
+            Failure::WrongAnswer { why, sent } => write!(f, "wrong answer ({why}): {sent:?}"),
             Failure::TimedOut => f.write_str("timed out"),
             Failure::Io(e) => f.write_str(&plain(e)),
         }
     }
 }
 
-/// Sends n to one worker and reads its whole answer, which is checked to be n! (or a short
-/// `Error: ` answer, relayed as it is): load_balancer.py lines 41–46.
-pub fn ask_worker(
-    worker: &WorkerAddr,
+/// One request in progress at one worker: sent, and waiting for the answer.
+pub struct Attempt {
+    /// The worker asked.
+    pub worker: WorkerAddr,
+    /// When the request was sent, so a slow answer can be told from a quick one.
+    pub sent: Instant,
     number: u64,
-    timeouts: Timeouts,
-    health: &Health,
-) -> Result<Vec<u8>, Failure> {
-    let in_flight = health.start_request(worker);
+    stream: TcpStream,
+    /// What has arrived so far: an attempt may be waited on in several steps.
+    answer: Vec<u8>,
+    /// When the worker timeout runs out.
+    deadline: Instant,
+}
+
+/// Connects to `worker` and sends it n (load_balancer.py lines 42–44).
+pub fn send(worker: &WorkerAddr, number: u64, timeouts: Timeouts) -> Result<Attempt, Failure> {
     let mut stream = connect(worker, timeouts.connect).map_err(Failure::CouldNotConnect)?;
     let sent = stream
         .set_write_timeout(Some(timeouts.answer))
         .and_then(|()| protocol::send_request(&mut stream, &number.to_string()));
-    sent.map_err(|e| failure(e, &in_flight))?;
-    let answer = read_answer_watching(&mut stream, worker, number, timeouts, health, &in_flight)?;
-    if answer.is_empty() {
-        return Err(Failure::ClosedWithoutAnswer);
-    }
-    if answer == protocol::BUSY.as_bytes() {
-        return Err(Failure::Busy);
-    }
-    if protocol::is_error_answer(&answer) && answer.len() <= protocol::MAX_ERROR_ANSWER_BYTES {
-        return Ok(answer); // the worker refused the request, say above its --max-n: relay it
-    }
-    protocol::check_answer(number, &answer).map_err(Failure::WrongAnswer)?;
-    Ok(answer)
+    sent.map_err(failure)?;
+    let now = Instant::now();
+    Ok(Attempt {
+        worker: worker.clone(),
+        sent: now,
+        number,
+        stream,
+        answer: Vec::new(),
+        deadline: now + timeouts.answer,
+    })
 }
 
-/// What an I/O error on a request's connection means: given up on, timed out, or other.
-fn failure(error: io::Error, in_flight: &InFlight) -> Failure {
-    if in_flight.abandoned() {
-        Failure::Abandoned
-    } else if protocol::is_timeout(&error) {
+impl Attempt {
+    /// Waits at most `time` for the answer (line 45's `recv`, read whole and checked): `None`
+    /// when it has not come by then, and the attempt may be waited on again.
+    pub fn answer_within(&mut self, time: Duration) -> Option<Result<Vec<u8>, Failure>> {
+        let by = self.deadline.min(Instant::now() + time);
+        let read = protocol::read_answer_for(
+            &mut self.stream,
+            Some(self.number),
+            &mut self.answer,
+            Some(by),
+        );
+        match read {
+            Err(e) if protocol::is_timeout(&e) && by < self.deadline => None,
+            Err(e) => Some(Err(failure(e))),
+            Ok(end) => Some(self.judge(end)),
+        }
+    }
+
+    /// Waits for the answer until the worker timeout.
+    pub fn answer(mut self) -> Result<Vec<u8>, Failure> {
+        let rest = self.deadline.saturating_duration_since(Instant::now());
+        self.answer_within(rest).unwrap_or(Err(Failure::TimedOut))
+    }
+
+    /// What a whole answer means: n!, a busy or refusing worker, or a wrong answer.
+    fn judge(&self, end: AnswerEnd) -> Result<Vec<u8>, Failure> {
+        let answer = protocol::trim_answer(&self.answer);
+        let sent = || protocol::request_for_log(answer);
+        if end == AnswerEnd::TooLong {
+            let limit = protocol::answer_limit(self.number);
+            let why = format!("more than the {limit} bytes {}! needs", self.number);
+            return Err(Failure::WrongAnswer { why, sent: sent() });
+        }
+        if answer.is_empty() {
+            return Err(Failure::ClosedWithoutAnswer);
+        }
+        if answer == protocol::BUSY.as_bytes() {
+            return Err(Failure::Busy);
+        }
+        if protocol::is_error_answer(answer) && answer.len() <= protocol::MAX_ERROR_ANSWER_BYTES {
+            return Err(Failure::Refused(answer.to_vec()));
+        }
+        match protocol::check_answer(self.number, answer) {
+            Ok(()) => Ok(answer.to_vec()),
+            Err(why) => Err(Failure::WrongAnswer { why, sent: sent() }),
+        }
+    }
+}
+
+/// What an I/O error on a request's connection means: timed out, or something else.
+fn failure(error: io::Error) -> Failure {
+    if protocol::is_timeout(&error) {
         Failure::TimedOut
     } else {
         Failure::Io(error)
     }
 }
 
-/// Reads the answer to the close, but no further than n! can be long, within the worker
-/// timeout; while the answer is slow, checks that the worker is alive (see [`SLOW_ANSWER`]).
-fn read_answer_watching(
-    stream: &mut TcpStream,
-    worker: &WorkerAddr,
-    number: u64,
-    timeouts: Timeouts,
-    health: &Health,
-    in_flight: &InFlight,
-) -> Result<Vec<u8>, Failure> {
-    let limit = protocol::answer_limit(number);
-    let deadline = Instant::now() + timeouts.answer;
-    let mut next_check = SLOW_ANSWER;
-    let mut answer = Vec::new();
-    let end = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Failure::TimedOut);
-        }
-        let timeout = stream.set_read_timeout(Some(left.min(next_check)));
-        match timeout.and_then(|()| protocol::read_answer_within(stream, &mut answer, limit)) {
-            Ok(end) => break end,
-            Err(e) if protocol::is_timeout(&e) && !in_flight.abandoned() => {
-                if next_check == SLOW_ANSWER {
-                    // Slow: from now on a check run by another request can wake this one.
-                    in_flight.watch(stream);
-                }
-                // Is the worker alive? One request at a time checks each worker.
-                if !health.check_slow_worker(worker, timeouts) {
-                    return Err(Failure::Frozen);
-                }
-                next_check *= 2; // alive and computing: check again later, less often
-            }
-            Err(e) => return Err(failure(e, in_flight)),
-        }
+/// A health check: asks `worker` for 1! and expects `1` (or `Error: server busy`: a full
+/// worker is alive too) within [`CHECK_TIMEOUT`], as HAProxy's `tcp-check send 1` /
+/// `expect`.
+pub fn check(worker: &WorkerAddr, connect_timeout: Duration) -> bool {
+    let timeouts = Timeouts {
+        connect: connect_timeout,
+        answer: CHECK_TIMEOUT,
     };
-    if in_flight.abandoned() {
-        return Err(Failure::Abandoned);
-    }
-    if end == AnswerEnd::TooLong {
-        return Err(Failure::WrongAnswer(format!(
-            "more than the {limit} bytes {number}! needs"
-        )));
-    }
-    Ok(answer)
-}
-
-/// A health check: asks `worker` for 1! and expects `1` within [`CHECK_TIMEOUT`]. A busy
-/// worker is alive too.
-pub fn check(worker: &WorkerAddr, timeouts: Timeouts) -> bool {
-    let ask = || -> io::Result<Vec<u8>> {
-        let mut stream = connect(worker, timeouts.connect)?;
-        stream.set_write_timeout(Some(CHECK_TIMEOUT))?;
-        stream.set_read_timeout(Some(CHECK_TIMEOUT))?;
-        protocol::send_request(&mut stream, &CHECK_REQUEST.to_string())?;
-        let mut answer = Vec::new();
-        // Reads to the close; a worker that answers and stays open is not answering properly.
-        protocol::read_answer_within(&mut stream, &mut answer, protocol::MAX_ERROR_ANSWER_BYTES)?;
-        Ok(answer)
-    };
-    match ask() {
-        Ok(answer) => answer == b"1" || answer == protocol::BUSY.as_bytes(),
-        Err(_) => false,
-    }
+    let answer = send(worker, CHECK_REQUEST, timeouts).and_then(Attempt::answer);
+    matches!(answer, Ok(_) | Err(Failure::Busy))
 }
 
 /// Connects to a worker within `timeout`, trying each address its host name has.

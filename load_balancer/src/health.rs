@@ -1,24 +1,22 @@
 //! What the load balancer knows about each worker: whether it is down, how many requests it
-//! has in progress, and how to wake those requests if it freezes.
+//! has in progress and since when, and when it last answered.
 //!
 //! The Python lab has none of this: a dead worker in the registry fails every request that
-//! reaches it, and a frozen one holds every request forever. Here, as in HAProxy:
+//! reaches it. Here, as in HAProxy and nginx:
 //! - a worker that fails a real request is marked down (passive checks, HAProxy's
-//!   `observe layer4`, nginx's `max_fails`), and skipped;
-//! - a worker that is slow to answer is health-checked at once: asked for 1!, expecting `1`
-//!   (HAProxy's `tcp-check send` / `expect`). If it does not answer, it is frozen: it is marked
-//!   down and every request waiting on it is woken (a clone of each one's socket is shut down
-//!   from here) and sent to another worker;
+//!   `observe layer4`, nginx's `max_fails`), and new requests skip it; `failover.rs` also puts
+//!   a worker that answers nothing while another answers its request at once on probation;
 //! - a down worker is health-checked by one background thread after its cool-down, and comes
-//!   back only when it answers (HAProxy's `rise`). Each failed check doubles the cool-down, up
-//!   to [`MAX_COOLDOWN`], so long-dead entries in the registry cost almost nothing.
+//!   back when it answers (HAProxy's `rise`), or as soon as any request it still holds is
+//!   answered. Each failed check doubles the cool-down, up to [`MAX_COOLDOWN`], so long-dead
+//!   entries in the registry cost almost nothing.
 //!
-//! Only down or slow workers are checked, so a healthy lab's terminals show no checks, and a
-//! Python worker, which serves one connection at a time, is never slowed by them.
+//! A worker that is up is never checked, so a lab at work sees no health checks at all, and
+//! nothing here ever takes a request away from a worker: a down worker keeps the requests it
+//! holds until it answers them or the worker timeout ends them.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,7 +24,7 @@ use std::time::{Duration, Instant};
 use common::registry::WorkerAddr;
 use common::{lock, say};
 
-use crate::ask::{self, Timeouts};
+use crate::ask;
 
 /// The longest cool-down, however often a worker failed its checks: a worker restarted after
 /// a long break is back within a minute, and a dead entry costs one refused connection a
@@ -44,21 +42,12 @@ struct Record {
     down_until: Option<Instant>,
     /// Health checks failed in a row while down: each doubles the next cool-down.
     failed_checks: u32,
-    /// True while a health check of it is under way, so only one runs at a time.
+    /// True while the background thread checks it.
     checking: bool,
-    /// Requests in progress at it.
-    in_flight: Vec<Watched>,
-}
-
-/// One request in progress, as seen from outside its thread.
-#[derive(Debug)]
-struct Watched {
-    /// Tells this request's [`InFlight`] apart from the others at the same worker.
-    id: u64,
-    /// A clone of its socket, to shut down if the worker is found frozen.
-    stream: Option<TcpStream>,
-    /// Set before the shutdown, so the request knows it was abandoned, not answered.
-    abandoned: Arc<AtomicBool>,
+    /// Requests in progress at it: each one's number and when it was sent.
+    in_flight: Vec<(u64, Instant)>,
+    /// When it last gave an answer.
+    last_answer: Option<Instant>,
 }
 
 /// The records, shared by every request thread and the checking thread.
@@ -68,8 +57,8 @@ type Records = Arc<Mutex<HashMap<WorkerAddr, Record>>>;
 pub struct Health {
     /// The first cool-down (`--cooldown`).
     cooldown: Duration,
-    /// Timeouts for health checks: the connect timeout is the same as for requests.
-    timeouts: Timeouts,
+    /// How long a health check may take to connect: the same as a request (`--connect-timeout`).
+    connect_timeout: Duration,
     records: Records,
     /// Numbers the requests in progress.
     next_id: AtomicU64,
@@ -79,47 +68,32 @@ pub struct Health {
 pub struct InFlight {
     worker: WorkerAddr,
     id: u64,
-    abandoned: Arc<AtomicBool>,
     records: Records,
-}
-
-impl InFlight {
-    /// Keeps a clone of the request's socket, so that a health check that finds the worker
-    /// frozen can wake this request.
-    pub fn watch(&self, stream: &TcpStream) {
-        let mut records = lock(&self.records);
-        let watched = records
-            .get_mut(&self.worker)
-            .and_then(|r| r.in_flight.iter_mut().find(|w| w.id == self.id));
-        if let Some(watched) = watched {
-            watched.stream = stream.try_clone().ok();
-        }
-    }
-
-    /// True when the worker was found frozen and this request was given up on.
-    pub fn abandoned(&self) -> bool {
-        self.abandoned.load(Ordering::Acquire)
-    }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(record) = lock(&self.records).get_mut(&self.worker) {
-            record.in_flight.retain(|w| w.id != self.id);
+            record.in_flight.retain(|&(id, _)| id != self.id);
         }
     }
 }
 
 impl Health {
-    /// No records yet: every worker starts up. Starts the thread that checks down workers.
-    pub fn start(cooldown: Duration, timeouts: Timeouts) -> Arc<Health> {
-        let health = Arc::new(Health {
+    /// No records yet: every worker starts up. Nothing checks down workers until
+    /// [`Health::start_checking`].
+    pub fn new(cooldown: Duration, connect_timeout: Duration) -> Arc<Health> {
+        Arc::new(Health {
             cooldown,
-            timeouts,
+            connect_timeout,
             records: Arc::new(Mutex::new(HashMap::new())),
             next_id: AtomicU64::new(0),
-        });
-        let checker = Arc::clone(&health);
+        })
+    }
+
+    /// Starts the thread that checks down workers.
+    pub fn start_checking(self: &Arc<Health>) {
+        let checker = Arc::clone(self);
         let started = thread::Builder::new()
             .name("health checks".to_string())
             .spawn(move || checker.check_down_workers());
@@ -127,7 +101,6 @@ impl Health {
             // Without it, down workers are still tried when no other worker answers.
             common::log::warn(&format!("cannot start the health-check thread: {e}"));
         }
-        health
     }
 
     /// Splits `workers` into those that are up and those that are down, both in registry
@@ -158,22 +131,39 @@ impl Health {
     /// Counts a request as in progress at `worker` until the returned guard is dropped.
     pub fn start_request(&self, worker: &WorkerAddr) -> InFlight {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let abandoned = Arc::new(AtomicBool::new(false));
         lock(&self.records)
             .entry(worker.clone())
             .or_default()
             .in_flight
-            .push(Watched {
-                id,
-                stream: None,
-                abandoned: Arc::clone(&abandoned),
-            });
+            .push((id, Instant::now()));
         InFlight {
             worker: worker.clone(),
             id,
-            abandoned,
             records: Arc::clone(&self.records),
         }
+    }
+
+    /// True when `worker` is up and none of its requests in progress has waited `slow` or
+    /// longer: it keeps up with what it is given.
+    pub fn keeps_up(&self, worker: &WorkerAddr, slow: Duration) -> bool {
+        lock(&self.records).get(worker).is_none_or(|r| {
+            r.down_until.is_none() && r.in_flight.iter().all(|(_, sent)| sent.elapsed() < slow)
+        })
+    }
+
+    /// True when `worker` has given no answer since `since`.
+    pub fn silent_since(&self, worker: &WorkerAddr, since: Instant) -> bool {
+        lock(&self.records)
+            .get(worker)
+            .is_none_or(|r| r.last_answer.is_none_or(|last| last < since))
+    }
+
+    /// True when `worker` gave an answer within the last `time`.
+    pub fn answered_within(&self, worker: &WorkerAddr, time: Duration) -> bool {
+        lock(&self.records)
+            .get(worker)
+            .and_then(|r| r.last_answer)
+            .is_some_and(|last| last.elapsed() < time)
     }
 
     /// Marks `worker` down for the first cool-down. True if it was up until now (worth a log
@@ -189,52 +179,14 @@ impl Health {
         was_up
     }
 
-    /// Marks `worker` up. True if it was down until now (worth a log line).
-    pub fn mark_up(&self, worker: &WorkerAddr) -> bool {
+    /// Notes that `worker` answered, and marks it up. True if it was down until now (worth a
+    /// log line).
+    pub fn answered(&self, worker: &WorkerAddr) -> bool {
         let mut records = lock(&self.records);
-        records.get_mut(worker).is_some_and(|record| {
-            record.failed_checks = 0;
-            record.down_until.take().is_some()
-        })
-    }
-
-    /// Gives up on every request waiting at `worker`: each is flagged, then its socket shut
-    /// down, which wakes its blocked read. Returns how many there were.
-    pub fn abandon_requests(&self, worker: &WorkerAddr) -> usize {
-        let records = lock(&self.records);
-        let Some(record) = records.get(worker) else {
-            return 0;
-        };
-        for watched in &record.in_flight {
-            watched.abandoned.store(true, Ordering::Release);
-            if let Some(stream) = &watched.stream {
-                // The request may have just finished and closed; then there is nothing to wake.
-                let _ = stream.shutdown(Shutdown::Both);
-            }
-        }
-        record.in_flight.len()
-    }
-
-    /// Called by a request whose worker is slow to answer: checks that the worker is alive.
-    /// Only one check of a worker runs at a time; while one does, others assume it alive.
-    /// False when the worker is down or does not answer the check.
-    pub fn check_slow_worker(&self, worker: &WorkerAddr, timeouts: Timeouts) -> bool {
-        {
-            let mut records = lock(&self.records);
-            let record = records.entry(worker.clone()).or_default();
-            if record.down_until.is_some() {
-                return false; // another request found it frozen meanwhile
-            }
-            if record.checking {
-                return true;
-            }
-            record.checking = true;
-        }
-        let alive = ask::check(worker, timeouts);
-        if let Some(record) = lock(&self.records).get_mut(worker) {
-            record.checking = false;
-        }
-        alive
+        let record = records.entry(worker.clone()).or_default();
+        record.last_answer = Some(Instant::now());
+        record.failed_checks = 0;
+        record.down_until.take().is_some()
     }
 
     /// The checking thread: forever, checks each down worker whose cool-down is over. One that
@@ -243,7 +195,7 @@ impl Health {
         loop {
             thread::sleep(CHECK_TICK);
             for worker in self.due_for_a_check() {
-                let alive = ask::check(&worker, self.timeouts);
+                let alive = ask::check(&worker, self.connect_timeout);
                 let mut records = lock(&self.records);
                 let Some(record) = records.get_mut(&worker) else {
                     continue; // left the registry meanwhile
@@ -304,12 +256,9 @@ mod tests {
         }
     }
 
+    /// Records without the checking thread: these tests call the methods themselves.
     fn health(cooldown: Duration) -> Arc<Health> {
-        let timeouts = Timeouts {
-            connect: Duration::from_secs(1),
-            answer: Duration::from_secs(1),
-        };
-        Health::start(cooldown, timeouts)
+        Health::new(cooldown, Duration::from_secs(1))
     }
 
     /// A failed worker is skipped until marked up; marking down and up are logged once each.
@@ -320,8 +269,8 @@ mod tests {
         assert!(health.mark_down(&worker(1)));
         assert!(!health.mark_down(&worker(1)), "already down");
         assert_eq!(health.split(&workers), (vec![worker(2)], vec![worker(1)]));
-        assert!(health.mark_up(&worker(1)));
-        assert!(!health.mark_up(&worker(1)), "already up");
+        assert!(health.answered(&worker(1)));
+        assert!(!health.answered(&worker(1)), "already up");
         assert_eq!(health.split(&workers), (workers.to_vec(), vec![]));
     }
 

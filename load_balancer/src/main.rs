@@ -6,7 +6,8 @@
 //! unless `--strategy` says otherwise), forwards the request and relays the worker's answer.
 //!
 //! Beyond the Python, it does the fault tolerance the lab's text promises: a worker that fails
-//! or freezes is skipped and the request goes to the next (`ask.rs`, `health.rs`); bad
+//! is skipped and the request goes to the next; one that is slow is asked alongside another
+//! (`failover.rs`, `health.rs`); bad
 //! requests, silent clients and floods get an `Error: ` answer; answers of any size are
 //! relayed whole, and only if they can be n!; the round-robin counter is thread-safe.
 
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::display::{python_addr, shorten};
 use common::error::{Error, plain};
@@ -29,11 +30,12 @@ use common::{cli, log, say};
 mod ask;
 mod export;
 mod exposure;
+mod failover;
 mod health;
 mod options;
 mod registry_file;
 mod strategy;
-use ask::{Failure, MAX_TAKEN_AND_FAILED, MAX_WALK, Timeouts};
+use ask::Timeouts;
 use health::Health;
 use options::{HELP, Options, parse_args};
 use registry_file::RegistryFile;
@@ -76,7 +78,9 @@ fn handle_client(client: &mut TcpStream, slot: &Slot, lb: &LoadBalancer) {
     let _ = client.set_write_timeout(Some(lb.client_timeout));
     let request = match protocol::read_request_within(client, lb.client_timeout) {
         Ok(request) => request,
-        Err(e) if protocol::is_timeout(&e) => return refuse(client, protocol::TIMED_OUT),
+        Err(e) if protocol::is_timeout(&e) => {
+            return refuse(client, &protocol::timed_out(lb.client_timeout));
+        }
         Err(e) => {
             say!("Could not read the request: {}", plain(&e));
             return;
@@ -100,8 +104,11 @@ fn handle_client(client: &mut TcpStream, slot: &Slot, lb: &LoadBalancer) {
         return reply(client, protocol::NO_WORKERS.as_bytes());
     }
 
-    // Python asks one worker (lines 36–55); we go on to the next while one fails.
-    match forward_to_workers(lb, &workers, number) {
+    // Lines 36–38: take worker_index's turn and move it on, in one atomic step (Python's global
+    // is read and written by many threads without a lock: two clients can get the same turn).
+    let turn = lb.worker_index.fetch_add(1, Ordering::Relaxed);
+    // Python asks one worker (lines 40–55); ours goes on to others while one fails or is slow.
+    match failover::forward(lb, &workers, turn, number) {
         Ok(result) => {
             reply(client, &result);
             let result = String::from_utf8_lossy(&result);
@@ -109,57 +116,6 @@ fn handle_client(client: &mut TcpStream, slot: &Slot, lb: &LoadBalancer) {
         }
         Err(answer) => reply(client, answer.as_bytes()),
     }
-}
-
-/// Tries the workers in the order the strategy gives until one answers. Retrying is safe: n!
-/// is the same whoever computes it. What each `Failure` leads to is decided below; on
-/// failure, the error answer for the client.
-fn forward_to_workers(
-    lb: &LoadBalancer,
-    workers: &[WorkerAddr],
-    number: u64,
-) -> Result<Vec<u8>, &'static str> {
-    let started = Instant::now();
-    let mut took_and_failed = 0;
-    // Lines 36–38: take worker_index's turn and move it on, in one atomic step (Python's global
-    // is read and written by many threads without a lock: two clients can get the same turn).
-    let turn = lb.worker_index.fetch_add(1, Ordering::Relaxed);
-    // Ours: the order in which to try the workers: round-robin from `turn % (workers up)`, or
-    // as --strategy says; workers that are down go last, in the same order (strategy.rs).
-    let order = strategy::order_to_try(lb.strategy, workers, turn, &lb.health, &lb.random);
-    for worker in order {
-        let failure = match ask::ask_worker(&worker, number, lb.timeouts, &lb.health) {
-            Ok(answer) => {
-                if lb.health.mark_up(&worker) {
-                    say!("Worker {worker} is back up");
-                }
-                say!("Forwarded to worker {worker}");
-                return Ok(answer);
-            }
-            Err(failure) => failure,
-        };
-        say!("Error communicating with worker {worker}: {failure}");
-        if failure.marks_down() && lb.health.mark_down(&worker) {
-            let cooldown = lb.health.cooldown().as_secs_f64();
-            say!("Worker {worker} marked down; skipping it for {cooldown}s");
-        }
-        if matches!(failure, Failure::Frozen) {
-            // Requests already waiting on the frozen worker go elsewhere too.
-            lb.health.abandon_requests(&worker);
-        }
-        if failure.took_the_request() {
-            took_and_failed += 1;
-            // A request that a worker took and failed with goes to one more worker only.
-            if took_and_failed == MAX_TAKEN_AND_FAILED {
-                return Err(protocol::GAVE_UP);
-            }
-        }
-        // However many dead entries the registry holds, one request stops walking them.
-        if started.elapsed() > MAX_WALK && !failure.took_the_request() {
-            break;
-        }
-    }
-    Err(protocol::WORKER_FAILED)
 }
 
 /// Sends the client its answer. The client may have gone away; that costs only its answer.
@@ -201,7 +157,7 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
         strategy: options.strategy,
         worker_index: AtomicUsize::new(0),
         random: RandomState::new(),
-        health: Health::start(options.cooldown, timeouts),
+        health: health_checked(options.cooldown, options.connect_timeout),
         client_timeout: options.timeout,
         timeouts,
     });
@@ -214,6 +170,13 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
         })?,
     }
     Ok(())
+}
+
+/// The workers' health records, with the thread that checks down workers running.
+fn health_checked(cooldown: Duration, connect_timeout: Duration) -> Arc<Health> {
+    let health = Health::new(cooldown, connect_timeout);
+    health.start_checking();
+    health
 }
 
 /// Accepts clients and gives each a thread of its own (load_balancer.py lines 74–82).

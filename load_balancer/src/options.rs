@@ -17,9 +17,11 @@ use crate::strategy::Strategy;
 /// request makes room for a new one, so slow typists cannot lock the others out.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How long to wait for a worker to accept a connection. On one machine or a LAN a live worker
-/// accepts in well under a millisecond; a worker that has not in a second is treated as down.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long to wait for a worker to accept a connection: HAProxy's usual `timeout connect 5s`.
+/// A live worker accepts in well under a millisecond, but one whose accept queue is full (a
+/// student's `listen(1)` under 30 clients) drops the connection's first packet, and Linux
+/// sends it again after 1 s and 3 s: 5 s lets both retries through.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long to wait for a worker's whole answer. The largest default request (100000!) takes
 /// about a tenth of a second; 30 s leaves room for a loaded machine and larger `--max-n`.
@@ -51,7 +53,7 @@ Options:
   --registry FILE           file the workers register in [default: worker_ports.txt]
   --strategy S              round-robin, random or least-connections [default: round-robin]
   --timeout SECS            how long a client's request may take to arrive [default: 60]
-  --connect-timeout SECS    how long a worker may take to accept [default: 1]
+  --connect-timeout SECS    how long a worker may take to accept [default: 5]
   --worker-timeout SECS     how long a worker may take to answer [default: 30]
   --cooldown SECS           how long a failed worker is skipped before it is checked
                             again; doubles while checks fail, up to 60 [default: 5]

@@ -128,7 +128,9 @@ fn answer_request(conn: &mut TcpStream, slot: &Slot, options: &Options) -> io::R
     conn.set_write_timeout(Some(options.timeout))?;
     let request = match protocol::read_request_within(conn, options.timeout) {
         Ok(request) => request,
-        Err(e) if protocol::is_timeout(&e) => return refuse(conn, protocol::TIMED_OUT),
+        Err(e) if protocol::is_timeout(&e) => {
+            return refuse(conn, &protocol::timed_out(options.timeout));
+        }
         Err(e) => return Err(e),
     };
     // Ours: now being served, this connection is never closed to make room for another.

@@ -1,0 +1,106 @@
+//! Waiting for the answer, with what client.py does not do (its line 17 is one `recv(1024)`
+//! that waits for ever): the whole answer is read, however long, and taken as soon as it is
+//! whole, even from a server that keeps the connection open; a wait of more than
+//! [`STILL_WAITING`] is said once on stderr; `--timeout` ends the wait if asked to; and a load
+//! balancer that gave up on a prompt left open is told apart from one that answers.
+
+use std::io;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::error::{Error, plain};
+use common::protocol;
+
+/// How long the client waits before it says, once, that it is still waiting: a request
+/// through our load balancer takes milliseconds, so a wait this long is worth a word (a queue
+/// behind slow workers, or a load balancer that hangs), and the word says how to stop.
+pub const STILL_WAITING: Duration = Duration::from_secs(10);
+
+/// How long to wait for the rest of an answer that was already on its way when the prompt
+/// closed.
+const ALREADY_SENT: Duration = Duration::from_secs(1);
+
+/// Reads the answer to the request `number` from the load balancer at `at`, waiting at most
+/// `timeout` (`None`: as long as it takes, as client.py does).
+pub fn receive(
+    stream: &mut TcpStream,
+    number: &str,
+    at: &str,
+    timeout: Option<Duration>,
+) -> Result<Vec<u8>, Error> {
+    let n = protocol::parse_request(number.as_bytes(), u64::MAX).ok();
+    let started = Instant::now();
+    let give_up = timeout.map(|timeout| started + timeout);
+    let say_still_waiting = started + STILL_WAITING;
+    let mut answer = Vec::new();
+    let first_wait = give_up.map_or(say_still_waiting, |at| at.min(say_still_waiting));
+    let mut read = protocol::read_answer_for(stream, n, &mut answer, Some(first_wait));
+    if is_timeout(&read) && give_up.is_none_or(|at| at > say_still_waiting) {
+        common::log::warn(&format!(
+            "still waiting for the answer from the load balancer at {at} (Ctrl-C stops; \
+             --timeout SECS gives up by itself)"
+        ));
+        read = protocol::read_answer_for(stream, n, &mut answer, give_up);
+    }
+    match read {
+        Ok(_) => Ok(answer),
+        Err(e) if protocol::is_timeout(&e) => Err(no_answer_in_time(at, timeout, &answer)),
+        Err(e) => Err(Error::new(format!(
+            "cannot ask the load balancer: {}",
+            plain(&e)
+        ))),
+    }
+}
+
+/// True when a read ran out of time.
+fn is_timeout<T>(read: &io::Result<T>) -> bool {
+    matches!(read, Err(e) if protocol::is_timeout(e))
+}
+
+/// What to say when `--timeout` ran out: nothing came, or an answer began and did not end.
+fn no_answer_in_time(at: &str, timeout: Option<Duration>, answer: &[u8]) -> Error {
+    let seconds = timeout.unwrap_or_default().as_secs_f64();
+    if answer.is_empty() {
+        Error::new(format!(
+            "no answer from the load balancer at {at} within {seconds} s (--timeout)"
+        ))
+    } else {
+        Error::new(format!(
+            "the load balancer at {at} sent {} bytes of an answer and neither finished nor \
+             closed within {seconds} s (--timeout)",
+            answer.len()
+        ))
+    }
+}
+
+/// Before the number typed at the prompt is sent: if the load balancer has already answered
+/// (it waits `--timeout`, a minute, for a request, and client.py connects before it asks),
+/// that answer is the error to show, with how to get more time. Python would send the number
+/// into a closed connection and print a reset or the stale answer as the factorial.
+pub fn not_given_up_already(stream: &mut TcpStream, at: &str) -> Result<(), Error> {
+    let mut byte = [0u8; 1];
+    let peeked = stream
+        .set_nonblocking(true)
+        .and_then(|()| stream.peek(&mut byte));
+    // Back to blocking: a failure here shows in the reads that follow.
+    let _ = stream.set_nonblocking(false);
+    let hint = "the load balancer stopped waiting for the number while the prompt was open: \
+                type it sooner, or start the load balancer with a longer --timeout";
+    match peeked {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        Ok(0) => Err(Error::new(format!(
+            "the load balancer at {at} closed the connection; {hint}"
+        ))),
+        Ok(_) => {
+            let mut answer = Vec::new();
+            let soon = Some(Instant::now() + ALREADY_SENT);
+            let _ = protocol::read_answer_for(stream, None, &mut answer, soon);
+            let answer = String::from_utf8_lossy(protocol::trim_answer(&answer)).into_owned();
+            Err(Error::new(format!("{answer} ({hint})")))
+        }
+        Err(e) => Err(Error::new(format!(
+            "the connection to the load balancer at {at} failed while the prompt was open: {}",
+            plain(&e)
+        ))),
+    }
+}

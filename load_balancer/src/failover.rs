@@ -1,0 +1,393 @@
+//! Every rule by which a request goes to another worker, in one place. load_balancer.py asks
+//! one worker (lines 40–55) and fails the request on any error; ours:
+//!
+//! - tries the workers in the strategy's order, those that are up first (`strategy.rs`);
+//! - goes on to the next worker when one *fails*: refused, closed without an answer, sent a
+//!   wrong answer, or timed out (`--worker-timeout`). A busy or refusing worker is left up;
+//!   the others are marked down, so new requests skip them (`health.rs`);
+//! - never gives up on a worker because it is slow. After [`SLOW_ANSWER`] without an answer
+//!   (longer for a large n), the request is sent to the next worker too, if that one keeps up
+//!   with its own requests
+//!   (a hedged request: Envoy's `hedge_on_per_try_timeout`; Dean and Barroso, "The Tail at
+//!   Scale"). The first right answer wins — n! is the same whoever computes it — and the other
+//!   attempt runs to its end on its own thread, its answer dropped;
+//! - puts a worker on probation (marked down) when it has answered nothing at all while
+//!   another worker answered its request in under [`SLOW_ANSWER`]: a worker stopped with
+//!   Ctrl-Z costs the requests that met it about a second each, and then nothing. A slow
+//!   worker is not on probation: where every worker is slow, the other one is slow too;
+//! - sends a request that workers take and fail with to [`MAX_TAKEN_AND_FAILED`] workers at
+//!   most, hedges included, and starts no new attempt after [`MAX_WALK`].
+
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::registry::WorkerAddr;
+use common::{lock, protocol, say};
+
+use crate::LoadBalancer;
+use crate::ask::{self, Attempt, Failure, Timeouts};
+use crate::health::{Health, InFlight};
+use crate::strategy;
+
+/// How long a request waits for its worker before it asks the next worker too: 100000! takes
+/// about a tenth of a second, so a request that waited a second is worth asking about twice.
+/// A larger n waits longer (see [`patience`]).
+pub const SLOW_ANSWER: Duration = Duration::from_secs(1);
+
+/// How much longer a request waits per million bytes its answer may have: 1,000,000! has 5.6
+/// million digits and takes our worker about 3.5 s, which must not look slow.
+const PER_MILLION_DIGITS: Duration = Duration::from_secs(1);
+
+/// How long a request for n! waits before it asks the next worker too: [`SLOW_ANSWER`], and
+/// [`PER_MILLION_DIGITS`] more for each million digits n! may have.
+fn patience(number: u64) -> Duration {
+    let millions = protocol::answer_limit(number) as f64 / 1e6;
+    SLOW_ANSWER + PER_MILLION_DIGITS.mul_f64(millions)
+}
+
+/// How many workers may take one request and fail with it (close without an answer, time
+/// out), counting those still working on it, before the client is told: HAProxy's `retries`
+/// after a server took the request. A request that kills the workers it reaches (a big n at
+/// Python workers) kills at most two.
+pub const MAX_TAKEN_AND_FAILED: usize = 2;
+
+/// After this long, a request starts no new attempt. Refused connections cost microseconds,
+/// so 50 dead entries are nothing; this bounds the walk when the registry has collected
+/// thousands of them, or unreachable hosts that each cost a connect timeout.
+pub const MAX_WALK: Duration = Duration::from_secs(10);
+
+/// A worker that answered within this long and now does not accept in time is alive with a
+/// full accept queue (a student's `listen(1)` under 30 clients): the request goes to the next
+/// worker, and this one stays up.
+const RECENTLY: Duration = Duration::from_secs(10);
+
+/// How often a slow request looks again for a worker to hedge to, while none keeps up.
+const HEDGE_RECHECK: Duration = Duration::from_millis(250);
+
+/// Asks the workers in turn for n! until one answers it, as the rules above say: the answer,
+/// or the `Error: ` answer for the client. `turn` is the request's round-robin turn.
+pub fn forward(
+    lb: &LoadBalancer,
+    workers: &[WorkerAddr],
+    turn: usize,
+    number: u64,
+) -> Result<Vec<u8>, String> {
+    let order = strategy::order_to_try(lb.strategy, workers, turn, &lb.health, &lb.random);
+    let mut walk = Walk {
+        order,
+        next: 0,
+        number,
+        patience: patience(number),
+        timeouts: lb.timeouts,
+        health: &lb.health,
+        started: Instant::now(),
+        took_and_failed: 0,
+        last_failure_took: false,
+        refusal: None,
+        wrong_answer: None,
+    };
+    // The usual path, all on this thread: a worker answers within SLOW_ANSWER, or fails at
+    // once and the next is asked.
+    while let Some(worker) = walk.next_to_try() {
+        let result = match Asked::send(&worker, number, walk.timeouts, walk.health) {
+            Err(failure) => Err(failure),
+            Ok(mut asked) => match asked.attempt.answer_within(walk.patience) {
+                None => return walk.hedged(asked),
+                Some(result) => result,
+            },
+        };
+        record(walk.health, &worker, &result);
+        match result {
+            Ok(answer) => {
+                say!("Forwarded to worker {worker}");
+                return Ok(answer);
+            }
+            Err(failure) => walk.failed(failure)?,
+        }
+    }
+    Err(walk.error())
+}
+
+/// One request's walk over the workers: where it may go next, and what it met so far.
+struct Walk<'a> {
+    /// Every worker once, in the order to try them.
+    order: Vec<WorkerAddr>,
+    /// The first worker in `order` not yet tried.
+    next: usize,
+    number: u64,
+    /// How long an attempt may wait before another worker is asked too ([`patience`]).
+    patience: Duration,
+    timeouts: Timeouts,
+    health: &'a Arc<Health>,
+    started: Instant,
+    /// Workers that took the request and failed with it.
+    took_and_failed: usize,
+    /// Whether the last failure was one of those: such a request may go to one more worker
+    /// even past [`MAX_WALK`].
+    last_failure_took: bool,
+    /// A worker's `Error: ` answer, for the client if no worker computes n!.
+    refusal: Option<Vec<u8>>,
+    /// The last wrong answer, said in the client's error answer.
+    wrong_answer: Option<String>,
+}
+
+/// What became of one attempt that ran on a thread of its own.
+struct Outcome {
+    worker: WorkerAddr,
+    /// How long the worker took, from sending the request.
+    took: Duration,
+    result: Result<Vec<u8>, Failure>,
+}
+
+impl Walk<'_> {
+    /// The next worker to try after a failure, if the limits allow one.
+    fn next_to_try(&mut self) -> Option<WorkerAddr> {
+        let walked_too_long = self.started.elapsed() > MAX_WALK && !self.last_failure_took;
+        if self.took_and_failed >= MAX_TAKEN_AND_FAILED || walked_too_long {
+            return None;
+        }
+        let worker = self.order.get(self.next).cloned();
+        self.next += 1;
+        worker
+    }
+
+    /// The worker to ask as well as the `running` ones, which are slow: the next worker in
+    /// the order, if it keeps up with its own requests (where every worker is slow, a second
+    /// request would only double the work) and the limits allow one.
+    fn next_to_hedge(&mut self, running: usize) -> Option<WorkerAddr> {
+        let worker = self.order.get(self.next)?;
+        if self.took_and_failed + running >= MAX_TAKEN_AND_FAILED
+            || self.started.elapsed() > MAX_WALK
+            || !self.health.keeps_up(worker, SLOW_ANSWER)
+        {
+            return None;
+        }
+        self.next += 1;
+        Some(worker.clone())
+    }
+
+    /// Counts a failure against the request's limits. `Err` with the client's error answer
+    /// once the request may go no further.
+    fn failed(&mut self, failure: Failure) -> Result<(), String> {
+        self.last_failure_took = failure.took_the_request();
+        match failure {
+            Failure::Refused(answer) => self.refusal = Some(answer),
+            Failure::WrongAnswer { why, sent } => {
+                self.wrong_answer = Some(format!("answered {sent:?} ({why})"));
+            }
+            _ if self.last_failure_took => self.took_and_failed += 1,
+            _ => {}
+        }
+        if self.took_and_failed >= MAX_TAKEN_AND_FAILED {
+            return Err(self.error());
+        }
+        Ok(())
+    }
+
+    /// The client's answer when no worker answered n!: a worker's own refusal, said as it
+    /// was; the lab's `Error: Worker communication failed.`, saying what a lying worker sent;
+    /// or, when two workers took the request and failed, that it goes no further.
+    fn error(&self) -> String {
+        if self.took_and_failed >= MAX_TAKEN_AND_FAILED {
+            return protocol::GAVE_UP.to_string();
+        }
+        if let Some(refusal) = &self.refusal {
+            return String::from_utf8_lossy(refusal).into_owned();
+        }
+        match &self.wrong_answer {
+            Some(what) => {
+                let failed = protocol::WORKER_FAILED.trim_end_matches('.');
+                format!("{failed}: a worker {what}.")
+            }
+            None => protocol::WORKER_FAILED.to_string(),
+        }
+    }
+
+    /// The request's first attempt is slow: from now on every attempt runs on a thread of its
+    /// own, and this thread waits for the first right answer, asking more workers as the rules
+    /// allow.
+    fn hedged(mut self, first: Asked) -> Result<Vec<u8>, String> {
+        let (outcomes, arrived) = mpsc::channel();
+        let mut running = vec![(first.attempt.worker.clone(), first.attempt.sent)];
+        wait_in_background(
+            Job::Wait(first),
+            self.number,
+            self.timeouts,
+            self.health,
+            &outcomes,
+        );
+        loop {
+            if let Some(worker) = self.another_worker(&running) {
+                running.push((worker.clone(), Instant::now()));
+                let job = Job::Ask(worker);
+                wait_in_background(job, self.number, self.timeouts, self.health, &outcomes);
+                continue;
+            }
+            if running.is_empty() {
+                return Err(self.error());
+            }
+            let outcome = match arrived.recv_timeout(HEDGE_RECHECK) {
+                Ok(outcome) => outcome,
+                Err(RecvTimeoutError::Timeout) => continue,
+                // Cannot happen while `outcomes` is alive here; said, not assumed.
+                Err(RecvTimeoutError::Disconnected) => return Err(self.error()),
+            };
+            running.retain(|(worker, _)| *worker != outcome.worker);
+            match outcome.result {
+                Ok(answer) => {
+                    self.put_on_probation(&running, &outcome.worker, outcome.took);
+                    say!("Forwarded to worker {}", outcome.worker);
+                    return Ok(answer);
+                }
+                Err(failure) => self.failed(failure)?,
+            }
+        }
+    }
+
+    /// Whom to ask next while `running` attempts are under way: after a failure left none
+    /// running, the next worker; while one runs and has been slow, a worker to hedge to.
+    fn another_worker(&mut self, running: &[(WorkerAddr, Instant)]) -> Option<WorkerAddr> {
+        match running {
+            [] => self.next_to_try(),
+            [(slow, sent)] if sent.elapsed() >= self.patience => {
+                let worker = self.next_to_hedge(running.len())?;
+                let waited = sent.elapsed().as_secs_f64();
+                say!("Worker {slow} has not answered in {waited:.1}s; asking worker {worker} too");
+                Some(worker)
+            }
+            _ => None,
+        }
+    }
+
+    /// Marks down each worker still working on the request that has answered nothing at all
+    /// since it was asked, longer ago than the request's patience, while `winner` answered in
+    /// under [`SLOW_ANSWER`]: frozen or hung, as far as anyone can see. It keeps the request,
+    /// and is back up the moment it answers anything.
+    fn put_on_probation(
+        &self,
+        running: &[(WorkerAddr, Instant)],
+        winner: &WorkerAddr,
+        took: Duration,
+    ) {
+        for (worker, sent) in running {
+            let silent = sent.elapsed() >= self.patience && self.health.silent_since(worker, *sent);
+            if silent && took < SLOW_ANSWER && self.health.mark_down(worker) {
+                say!(
+                    "Worker {worker} marked down: no answer in {:.1}s while worker {winner} \
+                     answered in {:.3}s; new requests go to other workers until it answers",
+                    sent.elapsed().as_secs_f64(),
+                    took.as_secs_f64()
+                );
+            }
+        }
+    }
+}
+
+/// An attempt, and its place among the worker's requests in progress (for least-connections
+/// and for telling whether a worker keeps up), which ends when the attempt does.
+struct Asked {
+    attempt: Attempt,
+    _in_flight: InFlight,
+}
+
+impl Asked {
+    /// Counts the request at `worker`, then connects and sends it.
+    fn send(
+        worker: &WorkerAddr,
+        number: u64,
+        timeouts: Timeouts,
+        health: &Health,
+    ) -> Result<Asked, Failure> {
+        let in_flight = health.start_request(worker);
+        let attempt = ask::send(worker, number, timeouts)?;
+        Ok(Asked {
+            attempt,
+            _in_flight: in_flight,
+        })
+    }
+}
+
+/// What a thread of an attempt does: wait for one already sent, or ask a worker afresh.
+enum Job {
+    Wait(Asked),
+    Ask(WorkerAddr),
+}
+
+impl Job {
+    /// Runs the attempt to its end, and records what it says about the worker.
+    fn run(self, number: u64, timeouts: Timeouts, health: &Health) -> Outcome {
+        let (worker, sent, result) = match self {
+            Job::Wait(asked) => {
+                let (worker, sent) = (asked.attempt.worker.clone(), asked.attempt.sent);
+                (worker, sent, asked.attempt.answer())
+            }
+            Job::Ask(worker) => {
+                let sent = Instant::now();
+                let result = Asked::send(&worker, number, timeouts, health)
+                    .and_then(|asked| asked.attempt.answer());
+                (worker, sent, result)
+            }
+        };
+        record(health, &worker, &result);
+        Outcome {
+            worker,
+            took: sent.elapsed(),
+            result,
+        }
+    }
+}
+
+/// Runs `job` on a thread of its own, which sends its outcome on `outcomes`; if no thread can
+/// start, runs it here.
+fn wait_in_background(
+    job: Job,
+    number: u64,
+    timeouts: Timeouts,
+    health: &Arc<Health>,
+    outcomes: &Sender<Outcome>,
+) {
+    // The job is handed over through a slot, so that it is still here if the thread never
+    // starts (the closure that held it is then dropped unrun).
+    let slot = Arc::new(Mutex::new(Some(job)));
+    let (theirs, their_health, their_outcomes) =
+        (Arc::clone(&slot), Arc::clone(health), outcomes.clone());
+    let spawned = thread::Builder::new().spawn(move || {
+        let job = lock(&theirs).take();
+        if let Some(job) = job {
+            // The request may have its answer already; then nobody listens, which is fine.
+            let _ = their_outcomes.send(job.run(number, timeouts, &their_health));
+        }
+    });
+    if spawned.is_err() {
+        let job = lock(&slot).take();
+        if let Some(job) = job {
+            let _ = outcomes.send(job.run(number, timeouts, health));
+        }
+    }
+}
+
+/// Logs what an attempt says about its worker and marks the worker up or down. Every attempt
+/// ends here, also those whose request another worker answered meanwhile: a late right answer
+/// brings a worker on probation back up.
+fn record(health: &Health, worker: &WorkerAddr, result: &Result<Vec<u8>, Failure>) {
+    let failure = match result {
+        Ok(_) => {
+            if health.answered(worker) {
+                say!("Worker {worker} is back up");
+            }
+            return;
+        }
+        Err(failure) => failure,
+    };
+    say!("Error communicating with worker {worker}: {failure}");
+    let alive = match failure {
+        Failure::Busy | Failure::Refused(_) => true,
+        _ => failure.is_connect_timeout() && health.answered_within(worker, RECENTLY),
+    };
+    if !alive && health.mark_down(worker) {
+        let cooldown = health.cooldown().as_secs_f64();
+        say!("Worker {worker} marked down; skipping it for {cooldown}s");
+    }
+}

@@ -1,0 +1,266 @@
+//! End to end: what a student changes in the lab to learn from it, behind our load balancer.
+//! Each worker here is the Python lab's `worker_server.py` changed in the test the way a
+//! student changes it — a `time.sleep` before computing, a thread per connection, `print`-
+//! style answers — and every request the Python load balancer would answer, ours answers too,
+//! without marking a live worker down. docs/reliability.md ("What a student may change") names
+//! the test for each row.
+//!
+//! Needs python3 and the Python lab (`PYTHON_LAB_DIR`); otherwise each test says it skipped.
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::error::Error;
+use common::factorial::factorial_digits;
+use lab::lab::{Lab, Pending, Server, ask_in_background, ask_text, python_lab_dir, say_skipped};
+
+/// The Python lab's folder, or `None` after saying why `test` skips.
+fn python_lab(test: &str) -> Option<PathBuf> {
+    python_lab_dir().map_err(|why| say_skipped(test, &why)).ok()
+}
+
+/// A change to worker_server.py: (first line, last line, new lines), as `support::fixed` takes.
+type Change = Vec<(usize, usize, String)>;
+
+/// `time.sleep(seconds)` just before line 51 computes n!: the first change a student makes,
+/// to watch requests queue at a one-connection-at-a-time worker.
+fn sleeping(seconds: f64) -> Change {
+    vec![
+        (
+            51,
+            51,
+            format!("                time.sleep({seconds})\n@51"),
+        ),
+        (1, 1, "@1\nimport time".to_string()),
+    ]
+}
+
+/// Each connection served on a thread of its own (the accept of line 35, then lines 37–41 and
+/// 47–55 in a function; 43–45's `break` has no loop there), with `time.sleep(seconds)` before
+/// computing: a worker that is never idle to a health check.
+fn threaded_and_sleeping(seconds: f64) -> Change {
+    let serve = format!(
+        "@35
+            threading.Thread(target=serve, args=(conn, addr)).start()
+
+
+def serve(conn, addr):
+@37-41 -8
+@47-49 -8
+        time.sleep({seconds})
+@51-55 -8"
+    );
+    vec![
+        (35, 55, serve),
+        (1, 1, "@1\nimport threading\nimport time".to_string()),
+    ]
+}
+
+/// Line 53 sends `text` (a Python expression) instead of the bare digits.
+fn answering(text: &str) -> Change {
+    vec![(
+        53,
+        53,
+        format!("                conn.sendall({text}.encode())"),
+    )]
+}
+
+/// Starts worker_server.py from `python_lab`, changed as `change` says, in `lab`'s folder.
+fn start_python_worker(
+    lab: &Lab,
+    python_lab: &Path,
+    change: &Change,
+    tag: &str,
+) -> Result<Server, Error> {
+    let fixes: Vec<(usize, usize, &str)> = change
+        .iter()
+        .map(|(a, b, text)| (*a, *b, text.as_str()))
+        .collect();
+    let script = lab.dir().join(format!("{}.py", tag.replace(' ', "_")));
+    let text = support::fixed(python_lab, "worker_server.py", &fixes);
+    std::fs::write(&script, text).unwrap();
+    let mut command = Command::new("python3");
+    command.arg("-u").arg(&script).current_dir(lab.dir());
+    lab.start_server(tag, command, "Worker listening on ")
+}
+
+/// `count` workers changed as `change` says, registered in order.
+fn start_python_workers(
+    lab: &Lab,
+    python_lab: &Path,
+    change: &Change,
+    count: usize,
+) -> Result<Vec<Server>, Error> {
+    (1..=count)
+        .map(|i| start_python_worker(lab, python_lab, change, &format!("worker {i}")))
+        .collect()
+}
+
+/// Asks for n! `clients` times at once, as that many students pressing Enter together, and
+/// checks every answer. Prints how long the slowest took (for the reader; nothing is timed).
+fn all_at_once(lb: &Server, clients: usize, n: u64) -> Result<(), Error> {
+    let started = Instant::now();
+    let pending: Vec<Pending> = (0..clients)
+        .map(|_| ask_in_background(lb.port, &n.to_string()))
+        .collect();
+    for request in pending {
+        assert_eq!(request.answer()?, factorial_digits(n));
+    }
+    eprintln!(
+        "{clients} clients asking {n}!: all answered in {:.1?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// No line of the load balancer's says a worker was marked down, once it has been quiet a
+/// moment (attempts whose request another worker answered may still be ending).
+fn no_worker_marked_down(lb: &mut Server) {
+    let lines = lb
+        .process
+        .drain_when_quiet(Duration::from_millis(500), Duration::from_secs(30));
+    let down: Vec<&str> = lines
+        .iter()
+        .map(|line| line.text.as_str())
+        .filter(|text| text.contains("marked down"))
+        .collect();
+    assert!(down.is_empty(), "a live worker was marked down: {down:#?}");
+}
+
+/// Three one-connection-at-a-time workers that sleep `seconds` before computing, six clients
+/// at once: every client gets n!, as through the Python load balancer, and no worker is
+/// marked down for being busy.
+fn sleeping_workers_serve_six_clients(test: &str, seconds: f64) -> Result<(), Error> {
+    let Some(py) = python_lab(test) else {
+        return Ok(());
+    };
+    let lab = Lab::new(test)?;
+    let _workers = start_python_workers(&lab, &py, &sleeping(seconds), 3)?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    all_at_once(&lb, 6, 12)?;
+    no_worker_marked_down(&mut lb);
+    Ok(())
+}
+
+/// `time.sleep(3)` in three Python workers, six clients at once.
+#[test]
+fn workers_that_sleep_3_s_serve_six_clients_at_once() -> Result<(), Error> {
+    sleeping_workers_serve_six_clients("sleep-3", 3.0)
+}
+
+/// `time.sleep(1.5)` in three Python workers, six clients at once.
+#[test]
+fn workers_that_sleep_1_5_s_serve_six_clients_at_once() -> Result<(), Error> {
+    sleeping_workers_serve_six_clients("sleep-1.5", 1.5)
+}
+
+/// One client, three workers that sleep 3 s: answered, though the load balancer asks a second
+/// worker after a second; the first one's answer wins and nobody is marked down.
+#[test]
+fn one_client_and_three_sleeping_workers() -> Result<(), Error> {
+    let Some(py) = python_lab("one-client-three-sleepers") else {
+        return Ok(());
+    };
+    let lab = Lab::new("one-client-three-sleepers")?;
+    let _workers = start_python_workers(&lab, &py, &sleeping(3.0), 3)?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    all_at_once(&lb, 1, 12)?;
+    no_worker_marked_down(&mut lb);
+    Ok(())
+}
+
+/// The only worker sleeps 8 s, well within --worker-timeout (30 s): the client waits and gets
+/// its answer, as from the Python load balancer.
+#[test]
+fn a_lone_worker_that_sleeps_8_s_is_waited_for() -> Result<(), Error> {
+    let Some(py) = python_lab("lone-sleeper") else {
+        return Ok(());
+    };
+    let lab = Lab::new("lone-sleeper")?;
+    let _worker = start_python_worker(&lab, &py, &sleeping(8.0), "worker")?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    all_at_once(&lb, 1, 12)?;
+    no_worker_marked_down(&mut lb);
+    Ok(())
+}
+
+/// Three workers that serve each connection on a thread of their own and sleep `seconds` in
+/// each — health checks included, were there any — and six clients at once.
+fn threaded_sleepers_serve_six_clients(test: &str, seconds: f64) -> Result<(), Error> {
+    let Some(py) = python_lab(test) else {
+        return Ok(());
+    };
+    let lab = Lab::new(test)?;
+    let _workers = start_python_workers(&lab, &py, &threaded_and_sleeping(seconds), 3)?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    all_at_once(&lb, 6, 12)?;
+    no_worker_marked_down(&mut lb);
+    Ok(())
+}
+
+/// A thread per connection and 3 s of sleep in each.
+#[test]
+fn threaded_workers_that_sleep_3_s_serve_six_clients() -> Result<(), Error> {
+    threaded_sleepers_serve_six_clients("threaded-3", 3.0)
+}
+
+/// A thread per connection and 10 s of sleep in each.
+#[test]
+fn threaded_workers_that_sleep_10_s_serve_six_clients() -> Result<(), Error> {
+    threaded_sleepers_serve_six_clients("threaded-10", 10.0)
+}
+
+/// Workers that answer as `print` or `println` would — a newline, CRLF, or a space after the
+/// digits: the digits are n!, relayed without the whitespace, and our client prints them.
+/// The workers stay up.
+#[test]
+fn answers_with_a_newline_or_a_space_are_n_factorial() -> Result<(), Error> {
+    let Some(py) = python_lab("newline-answers") else {
+        return Ok(());
+    };
+    let lab = Lab::new("newline-answers")?;
+    let mut workers = Vec::new();
+    for (i, ending) in ["\\n", "\\r\\n", " "].iter().enumerate() {
+        let change = answering(&format!("(str(result) + \"{ending}\")"));
+        workers.push(start_python_worker(
+            &lab,
+            &py,
+            &change,
+            &format!("worker {i}"),
+        )?);
+    }
+    let mut lb = lab.start_load_balancer(&[])?;
+    for n in [12u64, 15, 7, 20, 500, 1000] {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    let finished = lab.run_client(lb.port, &["12"], None)?;
+    assert_eq!(
+        finished.stdout,
+        ["Factorial received: 479001600"],
+        "{finished:?}"
+    );
+    no_worker_marked_down(&mut lb);
+    Ok(())
+}
+
+/// A worker that answers text around the number (`Factorial: 120`): not n!, so it is never
+/// relayed as one, but the client's error says what the worker sent.
+#[test]
+fn an_answer_in_words_is_refused_saying_what_came() -> Result<(), Error> {
+    let Some(py) = python_lab("answer-in-words") else {
+        return Ok(());
+    };
+    let lab = Lab::new("answer-in-words")?;
+    let change = answering("f\"Factorial: {result}\"");
+    let _worker = start_python_worker(&lab, &py, &change, "worker")?;
+    let lb = lab.start_load_balancer(&[])?;
+    assert_eq!(
+        ask_text(lb.port, "5")?,
+        "Error: Worker communication failed: a worker answered \"Factorial: 120\" (not 5!)."
+    );
+    Ok(())
+}
