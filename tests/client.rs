@@ -105,3 +105,64 @@ fn client_takes_an_answer_from_a_server_that_stays_open() -> Result<(), Error> {
     assert_eq!(finished.stdout, ["Factorial received: 479001600"]);
     Ok(())
 }
+
+/// A load balancer that answers only after 12 s (a queue behind slow workers): the client
+/// waits as client.py does, says once on stderr that it is still waiting and how to stop,
+/// then prints the answer and exits 0. (It used to give up at its own 120 s.)
+#[test]
+fn client_waits_for_a_slow_answer_and_says_so() -> Result<(), Error> {
+    let lab = Lab::new("client-waits")?;
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 16];
+        let got = stream.read(&mut request).unwrap();
+        // The fault itself: an answer that takes longer than the client's first wait.
+        thread::sleep(Duration::from_secs(12));
+        std::io::Write::write_all(&mut stream, b"120").unwrap();
+        request[..got].to_vec()
+    });
+    let finished = lab.run_client(port, &["5"], None)?;
+    assert_eq!(server.join().unwrap(), b"5");
+    assert_eq!(finished.status.code(), Some(0), "{finished:?}");
+    assert_eq!(finished.stdout, ["Factorial received: 120"]);
+    assert_eq!(
+        finished.stderr,
+        [format!(
+            "still waiting for the answer from the load balancer at 127.0.0.1:{port} (Ctrl-C \
+             stops; --timeout SECS gives up by itself)"
+        )]
+    );
+    Ok(())
+}
+
+/// A student leaves the prompt open longer than the load balancer waits for a number
+/// (--timeout, here 1 s): when the number is typed, the client shows the load balancer's
+/// answer and says what happened and how to get more time, instead of sending the number
+/// into a closed connection.
+#[test]
+fn client_says_when_the_load_balancer_stopped_waiting_for_the_number() -> Result<(), Error> {
+    let lab = Lab::new("client-prompt-open")?;
+    let _worker = lab.start_worker("worker", &[])?;
+    let mut lb = lab.start_load_balancer(&["--timeout", "1"])?;
+    let mut command = lab.command("client")?;
+    command.args(["--port", &lb.port.to_string()]);
+    let mut client = lab.start("client", command)?;
+    lb.process.wait_for(
+        "Refused request: Error: request timed out",
+        lab::lab::PATIENCE,
+    )?;
+    client.type_in("12\n")?;
+    let status = client.wait_for_exit(lab::lab::PATIENCE)?;
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        client.stderr_lines(),
+        [
+            "Error: request timed out: the whole request must arrive within 1 s (--timeout) \
+          (the load balancer stopped waiting for the number while the prompt was open: type \
+          it sooner, or start the load balancer with a longer --timeout)"
+        ]
+    );
+    Ok(())
+}

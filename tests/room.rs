@@ -55,6 +55,45 @@ fn a_slow_typist_is_not_cut_off() -> Result<(), Error> {
     Ok(())
 }
 
+/// A front end that relays bytes as HAProxy and nginx do in TCP mode (and as a student's own
+/// relay does): it connects to the worker the moment a client connects, then copies each way
+/// until each side closes. It serves one client.
+fn relay_to(worker: u16) -> u16 {
+    let (listener, port) = lab::lab::bind_loopback().unwrap();
+    thread::spawn(move || {
+        let (client, _) = listener.accept().unwrap();
+        let upstream = TcpStream::connect(("127.0.0.1", worker)).unwrap();
+        let copy = |mut from: TcpStream, to: TcpStream| {
+            let mut writer = &to;
+            let _ = std::io::copy(&mut from, &mut writer);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        };
+        let (client_in, upstream_out) =
+            (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+        let forward = thread::spawn(move || copy(client_in, upstream_out));
+        copy(upstream, client);
+        let _ = forward.join();
+    });
+    port
+}
+
+/// A person who takes 11 s to type the number, through a relay that connected to our worker
+/// when the person connected (HAProxy, nginx, a student's relay): the worker waits for the
+/// request as long as a front end lets a person take (a minute), where its old 10 s deadline
+/// answered `Error: request timed out`.
+#[test]
+fn a_slow_typist_behind_a_relay_is_served_by_the_worker() -> Result<(), Error> {
+    let lab = Lab::new("slow-typist-relay")?;
+    let mut worker = lab.start_worker("worker", &[])?;
+    let mut typist = connect(relay_to(worker.port));
+    worker.process.wait_for("Connected by", PATIENCE)?;
+    // The one wait here is the fault itself: a person typing slowly.
+    thread::sleep(Duration::from_secs(11));
+    typist.write_all(b"12").unwrap();
+    assert_eq!(read_answer(typist), "479001600");
+    Ok(())
+}
+
 /// A worker frozen with Ctrl-Z (SIGSTOP) while 10 clients ask in a loop: its kernel still
 /// accepts connections, so requests sent to it wait. A health check finds it within about two
 /// seconds; it is marked down and the requests waiting on it go to the other worker. Every
@@ -508,5 +547,87 @@ fn a_trickling_client_meets_one_deadline() -> Result<(), Error> {
         answer,
         "Error: request timed out: the whole request must arrive within 1 s (--timeout)"
     );
+    Ok(())
+}
+
+/// Two busy loops on a two-core machine (another program hogging the CPU) while 10 clients ask
+/// 100 times each: every answer is right and no healthy worker is marked down, since only a
+/// failure, or silence while another worker answers at once, marks one down.
+#[test]
+fn a_loaded_machine_marks_no_healthy_worker_down() -> Result<(), Error> {
+    let lab = Lab::new("loaded-machine")?;
+    let _workers = lab.start_workers(3, &[])?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let hogs: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut spins = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    spins = std::hint::black_box(spins.wrapping_add(1));
+                }
+            })
+        })
+        .collect();
+    let port = lb.port;
+    let clients: Vec<_> = (0..10)
+        .map(|_| {
+            thread::spawn(move || -> Result<(), Error> {
+                for n in 0..100u64 {
+                    assert_eq!(
+                        ask_text(port, &(n % 25).to_string())?,
+                        factorial_digits(n % 25)
+                    );
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for client in clients {
+        client
+            .join()
+            .map_err(|_| Error::new("a client panicked"))??;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for hog in hogs {
+        let _ = hog.join();
+    }
+    lb.wait_for_forwards(1000)?;
+    let lines = lb.process.stdout_lines();
+    assert!(
+        !lines.iter().any(|l| l.contains("marked down")),
+        "{lines:#?}"
+    );
+    Ok(())
+}
+
+/// Twelve clients ask 100000! at once of three workers on two cores: each answer takes
+/// seconds, at every worker. All are answered, nobody is marked down, and no second worker
+/// is asked (every worker is slow, so a second request would only double the work). Under
+/// the old rule a slow answer meant a health check, and healthy workers under such load were
+/// declared frozen and their requests dropped.
+#[test]
+fn many_huge_requests_at_once_are_all_answered() -> Result<(), Error> {
+    const CLIENTS: usize = 150;
+    let lab = Lab::new("many-huge")?;
+    let _workers = lab.start_workers(3, &["--max-connections", "100"])?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    let expected = factorial_digits(20_000);
+    let pending: Vec<_> = (0..CLIENTS)
+        .map(|_| lab::lab::ask_in_background(lb.port, "20000"))
+        .collect();
+    for request in pending {
+        let answer = request.answer()?;
+        assert!(answer == expected, "not 20000!: {:.100}", answer);
+    }
+    lb.wait_for_forwards(CLIENTS)?;
+    let lines = lb.process.stdout_lines();
+    for word in ["marked down", "asking worker"] {
+        assert!(
+            !lines.iter().any(|l| l.contains(word)),
+            "{word}: {lines:#?}"
+        );
+    }
     Ok(())
 }

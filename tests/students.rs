@@ -12,11 +12,16 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, Pending, Server, ask_in_background, ask_text, python_lab_dir, say_skipped};
+use lab::lab::{
+    Lab, PATIENCE, Pending, Server, ask_in_background, ask_text, free_port, python_lab_dir,
+    say_skipped,
+};
+use lab::process::StopGently;
 
 /// The Python lab's folder, or `None` after saying why `test` skips.
 fn python_lab(test: &str) -> Option<PathBuf> {
@@ -57,6 +62,17 @@ def serve(conn, addr):
     vec![
         (35, 55, serve),
         (1, 1, "@1\nimport threading\nimport time".to_string()),
+    ]
+}
+
+/// `listen(backlog)` on line 29, and 0.05 s of work before line 51: a worker whose accept
+/// queue overflows under a class of clients, so the kernel drops connection attempts and the
+/// clients' kernels send them again a second later.
+fn small_backlog(backlog: u32) -> Change {
+    vec![
+        (51, 51, "                time.sleep(0.05)\n@51".to_string()),
+        (29, 29, format!("        server_socket.listen({backlog})")),
+        (1, 1, "@1\nimport time".to_string()),
     ]
 }
 
@@ -202,6 +218,25 @@ fn threaded_sleepers_serve_six_clients(test: &str, seconds: f64) -> Result<(), E
     Ok(())
 }
 
+/// Workers with `listen(1)` and 0.05 s of work, 30 clients at once, four times over: every
+/// request is answered. A connection attempt that the full queue dropped is sent again by the
+/// kernel after 1 s, which `--connect-timeout` (5 s) lets through, and a worker that answered
+/// lately is not marked down for being slow to accept.
+#[test]
+fn workers_with_a_small_listen_backlog_serve_a_class() -> Result<(), Error> {
+    let Some(py) = python_lab("listen-1") else {
+        return Ok(());
+    };
+    let lab = Lab::new("listen-1")?;
+    let _workers = start_python_workers(&lab, &py, &small_backlog(1), 3)?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    for _ in 0..4 {
+        all_at_once(&lb, 30, 15)?;
+    }
+    no_worker_marked_down(&mut lb);
+    Ok(())
+}
+
 /// A thread per connection and 3 s of sleep in each.
 #[test]
 fn threaded_workers_that_sleep_3_s_serve_six_clients() -> Result<(), Error> {
@@ -262,5 +297,63 @@ fn an_answer_in_words_is_refused_saying_what_came() -> Result<(), Error> {
         ask_text(lb.port, "5")?,
         "Error: Worker communication failed: a worker answered \"Factorial: 120\" (not 5!)."
     );
+    Ok(())
+}
+
+/// HAProxy with the configuration our load balancer prints, in front of three Python workers
+/// that sleep 3 s and serve one connection at a time: its health checks wait as long as a
+/// request may, so they never give up on a busy worker with a reset (which kills a Python
+/// worker when it then answers: all three died, and 4 of 6 clients got nothing). Six
+/// clients at once all get n!, and every worker is still running.
+#[test]
+fn haproxy_in_front_of_sleeping_python_workers_kills_none() -> Result<(), Error> {
+    let test = "haproxy_in_front_of_sleeping_python_workers_kills_none";
+    let Some(py) = python_lab(test) else {
+        return Ok(());
+    };
+    let haproxy_runs = Command::new("haproxy")
+        .arg("-v")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !haproxy_runs {
+        say_skipped(test, "haproxy is not installed");
+        return Ok(());
+    }
+    let lab = Lab::new("haproxy-sleepers")?;
+    let mut workers = start_python_workers(&lab, &py, &sleeping(3.0), 3)?;
+    let port = free_port()?;
+    let mut print = lab.command("load_balancer")?;
+    print.args(["--port", &port.to_string(), "--print-haproxy-config"]);
+    let printed = lab.run_to_end("load_balancer", print, None)?;
+    assert!(printed.status.success(), "{printed:?}");
+    std::fs::write(
+        lab.dir().join("haproxy.cfg"),
+        printed.stdout.join("\n") + "\n",
+    )
+    .unwrap();
+    let mut command = Command::new("haproxy");
+    command.args(["-f", "haproxy.cfg"]).current_dir(lab.dir());
+    let _haproxy = StopGently(lab.start("haproxy", command)?);
+    // Up once a request comes through; only start-up polls. (A probe that connects and sends
+    // nothing would kill a Python worker: its line 43 leaves the loop on an empty read.)
+    let deadline = Instant::now() + PATIENCE;
+    while ask_text(port, "1").ok().as_deref() != Some("1") {
+        assert!(
+            Instant::now() < deadline,
+            "HAProxy does not answer on {port}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    let pending: Vec<Pending> = (0..6).map(|_| ask_in_background(port, "12")).collect();
+    for request in pending {
+        assert_eq!(request.answer()?, factorial_digits(12));
+    }
+    for worker in &mut workers {
+        assert!(
+            !worker.process.has_exited(),
+            "a worker died: {:#?}",
+            worker.process.stderr_lines()
+        );
+    }
     Ok(())
 }

@@ -21,9 +21,12 @@ use crate::strategy::Strategy;
 /// libnginx-mod-stream. A TCP proxy needs it; nginx's HTTP core does not include it.
 const NGINX_STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
-/// How often HAProxy checks a worker that is up: HAProxy's own default, 2 s. Every check is a
-/// request for 1! in the worker's log, so not more often than that.
-const CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// How often HAProxy checks a worker that is up. Ours never checks a worker that is up (a
+/// failed request tells as much); HAProxy always does, and each check is a request for 1! in
+/// the worker's log and in its queue: a one-connection-at-a-time Python worker that a student
+/// slowed with `time.sleep(3)` spends three seconds on every check. Every 10 s keeps that to a
+/// small share; a failed request still marks a worker down at once (`observe layer4`).
+const CHECK_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How many times a request whose connection failed is tried again, each time on another
 /// worker: as ours goes on to the next worker after a refused or timed-out connect.
@@ -104,11 +107,14 @@ defaults
     mode tcp
     # --connect-timeout: a live worker accepts at once; one that does not is passed over.
     timeout connect {connect}
-    # --timeout: a client may take this long to send its request (a person typing).
+    # --timeout: a client may take this long to send its request (a person typing). Our
+    # worker waits as long for it (worker --timeout): HAProxy connects to the worker when
+    # the client connects, so the worker's wait starts with the person's.
     timeout client {client}
     # --worker-timeout: how long a worker may take to answer.
     timeout server {server}
-    # A health check's answer must come within a second, as ours.
+    # A health check may wait as long as a request (--worker-timeout): a check that gives up
+    # on a busy worker closes with a reset, which kills a Python worker when it answers.
     timeout check {check}
     # A connection that fails is tried again, each time on another worker (redispatch 1).
     retries {retries}
@@ -120,14 +126,17 @@ frontend lab
 
 backend workers
     balance {balance}
-    # The layer-7 check: send 1, expect the answer 1 (1! = 1), as ours does.
+    # The layer-7 check: send 1, expect the answer 1 (1! = 1), whitespace around it allowed
+    # (a worker that answers with print), as ours does.
     option tcp-check
     tcp-check connect
     tcp-check send 1
-    tcp-check expect rstring ^1$
+    tcp-check expect rstring ^[[:space:]]*1[[:space:]]*$
     # Checked every {interval}; one failure marks a worker down and one success brings it
     # back, as ours; a down worker is checked every --cooldown. A real request that fails
-    # to connect marks it down too (observe layer4), as ours does.
+    # to connect marks it down too (observe layer4), as ours does. HAProxy does not ask a
+    # second worker when one is slow, as ours does: a request sent to a frozen worker waits
+    # for timeout server.
     default-server inter {interval} downinter {cooldown} fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down
 {servers}",
         registry = options.registry.display(),
@@ -136,7 +145,7 @@ backend workers
         connect = millis(options.connect_timeout),
         client = millis(options.timeout),
         server = millis(options.worker_timeout),
-        check = millis(crate::ask::CHECK_TIMEOUT),
+        check = millis(options.worker_timeout),
         retries = RETRIES,
         bind = listen_address(&options.host, options.port),
         interval = millis(CHECK_INTERVAL),
