@@ -148,6 +148,65 @@ fn vanishing_clients_cost_nothing() -> Result<(), Error> {
     all_still_serve(&workers, &lb)
 }
 
+/// A Python client that sends 12 and then resets its connection (SO_LINGER 0, as a client
+/// killed with its socket in that state does) before the worker answers: the load balancer's
+/// log says it could not answer, and not also that it sent the answer.
+#[test]
+fn an_answer_that_cannot_be_sent_is_not_logged_as_sent() -> Result<(), Error> {
+    if lab::lab::python_lab_dir().is_err() {
+        lab::lab::say_skipped(
+            "an_answer_that_cannot_be_sent_is_not_logged_as_sent",
+            "python3 makes the reset",
+        );
+        return Ok(());
+    }
+    let lab = Lab::new("unsent")?;
+    // A worker that answers only when the test says so.
+    let (listener, worker_port) = lab::lab::bind_loopback()?;
+    let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut request = [0u8; 16];
+        let _ = conn.read(&mut request).unwrap();
+        gate.recv().unwrap();
+        let _ = conn.write_all(b"479001600");
+    });
+    std::fs::write(lab.registry(), format!("{worker_port}\n")).unwrap();
+    let mut lb = lab.start_load_balancer(&[])?;
+    let script = format!(
+        "import socket, struct, sys\n\
+         s = socket.create_connection(('127.0.0.1', {}))\n\
+         s.sendall(b'12')\n\
+         sys.stdin.readline()\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n\
+         s.close()\n\
+         print('reset', flush=True)\n",
+        lb.port
+    );
+    let mut command = std::process::Command::new("python3");
+    command.args(["-c", &script]);
+    let mut client = lab.start("client", command)?;
+    lb.process
+        .wait_for("Received request for factorial of 12", PATIENCE)?;
+    client.type_in("\n")?;
+    client.wait_for("reset", PATIENCE)?;
+    open_gate.send(()).unwrap();
+    worker.join().unwrap();
+    lb.process
+        .wait_for("Could not answer the client", PATIENCE)?;
+    // Any line that would follow it comes at once; wait until the load balancer is quiet.
+    let lines = lb
+        .process
+        .drain_when_quiet(std::time::Duration::from_millis(300), PATIENCE);
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.text.starts_with("Response sent to client")),
+        "{lines:#?}"
+    );
+    Ok(())
+}
+
 /// 50 idle connections to the load balancer and 50 to a worker do not hold up a normal
 /// request: each connection has its own thread.
 #[test]

@@ -49,8 +49,9 @@ fn both_workers_serve(lb: &mut Server, workers: &[Server]) -> Result<(), Error> 
     Ok(())
 }
 
-/// A last line without a newline (`printf 5001 >`) and a first line behind a byte-order mark
-/// (a Windows editor) are read as workers: each serves a request.
+/// A last line without a newline (`printf 5001 >`), a first line behind a byte-order mark
+/// (a Windows editor), Windows line ends, `localhost:PORT` lines, and a file saved by Notepad
+/// as "Unicode" (UTF-16) are read as the workers they show: each serves a request.
 #[test]
 fn a_hand_written_registry_is_read_as_meant() -> Result<(), Error> {
     let lab = Lab::new("hand-written")?;
@@ -60,6 +61,21 @@ fn a_hand_written_registry_is_read_as_meant() -> Result<(), Error> {
     let mut lb = lab.start_load_balancer(&[])?;
     both_workers_serve(&mut lb, &workers)?;
     write_registry(&lab, &format!("\u{feff}{first}\n{second}\n"));
+    both_workers_serve(&mut lb, &workers)?;
+    write_registry(&lab, &format!("{first}\r\n{second}\r\n"));
+    both_workers_serve(&mut lb, &workers)?;
+    write_registry(&lab, &format!("localhost:{first}\nlocalhost:{second}\n"));
+    both_workers_serve(&mut lb, &workers)?;
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(
+            format!("{first}\r\n{second}\r\n")
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        )
+        .collect();
+    let _ = std::fs::remove_file(lab.registry());
+    std::fs::write(lab.registry(), utf16).unwrap();
     both_workers_serve(&mut lb, &workers)
 }
 

@@ -101,7 +101,8 @@ fn handle_client(client: &mut TcpStream, slot: &Slot, lb: &LoadBalancer) {
     let workers = get_available_workers(lb);
     if workers.is_empty() {
         say!("No available workers.");
-        return reply(client, protocol::NO_WORKERS.as_bytes());
+        reply(client, protocol::NO_WORKERS.as_bytes());
+        return;
     }
 
     // Lines 36–38: take worker_index's turn and move it on, in one atomic step (Python's global
@@ -110,18 +111,26 @@ fn handle_client(client: &mut TcpStream, slot: &Slot, lb: &LoadBalancer) {
     // Python asks one worker (lines 40–55); ours goes on to others while one fails or is slow.
     match failover::forward(lb, &workers, turn, number) {
         Ok(result) => {
-            reply(client, &result);
-            let result = String::from_utf8_lossy(&result);
-            say!("Response sent to client: {}", shorten(&result));
+            if reply(client, &result) {
+                let result = String::from_utf8_lossy(&result);
+                say!("Response sent to client: {}", shorten(&result));
+            }
         }
-        Err(answer) => reply(client, answer.as_bytes()),
+        Err(answer) => {
+            reply(client, answer.as_bytes());
+        }
     }
 }
 
-/// Sends the client its answer. The client may have gone away; that costs only its answer.
-fn reply(client: &mut TcpStream, answer: &[u8]) {
-    if let Err(e) = protocol::send_answer(client, answer) {
-        say!("Could not answer the client: {}", plain(&e));
+/// Sends the client its answer; false when it could not. The client may have gone away; that
+/// costs only its answer, and the log says so instead of `Response sent to client`.
+fn reply(client: &mut TcpStream, answer: &[u8]) -> bool {
+    match protocol::send_answer(client, answer) {
+        Ok(()) => true,
+        Err(e) => {
+            say!("Could not answer the client: {}", plain(&e));
+            false
+        }
     }
 }
 
