@@ -6,8 +6,9 @@
 
 use std::io;
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::deadline::Deadline;
 use common::error::{Error, plain};
 use common::protocol;
 
@@ -29,13 +30,11 @@ pub fn receive(
     timeout: Option<Duration>,
 ) -> Result<Vec<u8>, Error> {
     let n = protocol::parse_request(number.as_bytes(), u64::MAX).ok();
-    let started = Instant::now();
-    let give_up = timeout.map(|timeout| started + timeout);
-    let say_still_waiting = started + STILL_WAITING;
+    let give_up = timeout.map_or(Deadline::NEVER, Deadline::after);
+    let first_wait = give_up.earlier(Deadline::after(STILL_WAITING));
     let mut answer = Vec::new();
-    let first_wait = give_up.map_or(say_still_waiting, |at| at.min(say_still_waiting));
-    let mut read = protocol::read_answer_for(stream, n, &mut answer, Some(first_wait));
-    if is_timeout(&read) && give_up.is_none_or(|at| at > say_still_waiting) {
+    let mut read = protocol::read_answer_for(stream, n, &mut answer, first_wait);
+    if is_timeout(&read) && !give_up.has_passed() {
         common::log::warn(&format!(
             "still waiting for the answer from the load balancer at {at} (Ctrl-C stops; \
              --timeout SECS gives up by itself)"
@@ -93,7 +92,7 @@ pub fn not_given_up_already(stream: &mut TcpStream, at: &str) -> Result<(), Erro
         ))),
         Ok(_) => {
             let mut answer = Vec::new();
-            let soon = Some(Instant::now() + ALREADY_SENT);
+            let soon = Deadline::after(ALREADY_SENT);
             let _ = protocol::read_answer_for(stream, None, &mut answer, soon);
             let answer = String::from_utf8_lossy(protocol::trim_answer(&answer)).into_owned();
             Err(Error::new(format!("{answer} ({hint})")))

@@ -5,20 +5,26 @@
 //!
 //! - [`protocol`]: the wire format — how a request and an answer travel, and what a valid
 //!   request is. No other code reads or writes raw bytes on a socket.
+//! - [`deadline`]: one deadline for a whole wait, where a timeout per read would let a peer
+//!   that trickles its bytes wait for ever.
 //! - [`registry`]: `worker_ports.txt`, the file that workers append their port to and the load
 //!   balancer reads (`register_worker` and `get_available_workers` in the Python files).
 //! - [`factorial`]: n! as an exact big integer (Python's `math.factorial`).
 //! - [`display`]: how the programs print addresses and very long numbers.
 //! - [`error`]: the one error type, a sentence for the user.
 //! - [`log`]: log lines that never block or panic, whatever happens to standard output.
-//! - [`server`]: binding a listener, and the cap on open connections.
+//! - [`server`]: binding a listener, and the one serving loop both servers run: accept,
+//!   admit under the cap, a thread for each connection.
+//! - [`limit`]: the cap on open connections (`--max-connections`).
 //! - [`threads`]: a thread for each connection, started anew or reused (`--threads`).
 //! - [`cli`]: the few helpers the three programs use to read their flags.
 
 pub mod cli;
+pub mod deadline;
 pub mod display;
 pub mod error;
 pub mod factorial;
+pub mod limit;
 pub mod log;
 pub mod protocol;
 pub mod registry;

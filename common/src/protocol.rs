@@ -10,8 +10,9 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::deadline::Deadline;
 use crate::factorial;
 
 /// The longest request we accept, in bytes: the Python programs read at most 1024 bytes
@@ -136,30 +137,20 @@ pub fn read_request(stream: &mut impl Read) -> io::Result<Vec<u8>> {
 pub fn read_request_within(stream: &mut TcpStream, time: Duration) -> io::Result<Vec<u8>> {
     let mut by_deadline = ByDeadline {
         stream,
-        deadline: Some(Instant::now() + time),
+        deadline: Deadline::after(time),
     };
     read_request(&mut by_deadline)
 }
 
-/// A socket whose reads all end by one deadline (`None`: they may wait for ever).
+/// A socket whose reads all end by one deadline.
 struct ByDeadline<'a> {
     stream: &'a mut TcpStream,
-    deadline: Option<Instant>,
+    deadline: Deadline,
 }
 
 impl Read for ByDeadline<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let timeout = match self.deadline {
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-                Some(left)
-            }
-            None => None,
-        };
-        self.stream.set_read_timeout(timeout)?;
+        self.stream.set_read_timeout(self.deadline.timeout()?)?;
         self.stream.read(buf)
     }
 }
@@ -251,25 +242,50 @@ pub fn send_answer(stream: &mut impl Write, answer: &[u8]) -> io::Result<()> {
     stream.flush()
 }
 
-/// Sends an error answer to a request that may have left unread bytes behind (one that was too
-/// long, say), and closes gently: we stop sending, then read and discard until the client
-/// closes, so the kernel does not answer the unread bytes with a reset that could destroy the
-/// answer on its way.
-pub fn send_error_and_close(stream: &mut TcpStream, answer: &str) -> io::Result<()> {
-    send_answer(stream, answer.as_bytes())?;
+/// Closes a connection gently after its answer: we stop sending, then read and discard until
+/// the asker closes (at most [`LINGER`]), so that request bytes we never read (a request too
+/// long, a newline sent after the number) do not make the kernel answer our close with a
+/// reset, which could destroy the answer on its way. The asker closes as soon as it has read
+/// the answer, so this costs it nothing.
+pub fn close_gently(stream: &mut TcpStream) -> io::Result<()> {
     stream.shutdown(Shutdown::Write)?;
-    let deadline = Instant::now() + LINGER;
+    let mut until_closed = ByDeadline {
+        stream,
+        deadline: Deadline::after(LINGER),
+    };
     let mut sink = [0u8; 4096];
-    // Ends at the client's close, at an error, or after LINGER in all, however the client
-    // trickles its bytes.
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        stream.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => continue,
+    // Ends at the asker's close, at an error, or after LINGER in all, however it trickles.
+    while let Ok(got) = until_closed.read(&mut sink) {
+        if got == 0 {
+            break;
         }
     }
     Ok(())
+}
+
+/// Writes `Error: server busy` without waiting: a new connection's send buffer is empty, so
+/// the few bytes always fit; a connection that cannot take them is not worth waiting for.
+pub fn send_busy_at_once(stream: &TcpStream) {
+    if stream.set_nonblocking(true).is_ok() {
+        let mut writer = stream;
+        let _ = writer.write_all(BUSY.as_bytes());
+        let _ = stream.set_nonblocking(false);
+    }
+}
+
+/// Reads and drops whatever has arrived on a non-blocking socket: true while the peer keeps
+/// it open. For a server holding a refused connection until the client closes it.
+pub fn still_open(mut stream: &TcpStream) -> bool {
+    let mut sink = [0u8; 1024];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => return false,
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// The longest `Error: ` answer a worker may give; ours are under 100 bytes.
@@ -315,7 +331,7 @@ pub const ANSWER_GRACE: Duration = Duration::from_millis(100);
 pub const EXACT_CHECK_N: u64 = 500;
 
 /// Reads the answer to a request for n! (`None` when the request was not a number) into
-/// `answer`, all of it by `deadline` (`None`: no limit), until the sender closes or the answer
+/// `answer`, all of it by `deadline`, until the sender closes or the answer
 /// is complete: all the digits n! can have, or a line that ended (`print` and `println`
 /// answers end in a newline). A sender that keeps its connection open after that is given
 /// [`ANSWER_GRACE`] to close. Reads at most one byte more than [`answer_limit`].
@@ -326,7 +342,7 @@ pub fn read_answer_for(
     stream: &mut TcpStream,
     n: Option<u64>,
     answer: &mut Vec<u8>,
-    deadline: Option<Instant>,
+    deadline: Deadline,
 ) -> io::Result<AnswerEnd> {
     let limit = n.map_or(MAX_ERROR_ANSWER_BYTES, answer_limit);
     let most_digits = n.map(|n| factorial::digit_count_range(n).1);
@@ -340,8 +356,7 @@ pub fn read_answer_for(
         }
     }
     // Complete: whatever still comes before the close (a newline, say) belongs to it.
-    let grace = Instant::now() + ANSWER_GRACE;
-    by_deadline.deadline = Some(deadline.map_or(grace, |deadline| deadline.min(grace)));
+    by_deadline.deadline = deadline.earlier(Deadline::after(ANSWER_GRACE));
     loop {
         match read_more(&mut by_deadline, answer, limit) {
             Ok(0) => return Ok(AnswerEnd::Closed),
@@ -595,7 +610,7 @@ mod tests {
         let (mut ours, theirs) = pair();
         let sender = std::thread::spawn(move || send(theirs));
         let mut answer = Vec::new();
-        let deadline = Some(Instant::now() + Duration::from_secs(60));
+        let deadline = Deadline::after(Duration::from_secs(60));
         let end = read_answer_for(&mut ours, n, &mut answer, deadline).unwrap();
         drop(sender.join().unwrap());
         (end, answer)
@@ -676,13 +691,13 @@ mod tests {
         let (mut ours, mut theirs) = pair();
         theirs.write_all(b"4790").unwrap();
         let mut answer = Vec::new();
-        let soon = Some(Instant::now() + Duration::from_millis(200));
+        let soon = Deadline::after(Duration::from_millis(200));
         let error = read_answer_for(&mut ours, Some(12), &mut answer, soon).unwrap_err();
         assert!(is_timeout(&error), "{error:?}");
         assert_eq!(answer, b"4790");
         theirs.write_all(b"01600").unwrap();
         drop(theirs);
-        let end = read_answer_for(&mut ours, Some(12), &mut answer, None).unwrap();
+        let end = read_answer_for(&mut ours, Some(12), &mut answer, Deadline::NEVER).unwrap();
         assert_eq!((end, answer), (AnswerEnd::Closed, b"479001600".to_vec()));
     }
 

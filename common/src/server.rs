@@ -1,19 +1,21 @@
-//! What the worker and the load balancer need around the Python's accept loop: binding the
-//! listener, and a cap on open connections, so that a flood cannot exhaust threads or memory.
-//! Over the cap a connection gets no thread: it gets `Error: server busy` at once. (The
-//! threads that serve connections are in [`crate::threads`].)
+//! What the worker and the load balancer share around the Python's `bind`, `listen` and
+//! `accept` loop (worker_server.py lines 19–35, load_balancer.py lines 66–82): binding the
+//! listener, and one serving loop, [`serve`], with what the Python does not do — a failed
+//! accept waits instead of spinning or dying, the connection cap answers `Error: server
+//! busy` over `--max-connections` (`limit.rs`), and `--threads reuse` runs the same loop on a
+//! fixed pool of threads (`threads.rs`). Each connection it admits is a [`Connection`].
 
-use std::collections::VecDeque;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::display::python_addr;
 use crate::error::{Context, Error, plain};
-use crate::{lock, log, protocol, say};
+use crate::limit::{ConnectionLimit, Slot};
+use crate::threads::{self, ThreadMode};
+use crate::{log, protocol, say};
 
 /// How long [`bind`] tries to connect to a port it could not bind, to learn whether
 /// something listens there. The port is on this machine, where a connect is answered at once;
@@ -59,200 +61,117 @@ fn cannot_listen(host: &str, port: u16, error: &io::Error) -> Error {
     }
 }
 
-/// How many refused connections may linger at once, each held open for at most
-/// [`protocol::LINGER`] so its unread request cannot turn our close into a reset. During a
-/// flood beyond that, a refused connection is closed at once: the cost of refusing stays
-/// bounded too.
-const REFUSALS_HELD: usize = 1024;
-
-/// How often the refusing thread looks at the connections it holds: often enough that a
-/// client's close is noticed at once, for a thread that is idle almost always.
-const REFUSAL_POLL: Duration = Duration::from_millis(20);
-
-/// A connection being refused: its socket and when to stop waiting for its close.
-type Refused = (TcpStream, Instant);
-
-/// Counts open connections against a cap. Over the cap, a connection still waiting for its
-/// whole request (the oldest of those admitted once half the places were taken) makes room
-/// for the newcomer (a slow typist or a trickling
-/// attacker, never a request in progress); when none is waiting, the newcomer is refused with
-/// `Error: server busy` at once, without a thread of its own.
-pub struct ConnectionLimit {
-    /// Open connections, and those still waiting for their request; shared with every [`Slot`].
-    table: Arc<Mutex<Table>>,
-    /// The cap, from `--max-connections`.
-    max: usize,
-    /// Hands refused connections to the one thread that lets them close gently.
-    refusals: SyncSender<Refused>,
+/// How a server gives connections their threads, and how many it serves at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving {
+    /// A new thread for each connection, as the Python starts one, or a reused pool.
+    pub threads: ThreadMode,
+    /// How many connections are served at once (`--max-connections`).
+    pub max_connections: usize,
 }
 
-/// Connections admitted and not yet finished.
-#[derive(Default)]
-struct Table {
-    /// How many are open.
-    open: usize,
-    /// Those still waiting for their request, oldest first, each with a clone of its socket
-    /// so that it can be closed to make room.
-    waiting: VecDeque<Waiting>,
-    /// Numbers the slots.
-    next_id: u64,
-}
-
-/// A connection that has not sent its whole request yet.
-struct Waiting {
-    id: u64,
-    stream: TcpStream,
-}
-
-/// One admitted connection's place under the cap; dropping it frees the place.
-pub struct Slot {
-    id: u64,
-    /// Whether it is listed among those waiting for their request (see `try_admit`).
-    listed: bool,
-    table: Arc<Mutex<Table>>,
-}
-
-impl Slot {
-    /// Says that the whole request has arrived: from now on this connection is being served
-    /// and never closed to make room for another.
-    pub fn request_received(&self) {
-        if self.listed {
-            lock(&self.table).waiting.retain(|w| w.id != self.id);
-        }
+/// Accepts connections for ever and hands each to `handle` on a thread of its own (or, with
+/// `--threads reuse`, on the pool thread that accepted it). Returns only when the pool of
+/// `--threads reuse` cannot start.
+pub fn serve(
+    listener: &TcpListener,
+    serving: Serving,
+    handle: impl Fn(Connection) + Send + Sync + 'static,
+) -> Result<(), Error> {
+    let limit = ConnectionLimit::new(serving.max_connections);
+    let handle = Arc::new(handle);
+    match serving.threads {
+        ThreadMode::Spawn => accept_connections(listener, &limit, ThreadMode::Spawn, &handle),
+        ThreadMode::Reuse => threads::run_pool(listener, serving.max_connections, |listener| {
+            accept_connections(listener, &limit, ThreadMode::Reuse, &handle)
+        })?,
     }
+    Ok(())
 }
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut table = lock(&self.table);
-        table.open -= 1;
-        if self.listed {
-            table.waiting.retain(|w| w.id != self.id);
-        }
-    }
-}
-
-impl ConnectionLimit {
-    /// A limit of `max` open connections, with its refusing thread.
-    pub fn new(max: usize) -> ConnectionLimit {
-        let (refusals, refused) = mpsc::sync_channel::<Refused>(REFUSALS_HELD);
-        // The refusing thread ends when this limit (the only sender) is dropped.
-        // Without it (no thread could start), a refused connection is closed at once instead.
-        let _ = thread::Builder::new().spawn(move || hold_refused_until_closed(&refused));
-        ConnectionLimit {
-            table: Arc::new(Mutex::new(Table::default())),
-            max,
-            refusals,
-        }
-    }
-
-    /// A slot for `stream`, or `None` when `max` connections are open and none of them is
-    /// listed as still waiting for its request. To make room, the oldest listed one is answered
-    /// `Error: server busy` and closed. Only connections admitted past half the cap are listed:
-    /// before that the places cannot run out, and listing costs a clone of the socket.
-    pub fn try_admit(&self, stream: &TcpStream) -> Option<Slot> {
-        let mut table = lock(&self.table);
-        if table.open >= self.max {
-            // Room is made only while few are on their way out, so a flood cannot push the
-            // number of open connections far past the cap.
-            if table.open >= 2 * self.max {
-                return None;
-            }
-            let oldest = table.waiting.pop_front()?;
-            let peer = oldest
-                .stream
-                .peer_addr()
-                .map(python_addr)
-                .unwrap_or_default();
-            say!("Busy: closed {peer}, still waiting for its request, to make room");
-            answer_at_once(&oldest.stream);
-            // Both directions: its thread's read returns at once, and the thread finishes.
-            let _ = oldest.stream.shutdown(Shutdown::Both);
-        }
-        let id = table.next_id;
-        table.next_id += 1;
-        table.open += 1;
-        // Only past half the cap can the places run out, so only from there on is a clone kept
-        // for closing the connection early (a clone costs two system calls). A clone that
-        // cannot be made only means this connection cannot be closed early.
-        let mut listed = false;
-        if table.open.saturating_mul(2) >= self.max {
-            if let Ok(stream) = stream.try_clone() {
-                table.waiting.push_back(Waiting { id, stream });
-                listed = true;
-            }
-        }
-        Some(Slot {
-            id,
-            listed,
-            table: Arc::clone(&self.table),
-        })
-    }
-
-    /// Answers `Error: server busy` at once, and leaves the close to the refusing thread.
-    pub fn refuse(&self, stream: TcpStream) {
-        answer_at_once(&stream);
-        // Our side is done; the client's unread request must not turn our close into a reset
-        // that destroys the answer, so the refusing thread holds the socket until it closes.
-        let _ = stream.shutdown(Shutdown::Write);
-        // When too many refusals are held already, dropping the stream closes it at once.
-        let _ = self
-            .refusals
-            .try_send((stream, Instant::now() + protocol::LINGER));
-    }
-
-    /// How many connections are open now, for log lines.
-    pub fn open(&self) -> usize {
-        lock(&self.table).open
-    }
-}
-
-/// Writes `Error: server busy` without waiting: a new connection's send buffer is empty, so
-/// the few bytes always fit; a connection that cannot take them is not worth waiting for.
-fn answer_at_once(stream: &TcpStream) {
-    if stream.set_nonblocking(true).is_ok() {
-        let mut writer = stream;
-        let _ = writer.write_all(protocol::BUSY.as_bytes());
-        let _ = stream.set_nonblocking(false);
-    }
-}
-
-/// The refusing thread: holds each refused connection, reading and discarding what the
-/// client sends, until the client closes or its time is up. Sockets are polled without
-/// blocking, so one slow client holds up no other.
-fn hold_refused_until_closed(refused: &Receiver<Refused>) {
-    let mut held: Vec<Refused> = Vec::new();
+/// The accept loop: accept, admit under the cap, serve.
+fn accept_connections<H>(
+    listener: &TcpListener,
+    limit: &ConnectionLimit,
+    mode: ThreadMode,
+    handle: &Arc<H>,
+) where
+    H: Fn(Connection) + Send + Sync + 'static,
+{
+    let mut backoff = AcceptBackoff::default();
     loop {
-        let next = if held.is_empty() {
-            refused.recv().map_err(|_| RecvTimeoutError::Disconnected)
-        } else {
-            refused.recv_timeout(REFUSAL_POLL)
+        let (stream, addr) = match listener.accept() {
+            Ok(accepted) => accepted,
+            // A failed accept (out of file descriptors) is no reason to stop; wait, then retry.
+            Err(e) => {
+                backoff.failed(&e);
+                continue;
+            }
         };
-        match next {
-            Ok((stream, until)) => {
-                if stream.set_nonblocking(true).is_ok() && held.len() < REFUSALS_HELD {
-                    held.push((stream, until));
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+        backoff.succeeded();
+        // Over the cap, the longest-waiting request makes room, or "server busy", no thread.
+        let Some(slot) = limit.try_admit(&stream) else {
+            say!(
+                "Busy ({} open): refused {}",
+                limit.open(),
+                python_addr(addr)
+            );
+            limit.refuse(stream);
+            continue;
+        };
+        let connection = Connection { slot, stream, addr };
+        if mode == ThreadMode::Reuse {
+            handle(connection);
+            continue;
         }
-        let now = Instant::now();
-        held.retain(|(stream, until)| now < *until && still_open(stream));
+        let handle = Arc::clone(handle);
+        // Python's threading.Thread(...).start(), with an error instead of a panic.
+        if let Err(e) = thread::Builder::new().spawn(move || handle(connection)) {
+            log::warn(&format!("Could not start a thread for a connection: {e}"));
+        }
     }
 }
 
-/// Reads whatever has arrived on a non-blocking socket: true while the client keeps it open.
-fn still_open(mut stream: &TcpStream) -> bool {
-    let mut sink = [0u8; 1024];
-    loop {
-        match stream.read(&mut sink) {
-            Ok(0) => return false,
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return false,
-        }
+/// One admitted connection: the Python's `conn` (worker) or `client_socket` (load balancer).
+/// Dropping it closes the socket, as the end of Python's `with conn:` or `finally:
+/// client_socket.close()` does.
+pub struct Connection {
+    /// Its place under `--max-connections`. Declared first, so dropped first: the place is
+    /// free before the socket closes, and a client that connects again the moment it sees the
+    /// close never finds its old connection still counted.
+    slot: Slot,
+    stream: TcpStream,
+    addr: SocketAddr,
+}
+
+impl Connection {
+    /// Who connected (Python's `addr`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Reads the whole request within `time` (Python's `recv(1024)`, with a deadline: a
+    /// silent or trickling client cannot hold its thread for ever); from then on the
+    /// connection is being served and is never closed to make room for another. Writes to it
+    /// may take `time` too, so a client that does not read its answer frees its thread.
+    pub fn read_request(&mut self, time: Duration) -> io::Result<Vec<u8>> {
+        self.stream.set_write_timeout(Some(time))?;
+        let request = protocol::read_request_within(&mut self.stream, time)?;
+        self.slot.request_received();
+        Ok(request)
+    }
+
+    /// Sends the answer (n! or an `Error: `) and closes gently (see
+    /// [`protocol::close_gently`]): the one way our servers answer. The place under the cap
+    /// is freed as soon as the answer is sent, before the client can see the close.
+    pub fn answer(self, answer: &[u8]) -> io::Result<()> {
+        let Connection {
+            slot, mut stream, ..
+        } = self;
+        let sent = protocol::send_answer(&mut stream, answer);
+        drop(slot);
+        sent?;
+        protocol::close_gently(&mut stream)
     }
 }
 
@@ -266,14 +185,14 @@ const MOST_ACCEPT_WAIT: Duration = Duration::from_secs(1);
 
 /// Failed accepts in a row: waits longer after each, and says so once per burst.
 #[derive(Default)]
-pub struct AcceptBackoff {
+struct AcceptBackoff {
     failures: u32,
 }
 
 impl AcceptBackoff {
     /// After a failed accept: the first of a burst is reported on stderr, then we wait
     /// 10 ms, 20 ms, 40 ms … up to a second before the next try.
-    pub fn failed(&mut self, error: &io::Error) {
+    fn failed(&mut self, error: &io::Error) {
         if self.failures == 0 {
             log::warn(&format!(
                 "Could not accept a connection: {}; trying again, less often, until it works",
@@ -288,7 +207,7 @@ impl AcceptBackoff {
     }
 
     /// After an accept that worked: ends a burst of failures, saying how long it was.
-    pub fn succeeded(&mut self) {
+    fn succeeded(&mut self) {
         if self.failures > 0 {
             log::warn(&format!(
                 "Accepting connections again after {} failed tries",
@@ -296,54 +215,5 @@ impl AcceptBackoff {
             ));
             self.failures = 0;
         }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
-mod tests {
-    use super::*;
-
-    /// A connected pair of sockets on loopback: (our end, the client's end).
-    fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        (listener.accept().unwrap().0, client)
-    }
-
-    /// The cap admits `max` connections that have sent their requests, refuses the next, and
-    /// admits again once one finishes.
-    #[test]
-    fn admits_up_to_the_cap() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let limit = ConnectionLimit::new(2);
-        let (a, _ca) = pair(&listener);
-        let (b, _cb) = pair(&listener);
-        let (c, _cc) = pair(&listener);
-        let first = limit.try_admit(&a).unwrap();
-        let second = limit.try_admit(&b).unwrap();
-        first.request_received();
-        second.request_received();
-        assert!(limit.try_admit(&c).is_none());
-        assert_eq!(limit.open(), 2);
-        drop(first);
-        assert!(limit.try_admit(&c).is_some());
-    }
-
-    /// At the cap, the oldest listed connection still waiting for its request is told the server
-    /// is busy and closed, and the newcomer gets its place.
-    #[test]
-    fn the_longest_waiting_makes_room() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let limit = ConnectionLimit::new(2);
-        let (a, mut client_a) = pair(&listener);
-        let (b, _cb) = pair(&listener);
-        let (c, _cc) = pair(&listener);
-        let _first = limit.try_admit(&a).unwrap();
-        let second = limit.try_admit(&b).unwrap();
-        second.request_received();
-        assert!(limit.try_admit(&c).is_some(), "a makes room");
-        let mut answer = String::new();
-        client_a.read_to_string(&mut answer).unwrap();
-        assert_eq!(answer, protocol::BUSY);
     }
 }

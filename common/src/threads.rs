@@ -2,14 +2,15 @@
 //!
 //! `spawn`, the default, is the Python's way: the accept loop starts a new thread for each
 //! connection (`threading.Thread(...).start()`, load_balancer.py lines 80–82), which ends with
-//! its connection. That is written out in each program's `main.rs`.
+//! its connection (`common::server::serve`).
 //!
 //! `reuse` is an opt-in for speed: starting a thread costs tens of microseconds, which caps a
 //! busy load balancer (docs/benchmarks.md). Instead, a fixed pool of threads is started once,
 //! and each of them runs the very same accept loop on its own clone of the listening socket:
-//! accept a connection, serve it, accept the next. Nothing is handed from thread to thread, so
-//! there is no queue or lock to read about; the kernel gives each new connection to one of the
-//! threads waiting in `accept`.
+//! accept a connection, serve it, accept the next. Nothing is handed from thread to thread
+//! while serving, so there is no queue to read about; the kernel gives each new connection to
+//! one of the threads waiting in `accept`. One lock is taken once, at the start: the threads
+//! wait behind it until every one of them is running.
 
 use std::fmt;
 use std::net::TcpListener;

@@ -9,6 +9,8 @@ use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use common::deadline::Deadline;
+
 use common::error::plain;
 use common::protocol::{self, AnswerEnd};
 use common::registry::WorkerAddr;
@@ -103,7 +105,7 @@ pub struct Attempt {
     /// What has arrived so far: an attempt may be waited on in several steps.
     answer: Vec<u8>,
     /// When the worker timeout runs out.
-    deadline: Instant,
+    deadline: Deadline,
 }
 
 /// Connects to `worker` and sends it n (load_balancer.py lines 42–44).
@@ -113,14 +115,13 @@ pub fn send(worker: &WorkerAddr, number: u64, timeouts: Timeouts) -> Result<Atte
         .set_write_timeout(Some(timeouts.answer))
         .and_then(|()| protocol::send_request(&mut stream, &number.to_string()));
     sent.map_err(failure)?;
-    let now = Instant::now();
     Ok(Attempt {
         worker: worker.clone(),
-        sent: now,
+        sent: Instant::now(),
         number,
         stream,
         answer: Vec::new(),
-        deadline: now + timeouts.answer,
+        deadline: Deadline::after(timeouts.answer),
     })
 }
 
@@ -128,15 +129,11 @@ impl Attempt {
     /// Waits at most `time` for the answer (line 45's `recv`, read whole and checked): `None`
     /// when it has not come by then, and the attempt may be waited on again.
     pub fn answer_within(&mut self, time: Duration) -> Option<Result<Vec<u8>, Failure>> {
-        let by = self.deadline.min(Instant::now() + time);
-        let read = protocol::read_answer_for(
-            &mut self.stream,
-            Some(self.number),
-            &mut self.answer,
-            Some(by),
-        );
+        let by = self.deadline.earlier(Deadline::after(time));
+        let read =
+            protocol::read_answer_for(&mut self.stream, Some(self.number), &mut self.answer, by);
         match read {
-            Err(e) if protocol::is_timeout(&e) && by < self.deadline => None,
+            Err(e) if protocol::is_timeout(&e) && !self.deadline.has_passed() => None,
             Err(e) => Some(Err(failure(e))),
             Ok(end) => Some(self.judge(end)),
         }
@@ -144,8 +141,8 @@ impl Attempt {
 
     /// Waits for the answer until the worker timeout.
     pub fn answer(mut self) -> Result<Vec<u8>, Failure> {
-        let rest = self.deadline.saturating_duration_since(Instant::now());
-        self.answer_within(rest).unwrap_or(Err(Failure::TimedOut))
+        self.answer_within(Duration::MAX)
+            .unwrap_or(Err(Failure::TimedOut))
     }
 
     /// What a whole answer means: n!, a busy or refusing worker, or a wrong answer.

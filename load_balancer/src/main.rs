@@ -1,41 +1,37 @@
-//! The load balancer: a port of the lab's `load_balancer.py`.
-//!
-//! Run it as `cargo run -p load_balancer` (or `load_balancer` once built) after starting the
-//! workers, in the folder that holds their `worker_ports.txt`. It listens on 127.0.0.1:65432,
-//! and for each client reads the request, picks a worker from the registry file (round-robin
-//! unless `--strategy` says otherwise), forwards the request and relays the worker's answer.
-//!
-//! Beyond the Python, it does the fault tolerance the lab's text promises: a worker that fails
-//! is skipped and the request goes to the next; one that is slow is asked alongside another
-//! (`failover.rs`, `health.rs`); bad
-//! requests, silent clients and floods get an `Error: ` answer; answers of any size are
-//! relayed whole, and only if they can be n!; the round-robin counter is thread-safe.
+//! The load balancer: a port of the lab's `load_balancer.py`. Run it as `cargo run -p
+//! load_balancer` after starting the workers, in the folder that holds their
+//! `worker_ports.txt`. It listens on 127.0.0.1:65432, and for each client reads the request,
+//! picks a worker from the registry (round-robin unless `--strategy` says otherwise), forwards
+//! the request and relays the answer. Beyond the Python, the fault tolerance the lab's text
+//! promises: a worker that fails is skipped, one that is slow is asked alongside another
+//! (`failover.rs`); bad requests and floods get an `Error: ` answer; answers of any size are
+//! relayed whole, and only if they can be n!.
 
 use std::collections::hash_map::RandomState;
-use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
 use std::time::Duration;
 
 use common::display::{python_addr, shorten};
-use common::error::{Error, plain};
+use common::error::Error;
 use common::protocol;
 use common::registry::WorkerAddr;
-use common::server::{self, AcceptBackoff, ConnectionLimit, Slot};
-use common::threads::{self, ThreadMode};
+use common::server::{self, Connection};
 use common::{cli, log, say};
 
 mod ask;
+mod client_side;
 mod export;
 mod exposure;
 mod failover;
 mod health;
 mod options;
 mod registry_file;
+mod shared;
 mod strategy;
 use ask::Timeouts;
+use client_side::{read_request, refuse, reply};
 use health::Health;
 use options::{HELP, Options, parse_args};
 use registry_file::RegistryFile;
@@ -67,32 +63,16 @@ fn get_available_workers(lb: &LoadBalancer) -> Vec<WorkerAddr> {
 }
 
 /// Serves one client: read the request, ask a worker, relay its answer
-/// (load_balancer.py lines 18–58). `slot` is the client's place under --max-connections. The
-/// caller closes `client` afterwards by dropping it, on every path, as
+/// (load_balancer.py lines 18–58). Every path ends with `client` answered and closed, as
 /// `finally: client_socket.close()` does.
-fn handle_client(client: &mut TcpStream, slot: &Slot, lb: &LoadBalancer) {
-    // The whole request must arrive within --timeout (a person typing at client.py's prompt
-    // has a minute); a silent or trickling client then gets an answer and frees its thread.
-    // A client that does not read its answer frees the thread after --timeout too. (Setting
-    // it fails only on a socket already broken, which the reads below then report.)
-    let _ = client.set_write_timeout(Some(lb.client_timeout));
-    let request = match protocol::read_request_within(client, lb.client_timeout) {
-        Ok(request) => request,
-        Err(e) if protocol::is_timeout(&e) => {
-            return refuse(client, &protocol::timed_out(lb.client_timeout));
-        }
-        Err(e) => {
-            say!("Could not read the request: {}", plain(&e));
-            return;
-        }
+fn handle_client(client: Connection, lb: &LoadBalancer) {
+    // Line 21. Ours: the whole request within --timeout; a silent client is answered.
+    let Some((client, request)) = read_request(client, lb.client_timeout) else {
+        return;
     };
-    // Ours: now being served, this connection is never closed to make room for another.
-    slot.request_received();
-    say!(
-        "Received request for factorial of {}",
-        protocol::request_for_log(&request)
-    );
-    // A malformed request is answered here; no worker needs to see it.
+    let shown = protocol::request_for_log(&request);
+    say!("Received request for factorial of {shown}");
+    // Ours: a malformed request is answered here; no worker needs to see it.
     let number = match protocol::parse_request(&request, u64::MAX) {
         Ok(number) => number,
         Err(bad) => return refuse(client, &bad.answer()),
@@ -108,7 +88,7 @@ fn handle_client(client: &mut TcpStream, slot: &Slot, lb: &LoadBalancer) {
     // Lines 36–38: take worker_index's turn and move it on, in one atomic step (Python's global
     // is read and written by many threads without a lock: two clients can get the same turn).
     let turn = lb.worker_index.fetch_add(1, Ordering::Relaxed);
-    // Python asks one worker (lines 40–55); ours goes on to others while one fails or is slow.
+    // Lines 40–55 ask one worker. Ours goes on to others while one fails or is slow.
     match failover::forward(lb, &workers, turn, number) {
         Ok(result) => {
             if reply(client, &result) {
@@ -122,26 +102,6 @@ fn handle_client(client: &mut TcpStream, slot: &Slot, lb: &LoadBalancer) {
     }
 }
 
-/// Sends the client its answer; false when it could not. The client may have gone away; that
-/// costs only its answer, and the log says so instead of `Response sent to client`.
-fn reply(client: &mut TcpStream, answer: &[u8]) -> bool {
-    match protocol::send_answer(client, answer) {
-        Ok(()) => true,
-        Err(e) => {
-            say!("Could not answer the client: {}", plain(&e));
-            false
-        }
-    }
-}
-
-/// Sends an `Error: ` answer to a request that may have left bytes unread, and closes gently.
-fn refuse(client: &mut TcpStream, answer: &str) {
-    say!("Refused request: {answer}");
-    if let Err(e) = protocol::send_error_and_close(client, answer) {
-        say!("Could not answer the client: {}", plain(&e));
-    }
-}
-
 /// Listens for clients and serves them (load_balancer.py lines 60–82).
 fn start_load_balancer(options: Options) -> Result<(), Error> {
     let host = &options.host;
@@ -152,86 +112,14 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     // Ours: beyond loopback, one line on stderr says the protocol has no authentication.
     exposure::warn_if_exposed(&listener);
     say!("Load Balancer listening on {host}:{port}");
-
-    let timeouts = Timeouts {
-        connect: options.connect_timeout,
-        answer: options.worker_timeout,
-    };
-    let own_address = WorkerAddr {
-        host: host.clone(),
-        port,
-    };
-    let lb = Arc::new(LoadBalancer {
-        registry: RegistryFile::new(options.registry, own_address),
-        strategy: options.strategy,
-        worker_index: AtomicUsize::new(0),
-        random: RandomState::new(),
-        health: health_checked(options.cooldown, options.connect_timeout),
-        client_timeout: options.timeout,
-        timeouts,
-    });
-    let limit = ConnectionLimit::new(options.max_connections);
-    match options.threads {
-        ThreadMode::Spawn => accept_clients(&listener, &lb, &limit, ThreadMode::Spawn),
-        // Ours, opt-in: a fixed pool of threads, each running the same accept loop.
-        ThreadMode::Reuse => threads::run_pool(&listener, options.max_connections, |listener| {
-            accept_clients(listener, &lb, &limit, ThreadMode::Reuse)
-        })?,
-    }
-    Ok(())
-}
-
-/// The workers' health records, with the thread that checks down workers running.
-fn health_checked(cooldown: Duration, connect_timeout: Duration) -> Arc<Health> {
-    let health = Health::new(cooldown, connect_timeout);
-    health.start_checking();
-    health
-}
-
-/// Accepts clients and gives each a thread of its own (load_balancer.py lines 74–82).
-fn accept_clients(
-    listener: &TcpListener,
-    lb: &Arc<LoadBalancer>,
-    limit: &ConnectionLimit,
-    mode: ThreadMode,
-) {
-    let mut backoff = AcceptBackoff::default();
-    loop {
-        let (mut client, addr) = match listener.accept() {
-            Ok(accepted) => accepted,
-            // A failed accept (out of file descriptors) is no reason to stop; wait, then retry.
-            Err(e) => {
-                backoff.failed(&e);
-                continue;
-            }
-        };
-        backoff.succeeded();
-        say!("Client connected: {}", python_addr(addr));
-        // Over the cap, the longest-waiting request makes room, or "server busy", no thread.
-        let Some(slot) = limit.try_admit(&client) else {
-            let open = limit.open();
-            say!("Busy ({open} open): refused {}", python_addr(addr));
-            limit.refuse(client);
-            continue;
-        };
-        if mode == ThreadMode::Reuse {
-            // --threads reuse: this pool thread serves the client itself, then accepts again.
-            handle_client(&mut client, &slot, lb);
-            drop(slot);
-            continue;
-        }
-        let lb = Arc::clone(lb);
-        // Lines 80–82: thread::spawn, with an error instead of a panic if no thread can start.
-        let spawned = thread::Builder::new().spawn(move || {
-            handle_client(&mut client, &slot, &lb);
-            // Free the place before `client` closes (Python's `finally: close()`): the client
-            // may connect again the moment it sees the close.
-            drop(slot);
-        });
-        if let Err(e) = spawned {
-            log::warn(&format!("Could not start a thread for the client: {e}"));
-        }
-    }
+    let serving = options.serving();
+    let lb = LoadBalancer::new(options, port);
+    // Lines 74–82: accept clients for ever, each on a thread of its own. Ours: the cap, the
+    // back-off and --threads reuse (common::server::serve).
+    server::serve(&listener, serving, move |client| {
+        say!("Client connected: {}", python_addr(client.addr()));
+        handle_client(client, &lb);
+    })
 }
 
 fn main() -> ExitCode {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 use common::registry;
+use common::server::Serving;
 use common::threads::ThreadMode;
 
 use crate::export::Product;
@@ -94,6 +95,16 @@ pub struct Options {
     pub threads: ThreadMode,
     /// Print a configuration for HAProxy or nginx and exit instead of serving (`export.rs`).
     pub print_config: Option<Product>,
+}
+
+impl Options {
+    /// How the server gives connections their threads (`--threads`, `--max-connections`).
+    pub fn serving(&self) -> Serving {
+        Serving {
+            threads: self.threads,
+            max_connections: self.max_connections,
+        }
+    }
 }
 
 /// Reads the flags; see [`HELP`].

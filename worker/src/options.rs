@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 use common::registry;
+use common::server::Serving;
 use common::threads::ThreadMode;
 
 use crate::advertise;
@@ -83,6 +84,16 @@ pub struct Options {
     pub max_connections: usize,
     /// A new thread for each connection (the Python's way), or a fixed pool (see `ThreadMode`).
     pub threads: ThreadMode,
+}
+
+impl Options {
+    /// How the server gives connections their threads (`--threads`, `--max-connections`).
+    pub fn serving(&self) -> Serving {
+        Serving {
+            threads: self.threads,
+            max_connections: self.max_connections,
+        }
+    }
 }
 
 /// Reads the flags; see [`HELP`].

@@ -1,0 +1,237 @@
+//! The cap on open connections, so that a flood cannot exhaust threads or memory. Over the
+//! cap a connection gets no thread: it gets `Error: server busy` at once. Ours only: the
+//! Python servers start a thread (load balancer) or queue without end (worker).
+
+use std::collections::VecDeque;
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use crate::deadline::Deadline;
+use crate::display::python_addr;
+use crate::{lock, protocol, say};
+
+/// How many refused connections may linger at once, each held open for at most
+/// [`protocol::LINGER`] so its unread request cannot turn our close into a reset. During a
+/// flood beyond that, a refused connection is closed at once: the cost of refusing stays
+/// bounded too.
+const REFUSALS_HELD: usize = 1024;
+
+/// How often the refusing thread looks at the connections it holds: often enough that a
+/// client's close is noticed at once, for a thread that is idle almost always.
+const REFUSAL_POLL: Duration = Duration::from_millis(20);
+
+/// A connection being refused: its socket and when to stop waiting for its close.
+type Refused = (TcpStream, Deadline);
+
+/// Counts open connections against a cap. Over the cap, a connection still waiting for its
+/// whole request (the oldest of those admitted once half the places were taken) makes room
+/// for the newcomer (a slow typist or a trickling
+/// attacker, never a request in progress); when none is waiting, the newcomer is refused with
+/// `Error: server busy` at once, without a thread of its own.
+pub struct ConnectionLimit {
+    /// Open connections, and those still waiting for their request; shared with every [`Slot`].
+    table: Arc<Mutex<Table>>,
+    /// The cap, from `--max-connections`.
+    max: usize,
+    /// Hands refused connections to the one thread that lets them close gently.
+    refusals: SyncSender<Refused>,
+}
+
+/// Connections admitted and not yet finished.
+#[derive(Default)]
+struct Table {
+    /// How many are open.
+    open: usize,
+    /// Those still waiting for their request, oldest first, each with a clone of its socket
+    /// so that it can be closed to make room.
+    waiting: VecDeque<Waiting>,
+    /// Numbers the slots.
+    next_id: u64,
+}
+
+/// A connection that has not sent its whole request yet.
+struct Waiting {
+    id: u64,
+    stream: TcpStream,
+}
+
+/// One admitted connection's place under the cap; dropping it frees the place.
+pub struct Slot {
+    id: u64,
+    /// Whether it is listed among those waiting for their request (see `try_admit`).
+    listed: bool,
+    table: Arc<Mutex<Table>>,
+}
+
+impl Slot {
+    /// Says that the whole request has arrived: from now on this connection is being served
+    /// and never closed to make room for another.
+    pub fn request_received(&self) {
+        if self.listed {
+            lock(&self.table).waiting.retain(|w| w.id != self.id);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut table = lock(&self.table);
+        table.open -= 1;
+        if self.listed {
+            table.waiting.retain(|w| w.id != self.id);
+        }
+    }
+}
+
+impl ConnectionLimit {
+    /// A limit of `max` open connections, with its refusing thread.
+    pub fn new(max: usize) -> ConnectionLimit {
+        let (refusals, refused) = mpsc::sync_channel::<Refused>(REFUSALS_HELD);
+        // The refusing thread ends when this limit (the only sender) is dropped.
+        // Without it (no thread could start), a refused connection is closed at once instead.
+        let _ = thread::Builder::new().spawn(move || hold_refused_until_closed(&refused));
+        ConnectionLimit {
+            table: Arc::new(Mutex::new(Table::default())),
+            max,
+            refusals,
+        }
+    }
+
+    /// A slot for `stream`, or `None` when `max` connections are open and none of them is
+    /// listed as still waiting for its request. To make room, the oldest listed one is answered
+    /// `Error: server busy` and closed. Only connections admitted past half the cap are listed:
+    /// before that the places cannot run out, and listing costs a clone of the socket.
+    pub fn try_admit(&self, stream: &TcpStream) -> Option<Slot> {
+        let mut table = lock(&self.table);
+        if table.open >= self.max {
+            // Room is made only while few are on their way out, so a flood cannot push the
+            // number of open connections far past the cap.
+            if table.open >= 2 * self.max {
+                return None;
+            }
+            let oldest = table.waiting.pop_front()?;
+            let peer = oldest
+                .stream
+                .peer_addr()
+                .map(python_addr)
+                .unwrap_or_default();
+            say!("Busy: closed {peer}, still waiting for its request, to make room");
+            protocol::send_busy_at_once(&oldest.stream);
+            // Both directions: its thread's read returns at once, and the thread finishes.
+            let _ = oldest.stream.shutdown(Shutdown::Both);
+        }
+        let id = table.next_id;
+        table.next_id += 1;
+        table.open += 1;
+        // Only past half the cap can the places run out, so only from there on is a clone kept
+        // for closing the connection early (a clone costs two system calls). A clone that
+        // cannot be made only means this connection cannot be closed early.
+        let mut listed = false;
+        if table.open.saturating_mul(2) >= self.max {
+            if let Ok(stream) = stream.try_clone() {
+                table.waiting.push_back(Waiting { id, stream });
+                listed = true;
+            }
+        }
+        Some(Slot {
+            id,
+            listed,
+            table: Arc::clone(&self.table),
+        })
+    }
+
+    /// Answers `Error: server busy` at once, and leaves the close to the refusing thread.
+    pub fn refuse(&self, stream: TcpStream) {
+        protocol::send_busy_at_once(&stream);
+        // Our side is done; the client's unread request must not turn our close into a reset
+        // that destroys the answer, so the refusing thread holds the socket until it closes.
+        let _ = stream.shutdown(Shutdown::Write);
+        // When too many refusals are held already, dropping the stream closes it at once.
+        let _ = self
+            .refusals
+            .try_send((stream, Deadline::after(protocol::LINGER)));
+    }
+
+    /// How many connections are open now, for log lines.
+    pub fn open(&self) -> usize {
+        lock(&self.table).open
+    }
+}
+
+/// The refusing thread: holds each refused connection, reading and discarding what the
+/// client sends, until the client closes or its time is up. Sockets are polled without
+/// blocking, so one slow client holds up no other.
+fn hold_refused_until_closed(refused: &Receiver<Refused>) {
+    let mut held: Vec<Refused> = Vec::new();
+    loop {
+        let next = if held.is_empty() {
+            refused.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            refused.recv_timeout(REFUSAL_POLL)
+        };
+        match next {
+            Ok((stream, until)) => {
+                if stream.set_nonblocking(true).is_ok() && held.len() < REFUSALS_HELD {
+                    held.push((stream, until));
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        held.retain(|(stream, until)| !until.has_passed() && protocol::still_open(stream));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    /// A connected pair of sockets on loopback: (our end, the client's end).
+    fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (listener.accept().unwrap().0, client)
+    }
+
+    /// The cap admits `max` connections that have sent their requests, refuses the next, and
+    /// admits again once one finishes.
+    #[test]
+    fn admits_up_to_the_cap() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let limit = ConnectionLimit::new(2);
+        let (a, _ca) = pair(&listener);
+        let (b, _cb) = pair(&listener);
+        let (c, _cc) = pair(&listener);
+        let first = limit.try_admit(&a).unwrap();
+        let second = limit.try_admit(&b).unwrap();
+        first.request_received();
+        second.request_received();
+        assert!(limit.try_admit(&c).is_none());
+        assert_eq!(limit.open(), 2);
+        drop(first);
+        assert!(limit.try_admit(&c).is_some());
+    }
+
+    /// At the cap, the oldest listed connection still waiting for its request is told the server
+    /// is busy and closed, and the newcomer gets its place.
+    #[test]
+    fn the_longest_waiting_makes_room() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let limit = ConnectionLimit::new(2);
+        let (a, mut client_a) = pair(&listener);
+        let (b, _cb) = pair(&listener);
+        let (c, _cc) = pair(&listener);
+        let _first = limit.try_admit(&a).unwrap();
+        let second = limit.try_admit(&b).unwrap();
+        second.request_received();
+        assert!(limit.try_admit(&c).is_some(), "a makes room");
+        let mut answer = String::new();
+        client_a.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, protocol::BUSY);
+    }
+}

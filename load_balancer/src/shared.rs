@@ -1,0 +1,38 @@
+//! Building what every client's thread shares: the lab's module globals (load_balancer.py
+//! lines 5 and 7) and ours, from the command line.
+
+use std::collections::hash_map::RandomState;
+use std::sync::atomic::AtomicUsize;
+
+use common::registry::WorkerAddr;
+
+use crate::LoadBalancer;
+use crate::ask::Timeouts;
+use crate::health::Health;
+use crate::options::Options;
+use crate::registry_file::RegistryFile;
+
+impl LoadBalancer {
+    /// The shared state for a load balancer listening on `port`, with the thread that
+    /// health-checks down workers running.
+    pub fn new(options: Options, port: u16) -> LoadBalancer {
+        let health = Health::new(options.cooldown, options.connect_timeout);
+        health.start_checking();
+        let own_address = WorkerAddr {
+            host: options.host.clone(),
+            port,
+        };
+        LoadBalancer {
+            registry: RegistryFile::new(options.registry, own_address),
+            strategy: options.strategy,
+            worker_index: AtomicUsize::new(0),
+            random: RandomState::new(),
+            health,
+            client_timeout: options.timeout,
+            timeouts: Timeouts {
+                connect: options.connect_timeout,
+                answer: options.worker_timeout,
+            },
+        }
+    }
+}
