@@ -140,7 +140,7 @@ backend workers
     default-server inter {interval} downinter {cooldown} fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down
 {servers}",
         registry = options.registry.display(),
-        warning = exposure_comment(&options.host),
+        warning = open_port_comment(&options.host),
         maxconn = options.max_connections,
         connect = millis(options.connect_timeout),
         client = millis(options.timeout),
@@ -209,7 +209,7 @@ stream {{
 }}
 ",
         registry = options.registry.display(),
-        warning = exposure_comment(&options.host),
+        warning = open_port_comment(&options.host),
         module = NGINX_STREAM_MODULE,
         connections = options.max_connections.max(16) * 2,
         listen = listen_address(&options.host, options.port),
@@ -241,8 +241,8 @@ fn listen_address(host: &str, port: u16) -> String {
 
 /// A comment that says the port is open to others, for a configuration that listens beyond
 /// loopback; nothing for loopback.
-fn exposure_comment(host: &str) -> &'static str {
-    if crate::exposure::is_loopback(host) {
+fn open_port_comment(host: &str) -> &'static str {
+    if crate::beyond_loopback::is_loopback(host) {
         ""
     } else {
         "# No authentication or encryption: anyone who can reach this port can use the workers.\n"

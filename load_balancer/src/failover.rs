@@ -16,7 +16,7 @@
 //!   Ctrl-Z costs the requests that met it about a second each, and then nothing. A slow
 //!   worker is not on probation: where every worker is slow, the other one is slow too;
 //! - sends a request that workers take and fail with to [`MAX_TAKEN_AND_FAILED`] workers at
-//!   most, hedges included, and starts no new attempt after [`MAX_WALK`].
+//!   most, hedges included, and starts no new attempt after [`MAX_TIME_TRYING`].
 
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -27,7 +27,7 @@ use common::registry::WorkerAddr;
 use common::{lock, protocol, say};
 
 use crate::LoadBalancer;
-use crate::ask::{self, Attempt, Failure, Timeouts};
+use crate::attempt::{self, Attempt, Failure, Timeouts};
 use crate::health::{Health, InFlight};
 use crate::strategy;
 
@@ -56,7 +56,7 @@ pub const MAX_TAKEN_AND_FAILED: usize = 2;
 /// After this long, a request starts no new attempt. Refused connections cost microseconds,
 /// so 50 dead entries are nothing; this bounds the walk when the registry has collected
 /// thousands of them, or unreachable hosts that each cost a connect timeout.
-pub const MAX_WALK: Duration = Duration::from_secs(10);
+pub const MAX_TIME_TRYING: Duration = Duration::from_secs(10);
 
 /// A worker that answered within this long and now does not accept in time is alive with a
 /// full accept queue (a student's `listen(1)` under 30 clients): the request goes to the next
@@ -125,7 +125,7 @@ struct Walk<'a> {
     /// Workers that took the request and failed with it.
     took_and_failed: usize,
     /// Whether the last failure was one of those: such a request may go to one more worker
-    /// even past [`MAX_WALK`].
+    /// even past [`MAX_TIME_TRYING`].
     last_failure_took: bool,
     /// A worker's `Error: ` answer, for the client if no worker computes n!.
     refusal: Option<Vec<u8>>,
@@ -144,7 +144,7 @@ struct Outcome {
 impl Walk<'_> {
     /// The next worker to try after a failure, if the limits allow one.
     fn next_to_try(&mut self) -> Option<WorkerAddr> {
-        let walked_too_long = self.started.elapsed() > MAX_WALK && !self.last_failure_took;
+        let walked_too_long = self.started.elapsed() > MAX_TIME_TRYING && !self.last_failure_took;
         if self.took_and_failed >= MAX_TAKEN_AND_FAILED || walked_too_long {
             return None;
         }
@@ -159,7 +159,7 @@ impl Walk<'_> {
     fn next_to_hedge(&mut self, running: usize) -> Option<WorkerAddr> {
         let worker = self.order.get(self.next)?;
         if self.took_and_failed + running >= MAX_TAKEN_AND_FAILED
-            || self.started.elapsed() > MAX_WALK
+            || self.started.elapsed() > MAX_TIME_TRYING
             || !self.health.keeps_up(worker, SLOW_ANSWER)
         {
             return None;
@@ -301,7 +301,7 @@ impl Asked {
         health: &Health,
     ) -> Result<Asked, Failure> {
         let in_flight = health.start_request(worker);
-        let attempt = ask::send(worker, number, timeouts)?;
+        let attempt = attempt::send(worker, number, timeouts)?;
         Ok(Asked {
             attempt,
             _in_flight: in_flight,

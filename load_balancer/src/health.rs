@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use common::registry::WorkerAddr;
 use common::{lock, say};
 
-use crate::ask;
+use crate::attempt;
 
 /// The longest cool-down, however often a worker failed its checks: a worker restarted after
 /// a long break is back within a minute, and a dead entry costs one refused connection a
@@ -195,7 +195,7 @@ impl Health {
         loop {
             thread::sleep(CHECK_TICK);
             for worker in self.due_for_a_check() {
-                let alive = ask::check(&worker, self.connect_timeout);
+                let alive = attempt::check(&worker, self.connect_timeout);
                 let mut records = lock(&self.records);
                 let Some(record) = records.get_mut(&worker) else {
                     continue; // left the registry meanwhile

@@ -20,28 +20,28 @@ use common::registry::WorkerAddr;
 use common::server::{self, Connection};
 use common::{cli, log, say};
 
-mod ask;
+mod attempt;
+mod beyond_loopback;
 mod client_side;
 mod export;
-mod exposure;
 mod failover;
 mod health;
 mod options;
-mod registry_file;
+mod registry_reader;
 mod shared;
 mod strategy;
-use ask::Timeouts;
+use attempt::Timeouts;
 use client_side::{read_request, refuse, reply};
 use health::Health;
 use options::{HELP, Options, parse_args};
-use registry_file::RegistryFile;
+use registry_reader::RegistryReader;
 use strategy::Strategy;
 
 /// What load_balancer.py keeps in module globals, and what ours adds, shared by every client's
 /// thread.
 struct LoadBalancer {
     /// The registry file, read afresh for every request (`REGISTRATION_FILE`, line 5).
-    registry: RegistryFile,
+    registry: RegistryReader,
     /// How to choose a worker (`--strategy`).
     strategy: Strategy,
     /// The round-robin counter (`worker_index`, line 7), shared by every client's thread.
@@ -110,7 +110,7 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     let listener = server::bind(host, options.port)?;
     let port = server::local_port(&listener)?;
     // Ours: beyond loopback, one line on stderr says the protocol has no authentication.
-    exposure::warn_if_exposed(&listener);
+    beyond_loopback::warn_if_reachable(&listener);
     say!("Load Balancer listening on {host}:{port}");
     let serving = options.serving();
     let lb = LoadBalancer::new(options, port);

@@ -7,10 +7,10 @@ use std::sync::atomic::AtomicUsize;
 use common::registry::WorkerAddr;
 
 use crate::LoadBalancer;
-use crate::ask::Timeouts;
+use crate::attempt::Timeouts;
 use crate::health::Health;
 use crate::options::Options;
-use crate::registry_file::RegistryFile;
+use crate::registry_reader::RegistryReader;
 
 impl LoadBalancer {
     /// The shared state for a load balancer listening on `port`, with the thread that
@@ -23,7 +23,7 @@ impl LoadBalancer {
             port,
         };
         LoadBalancer {
-            registry: RegistryFile::new(options.registry, own_address),
+            registry: RegistryReader::new(options.registry, own_address),
             strategy: options.strategy,
             worker_index: AtomicUsize::new(0),
             random: RandomState::new(),

@@ -30,7 +30,7 @@ const PAUSE: Duration = Duration::from_millis(100);
 const REMEMBERED: usize = 1000;
 
 /// The registry file, and what was already logged about it.
-pub struct RegistryFile {
+pub struct RegistryReader {
     /// Its path (`REGISTRATION_FILE`, load_balancer.py line 5, or `--registry`).
     path: PathBuf,
     /// The load balancer's own address. Listed in the registry by mistake, it would make each
@@ -48,11 +48,11 @@ pub struct RegistryFile {
     settled: Mutex<SettledTail>,
 }
 
-impl RegistryFile {
+impl RegistryReader {
     /// The registry at `path`, read by the load balancer listening at `own_address`; nothing
     /// is read until a request comes.
-    pub fn new(path: PathBuf, own_address: WorkerAddr) -> RegistryFile {
-        RegistryFile {
+    pub fn new(path: PathBuf, own_address: WorkerAddr) -> RegistryReader {
+        RegistryReader {
             path,
             own_address,
             reported: Mutex::new(HashSet::new()),

@@ -10,7 +10,7 @@ use std::net::{IpAddr, TcpListener};
 use common::log;
 
 /// Prints one line on stderr when `listener` is reachable from other machines.
-pub fn warn_if_exposed(listener: &TcpListener) {
+pub fn warn_if_reachable(listener: &TcpListener) {
     let loopback = listener
         .local_addr()
         .is_ok_and(|address| address.ip().is_loopback());
