@@ -172,3 +172,31 @@ fn a_hundred_thousand_garbage_lines_are_summed_up() -> Result<(), Error> {
     assert_eq!(skipping.last().map(String::as_str), Some(summary));
     Ok(())
 }
+
+/// A load balancer started where no worker registered (another folder, a typo in
+/// --registry): every request gets `Error: No workers available.`, and the log says once,
+/// with the full path, which file it looked for and that it does not exist.
+#[test]
+fn a_missing_registry_is_named_once() -> Result<(), Error> {
+    let lab = Lab::new("missing-registry")?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    for _ in 0..3 {
+        assert_eq!(ask_text(lb.port, "5")?, "Error: No workers available.");
+    }
+    let missing = format!(
+        "{} does not exist: no worker registered in this folder (start the workers here, or \
+         give --registry PATH)",
+        lab.dir()
+            .canonicalize()
+            .unwrap()
+            .join("worker_ports.txt")
+            .display()
+    );
+    lb.process.wait_for("No available workers.", PATIENCE)?;
+    let lines = lb
+        .process
+        .drain_when_quiet(Duration::from_millis(300), PATIENCE);
+    let said = lines.iter().filter(|l| l.text == missing).count();
+    assert_eq!(said, 1, "{lines:#?}");
+    Ok(())
+}

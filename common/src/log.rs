@@ -9,10 +9,11 @@
 //! and counted, and the log thread reports the count once it can write again. A failed write
 //! is said once on stderr, and later lines are dropped quietly.
 
+use std::collections::HashSet;
 use std::io::{self, Write};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -67,6 +68,43 @@ pub fn say(line: String) {
         Ok(()) => {}
         Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
             log.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How many lines a [`SaidOnce`] remembers. A registry edited again and again must not grow
+/// memory without end: past this many the memory starts afresh, and a line still true is said
+/// once more, which costs far less.
+const REMEMBERED: usize = 1000;
+
+/// Lines said once each rather than on every request: a registry line that names no worker,
+/// the reason a file cannot be read.
+#[derive(Debug, Default)]
+pub struct SaidOnce {
+    said: Mutex<HashSet<String>>,
+    /// Whether anything is remembered, so that [`SaidOnce::forget`] on the usual path takes
+    /// no lock.
+    any: AtomicBool,
+}
+
+impl SaidOnce {
+    /// Says `line` (as [`say!`](crate::say) does) unless it was said already.
+    pub fn say(&self, line: String) {
+        let mut said = crate::lock(&self.said);
+        if said.len() >= REMEMBERED {
+            said.clear();
+        }
+        if !said.contains(&line) {
+            said.insert(line.clone());
+            self.any.store(true, Ordering::Relaxed);
+            say(line);
+        }
+    }
+
+    /// Forgets every line said, so each may be said again: what it reported is over.
+    pub fn forget(&self) {
+        if self.any.swap(false, Ordering::Relaxed) {
+            crate::lock(&self.said).clear();
         }
     }
 }

@@ -151,10 +151,10 @@ pub fn clear(path: &Path) -> io::Result<()> {
 
 /// Reads the registry. A missing file lists no worker (the Python handler thread crashes on
 /// it and the client gets no answer at all). Anything but a regular file, and a file over
-/// [`MAX_REGISTRY_BYTES`], is refused with an error that says why. A last line without a
-/// newline is read again after [`SETTLE`] and counts only if it stayed the same.
+/// [`MAX_REGISTRY_BYTES`], is refused with an error that says why. A file caught while it is
+/// written is read again (see [`read_registry_settled`]).
 pub fn read_registry(path: &Path) -> io::Result<Registry> {
-    read_registry_settled(path, &mut SettledTail::default(), || thread::sleep(SETTLE))
+    read_registry_settled(path, &mut SettledTail::default(), thread::sleep)
 }
 
 /// The last line without a newline that a reader has already seen stay the same across a
@@ -168,13 +168,42 @@ pub struct SettledTail {
     tail: Vec<u8>,
 }
 
-/// [`read_registry`] for a reader that remembers `settled` between reads; `pause` waits
-/// between two reads of a file whose last line has no newline (`thread::sleep(SETTLE)`; a
-/// test passes one that finishes the line meanwhile).
+/// How many times a read that finds no worker is read again. A registry rewritten in place
+/// (truncated, then written) lists nobody for a moment: under load, 23% of requests met that
+/// moment and were told there were no workers while two were healthy (docs/reliability.md).
+pub const EMPTY_REREADS: u32 = 5;
+
+/// The pause before each new read of a registry that listed no worker. A rewrite takes well
+/// under a millisecond unless its writer is held up; 5 × 100 ms covers that widely, and a lab
+/// with truly no workers is told so within half a second.
+pub const EMPTY_PAUSE: Duration = Duration::from_millis(100);
+
+/// [`read_registry`] for a reader that remembers `settled` between reads. The one rule for a
+/// file caught while someone writes it: a last line without a newline is read again after
+/// [`SETTLE`] and counts only if unchanged; a file that lists no worker is read again up to
+/// [`EMPTY_REREADS`] times, [`EMPTY_PAUSE`] apart. `pause` waits between reads
+/// (`thread::sleep`; a test passes one that changes the file meanwhile).
 pub fn read_registry_settled(
     path: &Path,
     settled: &mut SettledTail,
-    mut pause: impl FnMut(),
+    mut pause: impl FnMut(Duration),
+) -> io::Result<Registry> {
+    let mut rereads_left = EMPTY_REREADS;
+    loop {
+        let registry = read_settled_once(path, settled, &mut pause)?;
+        if !registry.workers.is_empty() || rereads_left == 0 {
+            return Ok(registry);
+        }
+        rereads_left -= 1;
+        pause(EMPTY_PAUSE);
+    }
+}
+
+/// One read, with its last line settled (see [`read_registry_settled`]).
+fn read_settled_once(
+    path: &Path,
+    settled: &mut SettledTail,
+    pause: &mut impl FnMut(Duration),
 ) -> io::Result<Registry> {
     let mut bytes = match read_limited(path) {
         Ok(bytes) => bytes,
@@ -187,7 +216,7 @@ pub fn read_registry_settled(
         if tail.is_empty() || already_settled {
             return Ok(parse_registry(&text_of(&bytes)));
         }
-        pause();
+        pause(SETTLE);
         let again = match read_limited(path) {
             Ok(again) => again,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Registry::default()),
@@ -524,14 +553,14 @@ mod tests {
         let path = scratch_file("half-line", "5001\n");
         append(&path, "70");
         let mut settled = SettledTail::default();
-        let read = read_registry_settled(&path, &mut settled, || append(&path, "00\n")).unwrap();
+        let read = read_registry_settled(&path, &mut settled, |_| append(&path, "00\n")).unwrap();
         assert_eq!(
             read.workers,
             [worker("127.0.0.1", 5001), worker("127.0.0.1", 7000)]
         );
         // A line that grows at every pause is left out; the complete lines still count.
         append(&path, "80");
-        let read = read_registry_settled(&path, &mut settled, || append(&path, "0")).unwrap();
+        let read = read_registry_settled(&path, &mut settled, |_| append(&path, "0")).unwrap();
         assert_eq!(
             read.workers,
             [worker("127.0.0.1", 5001), worker("127.0.0.1", 7000)]
@@ -547,7 +576,7 @@ mod tests {
         let mut settled = SettledTail::default();
         let mut pauses = 0;
         for _ in 0..3 {
-            let read = read_registry_settled(&path, &mut settled, || pauses += 1).unwrap();
+            let read = read_registry_settled(&path, &mut settled, |_| pauses += 1).unwrap();
             assert_eq!(
                 read.workers,
                 [worker("127.0.0.1", 5001), worker("127.0.0.1", 5002)]
