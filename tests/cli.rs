@@ -13,10 +13,53 @@ fn run(program: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// `--help` and `-h` print the usage on stdout and exit 0.
+/// Every flag each program takes, as its help must name it.
+const FLAGS: &[(&str, &[&str])] = &[
+    (
+        "worker",
+        &[
+            "--host",
+            "--advertise",
+            "--print-registry-line",
+            "--port",
+            "--registry",
+            "--fresh-registry",
+            "--max-n",
+            "--timeout",
+            "--max-connections",
+            "--threads",
+            "--help",
+        ],
+    ),
+    (
+        "load_balancer",
+        &[
+            "--host",
+            "--port",
+            "--registry",
+            "--strategy",
+            "--timeout",
+            "--connect-timeout",
+            "--worker-timeout",
+            "--cooldown",
+            "--max-connections",
+            "--threads",
+            "--print-haproxy-config",
+            "--print-nginx-config",
+            "--help",
+        ],
+    ),
+    (
+        "client",
+        &["--host", "--port", "--timeout", "NUMBER", "--help"],
+    ),
+];
+
+/// `--help` and `-h` print the usage on stdout and exit 0, naming every flag the program
+/// takes.
 #[test]
-fn help_prints_usage() {
-    for program in ["worker", "load_balancer", "client"] {
+fn help_prints_usage_and_every_flag() {
+    for (program, flags) in FLAGS {
         for flag in ["--help", "-h"] {
             let output = run(program, &[flag]);
             assert_eq!(output.status.code(), Some(0), "{program} {flag}");
@@ -26,6 +69,9 @@ fn help_prints_usage() {
                 help.contains(&format!("Usage: {program} [--host H] [--port P]")),
                 "{help}"
             );
+            for name in *flags {
+                assert!(help.contains(name), "{name} is missing from:\n{help}");
+            }
         }
     }
 }

@@ -115,24 +115,26 @@ mod tests {
     use std::sync::mpsc;
 
     /// Each pool thread accepts and serves on its own: five connections served at the same
-    /// time are served by five different threads.
+    /// time are served by five different threads. A pool that served them one after another
+    /// fails the test after a minute instead of hanging it.
     #[test]
     fn pool_threads_each_accept_and_serve() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (served, served_by) = mpsc::channel();
         let served = std::sync::Mutex::new(served);
-        // No connection is answered until five are being served at once.
-        let all_five = std::sync::Barrier::new(5);
+        // No connection is answered until the test has seen five being served at once.
+        let gate = std::sync::Arc::new(RwLock::new(()));
+        let held = gate.write().unwrap();
+        let their_gate = std::sync::Arc::clone(&gate);
         thread::spawn(move || {
             let _ = run_pool(&listener, 5, |listener| {
                 loop {
                     let (mut stream, _) = listener.accept().unwrap();
                     let mut byte = [0u8; 1];
                     stream.read_exact(&mut byte).unwrap();
-                    all_five.wait();
-                    let id = thread::current().id();
-                    served.lock().unwrap().send(id).unwrap();
+                    served.lock().unwrap().send(thread::current().id()).unwrap();
+                    drop(their_gate.read());
                     stream.write_all(&byte).unwrap();
                 }
             });
@@ -143,8 +145,21 @@ mod tests {
         for stream in &mut streams {
             stream.write_all(b"x").unwrap();
         }
-        let ids: HashSet<_> = (0..5).map(|_| served_by.recv().unwrap()).collect();
+        let patience = std::time::Duration::from_secs(60);
+        let ids: HashSet<_> = (0..5)
+            .map(|_| {
+                served_by
+                    .recv_timeout(patience)
+                    .unwrap_or_else(|e| panic!("not five at once: {e}"))
+            })
+            .collect();
         assert_eq!(ids.len(), 5);
+        drop(held);
+        for stream in &mut streams {
+            let mut echo = [0u8; 1];
+            stream.read_exact(&mut echo).unwrap();
+            assert_eq!(&echo, b"x");
+        }
     }
 
     /// The modes parse from the flag's words.
