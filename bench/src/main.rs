@@ -258,21 +258,34 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// Prints one table of load results: a row per target that ran. The `ours ÷ target` column
+/// compares each target with ours (`--threads reuse`), so it is shown only when ours ran beside
+/// at least one other target; alone, it would read 1.00 on every row.
 fn print_load_table(clients: usize, options: &Options, results: &[Results]) {
-    let ours = results
+    let measured: Vec<&Results> = results.iter().filter(|r| !r.runs.is_empty()).collect();
+    let ours = measured
         .iter()
         .find(|r| r.kind == Kind::Ours)
+        .filter(|_| measured.len() > 1)
         .map(|r| median(r.runs.iter().map(load::Run::per_second).collect()));
     println!(
-        "c = {clients}, n = {}, {} workers, {} requests a run, medians of {} rounds:",
-        options.n, options.workers, options.requests, options.rounds
+        "c = {clients}, n = {}, {}, {} requests a run, medians of {} rounds:",
+        options.n,
+        workers(options.workers),
+        options.requests,
+        options.rounds
     );
     println!();
+    let (ratio_header, ratio_rule) = if ours.is_some() {
+        (" ours ÷ target (requests/s) |", " ---: |")
+    } else {
+        ("", "")
+    };
     println!(
-        "| target | requests/s | p50 | p99 | max | errors | ours ÷ target (requests/s) | each round (requests/s) |"
+        "| target | requests/s | p50 | p99 | max | errors |{ratio_header} each round (requests/s) |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
-    for result in results.iter().filter(|r| !r.runs.is_empty()) {
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |{ratio_rule} --- |");
+    for result in measured {
         let per_second = median(result.runs.iter().map(load::Run::per_second).collect());
         let ms = |pick: &dyn Fn(&load::Run) -> Duration| {
             median(
@@ -288,20 +301,26 @@ fn print_load_table(clients: usize, options: &Options, results: &[Results]) {
             .iter()
             .map(|r| format!("{:.0}", r.per_second()))
             .collect();
+        let ratio = ours.map_or(String::new(), |ours| format!(" {:.2} |", ours / per_second));
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {} |{ratio} {} |",
             result.kind,
             per_second,
             ms(&|r| r.percentile(50.0)),
             ms(&|r| r.percentile(99.0)),
             ms(&|r| r.max()),
             result.runs.iter().map(|r| r.errors).sum::<usize>(),
-            ours.map_or("—".to_string(), |ours| format!(
-                "{:.2}",
-                ours / per_second
-            )),
             rounds.join(", "),
         );
     }
     println!();
+}
+
+/// "1 worker", "3 workers": the table's title counts them in words a reader would use.
+fn workers(count: usize) -> String {
+    if count == 1 {
+        "1 worker".to_string()
+    } else {
+        format!("{count} workers")
+    }
 }
