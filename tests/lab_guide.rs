@@ -3,8 +3,9 @@
 //! of its own, through `sh -c "exec <command>"` with our programs first on PATH and PYTHON_LAB
 //! naming the Python lab. It checks what the guide says the student sees: the transcript
 //! lines, which worker served which request, the marked-down and back-up lines, the error
-//! answers. `every_command_in_lab_guide_md_is_run_here` checks that the guide gives no command
-//! the tests do not run.
+//! answers. `every_command_in_lab_guide_md_is_run_here` checks that the guide, and its answers
+//! (docs/lab-guide-answers.md), give no command the tests do not run; experiment 9's test makes
+//! the fixes that answer 9 describes.
 //!
 //! The Python parts run when `PYTHON_LAB_DIR` names the folder with the Python lab and python3
 //! is on PATH (`python_lab_dir`, as in tests/python_interop.rs); otherwise they say they
@@ -133,6 +134,11 @@ const CHECK_PYTHON_LOAD_BALANCER: &str =
     r#"lab check --load-balancer "python3 load_balancer.py" --worker "python3 worker_server.py""#;
 /// Experiment 9: ours graded, with our workers behind it.
 const CHECK_OUR_LOAD_BALANCER: &str = r#"lab check --load-balancer "load_balancer --port 0""#;
+
+/// The handout, as a student reads it.
+const GUIDE: &str = include_str!("../docs/lab-guide.md");
+/// Its answers, for the instructor.
+const ANSWERS: &str = include_str!("../docs/lab-guide-answers.md");
 
 /// Every command the experiments give; each is run by a test below.
 const DOCUMENTED: &[&str] = &[
@@ -904,7 +910,7 @@ fn experiment_8_mixed_languages_and_the_big_n_trap() {
 /// Experiment 9: `lab check` passes ours on every row and fails the Python lab on exactly its
 /// known faults (the worker on bad requests and a slow client; the load balancer on the cut
 /// 1500!, bad requests, a killed worker and a frozen one), quoting the evidence the guide
-/// shows; then, with the copies fixed as the instructor's answer 9 says, every row of both
+/// shows; then, with the copies fixed as answer 9 (docs/lab-guide-answers.md) says, every row of both
 /// passes.
 #[test]
 fn experiment_9_grading_and_fixing_the_python_lab() {
@@ -952,7 +958,7 @@ fn experiment_9_grading_and_fixing_the_python_lab() {
     });
     assert!(after_the_kill, "{}", balancer.stdout);
 
-    // The student fixes the copies as the instructor's answer 9 says.
+    // The student fixes the copies as answer 9 of docs/lab-guide-answers.md says.
     let dir = room.lab.dir();
     let fixed_worker = fixed(dir, "worker_server.py", WORKER_FIXES);
     fs::write(dir.join("worker_server.py"), fixed_worker).unwrap();
@@ -963,16 +969,52 @@ fn experiment_9_grading_and_fixing_the_python_lab() {
     Card::of(&room.run(CHECK_PYTHON_LOAD_BALANCER)).assert_rows(&every_row, &[]);
 }
 
-/// The guide gives no command in a `sh` block that no test runs (the setup's are done by the
-/// harness: see [`SETUP`]), and every command the tests run is in the guide.
+/// The handout and its answers give no command in a `sh` block that no test runs (the
+/// setup's are done by the harness: see [`SETUP`]), and every command the tests run is in the
+/// handout.
 #[test]
 fn every_command_in_lab_guide_md_is_run_here() {
-    let page = include_str!("../docs/lab-guide.md");
+    let pages = [GUIDE, ANSWERS].concat();
     let run: Vec<&str> = DOCUMENTED.iter().chain(SETUP).copied().collect();
-    let (not_run, not_in_page) = commands_not_run(page, &run);
+    let (not_run, not_in_page) = commands_not_run(&pages, &run);
     assert!(not_run.is_empty(), "not run by a test: {not_run:#?}");
     assert!(
         not_in_page.is_empty(),
         "not in docs/lab-guide.md: {not_in_page:#?}"
     );
+}
+
+/// The handout holds no answers: they are on a page of their own, one for each experiment,
+/// which README's instructor section links to and the handout does not, so the handout can go
+/// to the students whole.
+#[test]
+fn the_answers_are_on_a_page_of_their_own() {
+    let experiments = GUIDE.lines().filter(|l| is_numbered(l, "## ")).count();
+    let answers = ANSWERS.lines().filter(|l| is_numbered(l, "")).count();
+    assert!(experiments >= 9, "{experiments} experiments found");
+    assert_eq!(answers, experiments, "an answer for each experiment");
+    for answer_word in [
+        "For the instructor",
+        "lab-guide-answers",
+        "**The numbers that change.**",
+    ] {
+        assert!(
+            !GUIDE.contains(answer_word),
+            "docs/lab-guide.md holds {answer_word:?}"
+        );
+    }
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains("(docs/lab-guide-answers.md)"),
+        "README does not link to the answers"
+    );
+}
+
+/// Whether `line` starts with `prefix` and a number and a dot, as `## 3. ...` (an experiment)
+/// and `3. **...` (its answer) do.
+fn is_numbered(line: &str, prefix: &str) -> bool {
+    line.strip_prefix(prefix).is_some_and(|rest| {
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        digits > 0 && rest[digits..].starts_with(". ")
+    })
 }
