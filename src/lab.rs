@@ -223,19 +223,57 @@ pub fn python_load_balancer(lab: &Lab, python_lab: &Path) -> Result<Command, Err
     Ok(command)
 }
 
-/// The folder holding the Python lab (`PYTHON_LAB_DIR`, with client.py, load_balancer.py and
-/// worker_server.py in it) when python3 is on PATH too, or why the tests that run the Python
-/// lab cannot.
-pub fn python_lab_dir() -> Result<PathBuf, String> {
-    let dir = std::env::var_os("PYTHON_LAB_DIR").ok_or("PYTHON_LAB_DIR is not set")?;
-    let dir = Path::new(&dir)
-        .canonicalize()
-        .map_err(|e| format!("PYTHON_LAB_DIR {dir:?}: {e}"))?;
-    for file in ["client.py", "load_balancer.py", "worker_server.py"] {
-        if !dir.join(file).exists() {
-            return Err(format!("{} has no {file}", dir.display()));
+/// Where README says the Python lab is when `PYTHON_LAB_DIR` names no other folder: beside this
+/// repository's folder, in `shared/python-lab`.
+pub const PYTHON_LAB_BESIDE: &str = "../shared/python-lab";
+
+/// The Python lab's three files, which a folder must hold to be the Python lab.
+const PYTHON_LAB_FILES: [&str; 3] = ["client.py", "load_balancer.py", "worker_server.py"];
+
+/// The folder holding the Python lab's client.py, load_balancer.py and worker_server.py, or
+/// why there is none: the folder `PYTHON_LAB_DIR` names, or else [`PYTHON_LAB_BESIDE`], as
+/// README says. A relative `PYTHON_LAB_DIR` is taken from the current folder or, when not
+/// there, from this repository's folder, where README's commands are typed (cargo runs each
+/// package's tests in the package's own folder).
+pub fn python_lab_files() -> Result<PathBuf, String> {
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = match std::env::var_os("PYTHON_LAB_DIR") {
+        Some(given) => {
+            let given = PathBuf::from(given);
+            let from_repository = repository.join(&given);
+            let dir = if given.exists() || given.is_absolute() {
+                given
+            } else {
+                from_repository
+            };
+            dir.canonicalize()
+                .map_err(|e| format!("PYTHON_LAB_DIR names {}: {e}", dir.display()))?
         }
+        None => repository
+            .join(PYTHON_LAB_BESIDE)
+            .canonicalize()
+            .map_err(|_| {
+                format!(
+                    "no Python lab at {}, where README says it is, and PYTHON_LAB_DIR is not set: \
+                 set it to the folder with {}",
+                    repository.join(PYTHON_LAB_BESIDE).display(),
+                    PYTHON_LAB_FILES.join(", ")
+                )
+            })?,
+    };
+    match PYTHON_LAB_FILES
+        .iter()
+        .find(|file| !dir.join(file).exists())
+    {
+        Some(file) => Err(format!("{} has no {file}", dir.display())),
+        None => Ok(dir),
     }
+}
+
+/// The folder holding the Python lab (see [`python_lab_files`]) when python3 is on PATH too,
+/// or why the tests that run the Python lab cannot.
+pub fn python_lab_dir() -> Result<PathBuf, String> {
+    let dir = python_lab_files()?;
     match Command::new("python3").arg("--version").output() {
         Ok(out) if out.status.success() => Ok(dir),
         _ => Err("python3 is not on PATH".to_string()),
@@ -294,19 +332,7 @@ pub fn commands_not_run<'a>(page: &'a str, run: &[&'a str]) -> (Vec<&'a str>, Ve
     (not_run, not_given)
 }
 
-/// Says on the terminal that a test skipped and why. It writes to stderr directly, because
-/// the test harness captures `println!` and `eprintln!` of passing tests.
-///
-/// With `LAB_REQUIRE_ALL` set (CI sets it, having installed everything), a skip is a failure:
-/// a green run there means every test ran.
-pub fn say_skipped(test: &str, why: &str) {
-    use std::io::Write;
-    assert!(
-        std::env::var_os("LAB_REQUIRE_ALL").is_none(),
-        "{test} cannot run ({why}), and LAB_REQUIRE_ALL asks that nothing be skipped"
-    );
-    let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
-}
+pub use crate::skips::say_skipped;
 
 impl Server {
     /// Waits for the load balancer's next `count` "Forwarded to worker" lines and returns the

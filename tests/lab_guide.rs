@@ -7,9 +7,9 @@
 //! (docs/lab-guide-answers.md), give no command the tests do not run; experiment 9's test makes
 //! the fixes that answer 9 describes.
 //!
-//! The Python parts run when `PYTHON_LAB_DIR` names the folder with the Python lab and python3
-//! is on PATH (`python_lab_dir`, as in tests/python_interop.rs); otherwise they say they
-//! skipped.
+//! The Python parts run when python3 is on PATH and the Python lab is found (`python_lab_dir`:
+//! the folder `PYTHON_LAB_DIR` names, or `../shared/python-lab` beside this repository, as in
+//! tests/python_interop.rs); otherwise they say they skipped, in one summary at the end.
 //!
 //! To add an experiment: give each of its new commands a constant, list it in [`DOCUMENTED`],
 //! and write `experiment_N_...` with a [`Room`] (and [`port_65432`] if it uses that port).
@@ -292,7 +292,7 @@ impl Room {
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONPATH", &self.python_reuseaddr)
             // A student's shell has neither: the benchmark would rebuild under cargo, and
-            // PYTHON_LAB_DIR would add the Python lab to its targets.
+            // the guide names the Python lab in PYTHON_LAB, not PYTHON_LAB_DIR.
             .env_remove("CARGO")
             .env_remove("PYTHON_LAB_DIR");
         if let Ok(dir) = &self.python_lab {

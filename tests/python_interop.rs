@@ -1,15 +1,17 @@
 //! Our programs and the Python lab's, in all eight mixes: (Python or Rust client) → (Python or
 //! Rust load balancer) → (Python or Rust workers), each answering 12, 15 and 7.
 //!
-//! Runs when `PYTHON_LAB_DIR` names the folder with client.py, load_balancer.py and
-//! worker_server.py and python3 is on PATH; otherwise it says it skipped. Python's load
+//! Runs when python3 is on PATH and the Python lab (client.py, load_balancer.py and
+//! worker_server.py) is in the folder `PYTHON_LAB_DIR` names, or else in `../shared/python-lab`
+//! beside this repository (`python_lab_dir`); otherwise each test says it skipped, in one
+//! summary at the end of the run (the last test here checks that summary). Python's load
 //! balancer and client know only port 65432, so the mixes run one after another in a single
 //! test; the other test here puts our load balancer on a port of its own.
 
 use std::path::Path;
 use std::process::Command;
 
-use common::error::Error;
+use common::error::{Context, Error};
 use common::factorial::factorial_digits;
 use lab::lab::{
     Lab, PATIENCE, Server, ask_text, port_is_free, python_lab_dir, python_load_balancer,
@@ -154,5 +156,44 @@ fn a_big_n_kills_two_python_workers_not_all() -> Result<(), Error> {
     assert_eq!(survivors.len(), 1, "{took_it:?}");
     assert_eq!(ask_text(survivors[0], "12")?, factorial_digits(12));
     assert_eq!(ask_text(lb.port, "12")?, factorial_digits(12));
+    Ok(())
+}
+
+/// Without the Python lab, the two tests above pass without running, and the run ends with one
+/// summary, after the harness's result line and nowhere else, that names both, says why, and
+/// gives the command that runs them: a skip must not read as a pass.
+#[test]
+fn without_the_python_lab_one_summary_names_every_skipped_test() -> Result<(), Error> {
+    let nowhere = Lab::new("no-python-lab")?; // an empty folder: no Python lab in it
+    let this_file = std::env::current_exe().context(|| "cannot find this test".to_string())?;
+    let skipping = [
+        "all_eight_mixes_interoperate",
+        "a_big_n_kills_two_python_workers_not_all",
+    ];
+    // Both of its outputs in one, in the order it wrote them.
+    let output = Command::new("sh")
+        .args(["-c", r#"exec "$0" --exact "$@" 2>&1"#])
+        .arg(&this_file)
+        .args(skipping)
+        .env("PYTHON_LAB_DIR", nowhere.dir())
+        .env_remove("LAB_REQUIRE_ALL")
+        .output()
+        .context(|| format!("cannot run {}", this_file.display()))?;
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    let result = printed.find("test result: ok. 2 passed");
+    let summary = printed.find("SKIPPED: 2 tests (or parts of them) of `--test python_interop`");
+    assert!(result.is_some() && summary > result, "{printed}");
+    assert_eq!(printed.matches("SKIPPED").count(), 1, "{printed}");
+    let summary = &printed[summary.unwrap_or_default()..];
+    let why = format!("because {} has no client.py:", nowhere.dir().display());
+    assert!(summary.contains(&why), "{printed}");
+    for test in skipping {
+        assert!(summary.contains(&format!("\n    {test}\n")), "{printed}");
+    }
+    assert!(
+        summary.contains("then: cargo test --test python_interop"),
+        "{printed}"
+    );
     Ok(())
 }

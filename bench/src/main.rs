@@ -9,7 +9,6 @@
 //!
 //! `--factorial` times n! against CPython and GMP instead. docs/benchmarks.md has results.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -47,8 +46,8 @@ Options:
   --ns N,...         the n for --factorial [default: 1000,10000,100000,1000000]
   -h, --help         print this help
 
-The Python lab runs when PYTHON_LAB_DIR names its folder; nginx (with libnginx-mod-stream)
-and haproxy run when installed.
+The Python lab runs from the folder PYTHON_LAB_DIR names, or from ../shared/python-lab beside
+this repository; nginx (with libnginx-mod-stream) and haproxy run when installed.
 ";
 
 /// What the command line chose.
@@ -190,11 +189,9 @@ struct Results {
 
 fn run_load(options: &Options) -> Result<(), Error> {
     build_programs()?;
-    // Made absolute: the Python load balancer runs in the lab's scratch folder.
-    let python_lab = std::env::var_os("PYTHON_LAB_DIR")
-        .map(PathBuf::from)
-        .map(|dir| dir.canonicalize().unwrap_or(dir));
-    let python_lab = python_lab.as_deref();
+    // PYTHON_LAB_DIR, or the Python lab beside this repository, as README says.
+    let python_lab = lab::lab::python_lab_dir();
+    let python_lab = python_lab.as_deref().map_err(String::as_str);
     let lab = Lab::new("bench")?;
     let workers = targets::start_workers(&lab, options.workers, options.server_output)?;
     let ports: Vec<u16> = workers.iter().map(|w| w.port).collect();
