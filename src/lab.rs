@@ -190,9 +190,27 @@ pub fn port_at_end(line: &str) -> Option<u16> {
     line.rsplit(':').next()?.trim().parse().ok()
 }
 
-/// True when nothing listens on 127.0.0.1:`port` right now (the demo prefers the lab's 65432).
+/// True when nothing listens on 127.0.0.1:`port` right now (the tests of docs/lab-guide.md need
+/// the lab's 65432). Connections in TIME_WAIT there do not count: std binds with SO_REUSEADDR.
 pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind((common::DEFAULT_HOST, port)).is_ok()
+}
+
+/// True when a program listens on `port` (on any address), from the kernel's tables of TCP
+/// sockets (Linux's /proc/net/tcp and tcp6), without connecting to it: a port that is not
+/// free while nothing listens is held by connections in TIME_WAIT, which free within a
+/// minute. False where the tables cannot be read.
+pub fn someone_listens_on(port: u16) -> bool {
+    // Each line: number, local address:port (hex), remote address, state (0A is LISTEN), ….
+    let listening = |line: &str| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let local_port = fields.get(1).and_then(|local| local.rsplit(':').next());
+        local_port.and_then(|hex| u16::from_str_radix(hex, 16).ok()) == Some(port)
+            && fields.get(3) == Some(&"0A")
+    };
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        fs::read_to_string(table).is_ok_and(|text| text.lines().skip(1).any(listening))
+    })
 }
 
 /// Sends `request` to 127.0.0.1:`port` in one write, as client.py does, and reads the answer
@@ -210,8 +228,8 @@ pub fn ask_text(port: u16, request: &str) -> Result<String, Error> {
 
 /// A command that runs the Python lab's `load_balancer.py` (in `python_lab`) unchanged but
 /// for SO_REUSEADDR (see [`python_reuseaddr_path`]), unbuffered, in this lab's folder, where it
-/// reads `worker_ports.txt`. The Python load balancer binds 65432 without it, so after one run
-/// the closed connections hold the port in TIME_WAIT for up to a minute and the next start
+/// reads `worker_ports.txt`. The Python load balancer binds its port without it, so after one
+/// run the closed connections hold the port in TIME_WAIT for up to a minute and the next start
 /// fails; with it, the next start needs no waiting.
 pub fn python_load_balancer(lab: &Lab, python_lab: &Path) -> Result<Command, Error> {
     let mut command = Command::new("python3");
@@ -221,6 +239,37 @@ pub fn python_load_balancer(lab: &Lab, python_lab: &Path) -> Result<Command, Err
         .env("PYTHONPATH", python_reuseaddr_path(lab.dir())?)
         .current_dir(lab.dir());
     Ok(command)
+}
+
+/// The lines of client.py and load_balancer.py that name the lab's port (line 7 and line 64).
+const PYTHON_PORT_LINE: &str = "port = 65432";
+
+/// A copy of the Python lab in a folder under `lab`'s, with its port 65432 replaced by `port`
+/// in client.py and load_balancer.py ([`PYTHON_PORT_LINE`]) and nothing else changed: the
+/// Python lab on a port of a test's own, so that the test leaves 65432 as it found it. A lab
+/// of the student's may listen there, and the connections a load balancer closes hold the
+/// port for a minute after it stops, which would keep load_balancer.py out.
+pub fn python_lab_on_port(lab: &Lab, python_lab: &Path, port: u16) -> Result<PathBuf, Error> {
+    let folder = lab.dir().join(format!("python-lab-on-{port}"));
+    fs::create_dir_all(&folder).context(|| format!("cannot create {}", folder.display()))?;
+    for file in PYTHON_LAB_FILES {
+        let from = python_lab.join(file);
+        let text =
+            fs::read_to_string(&from).context(|| format!("cannot read {}", from.display()))?;
+        let text = match (file, text.matches(PYTHON_PORT_LINE).count()) {
+            ("worker_server.py", _) => text,
+            (_, 1) => text.replace(PYTHON_PORT_LINE, &format!("port = {port}")),
+            (_, found) => {
+                return Err(Error::new(format!(
+                    "{} has {PYTHON_PORT_LINE:?} {found} times, not once",
+                    from.display()
+                )));
+            }
+        };
+        let to = folder.join(file);
+        fs::write(&to, text).context(|| format!("cannot write {}", to.display()))?;
+    }
+    Ok(folder)
 }
 
 /// Where README says the Python lab is when `PYTHON_LAB_DIR` names no other folder: beside this

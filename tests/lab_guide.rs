@@ -19,14 +19,17 @@ mod support;
 
 use std::env;
 use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use lab::lab::{
     Finished, Lab, PATIENCE, Server, commands_not_run, port_is_free, python_lab_dir,
-    python_reuseaddr_path, say_skipped,
+    python_reuseaddr_path, say_skipped, someone_listens_on,
 };
 use lab::process::{Running, program_path};
 use support::{
@@ -197,22 +200,62 @@ fn answered(factorial: &str) -> String {
 /// so the experiments that use it run one at a time.
 static PORT_65432: Mutex<()> = Mutex::new(());
 
-/// Waits for port 65432 to be ours: for the other tests here to be done with it, and for any
-/// other program that listens there (another test binary, a lab left running) to stop, within
-/// [`PATIENCE`].
+/// Whether a test here has said already that another program holds port 65432: it is said
+/// once for the run, however many tests find it so.
+static SAID_PORT_HELD: AtomicBool = AtomicBool::new(false);
+
+/// What a held port 65432 means, and what to do: printed by the first test that finds it so.
+const PORT_HELD: &str = "\
+Port 65432 is held: a program listens there (a lab left running, or another run of these
+tests). The guide's commands need it, since load_balancer.py and client.py know no other port,
+so every test here that runs them fails at once until it is free.
+`ss -ltnp 'sport = :65432'` shows what listens there; stop it and run the tests again.";
+
+/// Whether a test here has said already that port 65432 is in TIME_WAIT.
+static SAID_TIME_WAIT: AtomicBool = AtomicBool::new(false);
+
+/// What a port 65432 in TIME_WAIT means: printed by the first test that waits for it.
+const PORT_IN_TIME_WAIT: &str = "\
+Port 65432 is held by connections closed moments ago (TIME_WAIT) by a program that did not set
+SO_REUSEADDR, such as load_balancer.py run by hand: nothing listens there, and it frees within
+a minute. The tests here that need it wait for it.";
+
+/// Takes port 65432 for one test: waits for the other tests here to be done with it, then
+/// fails at once if another program listens there (waiting would not free it), saying why
+/// once for the whole run. Connections closed there moments ago (TIME_WAIT) by a program
+/// without SO_REUSEADDR keep even ours out, but free within a minute: for those it waits, up
+/// to [`PATIENCE`], saying so once. (Those our programs leave do not hold it for us: they bind
+/// with SO_REUSEADDR, and so does the Python load balancer here, see [`Room`].)
 fn port_65432() -> MutexGuard<'static, ()> {
-    // A test that failed while holding the lock poisoned it; the port is free again anyway.
-    let guard = PORT_65432.lock().unwrap_or_else(PoisonError::into_inner);
+    let guard = one_at_a_time_on_65432();
     let deadline = Instant::now() + PATIENCE;
     while !port_is_free(common::DEFAULT_LB_PORT) {
+        let (said, text) = if someone_listens_on(common::DEFAULT_LB_PORT) {
+            (&SAID_PORT_HELD, PORT_HELD)
+        } else {
+            (&SAID_TIME_WAIT, PORT_IN_TIME_WAIT)
+        };
+        if !said.swap(true, Ordering::Relaxed) {
+            // Written directly, as the harness captures what a test prints.
+            let _ = writeln!(std::io::stderr(), "\n{text}\n");
+        }
+        assert!(
+            text != PORT_HELD,
+            "port 65432 is held by another program (said above, when a test first found it)"
+        );
         assert!(
             Instant::now() < deadline,
-            "port 65432, which the guide's commands use, is in use: stop what listens there"
+            "port 65432 is still held by connections in TIME_WAIT after {PATIENCE:?}"
         );
-        // Not a server of ours: nothing to wait for but the port itself.
         std::thread::sleep(Duration::from_millis(100));
     }
     guard
+}
+
+/// Waits for the other tests here to be done with port 65432.
+fn one_at_a_time_on_65432() -> MutexGuard<'static, ()> {
+    // A test that failed while holding the lock poisoned it; the port is free again anyway.
+    PORT_65432.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The folder holding the built programs (and the benchmark, once built).
@@ -1017,4 +1060,51 @@ fn is_numbered(line: &str, prefix: &str) -> bool {
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
         digits > 0 && rest[digits..].starts_with(". ")
     })
+}
+
+/// With port 65432 held by another program (made so here, by binding it), each test that needs
+/// it fails at once instead of waiting for it, and the reason is said once for the run, not
+/// once for each test.
+#[test]
+fn a_held_port_65432_is_said_once_and_fails_its_tests_at_once() {
+    let _ours = one_at_a_time_on_65432();
+    let _held = hold_port_65432();
+    let needing_the_port = [
+        "experiment_2_round_robin_made_visible",
+        "experiment_3_a_worker_added_while_the_lab_runs",
+    ];
+    // This test file again, running only those two; both of its outputs in one, in order.
+    let output = Command::new("sh")
+        .args(["-c", r#"exec "$0" --exact "$@" 2>&1"#])
+        .arg(env::current_exe().unwrap())
+        .args(needing_the_port)
+        .env_remove("LAB_REQUIRE_ALL")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(101), "{printed}");
+    assert_eq!(printed.matches(PORT_HELD).count(), 1, "{printed}");
+    for test in needing_the_port {
+        assert!(
+            printed.contains(&format!("test {test} ... FAILED")),
+            "{printed}"
+        );
+    }
+    assert!(
+        printed.contains("test result: FAILED. 0 passed; 2 failed"),
+        "{printed}"
+    );
+}
+
+/// Binds port 65432 as a lab left running would. Another run of these tests may have it for
+/// a while: this waits for it (up to [`PATIENCE`]), as a person would, rather than stop that.
+fn hold_port_65432() -> TcpListener {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match TcpListener::bind((common::DEFAULT_HOST, common::DEFAULT_LB_PORT)) {
+            Ok(listener) => return listener,
+            Err(e) => assert!(Instant::now() < deadline, "cannot hold port 65432: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -5,8 +5,10 @@
 //! worker_server.py) is in the folder `PYTHON_LAB_DIR` names, or else in `../shared/python-lab`
 //! beside this repository (`python_lab_dir`); otherwise each test says it skipped, in one
 //! summary at the end of the run (the last test here checks that summary). Python's load
-//! balancer and client know only port 65432, so the mixes run one after another in a single
-//! test; the other test here puts our load balancer on a port of its own.
+//! balancer and client know only port 65432, so the mixes run a copy of them with that port
+//! replaced by one chosen for the run (`python_lab_on_port`), leaving 65432 to a student's lab;
+//! they run one after another in a single test, on that one port. The other test here puts our
+//! load balancer on a port of its own.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,8 +16,8 @@ use std::process::Command;
 use common::error::{Context, Error};
 use common::factorial::factorial_digits;
 use lab::lab::{
-    Lab, PATIENCE, Server, ask_text, port_is_free, python_lab_dir, python_load_balancer,
-    say_skipped,
+    Lab, PATIENCE, Server, ask_text, free_port, python_lab_dir, python_lab_on_port,
+    python_load_balancer, say_skipped,
 };
 
 /// Which implementation plays a part.
@@ -43,10 +45,10 @@ fn start_worker(lab: &Lab, py: &Path, side: Side, tag: &str) -> Result<Server, E
     }
 }
 
-/// A load balancer on port 65432, where client.py looks for it.
-fn start_load_balancer(lab: &Lab, py: &Path, side: Side) -> Result<Server, Error> {
+/// A load balancer on `port`, where the copy of client.py in `py` looks for it.
+fn start_load_balancer(lab: &Lab, py: &Path, side: Side, port: u16) -> Result<Server, Error> {
     match side {
-        Side::Rust => lab.start_load_balancer_on(common::DEFAULT_LB_PORT, &[]),
+        Side::Rust => lab.start_load_balancer_on(port, &[]),
         Side::Python => {
             let command = python_load_balancer(lab, py)?;
             lab.start_server("load_balancer", command, "Load Balancer listening on ")
@@ -54,10 +56,17 @@ fn start_load_balancer(lab: &Lab, py: &Path, side: Side) -> Result<Server, Error
     }
 }
 
-/// Asks for `number` with the chosen client and returns the digits it printed.
-fn ask_with_client(lab: &Lab, py: &Path, side: Side, number: &str) -> Result<String, Error> {
+/// Asks the load balancer at `port` for `number` with the chosen client and returns the
+/// digits it printed.
+fn ask_with_client(
+    lab: &Lab,
+    py: &Path,
+    side: Side,
+    port: u16,
+    number: &str,
+) -> Result<String, Error> {
     let finished = match side {
-        Side::Rust => lab.run_client(common::DEFAULT_LB_PORT, &[number], None)?,
+        Side::Rust => lab.run_client(port, &[number], None)?,
         Side::Python => {
             let script = py.join("client.py");
             let command = python(lab, &[&script.to_string_lossy()]);
@@ -83,24 +92,22 @@ fn all_eight_mixes_interoperate() -> Result<(), Error> {
             return Ok(());
         }
     };
-    // PYTHON_LAB_DIR asks for this test; a busy port is a clear failure, not a quiet skip.
-    if !port_is_free(common::DEFAULT_LB_PORT) {
-        return Err(Error::new(
-            "port 65432, which the Python lab's programs need, is in use: stop what listens there",
-        ));
-    }
+    // Where every mix's load balancer listens, in place of 65432.
+    let port = free_port()?;
     for client in [Side::Python, Side::Rust] {
         for balancer in [Side::Python, Side::Rust] {
             for workers in [Side::Python, Side::Rust] {
                 let mix =
                     format!("{client:?} client, {balancer:?} load balancer, {workers:?} workers");
                 let lab = Lab::new("interop")?;
+                let py = python_lab_on_port(&lab, &py, port)?;
                 let _workers = (1..=3)
                     .map(|n| start_worker(&lab, &py, workers, &format!("worker {n}")))
                     .collect::<Result<Vec<_>, _>>()?;
-                let lb = start_load_balancer(&lab, &py, balancer)?;
+                let lb = start_load_balancer(&lab, &py, balancer, port)?;
+                assert_eq!(lb.port, port, "{mix}");
                 for n in [12, 15, 7] {
-                    let digits = ask_with_client(&lab, &py, client, &n.to_string())?;
+                    let digits = ask_with_client(&lab, &py, client, port, &n.to_string())?;
                     assert_eq!(digits, factorial_digits(n), "{mix}");
                 }
                 if balancer == Side::Rust {
