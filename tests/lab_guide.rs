@@ -31,7 +31,8 @@ use lab::lab::{
     Finished, Lab, PATIENCE, Server, commands_not_run, port_is_free, python_lab_dir,
     python_reuseaddr_path, say_skipped, someone_listens_on,
 };
-use lab::process::{Running, program_path};
+use lab::process::{Running, program_path, run_cargo_build};
+use lab::slow::{Step, say_if_slow};
 use support::{
     ADDED, BAD, BIG, Card, FROZEN, IN_TURN, KILLED, LOAD_BALANCER_FIXES, LONG, REGISTERS, SLOW,
     SMALL, WAITING, WORKER_FIXES, fixed,
@@ -268,17 +269,18 @@ fn programs_folder() -> PathBuf {
 }
 
 /// Builds the benchmark beside the programs: `cargo test --workspace` has built it already,
-/// `cargo test --test lab_guide` has not. In our own profile, as `program_path` does.
+/// `cargo test --test lab_guide` has not. In our own profile, as `program_path` does; cargo's
+/// lines show when that takes long (see `run_cargo_build`).
 fn bench_is_built() {
     let folder = programs_folder();
     if let Some(cargo) = env::var_os("CARGO") {
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "bench", "--manifest-path"]);
+        build.args(["build", "-p", "bench", "--manifest-path"]);
         build.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
         if folder.ends_with("release") {
             build.arg("--release");
         }
-        assert!(build.status().unwrap().success(), "building bench failed");
+        run_cargo_build(build).unwrap();
     }
     let bench = folder.join(format!("bench{}", env::consts::EXE_SUFFIX));
     assert!(bench.exists(), "no {}", bench.display());
@@ -296,16 +298,41 @@ struct Room {
     /// test cannot. The command stays the guide's, word for word; only the socket option
     /// differs.
     python_reuseaddr: PathBuf,
+    /// Says what the experiment is doing once it has run for a couple of seconds: several
+    /// take tens of seconds, and the harness says nothing until a test is over.
+    _slow: Step,
 }
+
+/// What each experiment's test does that takes long, said once it has run for a couple of
+/// seconds, by the number in its room's name (`guide-6`).
+const WHAT_TAKES_LONG: [&str; 9] = [
+    "the Python lab's five terminals, then ours, each asked for 12, 15 and 7",
+    "our lab, asked for 12, 15 and 7, then for 1 to 6",
+    "four workers, asked for 7 to 10",
+    "a worker stopped, one frozen for a second's wait and woken, 12 requests",
+    "bad input: three Python workers killed, then ours asked the same",
+    "1000000! twice, several seconds each (over thirty in a debug build)",
+    "the benchmark with 1, 2 and 3 workers, a few seconds each",
+    "two Python workers and ours, asked for 12, 15, 7, 5000 and 12",
+    "lab check five times, on the Python lab, ours, and the fixed copies: about a minute",
+];
 
 impl Room {
     fn new(name: &str) -> Room {
         let lab = Lab::new(name).unwrap();
         let python_reuseaddr = python_reuseaddr_path(lab.dir()).unwrap();
+        // The harness names each test's thread after the test.
+        let test = std::thread::current().name().unwrap_or(name).to_string();
+        let what = name
+            .strip_prefix("guide-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| WHAT_TAKES_LONG.get(n.wrapping_sub(1)))
+            .unwrap_or(&"the guide's commands");
         Room {
             lab,
             python_lab: python_lab_dir(),
             python_reuseaddr,
+            _slow: say_if_slow(format!("test {test} is running: {what}")),
         }
     }
 
