@@ -190,9 +190,27 @@ pub fn port_at_end(line: &str) -> Option<u16> {
     line.rsplit(':').next()?.trim().parse().ok()
 }
 
-/// True when nothing listens on 127.0.0.1:`port` right now (the demo prefers the lab's 65432).
+/// True when nothing listens on 127.0.0.1:`port` right now (the tests of docs/lab-guide.md need
+/// the lab's 65432). Connections in TIME_WAIT there do not count: std binds with SO_REUSEADDR.
 pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind((common::DEFAULT_HOST, port)).is_ok()
+}
+
+/// True when a program listens on `port` (on any address), from the kernel's tables of TCP
+/// sockets (Linux's /proc/net/tcp and tcp6), without connecting to it: a port that is not
+/// free while nothing listens is held by connections in TIME_WAIT, which free within a
+/// minute. False where the tables cannot be read.
+pub fn someone_listens_on(port: u16) -> bool {
+    // Each line: number, local address:port (hex), remote address, state (0A is LISTEN), ….
+    let listening = |line: &str| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let local_port = fields.get(1).and_then(|local| local.rsplit(':').next());
+        local_port.and_then(|hex| u16::from_str_radix(hex, 16).ok()) == Some(port)
+            && fields.get(3) == Some(&"0A")
+    };
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        fs::read_to_string(table).is_ok_and(|text| text.lines().skip(1).any(listening))
+    })
 }
 
 /// Sends `request` to 127.0.0.1:`port` in one write, as client.py does, and reads the answer
@@ -210,8 +228,8 @@ pub fn ask_text(port: u16, request: &str) -> Result<String, Error> {
 
 /// A command that runs the Python lab's `load_balancer.py` (in `python_lab`) unchanged but
 /// for SO_REUSEADDR (see [`python_reuseaddr_path`]), unbuffered, in this lab's folder, where it
-/// reads `worker_ports.txt`. The Python load balancer binds 65432 without it, so after one run
-/// the closed connections hold the port in TIME_WAIT for up to a minute and the next start
+/// reads `worker_ports.txt`. The Python load balancer binds its port without it, so after one
+/// run the closed connections hold the port in TIME_WAIT for up to a minute and the next start
 /// fails; with it, the next start needs no waiting.
 pub fn python_load_balancer(lab: &Lab, python_lab: &Path) -> Result<Command, Error> {
     let mut command = Command::new("python3");
@@ -223,19 +241,88 @@ pub fn python_load_balancer(lab: &Lab, python_lab: &Path) -> Result<Command, Err
     Ok(command)
 }
 
-/// The folder holding the Python lab (`PYTHON_LAB_DIR`, with client.py, load_balancer.py and
-/// worker_server.py in it) when python3 is on PATH too, or why the tests that run the Python
-/// lab cannot.
-pub fn python_lab_dir() -> Result<PathBuf, String> {
-    let dir = std::env::var_os("PYTHON_LAB_DIR").ok_or("PYTHON_LAB_DIR is not set")?;
-    let dir = Path::new(&dir)
-        .canonicalize()
-        .map_err(|e| format!("PYTHON_LAB_DIR {dir:?}: {e}"))?;
-    for file in ["client.py", "load_balancer.py", "worker_server.py"] {
-        if !dir.join(file).exists() {
-            return Err(format!("{} has no {file}", dir.display()));
-        }
+/// The lines of client.py and load_balancer.py that name the lab's port (line 7 and line 64).
+const PYTHON_PORT_LINE: &str = "port = 65432";
+
+/// A copy of the Python lab in a folder under `lab`'s, with its port 65432 replaced by `port`
+/// in client.py and load_balancer.py ([`PYTHON_PORT_LINE`]) and nothing else changed: the
+/// Python lab on a port of a test's own, so that the test leaves 65432 as it found it. A lab
+/// of the student's may listen there, and the connections a load balancer closes hold the
+/// port for a minute after it stops, which would keep load_balancer.py out.
+pub fn python_lab_on_port(lab: &Lab, python_lab: &Path, port: u16) -> Result<PathBuf, Error> {
+    let folder = lab.dir().join(format!("python-lab-on-{port}"));
+    fs::create_dir_all(&folder).context(|| format!("cannot create {}", folder.display()))?;
+    for file in PYTHON_LAB_FILES {
+        let from = python_lab.join(file);
+        let text =
+            fs::read_to_string(&from).context(|| format!("cannot read {}", from.display()))?;
+        let text = match (file, text.matches(PYTHON_PORT_LINE).count()) {
+            ("worker_server.py", _) => text,
+            (_, 1) => text.replace(PYTHON_PORT_LINE, &format!("port = {port}")),
+            (_, found) => {
+                return Err(Error::new(format!(
+                    "{} has {PYTHON_PORT_LINE:?} {found} times, not once",
+                    from.display()
+                )));
+            }
+        };
+        let to = folder.join(file);
+        fs::write(&to, text).context(|| format!("cannot write {}", to.display()))?;
     }
+    Ok(folder)
+}
+
+/// Where README says the Python lab is when `PYTHON_LAB_DIR` names no other folder: beside this
+/// repository's folder, in `shared/python-lab`.
+pub const PYTHON_LAB_BESIDE: &str = "../shared/python-lab";
+
+/// The Python lab's three files, which a folder must hold to be the Python lab.
+const PYTHON_LAB_FILES: [&str; 3] = ["client.py", "load_balancer.py", "worker_server.py"];
+
+/// The folder holding the Python lab's client.py, load_balancer.py and worker_server.py, or
+/// why there is none: the folder `PYTHON_LAB_DIR` names, or else [`PYTHON_LAB_BESIDE`], as
+/// README says. A relative `PYTHON_LAB_DIR` is taken from the current folder or, when not
+/// there, from this repository's folder, where README's commands are typed (cargo runs each
+/// package's tests in the package's own folder).
+pub fn python_lab_files() -> Result<PathBuf, String> {
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = match std::env::var_os("PYTHON_LAB_DIR") {
+        Some(given) => {
+            let given = PathBuf::from(given);
+            let from_repository = repository.join(&given);
+            let dir = if given.exists() || given.is_absolute() {
+                given
+            } else {
+                from_repository
+            };
+            dir.canonicalize()
+                .map_err(|e| format!("PYTHON_LAB_DIR names {}: {e}", dir.display()))?
+        }
+        None => repository
+            .join(PYTHON_LAB_BESIDE)
+            .canonicalize()
+            .map_err(|_| {
+                format!(
+                    "no Python lab at {}, where README says it is, and PYTHON_LAB_DIR is not set: \
+                 set it to the folder with {}",
+                    repository.join(PYTHON_LAB_BESIDE).display(),
+                    PYTHON_LAB_FILES.join(", ")
+                )
+            })?,
+    };
+    match PYTHON_LAB_FILES
+        .iter()
+        .find(|file| !dir.join(file).exists())
+    {
+        Some(file) => Err(format!("{} has no {file}", dir.display())),
+        None => Ok(dir),
+    }
+}
+
+/// The folder holding the Python lab (see [`python_lab_files`]) when python3 is on PATH too,
+/// or why the tests that run the Python lab cannot.
+pub fn python_lab_dir() -> Result<PathBuf, String> {
+    let dir = python_lab_files()?;
     match Command::new("python3").arg("--version").output() {
         Ok(out) if out.status.success() => Ok(dir),
         _ => Err("python3 is not on PATH".to_string()),
@@ -294,19 +381,7 @@ pub fn commands_not_run<'a>(page: &'a str, run: &[&'a str]) -> (Vec<&'a str>, Ve
     (not_run, not_given)
 }
 
-/// Says on the terminal that a test skipped and why. It writes to stderr directly, because
-/// the test harness captures `println!` and `eprintln!` of passing tests.
-///
-/// With `LAB_REQUIRE_ALL` set (CI sets it, having installed everything), a skip is a failure:
-/// a green run there means every test ran.
-pub fn say_skipped(test: &str, why: &str) {
-    use std::io::Write;
-    assert!(
-        std::env::var_os("LAB_REQUIRE_ALL").is_none(),
-        "{test} cannot run ({why}), and LAB_REQUIRE_ALL asks that nothing be skipped"
-    );
-    let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
-}
+pub use crate::skips::say_skipped;
 
 impl Server {
     /// Waits for the load balancer's next `count` "Forwarded to worker" lines and returns the

@@ -5,12 +5,16 @@
 //! - [`peers`]: fake workers that hang, lie, flood or close, for tests of the armour.
 //! - [`lab`]: a lab in a scratch folder of its own — workers, a load balancer, clients.
 //! - [`hosts`]: several machines on one, as network namespaces, for a lab across machines.
+//! - [`skips`]: tests that cannot run here say so in one summary at the end of the run.
+//! - [`slow`]: a step that takes more than a couple of seconds says what it is doing.
 
 pub mod check;
 pub mod hosts;
 pub mod lab;
 pub mod peers;
 pub mod process;
+pub mod skips;
+pub mod slow;
 
 pub use lab::{Finished, Lab, Server};
 pub use process::Running;

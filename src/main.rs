@@ -4,7 +4,7 @@
 //! load balancer, then the client for 12, 15 and 7. Every program is a separate process and
 //! every line it prints is shown tagged with its name (`[worker 1] ...`). The workers share a
 //! private registry file in a scratch folder, so an old `worker_ports.txt` cannot interfere;
-//! the load balancer takes the lab's port 65432, or a free one if 65432 is in use.
+//! the load balancer listens on a free port, so the demo runs beside a lab started by hand.
 //!
 //! With `--fault` it sends more numbers and stops one worker half-way, as a student's Ctrl-C
 //! would, to show the load balancer passing over the dead worker while every answer arrives.
@@ -15,7 +15,7 @@ use common::cli::{self, Args, CliError};
 use common::error::Error;
 use common::factorial::factorial_digits;
 use common::{log, say};
-use lab::lab::{Lab, PATIENCE, Server, port_is_free};
+use lab::lab::{Lab, PATIENCE, Server};
 use lab::process::build_programs;
 
 /// The numbers the lab's write-up tries.
@@ -41,9 +41,9 @@ lab: runs the whole factorial lab in one command (the demo)
 Usage: lab [--fault]    (or, from the workspace: cargo run --release [-- --fault])
 
 Builds the worker, load balancer and client, starts three workers and the load balancer
-(on 127.0.0.1:65432, or a free port if 65432 is taken) with a registry file in a scratch
-folder, asks the client for 12!, 15! and 7!, shows every process's lines tagged with its
-name, and stops them all.
+(on a free port, not the lab's 65432, which it leaves as it found it) with a registry file in
+a scratch folder, asks the client for 12!, 15! and 7!, shows every process's lines tagged
+with its name, and stops them all.
 
 Options:
   --fault       ask for nine numbers, and after the fourth answer stop the worker whose
@@ -103,7 +103,10 @@ fn run_demo(run: Run) -> Result<(), Error> {
 
     // Kept in scope to the end: dropping a server stops its process.
     let mut workers = lab.start_workers(WORKERS, &[])?;
-    let mut balancer = start_balancer(&lab)?;
+    // On a free port (--port 0), not the lab's 65432: a lab of the instructor's may listen
+    // there, and the connections a load balancer closes hold the port for a minute after it
+    // stops, which would keep the Python load balancer out (it binds without SO_REUSEADDR).
+    let mut balancer = lab.start_load_balancer(&[])?;
 
     match run {
         Run::Plain => {
@@ -126,21 +129,6 @@ fn run_demo(run: Run) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// Starts the load balancer on the lab's port 65432, or on a free one (saying so) when 65432
-/// is in use, so the demo runs beside a lab already running by hand.
-fn start_balancer(lab: &Lab) -> Result<Server, Error> {
-    let port = if port_is_free(common::DEFAULT_LB_PORT) {
-        common::DEFAULT_LB_PORT
-    } else {
-        say!(
-            "Port {} is in use; the load balancer takes a free port.",
-            common::DEFAULT_LB_PORT
-        );
-        0
-    };
-    lab.start_load_balancer_on(port, &[])
 }
 
 /// Sends every number of [`FAULT_NUMBERS`], stopping a worker after [`STOP_AFTER`] answers;

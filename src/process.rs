@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::error::{Context, Error};
 
+use crate::slow::SLOW;
+
 /// Where the lab's programs were built: beside the running executable, or one folder up for
 /// a test binary (which cargo puts in `target/<profile>/deps`).
 pub fn program_path(name: &str) -> Result<PathBuf, Error> {
@@ -505,19 +507,21 @@ fn parent(pid: u32) -> Option<u32> {
 /// Builds the worker, load balancer and client when we run under `cargo run`, so that a
 /// fresh clone needs only one command for the demo or the benchmark (cargo builds just the
 /// `lab` package by itself). The profile matches our own: `cargo run --release` builds them
-/// with `--release`. Says so in one line, as it may take a while.
+/// with `--release`. Says so in one line, and cargo's own lines follow if it takes a while.
 pub fn build_programs() -> Result<(), Error> {
     let Some(command) = cargo_build_command()? else {
         return Ok(()); // started without cargo: use the programs already built beside us
     };
     let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();
     common::say!("Building the programs: cargo {}", args.join(" "));
+    // The line above must be out before cargo's.
+    common::log::flush();
     run_cargo_build(command)
 }
 
-/// Builds the programs once per test process, quietly, so that any one test target runs by
-/// itself on a fresh clone (`cargo test --test faults`: cargo builds only the `lab` package
-/// for it) and never against programs left over from an older build.
+/// Builds the programs once per test process, silently when that is quick, so that any one
+/// test target runs by itself on a fresh clone (`cargo test --test faults`: cargo builds only
+/// the `lab` package for it) and never against programs left over from an older build.
 fn ensure_programs_built() -> Result<(), Error> {
     static BUILT: OnceLock<Result<(), Error>> = OnceLock::new();
     BUILT
@@ -528,8 +532,8 @@ fn ensure_programs_built() -> Result<(), Error> {
         .clone()
 }
 
-/// `cargo build --quiet` of the three programs in our own profile, or `None` when we were not
-/// started by cargo (which says where it is in `CARGO`).
+/// `cargo build` of the three programs in our own profile, or `None` when we were not started
+/// by cargo (which says where it is in `CARGO`).
 fn cargo_build_command() -> Result<Option<Command>, Error> {
     let Ok(cargo) = std::env::var("CARGO") else {
         return Ok(None);
@@ -546,24 +550,62 @@ fn cargo_build_command() -> Result<Option<Command>, Error> {
         "--profile=dev"
     };
     let mut command = Command::new(cargo);
-    command.args(["build", "--quiet", profile]);
+    command.args(["build", profile]);
     // This workspace, from whatever folder we run in (`lab check` runs in the student's).
     command.current_dir(env!("CARGO_MANIFEST_DIR"));
     command.args(["-p", "worker", "-p", "load_balancer", "-p", "client"]);
     Ok(Some(command))
 }
 
-/// Runs a `cargo build` command and says plainly when it fails.
-fn run_cargo_build(mut command: Command) -> Result<(), Error> {
-    let status = command
-        .status()
-        .context(|| "cannot run cargo to build the programs".to_string())?;
+/// Runs a `cargo build` command and says plainly when it fails. Cargo's lines (`Compiling
+/// worker …`) are kept back for [`SLOW`]: a build that is up to date, or nearly, prints
+/// nothing, while a longer one shows them from then on, as cargo prints them, so that it is
+/// not a silent minute. A failed build shows them all.
+pub fn run_cargo_build(mut command: Command) -> Result<(), Error> {
+    let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();
+    let building = format!("cargo {}", args.join(" "));
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut cargo = command
+        .spawn()
+        .context(|| format!("cannot run {building}"))?;
+    let (sender, lines) = mpsc::channel();
+    if let Some(stderr) = cargo.stderr.take() {
+        forward_lines(stderr, Stream::Stderr, "cargo", Echo::Quiet, sender);
+    }
+    let started = Instant::now();
+    let mut held = Vec::new();
+    let mut showing = false;
+    loop {
+        let line = if showing {
+            lines.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            lines.recv_timeout(SLOW.saturating_sub(started.elapsed()))
+        };
+        match line {
+            Ok(line) if showing => show(&line.text),
+            Ok(line) => held.push(line.text),
+            Err(RecvTimeoutError::Timeout) => {
+                showing = true;
+                held.drain(..).for_each(|text| show(&text));
+            }
+            Err(RecvTimeoutError::Disconnected) => break, // cargo has closed its output
+        }
+    }
+    let status = cargo
+        .wait()
+        .context(|| "cannot wait for cargo".to_string())?;
     if !status.success() {
-        return Err(Error::new(
-            "building the worker, load balancer and client failed",
-        ));
+        held.iter().for_each(|text| show(text));
+        return Err(Error::new(format!("{building} failed")));
     }
     Ok(())
+}
+
+/// Writes one of cargo's lines to stderr, where cargo writes them; directly, so that it shows
+/// from within a test too.
+fn show(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
 }
 
 /// A program that must be asked to stop rather than killed: nginx's worker processes outlive a

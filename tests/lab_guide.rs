@@ -3,12 +3,13 @@
 //! of its own, through `sh -c "exec <command>"` with our programs first on PATH and PYTHON_LAB
 //! naming the Python lab. It checks what the guide says the student sees: the transcript
 //! lines, which worker served which request, the marked-down and back-up lines, the error
-//! answers. `every_command_in_lab_guide_md_is_run_here` checks that the guide gives no command
-//! the tests do not run.
+//! answers. `every_command_in_lab_guide_md_is_run_here` checks that the guide, and its answers
+//! (docs/lab-guide-answers.md), give no command the tests do not run; experiment 9's test makes
+//! the fixes that answer 9 describes.
 //!
-//! The Python parts run when `PYTHON_LAB_DIR` names the folder with the Python lab and python3
-//! is on PATH (`python_lab_dir`, as in tests/python_interop.rs); otherwise they say they
-//! skipped.
+//! The Python parts run when python3 is on PATH and the Python lab is found (`python_lab_dir`:
+//! the folder `PYTHON_LAB_DIR` names, or `../shared/python-lab` beside this repository, as in
+//! tests/python_interop.rs); otherwise they say they skipped, in one summary at the end.
 //!
 //! To add an experiment: give each of its new commands a constant, list it in [`DOCUMENTED`],
 //! and write `experiment_N_...` with a [`Room`] (and [`port_65432`] if it uses that port).
@@ -18,16 +19,20 @@ mod support;
 
 use std::env;
 use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use lab::lab::{
     Finished, Lab, PATIENCE, Server, commands_not_run, port_is_free, python_lab_dir,
-    python_reuseaddr_path, say_skipped,
+    python_reuseaddr_path, say_skipped, someone_listens_on,
 };
-use lab::process::{Running, program_path};
+use lab::process::{Running, program_path, run_cargo_build};
+use lab::slow::{Step, say_if_slow};
 use support::{
     ADDED, BAD, BIG, Card, FROZEN, IN_TURN, KILLED, LOAD_BALANCER_FIXES, LONG, REGISTERS, SLOW,
     SMALL, WAITING, WORKER_FIXES, fixed,
@@ -119,9 +124,9 @@ const IMPATIENT: &str = "client --timeout 1 1000000";
 
 /// Experiment 7: the benchmark with 1, 2 and 3 workers.
 const BENCHMARKS: [&str; 3] = [
-    "bench --workers 1 --clients 8 --requests 2000 --n 1000 --rounds 3 --targets ours",
-    "bench --workers 2 --clients 8 --requests 2000 --n 1000 --rounds 3 --targets ours",
-    "bench --workers 3 --clients 8 --requests 2000 --n 1000 --rounds 3 --targets ours",
+    "bench --workers 1 --clients 8 --requests 2000 --n 1000 --rounds 3 --targets ours-spawn",
+    "bench --workers 2 --clients 8 --requests 2000 --n 1000 --rounds 3 --targets ours-spawn",
+    "bench --workers 3 --clients 8 --requests 2000 --n 1000 --rounds 3 --targets ours-spawn",
 ];
 
 /// Experiment 9: the student's own copies of the Python lab, to grade and then fix.
@@ -133,6 +138,11 @@ const CHECK_PYTHON_LOAD_BALANCER: &str =
     r#"lab check --load-balancer "python3 load_balancer.py" --worker "python3 worker_server.py""#;
 /// Experiment 9: ours graded, with our workers behind it.
 const CHECK_OUR_LOAD_BALANCER: &str = r#"lab check --load-balancer "load_balancer --port 0""#;
+
+/// The handout, as a student reads it.
+const GUIDE: &str = include_str!("../docs/lab-guide.md");
+/// Its answers, for the instructor.
+const ANSWERS: &str = include_str!("../docs/lab-guide-answers.md");
 
 /// Every command the experiments give; each is run by a test below.
 const DOCUMENTED: &[&str] = &[
@@ -191,22 +201,66 @@ fn answered(factorial: &str) -> String {
 /// so the experiments that use it run one at a time.
 static PORT_65432: Mutex<()> = Mutex::new(());
 
-/// Waits for port 65432 to be ours: for the other tests here to be done with it, and for any
-/// other program that listens there (another test binary, a lab left running) to stop, within
-/// [`PATIENCE`].
+/// Whether a test here has said already that another program holds port 65432: it is said
+/// once for the run, however many tests find it so.
+static SAID_PORT_HELD: AtomicBool = AtomicBool::new(false);
+
+/// What a held port 65432 means, and what to do: printed by the first test that finds it so.
+const PORT_HELD: &str = "\
+Port 65432 is held: a program listens there (a lab left running, or another run of these
+tests). The guide's commands need it, since load_balancer.py and client.py know no other port,
+so every test here that runs them fails at once until it is free.
+`ss -ltnp 'sport = :65432'` shows what listens there; stop it and run the tests again.";
+
+/// How long a test waits for connections in TIME_WAIT to free port 65432: Linux holds them for
+/// 60 s and may reap them a few seconds late, so a minute is not always enough.
+const TIME_WAIT_PATIENCE: Duration = Duration::from_secs(90);
+
+/// Whether a test here has said already that port 65432 is in TIME_WAIT.
+static SAID_TIME_WAIT: AtomicBool = AtomicBool::new(false);
+
+/// What a port 65432 in TIME_WAIT means: printed by the first test that waits for it.
+const PORT_IN_TIME_WAIT: &str = "\
+Port 65432 is held by connections closed moments ago (TIME_WAIT) by a program that did not set
+SO_REUSEADDR, such as load_balancer.py run by hand: nothing listens there, and it frees within
+a minute. The tests here that need it wait for it.";
+
+/// Takes port 65432 for one test: waits for the other tests here to be done with it, then
+/// fails at once if another program listens there (waiting would not free it), saying why
+/// once for the whole run. Connections closed there moments ago (TIME_WAIT) by a program
+/// without SO_REUSEADDR keep even ours out, but free within a minute: for those it waits, up
+/// to [`TIME_WAIT_PATIENCE`], saying so once. (Those our programs leave do not hold it for us: they bind
+/// with SO_REUSEADDR, and so does the Python load balancer here, see [`Room`].)
 fn port_65432() -> MutexGuard<'static, ()> {
-    // A test that failed while holding the lock poisoned it; the port is free again anyway.
-    let guard = PORT_65432.lock().unwrap_or_else(PoisonError::into_inner);
-    let deadline = Instant::now() + PATIENCE;
+    let guard = one_at_a_time_on_65432();
+    let deadline = Instant::now() + TIME_WAIT_PATIENCE;
     while !port_is_free(common::DEFAULT_LB_PORT) {
+        let (said, text) = if someone_listens_on(common::DEFAULT_LB_PORT) {
+            (&SAID_PORT_HELD, PORT_HELD)
+        } else {
+            (&SAID_TIME_WAIT, PORT_IN_TIME_WAIT)
+        };
+        if !said.swap(true, Ordering::Relaxed) {
+            // Written directly, as the harness captures what a test prints.
+            let _ = writeln!(std::io::stderr(), "\n{text}\n");
+        }
+        assert!(
+            text != PORT_HELD,
+            "port 65432 is held by another program (said above, when a test first found it)"
+        );
         assert!(
             Instant::now() < deadline,
-            "port 65432, which the guide's commands use, is in use: stop what listens there"
+            "port 65432 is still held by connections in TIME_WAIT after {TIME_WAIT_PATIENCE:?}"
         );
-        // Not a server of ours: nothing to wait for but the port itself.
         std::thread::sleep(Duration::from_millis(100));
     }
     guard
+}
+
+/// Waits for the other tests here to be done with port 65432.
+fn one_at_a_time_on_65432() -> MutexGuard<'static, ()> {
+    // A test that failed while holding the lock poisoned it; the port is free again anyway.
+    PORT_65432.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The folder holding the built programs (and the benchmark, once built).
@@ -219,17 +273,18 @@ fn programs_folder() -> PathBuf {
 }
 
 /// Builds the benchmark beside the programs: `cargo test --workspace` has built it already,
-/// `cargo test --test lab_guide` has not. In our own profile, as `program_path` does.
+/// `cargo test --test lab_guide` has not. In our own profile, as `program_path` does; cargo's
+/// lines show when that takes long (see `run_cargo_build`).
 fn bench_is_built() {
     let folder = programs_folder();
     if let Some(cargo) = env::var_os("CARGO") {
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "bench", "--manifest-path"]);
+        build.args(["build", "-p", "bench", "--manifest-path"]);
         build.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
         if folder.ends_with("release") {
             build.arg("--release");
         }
-        assert!(build.status().unwrap().success(), "building bench failed");
+        run_cargo_build(build).unwrap();
     }
     let bench = folder.join(format!("bench{}", env::consts::EXE_SUFFIX));
     assert!(bench.exists(), "no {}", bench.display());
@@ -247,16 +302,41 @@ struct Room {
     /// test cannot. The command stays the guide's, word for word; only the socket option
     /// differs.
     python_reuseaddr: PathBuf,
+    /// Says what the experiment is doing once it has run for a couple of seconds: several
+    /// take tens of seconds, and the harness says nothing until a test is over.
+    _slow: Step,
 }
+
+/// What each experiment's test does that takes long, said once it has run for a couple of
+/// seconds, by the number in its room's name (`guide-6`).
+const WHAT_TAKES_LONG: [&str; 9] = [
+    "the Python lab's five terminals, then ours, each asked for 12, 15 and 7",
+    "our lab, asked for 12, 15 and 7, then for 1 to 6",
+    "four workers, asked for 7 to 10",
+    "a worker stopped, one frozen for a second's wait and woken, 12 requests",
+    "bad input: three Python workers killed, then ours asked the same",
+    "1000000! twice, several seconds each (over thirty in a debug build)",
+    "the benchmark with 1, 2 and 3 workers, a few seconds each",
+    "two Python workers and ours, asked for 12, 15, 7, 5000 and 12",
+    "lab check five times, on the Python lab, ours, and the fixed copies: about a minute",
+];
 
 impl Room {
     fn new(name: &str) -> Room {
         let lab = Lab::new(name).unwrap();
         let python_reuseaddr = python_reuseaddr_path(lab.dir()).unwrap();
+        // The harness names each test's thread after the test.
+        let test = std::thread::current().name().unwrap_or(name).to_string();
+        let what = name
+            .strip_prefix("guide-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| WHAT_TAKES_LONG.get(n.wrapping_sub(1)))
+            .unwrap_or(&"the guide's commands");
         Room {
             lab,
             python_lab: python_lab_dir(),
             python_reuseaddr,
+            _slow: say_if_slow(format!("test {test} is running: {what}")),
         }
     }
 
@@ -286,7 +366,7 @@ impl Room {
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONPATH", &self.python_reuseaddr)
             // A student's shell has neither: the benchmark would rebuild under cargo, and
-            // PYTHON_LAB_DIR would add the Python lab to its targets.
+            // the guide names the Python lab in PYTHON_LAB, not PYTHON_LAB_DIR.
             .env_remove("CARGO")
             .env_remove("PYTHON_LAB_DIR");
         if let Ok(dir) = &self.python_lab {
@@ -804,24 +884,32 @@ fn experiment_6_random_and_least_connections() {
     );
 }
 
-/// Experiment 7: the benchmark runs with 1, 2 and 3 workers, each run a table of one row,
-/// ours, with no errors (its numbers are not checked: no timing assertions).
+/// Experiment 7: the benchmark runs with 1, 2 and 3 workers ("1 worker", "2 workers"), each
+/// run a table of one row, our load balancer as the students start it (a thread per
+/// connection), with no errors and no `ours ÷ target` column (its numbers are not checked: no
+/// timing assertions).
 #[test]
 fn experiment_7_scaling_with_the_benchmark() {
     bench_is_built();
     let room = Room::new("guide-7");
-    for (workers, line) in (1..=3).zip(BENCHMARKS) {
+    for (workers, line) in ["1 worker", "2 workers", "3 workers"]
+        .into_iter()
+        .zip(BENCHMARKS)
+    {
         let printed = stdout_of(&room.run(line)).join("\n");
-        let title = format!(
-            "c = 8, n = 1000, {workers} workers, 2000 requests a run, medians of 3 rounds:"
-        );
+        let title =
+            format!("c = 8, n = 1000, {workers}, 2000 requests a run, medians of 3 rounds:");
         assert!(printed.contains(&title), "{printed}");
+        assert!(!printed.contains("÷"), "{printed}");
         let rows: Vec<&str> = printed
             .lines()
             .filter(|l| l.starts_with("| ") && l.contains(" ms |"))
             .collect();
         assert_eq!(rows.len(), 1, "{printed}");
-        assert!(rows[0].starts_with("| ours (reuse threads) |"), "{printed}");
+        assert!(
+            rows[0].starts_with("| ours (spawn per connection) |"),
+            "{printed}"
+        );
         assert_eq!(
             rows[0].split('|').nth(6).map(str::trim),
             Some("0"),
@@ -896,7 +984,7 @@ fn experiment_8_mixed_languages_and_the_big_n_trap() {
 /// Experiment 9: `lab check` passes ours on every row and fails the Python lab on exactly its
 /// known faults (the worker on bad requests and a slow client; the load balancer on the cut
 /// 1500!, bad requests, a killed worker and a frozen one), quoting the evidence the guide
-/// shows; then, with the copies fixed as the instructor's answer 9 says, every row of both
+/// shows; then, with the copies fixed as answer 9 (docs/lab-guide-answers.md) says, every row of both
 /// passes.
 #[test]
 fn experiment_9_grading_and_fixing_the_python_lab() {
@@ -944,7 +1032,7 @@ fn experiment_9_grading_and_fixing_the_python_lab() {
     });
     assert!(after_the_kill, "{}", balancer.stdout);
 
-    // The student fixes the copies as the instructor's answer 9 says.
+    // The student fixes the copies as answer 9 of docs/lab-guide-answers.md says.
     let dir = room.lab.dir();
     let fixed_worker = fixed(dir, "worker_server.py", WORKER_FIXES);
     fs::write(dir.join("worker_server.py"), fixed_worker).unwrap();
@@ -955,16 +1043,99 @@ fn experiment_9_grading_and_fixing_the_python_lab() {
     Card::of(&room.run(CHECK_PYTHON_LOAD_BALANCER)).assert_rows(&every_row, &[]);
 }
 
-/// The guide gives no command in a `sh` block that no test runs (the setup's are done by the
-/// harness: see [`SETUP`]), and every command the tests run is in the guide.
+/// The handout and its answers give no command in a `sh` block that no test runs (the
+/// setup's are done by the harness: see [`SETUP`]), and every command the tests run is in the
+/// handout.
 #[test]
 fn every_command_in_lab_guide_md_is_run_here() {
-    let page = include_str!("../docs/lab-guide.md");
+    let pages = [GUIDE, ANSWERS].concat();
     let run: Vec<&str> = DOCUMENTED.iter().chain(SETUP).copied().collect();
-    let (not_run, not_in_page) = commands_not_run(page, &run);
+    let (not_run, not_in_page) = commands_not_run(&pages, &run);
     assert!(not_run.is_empty(), "not run by a test: {not_run:#?}");
     assert!(
         not_in_page.is_empty(),
         "not in docs/lab-guide.md: {not_in_page:#?}"
     );
+}
+
+/// The handout holds no answers: they are on a page of their own, one for each experiment,
+/// which README's instructor section links to and the handout does not, so the handout can go
+/// to the students whole.
+#[test]
+fn the_answers_are_on_a_page_of_their_own() {
+    let experiments = GUIDE.lines().filter(|l| is_numbered(l, "## ")).count();
+    let answers = ANSWERS.lines().filter(|l| is_numbered(l, "")).count();
+    assert!(experiments >= 9, "{experiments} experiments found");
+    assert_eq!(answers, experiments, "an answer for each experiment");
+    for answer_word in [
+        "For the instructor",
+        "lab-guide-answers",
+        "**The numbers that change.**",
+    ] {
+        assert!(
+            !GUIDE.contains(answer_word),
+            "docs/lab-guide.md holds {answer_word:?}"
+        );
+    }
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains("(docs/lab-guide-answers.md)"),
+        "README does not link to the answers"
+    );
+}
+
+/// Whether `line` starts with `prefix` and a number and a dot, as `## 3. ...` (an experiment)
+/// and `3. **...` (its answer) do.
+fn is_numbered(line: &str, prefix: &str) -> bool {
+    line.strip_prefix(prefix).is_some_and(|rest| {
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        digits > 0 && rest[digits..].starts_with(". ")
+    })
+}
+
+/// With port 65432 held by another program (made so here, by binding it), each test that needs
+/// it fails at once instead of waiting for it, and the reason is said once for the run, not
+/// once for each test.
+#[test]
+fn a_held_port_65432_is_said_once_and_fails_its_tests_at_once() {
+    let _ours = one_at_a_time_on_65432();
+    let _held = hold_port_65432();
+    let needing_the_port = [
+        "experiment_2_round_robin_made_visible",
+        "experiment_3_a_worker_added_while_the_lab_runs",
+    ];
+    // This test file again, running only those two; both of its outputs in one, in order.
+    let output = Command::new("sh")
+        .args(["-c", r#"exec "$0" --exact "$@" 2>&1"#])
+        .arg(env::current_exe().unwrap())
+        .args(needing_the_port)
+        .env_remove("LAB_REQUIRE_ALL")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(101), "{printed}");
+    assert_eq!(printed.matches(PORT_HELD).count(), 1, "{printed}");
+    for test in needing_the_port {
+        assert!(
+            printed.contains(&format!("test {test} ... FAILED")),
+            "{printed}"
+        );
+    }
+    assert!(
+        printed.contains("test result: FAILED. 0 passed; 2 failed"),
+        "{printed}"
+    );
+}
+
+/// Binds port 65432 as a lab left running would. Another run of these tests may have it for
+/// a while: this waits for it (up to [`PATIENCE`]), as a person would, rather than stop that.
+fn hold_port_65432() -> TcpListener {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match TcpListener::bind((common::DEFAULT_HOST, common::DEFAULT_LB_PORT)) {
+            Ok(listener) => return listener,
+            Err(e) => assert!(Instant::now() < deadline, "cannot hold port 65432: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -1,19 +1,23 @@
 //! Our programs and the Python lab's, in all eight mixes: (Python or Rust client) → (Python or
 //! Rust load balancer) → (Python or Rust workers), each answering 12, 15 and 7.
 //!
-//! Runs when `PYTHON_LAB_DIR` names the folder with client.py, load_balancer.py and
-//! worker_server.py and python3 is on PATH; otherwise it says it skipped. Python's load
-//! balancer and client know only port 65432, so the mixes run one after another in a single
-//! test; the other test here puts our load balancer on a port of its own.
+//! Runs when python3 is on PATH and the Python lab (client.py, load_balancer.py and
+//! worker_server.py) is in the folder `PYTHON_LAB_DIR` names, or else in `../shared/python-lab`
+//! beside this repository (`python_lab_dir`); otherwise each test says it skipped, in one
+//! summary at the end of the run (the last test here checks that summary). Python's load
+//! balancer and client know only port 65432, so the mixes run a copy of them with that port
+//! replaced by one chosen for the run (`python_lab_on_port`), leaving 65432 to a student's lab;
+//! they run one after another in a single test, on that one port. The other test here puts our
+//! load balancer on a port of its own.
 
 use std::path::Path;
 use std::process::Command;
 
-use common::error::Error;
+use common::error::{Context, Error};
 use common::factorial::factorial_digits;
 use lab::lab::{
-    Lab, PATIENCE, Server, ask_text, port_is_free, python_lab_dir, python_load_balancer,
-    say_skipped,
+    Lab, PATIENCE, Server, ask_text, free_port, python_lab_dir, python_lab_on_port,
+    python_load_balancer, say_skipped,
 };
 
 /// Which implementation plays a part.
@@ -41,10 +45,10 @@ fn start_worker(lab: &Lab, py: &Path, side: Side, tag: &str) -> Result<Server, E
     }
 }
 
-/// A load balancer on port 65432, where client.py looks for it.
-fn start_load_balancer(lab: &Lab, py: &Path, side: Side) -> Result<Server, Error> {
+/// A load balancer on `port`, where the copy of client.py in `py` looks for it.
+fn start_load_balancer(lab: &Lab, py: &Path, side: Side, port: u16) -> Result<Server, Error> {
     match side {
-        Side::Rust => lab.start_load_balancer_on(common::DEFAULT_LB_PORT, &[]),
+        Side::Rust => lab.start_load_balancer_on(port, &[]),
         Side::Python => {
             let command = python_load_balancer(lab, py)?;
             lab.start_server("load_balancer", command, "Load Balancer listening on ")
@@ -52,10 +56,17 @@ fn start_load_balancer(lab: &Lab, py: &Path, side: Side) -> Result<Server, Error
     }
 }
 
-/// Asks for `number` with the chosen client and returns the digits it printed.
-fn ask_with_client(lab: &Lab, py: &Path, side: Side, number: &str) -> Result<String, Error> {
+/// Asks the load balancer at `port` for `number` with the chosen client and returns the
+/// digits it printed.
+fn ask_with_client(
+    lab: &Lab,
+    py: &Path,
+    side: Side,
+    port: u16,
+    number: &str,
+) -> Result<String, Error> {
     let finished = match side {
-        Side::Rust => lab.run_client(common::DEFAULT_LB_PORT, &[number], None)?,
+        Side::Rust => lab.run_client(port, &[number], None)?,
         Side::Python => {
             let script = py.join("client.py");
             let command = python(lab, &[&script.to_string_lossy()]);
@@ -81,24 +92,22 @@ fn all_eight_mixes_interoperate() -> Result<(), Error> {
             return Ok(());
         }
     };
-    // PYTHON_LAB_DIR asks for this test; a busy port is a clear failure, not a quiet skip.
-    if !port_is_free(common::DEFAULT_LB_PORT) {
-        return Err(Error::new(
-            "port 65432, which the Python lab's programs need, is in use: stop what listens there",
-        ));
-    }
+    // Where every mix's load balancer listens, in place of 65432.
+    let port = free_port()?;
     for client in [Side::Python, Side::Rust] {
         for balancer in [Side::Python, Side::Rust] {
             for workers in [Side::Python, Side::Rust] {
                 let mix =
                     format!("{client:?} client, {balancer:?} load balancer, {workers:?} workers");
                 let lab = Lab::new("interop")?;
+                let py = python_lab_on_port(&lab, &py, port)?;
                 let _workers = (1..=3)
                     .map(|n| start_worker(&lab, &py, workers, &format!("worker {n}")))
                     .collect::<Result<Vec<_>, _>>()?;
-                let lb = start_load_balancer(&lab, &py, balancer)?;
+                let lb = start_load_balancer(&lab, &py, balancer, port)?;
+                assert_eq!(lb.port, port, "{mix}");
                 for n in [12, 15, 7] {
-                    let digits = ask_with_client(&lab, &py, client, &n.to_string())?;
+                    let digits = ask_with_client(&lab, &py, client, port, &n.to_string())?;
                     assert_eq!(digits, factorial_digits(n), "{mix}");
                 }
                 if balancer == Side::Rust {
@@ -154,5 +163,44 @@ fn a_big_n_kills_two_python_workers_not_all() -> Result<(), Error> {
     assert_eq!(survivors.len(), 1, "{took_it:?}");
     assert_eq!(ask_text(survivors[0], "12")?, factorial_digits(12));
     assert_eq!(ask_text(lb.port, "12")?, factorial_digits(12));
+    Ok(())
+}
+
+/// Without the Python lab, the two tests above pass without running, and the run ends with one
+/// summary, after the harness's result line and nowhere else, that names both, says why, and
+/// gives the command that runs them: a skip must not read as a pass.
+#[test]
+fn without_the_python_lab_one_summary_names_every_skipped_test() -> Result<(), Error> {
+    let nowhere = Lab::new("no-python-lab")?; // an empty folder: no Python lab in it
+    let this_file = std::env::current_exe().context(|| "cannot find this test".to_string())?;
+    let skipping = [
+        "all_eight_mixes_interoperate",
+        "a_big_n_kills_two_python_workers_not_all",
+    ];
+    // Both of its outputs in one, in the order it wrote them.
+    let output = Command::new("sh")
+        .args(["-c", r#"exec "$0" --exact "$@" 2>&1"#])
+        .arg(&this_file)
+        .args(skipping)
+        .env("PYTHON_LAB_DIR", nowhere.dir())
+        .env_remove("LAB_REQUIRE_ALL")
+        .output()
+        .context(|| format!("cannot run {}", this_file.display()))?;
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    let result = printed.find("test result: ok. 2 passed");
+    let summary = printed.find("SKIPPED: 2 tests (or parts of them) of `--test python_interop`");
+    assert!(result.is_some() && summary > result, "{printed}");
+    assert_eq!(printed.matches("SKIPPED").count(), 1, "{printed}");
+    let summary = &printed[summary.unwrap_or_default()..];
+    let why = format!("because {} has no client.py:", nowhere.dir().display());
+    assert!(summary.contains(&why), "{printed}");
+    for test in skipping {
+        assert!(summary.contains(&format!("\n    {test}\n")), "{printed}");
+    }
+    assert!(
+        summary.contains("then: cargo test --test python_interop"),
+        "{printed}"
+    );
     Ok(())
 }

@@ -5,24 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use lab::lab::say_skipped;
+use lab::lab::{python_lab_files, say_skipped};
 
 /// The workspace's top folder, where docs/ and the programs' folders are.
 fn top() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The Python lab: `PYTHON_LAB_DIR`, or `../shared/python-lab` beside the workspace.
-fn python_lab() -> Option<PathBuf> {
-    let dir = std::env::var_os("PYTHON_LAB_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| top().join("../shared/python-lab"));
-    let dir = if dir.is_absolute() {
-        dir
-    } else {
-        top().join(dir)
-    };
-    dir.join("client.py").exists().then_some(dir)
 }
 
 /// One cell's citation: line ranges and the token that must stand in them.
@@ -88,13 +75,9 @@ fn check(file: &Path, citation: &Citation, row: &str) -> Result<(), String> {
 #[test]
 fn side_by_side_cites_the_right_lines() {
     let doc = std::fs::read_to_string(top().join("docs/side-by-side.md")).unwrap();
-    let python = python_lab();
-    if python.is_none() {
-        say_skipped(
-            "side_by_side_cites_the_right_lines (Python line numbers)",
-            "the Python lab is not beside the workspace and PYTHON_LAB_DIR is not set",
-        );
-    }
+    let python = python_lab_files()
+        .map_err(|why| say_skipped("side_by_side_cites_the_right_lines (Python lines)", &why))
+        .ok();
     let mut problems = Vec::new();
     let mut files: Option<(String, PathBuf)> = None;
     let mut rows = 0;
@@ -156,11 +139,9 @@ fn citations_are_read_as_written() {
 /// side to the wrong line (the checker once cited load_balancer.py line 109, of 86).
 #[test]
 fn every_cited_python_line_exists() {
-    let Some(python) = python_lab() else {
-        return say_skipped(
-            "every_cited_python_line_exists",
-            "the Python lab is not beside the workspace and PYTHON_LAB_DIR is not set",
-        );
+    let python = match python_lab_files() {
+        Ok(dir) => dir,
+        Err(why) => return say_skipped("every_cited_python_line_exists", &why),
     };
     let mut texts = vec![top().join("README.md")];
     for folder in [

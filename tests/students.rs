@@ -5,7 +5,9 @@
 //! without marking a live worker down. docs/reliability.md ("What a student may change") names
 //! the test for each row.
 //!
-//! Needs python3 and the Python lab (`PYTHON_LAB_DIR`); otherwise each test says it skipped.
+//! Needs python3 and the Python lab (`python_lab_dir`: `PYTHON_LAB_DIR`, or
+//! `../shared/python-lab` beside this repository); otherwise each test says it skipped, in one
+//! summary at the end of the run.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
 mod support;

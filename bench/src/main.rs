@@ -9,7 +9,6 @@
 //!
 //! `--factorial` times n! against CPython and GMP instead. docs/benchmarks.md has results.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -47,8 +46,8 @@ Options:
   --ns N,...         the n for --factorial [default: 1000,10000,100000,1000000]
   -h, --help         print this help
 
-The Python lab runs when PYTHON_LAB_DIR names its folder; nginx (with libnginx-mod-stream)
-and haproxy run when installed.
+The Python lab runs from the folder PYTHON_LAB_DIR names, or from ../shared/python-lab beside
+this repository; nginx (with libnginx-mod-stream) and haproxy run when installed.
 ";
 
 /// What the command line chose.
@@ -190,11 +189,9 @@ struct Results {
 
 fn run_load(options: &Options) -> Result<(), Error> {
     build_programs()?;
-    // Made absolute: the Python load balancer runs in the lab's scratch folder.
-    let python_lab = std::env::var_os("PYTHON_LAB_DIR")
-        .map(PathBuf::from)
-        .map(|dir| dir.canonicalize().unwrap_or(dir));
-    let python_lab = python_lab.as_deref();
+    // PYTHON_LAB_DIR, or the Python lab beside this repository, as README says.
+    let python_lab = lab::lab::python_lab_dir();
+    let python_lab = python_lab.as_deref().map_err(String::as_str);
     let lab = Lab::new("bench")?;
     let workers = targets::start_workers(&lab, options.workers, options.server_output)?;
     let ports: Vec<u16> = workers.iter().map(|w| w.port).collect();
@@ -258,21 +255,34 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// Prints one table of load results: a row per target that ran. The `ours ÷ target` column
+/// compares each target with ours (`--threads reuse`), so it is shown only when ours ran beside
+/// at least one other target; alone, it would read 1.00 on every row.
 fn print_load_table(clients: usize, options: &Options, results: &[Results]) {
-    let ours = results
+    let measured: Vec<&Results> = results.iter().filter(|r| !r.runs.is_empty()).collect();
+    let ours = measured
         .iter()
         .find(|r| r.kind == Kind::Ours)
+        .filter(|_| measured.len() > 1)
         .map(|r| median(r.runs.iter().map(load::Run::per_second).collect()));
     println!(
-        "c = {clients}, n = {}, {} workers, {} requests a run, medians of {} rounds:",
-        options.n, options.workers, options.requests, options.rounds
+        "c = {clients}, n = {}, {}, {} requests a run, medians of {} rounds:",
+        options.n,
+        workers(options.workers),
+        options.requests,
+        options.rounds
     );
     println!();
+    let (ratio_header, ratio_rule) = if ours.is_some() {
+        (" ours ÷ target (requests/s) |", " ---: |")
+    } else {
+        ("", "")
+    };
     println!(
-        "| target | requests/s | p50 | p99 | max | errors | ours ÷ target (requests/s) | each round (requests/s) |"
+        "| target | requests/s | p50 | p99 | max | errors |{ratio_header} each round (requests/s) |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
-    for result in results.iter().filter(|r| !r.runs.is_empty()) {
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |{ratio_rule} --- |");
+    for result in measured {
         let per_second = median(result.runs.iter().map(load::Run::per_second).collect());
         let ms = |pick: &dyn Fn(&load::Run) -> Duration| {
             median(
@@ -288,20 +298,26 @@ fn print_load_table(clients: usize, options: &Options, results: &[Results]) {
             .iter()
             .map(|r| format!("{:.0}", r.per_second()))
             .collect();
+        let ratio = ours.map_or(String::new(), |ours| format!(" {:.2} |", ours / per_second));
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} | {} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {} |{ratio} {} |",
             result.kind,
             per_second,
             ms(&|r| r.percentile(50.0)),
             ms(&|r| r.percentile(99.0)),
             ms(&|r| r.max()),
             result.runs.iter().map(|r| r.errors).sum::<usize>(),
-            ours.map_or("—".to_string(), |ours| format!(
-                "{:.2}",
-                ours / per_second
-            )),
             rounds.join(", "),
         );
     }
     println!();
+}
+
+/// "1 worker", "3 workers": the table's title counts them in words a reader would use.
+fn workers(count: usize) -> String {
+    if count == 1 {
+        "1 worker".to_string()
+    } else {
+        format!("{count} workers")
+    }
 }

@@ -1,6 +1,7 @@
 //! What the load is sent to: our load balancer (reusing threads, or a new thread per
 //! connection), one worker directly, and — when they are installed — nginx's stream proxy,
-//! HAProxy and the Python lab's load balancer, all in front of the same Rust workers.
+//! HAProxy and the Python lab's load balancer (on a port of its own, not 65432), all in front
+//! of the same Rust workers.
 
 use std::fmt;
 use std::fs;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::error::{Context, Error};
 use lab::Running;
-use lab::lab::{Lab, free_port, port_is_free, python_load_balancer};
+use lab::lab::{Lab, free_port, python_lab_on_port, python_load_balancer};
 
 use crate::load;
 
@@ -106,8 +107,9 @@ impl Drop for Target {
     }
 }
 
-/// Whether `kind` can run here; the reason it cannot otherwise.
-pub fn available(kind: Kind, python_lab: Option<&Path>) -> Result<(), String> {
+/// Whether `kind` can run here; the reason it cannot otherwise. `python_lab` is the Python
+/// lab's folder, or why there is none (see `lab::lab::python_lab_dir`).
+pub fn available(kind: Kind, python_lab: Result<&Path, &str>) -> Result<(), String> {
     match kind {
         Kind::Ours | Kind::OursSpawn | Kind::Direct => Ok(()),
         Kind::Nginx if !installed("nginx") => Err("nginx is not installed".into()),
@@ -115,15 +117,8 @@ pub fn available(kind: Kind, python_lab: Option<&Path>) -> Result<(), String> {
             Err(format!("no {NGINX_STREAM_MODULE} (libnginx-mod-stream)"))
         }
         Kind::Haproxy if !installed("haproxy") => Err("haproxy is not installed".into()),
-        Kind::Python if python_lab.is_none() => Err("PYTHON_LAB_DIR is not set".into()),
-        Kind::Python if !python_lab.is_some_and(|dir| dir.join("load_balancer.py").exists()) => {
-            Err("PYTHON_LAB_DIR holds no load_balancer.py".into())
-        }
-        Kind::Python if !installed("python3") => Err("python3 is not on PATH".into()),
-        Kind::Python if !port_is_free(common::DEFAULT_LB_PORT) => {
-            Err("port 65432, which load_balancer.py needs, is in use".into())
-        }
-        Kind::Nginx | Kind::Haproxy | Kind::Python => Ok(()),
+        Kind::Python => python_lab.map(|_| ()).map_err(str::to_string),
+        Kind::Nginx | Kind::Haproxy => Ok(()),
     }
 }
 
@@ -185,7 +180,7 @@ pub fn start(
     kind: Kind,
     lab: &Lab,
     workers: &[u16],
-    python_lab: Option<&Path>,
+    python_lab: Result<&Path, &str>,
     output: ServerOutput,
 ) -> Result<Target, Error> {
     let port = free_port()?;
@@ -200,10 +195,11 @@ pub fn start(
         Kind::Nginx => nginx(lab, port, workers)?,
         Kind::Haproxy => haproxy(lab, port, workers)?,
         Kind::Python => {
-            let dir = python_lab.ok_or_else(|| Error::new("PYTHON_LAB_DIR is not set"))?;
-            let command = python_load_balancer(lab, dir)?;
+            // A copy on `port`, so that a lab on 65432 and the benchmark leave each other be.
+            let dir = python_lab_on_port(lab, python_lab.map_err(Error::new)?, port)?;
+            let command = python_load_balancer(lab, &dir)?;
             let process = start_server(lab, "Python lab", command, output)?;
-            return ready(common::DEFAULT_LB_PORT, Some(process));
+            return ready(port, Some(process));
         }
     };
     let process = start_server(lab, &kind.to_string(), command, output)?;

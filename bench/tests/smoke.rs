@@ -30,6 +30,10 @@ fn load_mode_measures_each_target_without_errors() {
         "1",
     ]);
     assert!(stdout.contains("c = 4, n = 20, 2 workers"), "{stdout}");
+    assert!(
+        stdout.contains("| ours ÷ target (requests/s) |"),
+        "{stdout}"
+    );
     let rows: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("| ") && l.contains(" ms |"))
@@ -65,6 +69,46 @@ fn factorial_mode_prints_a_row_per_n() {
     let stdout = bench(&["--factorial", "--ns", "10,1000"]);
     assert!(stdout.contains("| 10 | 7 |"), "{stdout}");
     assert!(stdout.contains("| 1000 | 2568 |"), "{stdout}");
+}
+
+/// A table of one target, as experiment 7 of docs/lab-guide.md prints: "1 worker", the row
+/// named for the load balancer the students start (a new thread per connection), and no
+/// `ours ÷ target` column, which would read 1.00.
+#[test]
+fn a_table_of_one_target_has_no_ratio_column() {
+    let stdout = bench(&[
+        "--workers",
+        "1",
+        "--clients",
+        "2",
+        "--requests",
+        "100",
+        "--rounds",
+        "1",
+        "--targets",
+        "ours-spawn",
+    ]);
+    assert!(
+        stdout.contains("c = 2, n = 20, 1 worker, 100 requests a run"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("÷"), "{stdout}");
+    let header = "| target | requests/s | p50 | p99 | max | errors | each round (requests/s) |";
+    assert!(stdout.lines().any(|l| l == header), "{stdout}");
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(" ms |"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{stdout}");
+    assert!(
+        rows[0].starts_with("| ours (spawn per connection) |"),
+        "{stdout}"
+    );
+    assert_eq!(
+        rows[0].split('|').count(),
+        header.split('|').count(),
+        "{stdout}"
+    );
 }
 
 /// `--targets` measures only the targets it names, in the tables' order whatever the order

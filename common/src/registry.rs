@@ -169,8 +169,9 @@ pub struct SettledTail {
 }
 
 /// How many times a read that finds no worker is read again. A registry rewritten in place
-/// (truncated, then written) lists nobody for a moment: under load, 23% of requests met that
-/// moment and were told there were no workers while two were healthy (docs/reliability.md).
+/// (truncated, then written) lists nobody for a moment, and a request that meets that moment
+/// must not be told there are no workers while they are healthy (docs/reliability.md says how
+/// often that happened).
 pub const EMPTY_REREADS: u32 = 5;
 
 /// The pause before each new read of a registry that listed no worker. A rewrite takes well

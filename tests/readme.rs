@@ -1,0 +1,386 @@
+//! README.md's captured transcripts stay true: each ```text block is what the programs print
+//! when the block's commands run again here. A program whose words change without README
+//! changing with them fails here, naming the line. The numbers the OS chooses (ports, the
+//! scratch folder's name) and a measured time are masked on both sides; a block that shows
+//! `...` where lines were left out matches the lines it does show, in order.
+//! `every_transcript_in_readme_md_is_checked_here` makes sure no block goes unchecked.
+#![allow(clippy::unwrap_used)] // a test reports a failure by panicking
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::TcpStream;
+use std::process::Command;
+
+use lab::lab::{Finished, Lab, PATIENCE, Server, python_lab_dir, say_skipped};
+use lab::process::{Running, program_path};
+
+/// README.md, as a reader sees it.
+const README: &str = include_str!("../README.md");
+
+/// A line each transcript holds and no other does: how each test below finds its block.
+const DEMO: &str = "Done: 3 answers from 3 workers; stopping them all.";
+const FAULT_DEMO: &str = "Stopping worker 2 (as Ctrl-C would) ...";
+const CARD: &str = "lab check: a worker, `python3 ";
+const CLIENT_SESSION: &str = "$ client";
+const STOPPED_WORKER: &str = "Received request for factorial of 6";
+const FROZEN_WORKER: &str = "Received request for factorial of 5";
+const TIME_WAIT: &str = "$ load_balancer --port 47200; echo \"exit code $?\"";
+
+/// The line of a transcript that stands for lines left out.
+const LEFT_OUT: &str = "...";
+
+/// The prompt of our client (and client.py), which a typed number follows on a terminal.
+const PROMPT: &str = "Enter an integer to calculate its factorial: ";
+
+/// Each ```text block of README.md, as its lines.
+fn transcripts() -> Vec<Vec<&'static str>> {
+    let mut blocks = Vec::new();
+    let mut block: Option<Vec<&str>> = None;
+    for line in README.lines() {
+        match (&mut block, line.starts_with("```")) {
+            (None, true) if line == "```text" => block = Some(Vec::new()),
+            (Some(_), true) => blocks.extend(block.take()),
+            (Some(lines), false) => lines.push(line),
+            _ => {}
+        }
+    }
+    blocks
+}
+
+/// The one transcript with a line that starts with `key`.
+fn transcript(key: &str) -> Vec<&'static str> {
+    let mut found = transcripts()
+        .into_iter()
+        .filter(|block| block.iter().any(|l| l.starts_with(key)));
+    let block = found
+        .next()
+        .unwrap_or_else(|| panic!("no transcript holds {key:?}"));
+    assert!(found.next().is_none(), "two transcripts hold {key:?}");
+    block
+}
+
+/// After each of these, the digits that follow are the OS's choice or a measured time.
+const MASKED_AFTER: [&str; 5] = [
+    "('127.0.0.1', ",
+    "127.0.0.1:",
+    "on port ",
+    "--port ",
+    "answered in ",
+];
+
+/// `line` with the numbers after [`MASKED_AFTER`] replaced by `#`, and the demo's scratch
+/// folder, which the system's temp folder holds, by `#` too.
+fn masked(line: &str) -> String {
+    let registry = "Registry file: ";
+    if line.starts_with(registry) && line.ends_with("/worker_ports.txt") {
+        return format!("{registry}#/worker_ports.txt");
+    }
+    let mut line = line.to_string();
+    for marker in MASKED_AFTER {
+        let mut from = 0;
+        while let Some(at) = line[from..].find(marker) {
+            let start = from + at + marker.len();
+            let digits = line[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .count();
+            line.replace_range(start..start + digits, "#");
+            from = start + 1;
+        }
+    }
+    line
+}
+
+/// Every line masked.
+fn all_masked<S: AsRef<str>>(lines: &[S]) -> Vec<String> {
+    lines.iter().map(|l| masked(l.as_ref())).collect()
+}
+
+/// The lines of each process of the demo, by its tag (`worker 1`; "" for the demo's own):
+/// the processes print at once, so only each one's own lines come in an order of their own.
+fn by_tag(lines: &[String]) -> BTreeMap<&str, Vec<&str>> {
+    let mut tagged: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for line in lines {
+        let tag = line
+            .strip_prefix('[')
+            .and_then(|rest| rest.split_once("] "))
+            .map_or("", |(tag, _)| tag);
+        tagged.entry(tag).or_default().push(line);
+    }
+    tagged
+}
+
+/// Whether `part` is found in `whole` in order, other lines between allowed.
+fn in_order(part: &[&str], whole: &[&str]) -> bool {
+    let mut rest = whole.iter();
+    part.iter().all(|line| rest.any(|l| l == line))
+}
+
+/// Whether each run of `shown`'s lines between [`LEFT_OUT`] lines stands in `printed` as it
+/// is, line after line, each run after the one before.
+fn shown_in(shown: &[String], printed: &[String]) -> bool {
+    let mut from = 0;
+    for run in shown.split(|l| l == LEFT_OUT) {
+        let found = (from..=printed.len().saturating_sub(run.len()))
+            .find(|&at| printed[at..].starts_with(run));
+        match found {
+            Some(at) => from = at + run.len(),
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The demo's stdout, run with `args`, as `cargo run --release` runs it but in the tests'
+/// profile: its build line names `--profile=dev` where README's names `--release`.
+fn demo(args: &[&str]) -> Vec<String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).replace("--profile=dev", "--release");
+    assert!(output.status.success(), "{stdout}");
+    stdout.lines().map(String::from).collect()
+}
+
+/// README's demo transcript is the demo's output, every line of every process, in each
+/// process's order.
+#[test]
+fn the_demo_transcript_is_what_the_demo_prints() {
+    let shown = all_masked(&transcript(DEMO));
+    let printed = all_masked(&demo(&[]));
+    assert_eq!(by_tag(&shown), by_tag(&printed), "{printed:#?}");
+}
+
+/// README's excerpt of `--fault` stands in its output, each process's lines in its order.
+#[test]
+fn the_fault_transcript_is_what_the_demo_prints_with_fault() {
+    let shown = transcript(FAULT_DEMO);
+    let shown: Vec<String> = all_masked(&shown)
+        .into_iter()
+        .filter(|l| l != LEFT_OUT)
+        .collect();
+    let printed = all_masked(&demo(&["--fault"]));
+    let printed = by_tag(&printed);
+    for (tag, lines) in by_tag(&shown) {
+        let empty = Vec::new();
+        let got = printed.get(tag).unwrap_or(&empty);
+        assert!(in_order(&lines, got), "{tag}: {lines:#?}\nnot in\n{got:#?}");
+    }
+}
+
+/// Our lab as README runs it by hand, three workers and the load balancer, but on a free port.
+fn lab_by_hand(name: &str, workers: usize) -> (Lab, Vec<Server>, Server) {
+    let lab = Lab::new(name).unwrap();
+    let workers = lab.start_workers(workers, &[]).unwrap();
+    let load_balancer = lab.start_load_balancer(&[]).unwrap();
+    (lab, workers, load_balancer)
+}
+
+/// A line of README's shell session, run by `sh` in `lab`'s folder with our programs on PATH
+/// and its two outputs in one, as on a terminal. `client` is given `--port` first, for the
+/// load balancer's free port; `typed` is typed at a prompt.
+fn run_in_shell(lab: &Lab, port: u16, line: &str, typed: &str) -> Finished {
+    let programs = program_path("client").unwrap();
+    let mut path = vec![programs.parent().unwrap().to_path_buf()];
+    path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
+    let script =
+        format!(r#"client() {{ command client --port {port} "$@"; }}; {{ {line} ; }} 2>&1"#);
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", &script])
+        .current_dir(lab.dir())
+        .env("PATH", std::env::join_paths(path).unwrap());
+    lab.run_to_end(line, command, Some(typed)).unwrap()
+}
+
+/// README's session in terminal 5: each `$` line run again prints the lines that follow it.
+/// (A terminal shows the number typed at the prompt, and the newline after it; a pipe does
+/// not, so the prompt's line and the next are one here.)
+#[test]
+fn the_client_session_is_what_the_client_prints() {
+    let (lab, _workers, load_balancer) = lab_by_hand("readme-client", 3);
+    let session = transcript(CLIENT_SESSION);
+    let mut commands = Vec::new();
+    for line in &session {
+        match line.strip_prefix("$ ") {
+            Some(command) => commands.push((command, Vec::new())),
+            None => commands.last_mut().unwrap().1.push(*line),
+        }
+    }
+    for (command, shown) in commands {
+        let mut typed = String::new();
+        let mut expected: Vec<String> = Vec::new();
+        for line in shown {
+            match expected.last_mut() {
+                Some(prompt) if prompt == PROMPT => prompt.push_str(line),
+                _ => match line.strip_prefix(PROMPT) {
+                    Some(number) => {
+                        typed = format!("{number}\n");
+                        expected.push(PROMPT.to_string());
+                    }
+                    None => expected.push(line.to_string()),
+                },
+            }
+        }
+        let finished = run_in_shell(&lab, load_balancer.port, command, &typed);
+        assert_eq!(finished.stdout, expected, "$ {command}: {finished:?}");
+    }
+}
+
+/// What a load balancer printed so far, masked.
+fn printed_by(process: &mut Running) -> Vec<String> {
+    all_masked(
+        &process
+            .drain()
+            .iter()
+            .map(|l| l.text.clone())
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// README's stopped worker: with the first worker stopped (as Ctrl-C does), the request for
+/// 6, whose turn is that worker's, shows the load balancer's lines README shows, in a run.
+#[test]
+fn the_stopped_worker_transcript_is_what_the_load_balancer_prints() {
+    let (lab, mut workers, mut load_balancer) = lab_by_hand("readme-stopped", 2);
+    workers[0].process.signal("INT").unwrap();
+    workers[0].process.wait_for_exit(PATIENCE).unwrap();
+    let finished = lab.run_client(load_balancer.port, &["6"], None).unwrap();
+    assert!(finished.status.success(), "{finished:?}");
+    load_balancer
+        .process
+        .wait_for("Response sent to client: ", PATIENCE)
+        .unwrap();
+    let shown = all_masked(&transcript(STOPPED_WORKER));
+    let printed = printed_by(&mut load_balancer.process);
+    assert!(
+        shown_in(&shown, &printed),
+        "{shown:#?}\nnot in\n{printed:#?}"
+    );
+}
+
+/// README's frozen worker: with the first worker frozen (as Ctrl-Z does), the request for 5,
+/// whose turn is that worker's, shows the lines README shows; after `kill -CONT` (`fg`), the
+/// back-up line too.
+#[test]
+fn the_frozen_worker_transcript_is_what_the_load_balancer_prints() {
+    let (lab, mut workers, mut load_balancer) = lab_by_hand("readme-frozen", 2);
+    workers[0].process.signal("STOP").unwrap();
+    let finished = lab.run_client(load_balancer.port, &["5"], None).unwrap();
+    assert!(finished.status.success(), "{finished:?}");
+    workers[0].process.signal("CONT").unwrap();
+    load_balancer
+        .process
+        .wait_for(" is back up", PATIENCE)
+        .unwrap();
+    let shown = all_masked(&transcript(FROZEN_WORKER));
+    let printed = printed_by(&mut load_balancer.process);
+    assert!(
+        shown_in(&shown, &printed),
+        "{shown:#?}\nnot in\n{printed:#?}"
+    );
+}
+
+/// A server like load_balancer.py: it binds without SO_REUSEADDR, prints its port, accepts one
+/// connection and closes it first, so its end of that connection waits in TIME_WAIT.
+const PYTHON_SERVER: &str = "\
+import socket
+server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+server.bind(('127.0.0.1', 0))
+server.listen()
+print(server.getsockname()[1], flush=True)
+client, _ = server.accept()
+client.close()
+server.close()
+";
+
+/// README's TIME_WAIT message: after a Python server closed a connection on a port, our load
+/// balancer started there says what README shows, and exits 1.
+#[test]
+fn the_time_wait_transcript_is_what_the_load_balancer_prints() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        return say_skipped(
+            "the_time_wait_transcript_is_what_the_load_balancer_prints",
+            "python3 is not installed",
+        );
+    }
+    let lab = Lab::new("readme-time-wait").unwrap();
+    let mut python = Command::new("python3");
+    python.args(["-c", PYTHON_SERVER]);
+    let mut server = lab.start("python server", python).unwrap();
+    let port: u16 = server
+        .wait_for("", PATIENCE)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut nothing = Vec::new();
+    stream.read_to_end(&mut nothing).unwrap();
+    drop(stream);
+    assert!(server.wait_for_exit(PATIENCE).unwrap().success());
+
+    let session = transcript(TIME_WAIT);
+    let line = session[0].strip_prefix("$ ").unwrap();
+    let line = line.replace("--port 47200", &format!("--port {port}"));
+    let finished = run_in_shell(&lab, port, &line, "");
+    assert_eq!(
+        all_masked(&finished.stdout),
+        all_masked(&session[1..]),
+        "{finished:?}"
+    );
+}
+
+/// README's report card of the Python worker: each of its rows, and its last line, is what
+/// `lab check` prints for that worker (the evidence under a row, with its ports and the
+/// Python's traceback, is not compared: see tests/lab_guide.rs, experiment 9).
+#[test]
+fn the_report_card_rows_are_what_lab_check_prints() {
+    let python_lab = match python_lab_dir() {
+        Ok(dir) => dir,
+        Err(why) => {
+            return say_skipped("the_report_card_rows_are_what_lab_check_prints", &why);
+        }
+    };
+    let worker = format!("python3 {}", python_lab.join("worker_server.py").display());
+    let lab = Lab::new("readme-card").unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lab"));
+    command.args(["check", "--worker", &worker]);
+    let finished = lab.run_to_end("lab check", command, None).unwrap();
+    let rows = |lines: &[&str]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.starts_with("  pass  ") || l.starts_with("  FAIL  "))
+            .chain(lines.last())
+            .map(|l| l.to_string())
+            .collect()
+    };
+    let printed: Vec<&str> = finished.stdout.iter().map(String::as_str).collect();
+    assert_eq!(rows(&transcript(CARD)), rows(&printed), "{finished:?}");
+}
+
+/// Every transcript in README.md is one of those checked above, so a new one cannot go
+/// unchecked.
+#[test]
+fn every_transcript_in_readme_md_is_checked_here() {
+    let keys = [
+        DEMO,
+        FAULT_DEMO,
+        CARD,
+        CLIENT_SESSION,
+        STOPPED_WORKER,
+        FROZEN_WORKER,
+        TIME_WAIT,
+    ];
+    let blocks = transcripts();
+    for block in &blocks {
+        let checked = keys
+            .iter()
+            .filter(|key| block.iter().any(|l| l.starts_with(*key)))
+            .count();
+        assert_eq!(checked, 1, "checked by {checked} tests here:\n{block:#?}");
+    }
+    assert_eq!(blocks.len(), keys.len());
+}
