@@ -29,7 +29,11 @@ fn prints_the_lab_transcript() -> Result<(), Error> {
         lb.process.wait_for("Response sent to client", PATIENCE)?;
     }
 
-    let mut expected_lb = vec![format!("Load Balancer listening on 127.0.0.1:{}", lb.port)];
+    let mut expected_lb = vec![
+        format!("Load Balancer listening on 127.0.0.1:{}", lb.port),
+        // Ours only: which registry file it reads, in full.
+        format!("Reading the workers from {}", lab.registry().display()),
+    ];
     for (number, factorial) in answers {
         expected_lb.push("Client connected: ('127.0.0.1', PORT)".to_string());
         expected_lb.push(format!("Received request for factorial of {number}"));

@@ -71,9 +71,13 @@ const MASKED_AFTER: [&str; 5] = [
 /// `line` with the numbers after [`MASKED_AFTER`] replaced by `#`, and the demo's scratch
 /// folder, which the system's temp folder holds, by `#` too.
 fn masked(line: &str) -> String {
-    let registry = "Registry file: ";
-    if line.starts_with(registry) && line.ends_with("/worker_ports.txt") {
-        return format!("{registry}#/worker_ports.txt");
+    for registry in [
+        "Registry file: ",
+        "[load_balancer] Reading the workers from ",
+    ] {
+        if line.starts_with(registry) && line.ends_with("/worker_ports.txt") {
+            return format!("{registry}#/worker_ports.txt");
+        }
     }
     let mut line = line.to_string();
     for marker in MASKED_AFTER {
@@ -261,14 +265,18 @@ fn the_stopped_worker_transcript_is_what_the_load_balancer_prints() {
 }
 
 /// README's frozen worker: with the first worker frozen (as Ctrl-Z does), the request for 5,
-/// whose turn is that worker's, shows the lines README shows; after `kill -CONT` (`fg`), the
-/// back-up line too.
+/// whose turn is that worker's, shows the lines README shows, the unanswered health check
+/// included; after `kill -CONT` (`fg`), the back-up line too.
 #[test]
 fn the_frozen_worker_transcript_is_what_the_load_balancer_prints() {
     let (lab, mut workers, mut load_balancer) = lab_by_hand("readme-frozen", 2);
     workers[0].process.signal("STOP").unwrap();
     let finished = lab.run_client(load_balancer.port, &["5"], None).unwrap();
     assert!(finished.status.success(), "{finished:?}");
+    load_balancer
+        .process
+        .wait_for("marked down: no answer to a health check", PATIENCE)
+        .unwrap();
     workers[0].process.signal("CONT").unwrap();
     load_balancer
         .process

@@ -11,10 +11,12 @@
 //!   (a hedged request: Envoy's `hedge_on_per_try_timeout`; Dean and Barroso, "The Tail at
 //!   Scale"). The first right answer wins — n! is the same whoever computes it — and the other
 //!   attempt runs to its end on its own thread, its answer dropped;
-//! - puts a worker on probation (marked down) when it has answered nothing at all while
-//!   another worker answered its request in under [`SLOW_ANSWER`]: a worker stopped with
-//!   Ctrl-Z costs the requests that met it about a second each, and then nothing. A slow
-//!   worker is not on probation: where every worker is slow, the other one is slow too;
+//! - suspects a worker that has answered nothing at all while another worker answered its
+//!   request in under [`SLOW_ANSWER`]: new requests pass it over while a health check tells a
+//!   frozen worker (no answer: marked down) from a swamped one (an answer: back). A worker
+//!   stopped with Ctrl-Z costs the requests that met it about a second each, and then nothing.
+//!   A worker that is only slow is not suspected: where every worker is slow, the other one
+//!   is slow too;
 //! - sends a request that workers take and fail with to [`MAX_TAKEN_AND_FAILED`] workers at
 //!   most, hedges included, and starts no new attempt after [`MAX_TIME_TRYING`].
 
@@ -237,7 +239,7 @@ impl Walk<'_> {
             running.retain(|(worker, _)| *worker != outcome.worker);
             match outcome.result {
                 Ok(answer) => {
-                    self.put_on_probation(&running, &outcome.worker, outcome.took);
+                    self.suspect_the_silent(&running, &outcome.worker, outcome.took);
                     say!("Forwarded to worker {}", outcome.worker);
                     return Ok(answer);
                 }
@@ -261,11 +263,13 @@ impl Walk<'_> {
         }
     }
 
-    /// Marks down each worker still working on the request that has answered nothing at all
+    /// Suspects each worker still working on the request that has answered nothing at all
     /// since it was asked, longer ago than the request's patience, while `winner` answered in
-    /// under [`SLOW_ANSWER`]: frozen or hung, as far as anyone can see. It keeps the request,
-    /// and is back up the moment it answers anything.
-    fn put_on_probation(
+    /// under [`SLOW_ANSWER`]: frozen or hung, or only swamped. New requests pass it over while a
+    /// health check tells which: a frozen worker does not answer the check either and is marked
+    /// down; a swamped one answers and is back. It keeps the request either way, and is back
+    /// the moment it answers anything.
+    fn suspect_the_silent(
         &self,
         running: &[(WorkerAddr, Instant)],
         winner: &WorkerAddr,
@@ -273,10 +277,11 @@ impl Walk<'_> {
     ) {
         for (worker, sent) in running {
             let silent = sent.elapsed() >= self.patience && self.health.silent_since(worker, *sent);
-            if silent && took < SLOW_ANSWER && self.health.mark_down(worker) {
+            if silent && took < SLOW_ANSWER && self.health.suspect(worker) {
                 say!(
-                    "Worker {worker} marked down: no answer in {:.1}s while worker {winner} \
-                     answered in {:.3}s; new requests go to other workers until it answers",
+                    "Worker {worker} is slow: no answer in {:.1}s while worker {winner} \
+                     answered in {:.3}s; checking it, and new requests go to other workers \
+                     meanwhile",
                     sent.elapsed().as_secs_f64(),
                     took.as_secs_f64()
                 );
@@ -370,7 +375,7 @@ fn wait_in_background(
 
 /// Logs what an attempt says about its worker and marks the worker up or down. Every attempt
 /// ends here, also those whose request another worker answered meanwhile: a late right answer
-/// brings a worker on probation back up.
+/// brings a suspected or down worker back up.
 fn record(health: &Health, worker: &WorkerAddr, result: &Result<Vec<u8>, Failure>) {
     let failure = match result {
         Ok(_) => {

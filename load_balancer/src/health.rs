@@ -4,8 +4,10 @@
 //! The Python lab has none of this: a dead worker in the registry fails every request that
 //! reaches it. Here, as in HAProxy and nginx:
 //! - a worker that fails a real request is marked down (passive checks, HAProxy's
-//!   `observe layer4`, nginx's `max_fails`), and new requests skip it; `failover.rs` also puts
-//!   a worker that answers nothing while another answers its request at once on probation;
+//!   `observe layer4`, nginx's `max_fails`), and new requests skip it; a worker that answered
+//!   nothing while another answered its request at once is suspected (`failover.rs`): new
+//!   requests skip it while it is checked at once, and it is marked down only if it does not
+//!   answer the check either;
 //! - a down worker is health-checked by one background thread after its cool-down, and comes
 //!   back when it answers (HAProxy's `rise`), or as soon as any request it still holds is
 //!   answered. Each failed check doubles the cool-down, up to [`MAX_COOLDOWN`], so long-dead
@@ -44,6 +46,9 @@ struct Record {
     failed_checks: u32,
     /// True while the background thread checks it.
     checking: bool,
+    /// Down only until a health check says whether it is frozen: it answered nothing while
+    /// another worker answered its request at once (`failover.rs`).
+    suspected: bool,
     /// Requests in progress at it: each one's number and when it was sent.
     in_flight: Vec<(u64, Instant)>,
     /// When it last gave an answer.
@@ -179,6 +184,19 @@ impl Health {
         was_up
     }
 
+    /// Passes `worker` over for new requests and has it health-checked at once (see
+    /// [`Record::suspected`]). True if it was up until now (worth a log line).
+    pub fn suspect(&self, worker: &WorkerAddr) -> bool {
+        let mut records = lock(&self.records);
+        let record = records.entry(worker.clone()).or_default();
+        let was_up = record.down_until.is_none();
+        if was_up {
+            record.down_until = Some(Instant::now());
+            record.suspected = true;
+        }
+        was_up
+    }
+
     /// Notes that `worker` answered, and marks it up. True if it was down until now (worth a
     /// log line).
     pub fn answered(&self, worker: &WorkerAddr) -> bool {
@@ -186,6 +204,7 @@ impl Health {
         let record = records.entry(worker.clone()).or_default();
         record.last_answer = Some(Instant::now());
         record.failed_checks = 0;
+        record.suspected = false;
         record.down_until.take().is_some()
     }
 
@@ -201,11 +220,21 @@ impl Health {
                     continue; // left the registry meanwhile
                 };
                 record.checking = false;
+                let suspected = std::mem::take(&mut record.suspected);
                 if alive {
                     record.failed_checks = 0;
                     if record.down_until.take().is_some() {
                         say!("Worker {worker} is back up");
                     }
+                } else if suspected && record.down_until.is_some() {
+                    // Silent to a request and to its check: frozen or hung, not slow.
+                    let cooldown = self.cooldown.as_secs_f64();
+                    say!(
+                        "Worker {worker} marked down: no answer to a health check within {}s \
+                         either; skipping it for {cooldown}s",
+                        attempt::CHECK_TIMEOUT.as_secs_f64()
+                    );
+                    record.down_until = Some(Instant::now() + self.cooldown);
                 } else if record.down_until.is_some() {
                     record.failed_checks = record.failed_checks.saturating_add(1);
                     record.down_until =

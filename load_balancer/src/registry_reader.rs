@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use std::thread;
 
 use common::error::plain;
-use common::lock;
 use common::log::SaidOnce;
 use common::registry::{self, Registry, SettledTail, WorkerAddr};
+use common::{lock, say};
 
 /// The registry file, and what was already logged about it.
 pub struct RegistryReader {
@@ -31,8 +31,12 @@ pub struct RegistryReader {
 
 impl RegistryReader {
     /// The registry at `path`, read by the load balancer listening at `own_address`; nothing
-    /// is read until a request comes.
+    /// is read until a request comes. Says which file it is, in full: ours only, since a load
+    /// balancer started in another folder than the workers finds none, and should say where it
+    /// looked.
     pub fn new(path: PathBuf, own_address: WorkerAddr) -> RegistryReader {
+        let full = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        say!("Reading the workers from {}", full.display());
         RegistryReader {
             path,
             own_address,
