@@ -8,8 +8,13 @@
 //!
 //! With `--fault` it sends more numbers and stops one worker half-way, as a student's Ctrl-C
 //! would, to show the load balancer passing over the dead worker while every answer arrives.
+//! With `--status` the load balancer serves its status page too, the demo prints its address,
+//! asks one number a second so that the page can follow, and keeps the lab running for the
+//! page until Ctrl-C.
 
 use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 use common::error::Error;
@@ -34,11 +39,19 @@ const STOP_AFTER: usize = 4;
 /// How many workers the lab's write-up starts.
 const WORKERS: usize = 3;
 
+/// With `--status`, the pause before each request: the page is drawn again every second, so
+/// each request shows on it before the next.
+const PACE: Duration = Duration::from_secs(1);
+
+/// How often the demo looks whether Ctrl-C was pressed, while the lab runs for the page.
+const CTRL_C_POLL: Duration = Duration::from_millis(100);
+
 /// What `lab --help` prints.
 const HELP: &str = "\
 lab: runs the whole factorial lab in one command (the demo)
 
-Usage: lab [--fault]    (or, from the workspace: cargo run --release [-- --fault])
+Usage: lab [--fault] [--status]
+       (or, from the workspace: cargo run --release [-- --fault --status])
 
 Builds the worker, load balancer and client, starts three workers and the load balancer
 (on a free port, not the lab's 65432, which it leaves as it found it) with a registry file in
@@ -49,6 +62,9 @@ Options:
   --fault       ask for nine numbers, and after the fourth answer stop the worker whose
                 turn comes next, as Ctrl-C would: the load balancer marks it down and
                 sends that request and the later ones to the two workers left
+  --status      also serve the load balancer's status page and print its address, to open
+                in a browser (a projector's); ask one number a second, so the page can
+                follow; and keep the lab running after the last answer until Ctrl-C
   -h, --help    print this help
 
 Exit codes: 0 when every answer arrived right, 1 when something failed, 2 for a bad argument.
@@ -63,17 +79,29 @@ enum Run {
     Fault,
 }
 
-/// The demo takes `--fault` and `--help`; anything else is a mistake, not ignored.
-fn parse_args(args: &mut Args) -> Result<Run, CliError> {
-    let mut run = Run::Plain;
+/// What the command line chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Choice {
+    run: Run,
+    /// `--status`: the status page, a request a second, and the lab kept until Ctrl-C.
+    status: bool,
+}
+
+/// The demo takes `--fault`, `--status` and `--help`; anything else is a mistake, not ignored.
+fn parse_args(args: &mut Args) -> Result<Choice, CliError> {
+    let mut choice = Choice {
+        run: Run::Plain,
+        status: false,
+    };
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {
-            "--fault" => run = Run::Fault,
+            "--fault" => choice.run = Run::Fault,
+            "--status" => choice.status = true,
             "-h" | "--help" => return Err(CliError::HelpRequested),
             _ => return Err(cli::unknown(&arg)),
         }
     }
-    Ok(run)
+    Ok(choice)
 }
 
 /// Runs `lab check` or the demo, and turns the outcome into the exit code the help promises.
@@ -82,8 +110,8 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("check") {
         return lab::check::main(std::env::args().skip(2));
     }
-    let run = cli::parse_or_exit("lab", HELP, parse_args);
-    let result = run_demo(run);
+    let choice = cli::parse_or_exit("lab", HELP, parse_args);
+    let result = run_demo(choice);
     // Every process is stopped and the scratch folder gone by now; write out the last lines.
     log::flush();
     match result {
@@ -96,7 +124,7 @@ fn main() -> ExitCode {
 }
 
 /// Starts the lab and gives the chosen run; dropping the lab at the end stops every process.
-fn run_demo(run: Run) -> Result<(), Error> {
+fn run_demo(choice: Choice) -> Result<(), Error> {
     build_programs()?;
     let lab = Lab::echoing("demo")?;
     say!("Registry file: {}", lab.registry().display());
@@ -106,40 +134,73 @@ fn run_demo(run: Run) -> Result<(), Error> {
     // On a free port (--port 0), not the lab's 65432: a lab of the instructor's may listen
     // there, and the connections a load balancer closes hold the port for a minute after it
     // stops, which would keep the Python load balancer out (it binds without SO_REUSEADDR).
-    let mut balancer = lab.start_load_balancer(&[])?;
+    // The status page, if asked for, on a free port too.
+    let status: &[&str] = if choice.status {
+        &["--status", "127.0.0.1:0"]
+    } else {
+        &[]
+    };
+    let mut balancer = lab.start_load_balancer(status)?;
+    let page = if choice.status {
+        Some(page_address(&mut balancer)?)
+    } else {
+        None
+    };
+    if let Some(page) = &page {
+        say!("The status page: open {page} in a browser to watch the lab.");
+    }
+    let pace = if choice.status { PACE } else { Duration::ZERO };
 
-    match run {
+    let (answers, how) = match choice.run {
         Run::Plain => {
             for number in NUMBERS {
+                thread::sleep(pace);
                 ask(&lab, &balancer, number)?;
                 wait_until_logged(&mut balancer, &mut workers)?;
             }
-            say!(
-                "Done: {} answers from {WORKERS} workers; stopping them all.",
-                NUMBERS.len()
-            );
+            (NUMBERS.len(), "")
         }
         Run::Fault => {
-            run_with_fault(&lab, &mut balancer, &mut workers)?;
-            say!(
-                "Done: {} answers from {WORKERS} workers, one of them stopped half-way; \
-                 stopping them all.",
-                FAULT_NUMBERS.len()
-            );
+            run_with_fault(&lab, &mut balancer, &mut workers, pace)?;
+            (FAULT_NUMBERS.len(), ", one of them stopped half-way")
         }
-    }
+    };
+    let Some(page) = page else {
+        say!("Done: {answers} answers from {WORKERS} workers{how}; stopping them all.");
+        return Ok(());
+    };
+    say!(
+        "Done: {answers} answers from {WORKERS} workers{how}. The lab keeps running for the \
+         status page at {page}; press Ctrl-C to stop it."
+    );
+    wait_for_ctrl_c();
+    say!("Ctrl-C: stopping them all.");
     Ok(())
 }
 
-/// Sends every number of [`FAULT_NUMBERS`], stopping a worker after [`STOP_AFTER`] answers;
-/// for the request after the stop it waits for the load balancer's "marked down" line too, so
-/// the failover reads in order before the next client starts.
-fn run_with_fault(lab: &Lab, balancer: &mut Server, workers: &mut [Server]) -> Result<(), Error> {
+/// The status page's address, from the load balancer's `Status page at …` line.
+fn page_address(balancer: &mut Server) -> Result<String, Error> {
+    let line = balancer.process.wait_for("Status page at ", PATIENCE)?;
+    line.split_once(" at ")
+        .map(|(_, address)| address.to_string())
+        .ok_or_else(|| Error::new(format!("no address in {line:?}")))
+}
+
+/// Sends every number of [`FAULT_NUMBERS`], `pace` apart, stopping a worker after
+/// [`STOP_AFTER`] answers; for the request after the stop it waits for the load balancer's
+/// "marked down" line too, so the failover reads in order before the next client starts.
+fn run_with_fault(
+    lab: &Lab,
+    balancer: &mut Server,
+    workers: &mut [Server],
+    pace: Duration,
+) -> Result<(), Error> {
     let mut served = Vec::new();
     for (index, number) in FAULT_NUMBERS.into_iter().enumerate() {
         if index == STOP_AFTER {
             stop_next_in_turn(workers, &served)?;
         }
+        thread::sleep(pace);
         ask(lab, balancer, number)?;
         if index == STOP_AFTER {
             balancer.process.wait_for("marked down", PATIENCE)?;
@@ -201,4 +262,50 @@ fn wait_until_logged(balancer: &mut Server, workers: &mut [Server]) -> Result<u1
         .first()
         .copied()
         .ok_or_else(|| Error::new("the load balancer named no worker"))
+}
+
+/// Waits until Ctrl-C is pressed. A terminal's Ctrl-C reaches every process of the demo: the
+/// workers and the load balancer stop by themselves, and the demo, which catches it, then
+/// removes its scratch folder and exits 0.
+fn wait_for_ctrl_c() {
+    ctrl_c::catch();
+    while !ctrl_c::pressed() {
+        thread::sleep(CTRL_C_POLL);
+    }
+}
+
+/// Catching Ctrl-C (SIGINT), which std cannot do: the C library's `signal` installs a handler
+/// that only sets a flag, the one thing a signal handler may safely do.
+mod ctrl_c {
+    use std::ffi::c_int;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// SIGINT's number on Linux (and every Unix).
+    const SIGINT: c_int = 2;
+
+    /// Set by the handler.
+    static PRESSED: AtomicBool = AtomicBool::new(false);
+
+    unsafe extern "C" {
+        /// The C library's `signal`: the handler to run on `signum`; returns the old one.
+        fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
+    }
+
+    /// The handler: notes the press and returns, as a signal handler must.
+    extern "C" fn on_interrupt(_: c_int) {
+        PRESSED.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on, Ctrl-C sets the flag instead of ending the demo.
+    pub fn catch() {
+        // SAFETY: `signal` stores the pointer to a handler with the C signature it expects
+        // (one int, no result); the handler only stores to an atomic, which is safe at any
+        // moment. Should it fail, Ctrl-C ends the demo as before, leaving its scratch folder.
+        let _ = unsafe { signal(SIGINT, on_interrupt) };
+    }
+
+    /// True once Ctrl-C has been pressed.
+    pub fn pressed() -> bool {
+        PRESSED.load(Ordering::SeqCst)
+    }
 }

@@ -75,6 +75,19 @@ impl Failure {
     pub fn is_connect_timeout(&self) -> bool {
         matches!(self, Failure::CouldNotConnect(e) if protocol::is_timeout(e))
     }
+
+    /// One word for this failure, for the status page's data (docs/protocol.md).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::CouldNotConnect(_) if self.is_connect_timeout() => "timed-out",
+            Failure::CouldNotConnect(_) => "cannot-connect",
+            Failure::Busy => "busy",
+            Failure::Refused(_) => "error-answer",
+            Failure::ClosedWithoutAnswer | Failure::Io(_) => "closed",
+            Failure::WrongAnswer { .. } => "wrong-answer",
+            Failure::TimedOut => "timed-out",
+        }
+    }
 }
 
 impl fmt::Display for Failure {

@@ -1,4 +1,4 @@
-//! The warning for a load balancer that listens beyond loopback. Ours only: load_balancer.py
+//! The warning for a load balancer, or its status page, that listens beyond loopback. Ours only: load_balancer.py
 //! listens on 127.0.0.1 and nothing else.
 //!
 //! The lab's protocol has no authentication and no encryption: whoever can reach the port can
@@ -11,16 +11,32 @@ use common::log;
 
 /// Prints one line on stderr when `listener` is reachable from other machines.
 pub fn warn_if_reachable(listener: &TcpListener) {
-    let loopback = listener
-        .local_addr()
-        .is_ok_and(|address| address.ip().is_loopback());
-    if !loopback {
+    if !on_loopback(listener) {
         log::warn(
             "Warning: listening beyond this machine; the protocol has no authentication or \
              encryption, so anyone who can reach this port can use the workers and read the \
              answers",
         );
     }
+}
+
+/// The same warning for the status page (`--status`), which shows the requests and their
+/// answers to whoever can reach it.
+pub fn warn_if_page_reachable(listener: &TcpListener) {
+    if !on_loopback(listener) {
+        log::warn(
+            "Warning: the status page listens beyond this machine; it has no authentication \
+             or encryption, so anyone who can reach its port can see the workers, the \
+             requests and the answers",
+        );
+    }
+}
+
+/// True when `listener` takes connections from this machine only.
+fn on_loopback(listener: &TcpListener) -> bool {
+    listener
+        .local_addr()
+        .is_ok_and(|address| address.ip().is_loopback())
 }
 
 /// True when `host` (an address or `localhost`) names this machine only.

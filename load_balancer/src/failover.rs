@@ -19,6 +19,9 @@
 //!   is slow too;
 //! - sends a request that workers take and fail with to [`MAX_TAKEN_AND_FAILED`] workers at
 //!   most, hedges included, and starts no new attempt after [`MAX_TIME_TRYING`].
+//!
+//! With `--status`, each request and each of its attempts is noted on the status page's board
+//! as it happens (a [`Trace`]); without it the trace is empty and noting does nothing.
 
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -31,6 +34,7 @@ use common::{lock, protocol, say};
 use crate::LoadBalancer;
 use crate::attempt::{self, Attempt, Failure, Timeouts};
 use crate::health::{Health, InFlight};
+use crate::status::Trace;
 use crate::strategy;
 
 /// How long a request waits for its worker before it asks the next worker too: 100000! takes
@@ -76,6 +80,20 @@ pub fn forward(
     turn: usize,
     number: u64,
 ) -> Result<Vec<u8>, String> {
+    let trace = Trace::start(lb.health.status.as_ref(), number, turn);
+    let result = ask_in_order(lb, workers, turn, number, &trace);
+    trace.finished(&result);
+    result
+}
+
+/// [`forward`]'s work, each step noted on `trace`.
+fn ask_in_order(
+    lb: &LoadBalancer,
+    workers: &[WorkerAddr],
+    turn: usize,
+    number: u64,
+    trace: &Trace,
+) -> Result<Vec<u8>, String> {
     let order = strategy::order_to_try(lb.strategy, workers, turn, &lb.health, &lb.random);
     let mut walk = Walk {
         order,
@@ -89,21 +107,23 @@ pub fn forward(
         last_failure_took: false,
         refusal: None,
         wrong_answer: None,
+        trace,
     };
     // The usual path, all on this thread: a worker answers within SLOW_ANSWER, or fails at
     // once and the next is asked.
     while let Some(worker) = walk.next_to_try() {
-        let result = match Asked::send(&worker, number, walk.timeouts, walk.health) {
+        let result = match Asked::send(&worker, number, walk.timeouts, walk.health, trace) {
             Err(failure) => Err(failure),
             Ok(mut asked) => match asked.attempt.answer_within(walk.patience) {
                 None => return walk.hedged(asked),
                 Some(result) => result,
             },
         };
-        record(walk.health, &worker, &result);
+        record(walk.health, trace, &worker, &result);
         match result {
             Ok(answer) => {
                 say!("Forwarded to worker {worker}");
+                trace.relayed(&worker);
                 return Ok(answer);
             }
             Err(failure) => walk.failed(failure)?,
@@ -133,6 +153,8 @@ struct Walk<'a> {
     refusal: Option<Vec<u8>>,
     /// The last wrong answer, said in the client's error answer.
     wrong_answer: Option<String>,
+    /// Where the status page notes each attempt (`--status`).
+    trace: &'a Trace,
 }
 
 /// What became of one attempt that ran on a thread of its own.
@@ -218,13 +240,15 @@ impl Walk<'_> {
             self.number,
             self.timeouts,
             self.health,
+            self.trace,
             &outcomes,
         );
         loop {
             if let Some(worker) = self.another_worker(&running) {
                 running.push((worker.clone(), Instant::now()));
                 let job = Job::Ask(worker);
-                wait_in_background(job, self.number, self.timeouts, self.health, &outcomes);
+                let (number, timeouts) = (self.number, self.timeouts);
+                wait_in_background(job, number, timeouts, self.health, self.trace, &outcomes);
                 continue;
             }
             if running.is_empty() {
@@ -241,6 +265,7 @@ impl Walk<'_> {
                 Ok(answer) => {
                     self.suspect_the_silent(&running, &outcome.worker, outcome.took);
                     say!("Forwarded to worker {}", outcome.worker);
+                    self.trace.relayed(&outcome.worker);
                     return Ok(answer);
                 }
                 Err(failure) => self.failed(failure)?,
@@ -304,7 +329,9 @@ impl Asked {
         number: u64,
         timeouts: Timeouts,
         health: &Health,
+        trace: &Trace,
     ) -> Result<Asked, Failure> {
+        trace.asked(worker);
         let in_flight = health.start_request(worker);
         let attempt = attempt::send(worker, number, timeouts)?;
         Ok(Asked {
@@ -322,7 +349,7 @@ enum Job {
 
 impl Job {
     /// Runs the attempt to its end, and records what it says about the worker.
-    fn run(self, number: u64, timeouts: Timeouts, health: &Health) -> Outcome {
+    fn run(self, number: u64, timeouts: Timeouts, health: &Health, trace: &Trace) -> Outcome {
         let (worker, sent, result) = match self {
             Job::Wait(asked) => {
                 let (worker, sent) = (asked.attempt.worker.clone(), asked.attempt.sent);
@@ -330,12 +357,12 @@ impl Job {
             }
             Job::Ask(worker) => {
                 let sent = Instant::now();
-                let result = Asked::send(&worker, number, timeouts, health)
+                let result = Asked::send(&worker, number, timeouts, health, trace)
                     .and_then(|asked| asked.attempt.answer());
                 (worker, sent, result)
             }
         };
-        record(health, &worker, &result);
+        record(health, trace, &worker, &result);
         Outcome {
             worker,
             took: sent.elapsed(),
@@ -351,24 +378,30 @@ fn wait_in_background(
     number: u64,
     timeouts: Timeouts,
     health: &Arc<Health>,
+    trace: &Trace,
     outcomes: &Sender<Outcome>,
 ) {
     // The job is handed over through a slot, so that it is still here if the thread never
     // starts (the closure that held it is then dropped unrun).
     let slot = Arc::new(Mutex::new(Some(job)));
-    let (theirs, their_health, their_outcomes) =
-        (Arc::clone(&slot), Arc::clone(health), outcomes.clone());
+    let (theirs, their_health, their_trace, their_outcomes) = (
+        Arc::clone(&slot),
+        Arc::clone(health),
+        trace.clone(),
+        outcomes.clone(),
+    );
     let spawned = thread::Builder::new().spawn(move || {
         let job = lock(&theirs).take();
         if let Some(job) = job {
+            let outcome = job.run(number, timeouts, &their_health, &their_trace);
             // The request may have its answer already; then nobody listens, which is fine.
-            let _ = their_outcomes.send(job.run(number, timeouts, &their_health));
+            let _ = their_outcomes.send(outcome);
         }
     });
     if spawned.is_err() {
         let job = lock(&slot).take();
         if let Some(job) = job {
-            let _ = outcomes.send(job.run(number, timeouts, health));
+            let _ = outcomes.send(job.run(number, timeouts, health, trace));
         }
     }
 }
@@ -376,7 +409,8 @@ fn wait_in_background(
 /// Logs what an attempt says about its worker and marks the worker up or down. Every attempt
 /// ends here, also those whose request another worker answered meanwhile: a late right answer
 /// brings a suspected or down worker back up.
-fn record(health: &Health, worker: &WorkerAddr, result: &Result<Vec<u8>, Failure>) {
+fn record(health: &Health, trace: &Trace, worker: &WorkerAddr, result: &Result<Vec<u8>, Failure>) {
+    trace.ended(worker, result);
     let failure = match result {
         Ok(_) => {
             if health.answered(worker) {
@@ -391,7 +425,7 @@ fn record(health: &Health, worker: &WorkerAddr, result: &Result<Vec<u8>, Failure
         Failure::Busy | Failure::Refused(_) => true,
         _ => failure.is_connect_timeout() && health.answered_within(worker, RECENTLY),
     };
-    if !alive && health.mark_down(worker) {
+    if !alive && health.mark_down(worker, failure) {
         let cooldown = health.cooldown().as_secs_f64();
         say!("Worker {worker} marked down; skipping it for {cooldown}s");
     }

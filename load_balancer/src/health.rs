@@ -16,6 +16,9 @@
 //! A worker that is up is never checked, so a lab at work sees no health checks at all, and
 //! nothing here ever takes a request away from a worker: a down worker keeps the requests it
 //! holds until it answers them or the worker timeout ends them.
+//!
+//! Each record also keeps when its worker last changed state and why, for the status page
+//! (`status/`, `--status`): a change is rare, and noting it costs a clock reading.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +29,8 @@ use std::time::{Duration, Instant};
 use common::registry::WorkerAddr;
 use common::{lock, say};
 
-use crate::attempt;
+use crate::attempt::{self, Failure};
+use crate::status::Board;
 
 /// The longest cool-down, however often a worker failed its checks: a worker restarted after
 /// a long break is back within a minute, and a dead entry costs one refused connection a
@@ -53,6 +57,57 @@ struct Record {
     in_flight: Vec<(u64, Instant)>,
     /// When it last gave an answer.
     last_answer: Option<Instant>,
+    /// When its state last changed, and why: what the status page says of it.
+    changed: Option<(Instant, Why)>,
+}
+
+/// Why a worker's state last changed, as the status page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// Marked down: a request to it failed this way (`Failure::kind`, and the failure as the
+    /// log says it, such as `cannot connect: connection refused`).
+    Failed {
+        /// One word for the failure, for scripts: `cannot-connect`, `closed`, ….
+        kind: &'static str,
+        /// The failure in the log's words.
+        text: String,
+    },
+    /// Suspected: it answered nothing while another worker answered its request at once.
+    Silent,
+    /// Marked down: suspected, and its health check went unanswered too.
+    CheckUnanswered,
+    /// Back up: it answered a request.
+    Answered,
+    /// Back up: it answered a health check.
+    AnsweredCheck,
+}
+
+/// A worker's state, as new requests see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// New requests go to it.
+    Up,
+    /// Passed over while a health check asks it for 1! (see [`Record::suspected`]).
+    Suspect,
+    /// Skipped until a health check finds it back, or it answers a request it holds.
+    Down,
+}
+
+/// One worker as the status page shows it: a copy of its record, taken under the lock.
+#[derive(Debug, Clone)]
+pub struct WorkerView {
+    /// Up, suspected or down.
+    pub state: State,
+    /// When it last changed state, and why; `None` if it has been up all along.
+    pub changed: Option<(Instant, Why)>,
+    /// When the next health check is due (a down or suspected worker).
+    pub next_check: Option<Instant>,
+    /// True while a health check asks it.
+    pub checking: bool,
+    /// Health checks failed in a row.
+    pub failed_checks: u32,
+    /// Requests in progress at it.
+    pub in_progress: usize,
 }
 
 /// The records, shared by every request thread and the checking thread.
@@ -67,6 +122,9 @@ pub struct Health {
     records: Records,
     /// Numbers the requests in progress.
     next_id: AtomicU64,
+    /// What the status page records of each request (`--status`); `None` without it, so that
+    /// recording costs nothing.
+    pub status: Option<Arc<Board>>,
 }
 
 /// A request in progress at a worker; dropping it counts the request as finished.
@@ -86,13 +144,18 @@ impl Drop for InFlight {
 
 impl Health {
     /// No records yet: every worker starts up. Nothing checks down workers until
-    /// [`Health::start_checking`].
-    pub fn new(cooldown: Duration, connect_timeout: Duration) -> Arc<Health> {
+    /// [`Health::start_checking`]. `status` is the status page's board, with `--status`.
+    pub fn new(
+        cooldown: Duration,
+        connect_timeout: Duration,
+        status: Option<Arc<Board>>,
+    ) -> Arc<Health> {
         Arc::new(Health {
             cooldown,
             connect_timeout,
             records: Arc::new(Mutex::new(HashMap::new())),
             next_id: AtomicU64::new(0),
+            status,
         })
     }
 
@@ -171,15 +234,18 @@ impl Health {
             .is_some_and(|last| last.elapsed() < time)
     }
 
-    /// Marks `worker` down for the first cool-down. True if it was up until now (worth a log
-    /// line).
-    pub fn mark_down(&self, worker: &WorkerAddr) -> bool {
+    /// Marks `worker` down for the first cool-down, after `failure`. True if it was up until
+    /// now (worth a log line).
+    pub fn mark_down(&self, worker: &WorkerAddr, failure: &Failure) -> bool {
         let mut records = lock(&self.records);
         let record = records.entry(worker.clone()).or_default();
         let was_up = record.down_until.is_none();
         if was_up {
-            record.down_until = Some(Instant::now() + self.cooldown);
+            let now = Instant::now();
+            record.down_until = Some(now + self.cooldown);
             record.failed_checks = 0;
+            let (kind, text) = (failure.kind(), failure.to_string());
+            record.changed = Some((now, Why::Failed { kind, text }));
         }
         was_up
     }
@@ -191,8 +257,10 @@ impl Health {
         let record = records.entry(worker.clone()).or_default();
         let was_up = record.down_until.is_none();
         if was_up {
-            record.down_until = Some(Instant::now());
+            let now = Instant::now();
+            record.down_until = Some(now);
             record.suspected = true;
+            record.changed = Some((now, Why::Silent));
         }
         was_up
     }
@@ -202,10 +270,37 @@ impl Health {
     pub fn answered(&self, worker: &WorkerAddr) -> bool {
         let mut records = lock(&self.records);
         let record = records.entry(worker.clone()).or_default();
-        record.last_answer = Some(Instant::now());
+        let now = Instant::now();
+        record.last_answer = Some(now);
         record.failed_checks = 0;
         record.suspected = false;
-        record.down_until.take().is_some()
+        let was_down = record.down_until.take().is_some();
+        if was_down {
+            record.changed = Some((now, Why::Answered));
+        }
+        was_down
+    }
+
+    /// How each of `workers` stands now, for the status page.
+    pub fn view(&self, workers: &[WorkerAddr]) -> Vec<WorkerView> {
+        let records = lock(&self.records);
+        let view = |record: &Record| WorkerView {
+            state: match record.down_until {
+                None => State::Up,
+                Some(_) if record.suspected => State::Suspect,
+                Some(_) => State::Down,
+            },
+            changed: record.changed.clone(),
+            next_check: record.down_until,
+            checking: record.checking,
+            failed_checks: record.failed_checks,
+            in_progress: record.in_flight.len(),
+        };
+        let up_all_along = Record::default();
+        workers
+            .iter()
+            .map(|worker| view(records.get(worker).unwrap_or(&up_all_along)))
+            .collect()
     }
 
     /// The checking thread: forever, checks each down worker whose cool-down is over. One that
@@ -224,6 +319,7 @@ impl Health {
                 if alive {
                     record.failed_checks = 0;
                     if record.down_until.take().is_some() {
+                        record.changed = Some((Instant::now(), Why::AnsweredCheck));
                         say!("Worker {worker} is back up");
                     }
                 } else if suspected && record.down_until.is_some() {
@@ -234,7 +330,9 @@ impl Health {
                          either; skipping it for {cooldown}s",
                         attempt::CHECK_TIMEOUT.as_secs_f64()
                     );
-                    record.down_until = Some(Instant::now() + self.cooldown);
+                    let now = Instant::now();
+                    record.down_until = Some(now + self.cooldown);
+                    record.changed = Some((now, Why::CheckUnanswered));
                 } else if record.down_until.is_some() {
                     record.failed_checks = record.failed_checks.saturating_add(1);
                     record.down_until =
@@ -287,16 +385,19 @@ mod tests {
 
     /// Records without the checking thread: these tests call the methods themselves.
     fn health(cooldown: Duration) -> Arc<Health> {
-        Health::new(cooldown, Duration::from_secs(1))
+        Health::new(cooldown, Duration::from_secs(1), None)
     }
+
+    /// The failure the tests mark workers down for.
+    const CLOSED: Failure = Failure::ClosedWithoutAnswer;
 
     /// A failed worker is skipped until marked up; marking down and up are logged once each.
     #[test]
     fn down_workers_are_skipped_until_up() {
         let workers = [worker(1), worker(2)];
         let health = health(Duration::from_secs(3600));
-        assert!(health.mark_down(&worker(1)));
-        assert!(!health.mark_down(&worker(1)), "already down");
+        assert!(health.mark_down(&worker(1), &CLOSED));
+        assert!(!health.mark_down(&worker(1), &CLOSED), "already down");
         assert_eq!(health.split(&workers), (vec![worker(2)], vec![worker(1)]));
         assert!(health.answered(&worker(1)));
         assert!(!health.answered(&worker(1)), "already up");
@@ -325,12 +426,61 @@ mod tests {
         assert_eq!(secs, [10, 20, 40, 60, 60, 60]);
     }
 
+    /// The view says each state, since when and why: down after a failure, in the log's words;
+    /// suspected; back up after an answer. (A health check's verdicts need the checking
+    /// thread: `tests/status.rs` sees them end to end.)
+    #[test]
+    fn the_view_says_why_and_since_when() {
+        let health = health(Duration::from_secs(3600));
+        let (first, second) = (worker(1), worker(2));
+        let view = |w: &WorkerAddr| health.view(std::slice::from_ref(w)).remove(0);
+        let up = view(&first);
+        assert_eq!(
+            (up.state, up.changed, up.next_check),
+            (State::Up, None, None)
+        );
+
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let before = Instant::now();
+        health.mark_down(&first, &Failure::CouldNotConnect(refused));
+        let down = view(&first);
+        assert_eq!(down.state, State::Down);
+        let (since, why) = down.changed.unwrap();
+        assert!(since >= before);
+        let text = "cannot connect: connection refused".to_string();
+        assert_eq!(
+            why,
+            Why::Failed {
+                kind: "cannot-connect",
+                text
+            }
+        );
+        assert!(
+            down.next_check.unwrap() > since,
+            "checked after its cool-down"
+        );
+
+        health.suspect(&second);
+        let suspect = view(&second);
+        assert_eq!(suspect.state, State::Suspect);
+        assert_eq!(suspect.changed.unwrap().1, Why::Silent);
+
+        health.answered(&first);
+        let back = view(&first);
+        assert_eq!(
+            (back.state, back.changed.unwrap().1),
+            (State::Up, Why::Answered)
+        );
+        let _in_flight = health.start_request(&first);
+        assert_eq!(view(&first).in_progress, 1);
+    }
+
     /// Records of workers that left the registry are dropped.
     #[test]
     fn records_do_not_outgrow_the_registry() {
         let health = health(Duration::from_secs(5));
         for port in 1..=100 {
-            health.mark_down(&worker(port));
+            health.mark_down(&worker(port), &CLOSED);
         }
         let (up, down) = health.split(&[worker(1), worker(200)]);
         assert_eq!((up, down), (vec![worker(200)], vec![worker(1)]));

@@ -29,6 +29,7 @@ mod health;
 mod options;
 mod registry_reader;
 mod shared;
+mod status;
 mod strategy;
 use attempt::Timeouts;
 use client_side::{read_request, refuse, reply};
@@ -112,11 +113,11 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     // Ours: beyond loopback, one line on stderr says the protocol has no authentication.
     beyond_loopback::warn_if_reachable(&listener);
     say!("Load Balancer listening on {host}:{port}");
-    let serving = options.serving();
-    let lb = LoadBalancer::new(options, port);
+    // Ours: with --status, a live page of the workers and the last requests (status/).
+    let lb = status::serve_if_asked(LoadBalancer::new(&options, port))?;
     // Lines 74–82: accept clients for ever, each on a thread of its own. Ours: the cap, the
     // back-off and --threads reuse (common::server::serve).
-    server::serve(&listener, serving, move |client| {
+    server::serve(&listener, options.serving(), move |client| {
         say!("Client connected: {}", python_addr(client.addr()));
         handle_client(client, &lb);
     })

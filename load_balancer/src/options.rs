@@ -10,6 +10,7 @@ use common::server::Serving;
 use common::threads::ThreadMode;
 
 use crate::export::Product;
+use crate::status::StatusAddress;
 use crate::strategy::Strategy;
 
 /// How long a client may take to send its whole request. client.py connects first and then
@@ -45,6 +46,7 @@ load_balancer: hands each client's request to a worker (the lab's load_balancer.
 Usage: load_balancer [--host H] [--port P] [--registry FILE] [--strategy S]
                      [--timeout SECS] [--connect-timeout SECS] [--worker-timeout SECS]
                      [--cooldown SECS] [--max-connections N] [--threads MODE]
+                     [--status [HOST:]PORT]
        load_balancer [the flags above] --print-haproxy-config | --print-nginx-config
 
 Options:
@@ -63,6 +65,10 @@ Options:
   --threads MODE            spawn: a new thread for each connection, as in the Python;
                             reuse: a fixed pool of threads, each accepting in turn (faster)
                             [default: spawn]
+  --status [HOST:]PORT      also serve a live status page at http://HOST:PORT/, its data
+                            at /status.json: each worker's state and counts, the last
+                            requests; HOST is 127.0.0.1 unless given, and beyond loopback
+                            it warns; port 0 lets the OS choose [default: off]
   --print-haproxy-config    print an HAProxy configuration for the workers in the registry,
                             with the address, strategy and timeouts above, and exit
   --print-nginx-config      the same for nginx's stream module
@@ -95,6 +101,8 @@ pub struct Options {
     pub threads: ThreadMode,
     /// Print a configuration for HAProxy or nginx and exit instead of serving (`export.rs`).
     pub print_config: Option<Product>,
+    /// Where to serve the status page (`status/`); none unless asked.
+    pub status: Option<StatusAddress>,
 }
 
 impl Options {
@@ -121,6 +129,7 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         max_connections: DEFAULT_MAX_CONNECTIONS,
         threads: ThreadMode::Spawn,
         print_config: None,
+        status: None,
     };
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {
@@ -135,6 +144,7 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--cooldown" => options.cooldown = args.seconds(&arg)?,
             "--max-connections" => options.max_connections = args.count(&arg)?,
             "--threads" => options.threads = args.value(&arg)?,
+            "--status" => options.status = Some(args.value(&arg)?),
             "--print-haproxy-config" => options.print_config = Some(Product::Haproxy),
             "--print-nginx-config" => options.print_config = Some(Product::Nginx),
             _ => return Err(cli::unknown(&arg)),

@@ -1,0 +1,380 @@
+//! What the status page remembers that the load balancer itself does not need: how many
+//! requests each worker answered and failed, the last [`RECENT`] requests with each of their
+//! attempts, and how many requests finished in each of the last seconds.
+//!
+//! `failover.rs` notes each request on a [`Trace`] as it goes. Without `--status` there is no
+//! board, every trace is empty, and each note is a test of an empty `Option`: nothing more.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::display::shorten;
+use common::lock;
+use common::registry::WorkerAddr;
+
+use crate::attempt::Failure;
+use crate::status::StatusAddress;
+
+/// How many of the latest requests the page lists: a screenful on a projector, and enough to
+/// see round-robin go round a few times.
+pub const RECENT: usize = 20;
+
+/// Over how many whole seconds requests per second are counted: long enough to be steady when
+/// a person sends a request every second or two, short enough to follow a change.
+pub const RATE_SECONDS: u64 = 5;
+
+/// How many seconds of counts are kept: the window, the second under way, and room to spare.
+const SECONDS_KEPT: usize = RATE_SECONDS as usize + 3;
+
+/// What the status page records, shared by every request's thread and the page's server,
+/// and where the page is.
+pub struct Board {
+    /// Where the page is served (`--status`).
+    pub page: StatusAddress,
+    /// Where the load balancer listens for clients, for the page's picture.
+    pub balancer: String,
+    /// When the board was made: the seconds of the rate count from here.
+    started: Instant,
+    books: Mutex<Books>,
+}
+
+/// The board's records, under one lock.
+#[derive(Default)]
+struct Books {
+    /// The latest requests, the newest first.
+    recent: VecDeque<Arc<Mutex<Request>>>,
+    /// Requests handed to the workers so far.
+    requests: u64,
+    /// Requests finished in each of the last seconds: (second since `started`, count).
+    finished: [(u64, u64); SECONDS_KEPT],
+    /// Each worker's answers and failures.
+    tallies: HashMap<WorkerAddr, Tally>,
+}
+
+/// One worker's counts, as its log lines count them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Requests it answered for the client: its `Forwarded to worker …` lines.
+    pub answered: u64,
+    /// Attempts at it that failed: its `Error communicating with worker …` lines.
+    pub failures: u64,
+}
+
+/// One request, as the page lists it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The n asked for.
+    pub number: u64,
+    /// Its round-robin turn.
+    pub turn: usize,
+    /// When it reached the workers' side of the load balancer.
+    pub started: Instant,
+    /// Each worker asked, in the order they were asked.
+    pub attempts: Vec<Attempt>,
+    /// How it ended; `None` while it is in progress.
+    pub end: Option<End>,
+}
+
+/// One worker asked for one request.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The worker.
+    pub worker: WorkerAddr,
+    /// When it was asked.
+    pub asked: Instant,
+    /// True when another attempt was still waiting for its answer as this one was asked: a
+    /// hedge beside a slow worker, not a retry after a failure.
+    pub hedge: bool,
+    /// How long it took and what came of it; `None` while it waits.
+    pub result: Option<(Duration, Result<(), Failed>)>,
+    /// True for the attempt whose answer went to the client.
+    pub relayed: bool,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    /// One word (`Failure::kind`).
+    pub kind: &'static str,
+    /// As the log says it.
+    pub text: String,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone)]
+pub struct End {
+    /// From its start to its answer.
+    pub took: Duration,
+    /// True when the client got n!, false for an `Error: ` answer.
+    pub answered: bool,
+    /// What the client got, shortened as in the log lines.
+    pub answer: String,
+}
+
+/// A copy of the board, taken at once, for one view of the page.
+#[derive(Debug, Clone)]
+pub struct BoardView {
+    /// The latest requests, the newest first.
+    pub recent: Vec<Request>,
+    /// Requests handed to the workers so far.
+    pub requests: u64,
+    /// Requests finished per second over the last [`RATE_SECONDS`] whole seconds.
+    pub per_second: f64,
+    /// Each worker's counts.
+    pub tallies: HashMap<WorkerAddr, Tally>,
+}
+
+impl Board {
+    /// An empty board for a page at `page`, of the load balancer listening at `balancer`.
+    pub fn new(page: StatusAddress, balancer: String) -> Board {
+        Board {
+            page,
+            balancer,
+            started: Instant::now(),
+            books: Mutex::new(Books::default()),
+        }
+    }
+
+    /// The whole seconds since the board was made.
+    fn second(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// A copy of what the page shows, with the counts of workers that are not in `listed`
+    /// forgotten, so that the counts never outgrow the registry.
+    pub fn view(&self, listed: &[WorkerAddr]) -> BoardView {
+        let now = self.second();
+        let mut books = lock(&self.books);
+        if books.tallies.len() > listed.len() {
+            let listed: HashSet<&WorkerAddr> = listed.iter().collect();
+            books.tallies.retain(|worker, _| listed.contains(worker));
+        }
+        let window = now.saturating_sub(RATE_SECONDS)..now;
+        let finished: u64 = books
+            .finished
+            .iter()
+            .filter(|(second, _)| window.contains(second))
+            .map(|(_, count)| count)
+            .sum();
+        // Before the first whole seconds have passed, the rate is over the seconds there were.
+        let seconds = now.clamp(1, RATE_SECONDS);
+        let recent: Vec<Arc<Mutex<Request>>> = books.recent.iter().cloned().collect();
+        let view = BoardView {
+            recent: Vec::new(),
+            requests: books.requests,
+            per_second: finished as f64 / seconds as f64,
+            tallies: books.tallies.clone(),
+        };
+        drop(books);
+        // Each request under its own lock, after the board's: a request thread takes them in
+        // that order too, and never both at once.
+        BoardView {
+            recent: recent.iter().map(|r| lock(r).clone()).collect(),
+            ..view
+        }
+    }
+}
+
+/// One request's notes on the board: empty without `--status`. Cloned into each thread that
+/// runs one of the request's attempts.
+#[derive(Clone, Default)]
+pub struct Trace(Option<(Arc<Board>, Arc<Mutex<Request>>)>);
+
+impl Trace {
+    /// A trace of the request for n! that took `turn`, on `board` if there is one.
+    pub fn start(board: Option<&Arc<Board>>, number: u64, turn: usize) -> Trace {
+        let Some(board) = board else {
+            return Trace(None);
+        };
+        let request = Arc::new(Mutex::new(Request {
+            number,
+            turn,
+            started: Instant::now(),
+            attempts: Vec::new(),
+            end: None,
+        }));
+        let mut books = lock(&board.books);
+        books.requests += 1;
+        books.recent.push_front(Arc::clone(&request));
+        books.recent.truncate(RECENT);
+        drop(books);
+        Trace(Some((Arc::clone(board), request)))
+    }
+
+    /// Notes that `worker` is being asked.
+    pub fn asked(&self, worker: &WorkerAddr) {
+        let Some((_, request)) = &self.0 else {
+            return;
+        };
+        let mut request = lock(request);
+        let hedge = request.attempts.iter().any(|a| a.result.is_none());
+        request.attempts.push(Attempt {
+            worker: worker.clone(),
+            asked: Instant::now(),
+            hedge,
+            result: None,
+            relayed: false,
+        });
+    }
+
+    /// Notes what came of asking `worker`, and counts a failure against it.
+    pub fn ended(&self, worker: &WorkerAddr, result: &Result<Vec<u8>, Failure>) {
+        let Some((board, request)) = &self.0 else {
+            return;
+        };
+        let outcome = match result {
+            Ok(_) => Ok(()),
+            Err(failure) => Err(Failed {
+                kind: failure.kind(),
+                text: failure.to_string(),
+            }),
+        };
+        if outcome.is_err() {
+            let mut books = lock(&board.books);
+            books.tallies.entry(worker.clone()).or_default().failures += 1;
+        }
+        let mut request = lock(request);
+        let waiting = request
+            .attempts
+            .iter_mut()
+            .find(|a| a.worker == *worker && a.result.is_none());
+        if let Some(attempt) = waiting {
+            attempt.result = Some((attempt.asked.elapsed(), outcome));
+        }
+    }
+
+    /// Notes that `worker`'s answer went to the client, and counts it.
+    pub fn relayed(&self, worker: &WorkerAddr) {
+        let Some((board, request)) = &self.0 else {
+            return;
+        };
+        lock(&board.books)
+            .tallies
+            .entry(worker.clone())
+            .or_default()
+            .answered += 1;
+        let mut request = lock(request);
+        if let Some(attempt) = request.attempts.iter_mut().find(|a| a.worker == *worker) {
+            attempt.relayed = true;
+        }
+    }
+
+    /// Notes what the client is sent: n!, or the `Error: ` answer.
+    pub fn finished(&self, result: &Result<Vec<u8>, String>) {
+        let Some((board, request)) = &self.0 else {
+            return;
+        };
+        let (answered, answer) = match result {
+            Ok(digits) => (true, shorten(&String::from_utf8_lossy(digits))),
+            Err(error) => (false, error.clone()),
+        };
+        {
+            let mut request = lock(request);
+            let took = request.started.elapsed();
+            request.end = Some(End {
+                took,
+                answered,
+                answer,
+            });
+        }
+        let second = board.second();
+        let mut books = lock(&board.books);
+        let slot = &mut books.finished[(second % SECONDS_KEPT as u64) as usize];
+        if slot.0 != second {
+            *slot = (second, 0);
+        }
+        slot.1 += 1;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
+mod tests {
+    use super::*;
+
+    fn worker(port: u16) -> WorkerAddr {
+        WorkerAddr {
+            host: "127.0.0.1".into(),
+            port,
+        }
+    }
+
+    fn board() -> Board {
+        let page = StatusAddress {
+            host: "127.0.0.1".into(),
+            port: 0,
+        };
+        Board::new(page, "127.0.0.1:1".into())
+    }
+
+    /// A request that failed at one worker and was answered by the next shows both attempts,
+    /// and each worker's counts say so.
+    #[test]
+    fn a_retried_request_shows_each_attempt() {
+        let board = Arc::new(board());
+        let trace = Trace::start(Some(&board), 11, 4);
+        trace.asked(&worker(1));
+        trace.ended(&worker(1), &Err(Failure::ClosedWithoutAnswer));
+        trace.asked(&worker(2));
+        trace.ended(&worker(2), &Ok(b"39916800".to_vec()));
+        trace.relayed(&worker(2));
+        trace.finished(&Ok(b"39916800".to_vec()));
+        let view = board.view(&[worker(1), worker(2)]);
+        assert_eq!(view.requests, 1);
+        let request = &view.recent[0];
+        assert_eq!((request.number, request.turn), (11, 4));
+        let end = request.end.as_ref().unwrap();
+        assert!(end.answered);
+        assert_eq!(end.answer, "39916800");
+        let [first, second] = &request.attempts[..] else {
+            panic!("{:?}", request.attempts);
+        };
+        assert!(!first.hedge && !second.hedge, "a retry, not a hedge");
+        let failed = first.result.as_ref().unwrap().1.as_ref().unwrap_err();
+        assert_eq!(failed.kind, "closed");
+        assert!(!first.relayed && second.relayed);
+        assert_eq!(
+            view.tallies[&worker(1)],
+            Tally {
+                answered: 0,
+                failures: 1
+            }
+        );
+        assert_eq!(
+            view.tallies[&worker(2)],
+            Tally {
+                answered: 1,
+                failures: 0
+            }
+        );
+    }
+
+    /// A worker asked while another still waits is a hedge; only the newest requests are kept.
+    #[test]
+    fn hedges_are_told_from_retries_and_old_requests_go() {
+        let board = Arc::new(board());
+        for n in 0..(RECENT as u64 + 5) {
+            let trace = Trace::start(Some(&board), n, 0);
+            trace.asked(&worker(1));
+            trace.asked(&worker(2));
+        }
+        let view = board.view(&[]);
+        assert_eq!(view.recent.len(), RECENT);
+        assert_eq!(view.recent[0].number, RECENT as u64 + 4, "the newest first");
+        assert!(view.recent[0].attempts[1].hedge);
+        assert!(
+            view.tallies.is_empty(),
+            "counts of workers not listed are forgotten"
+        );
+    }
+
+    /// Without a board, a trace notes nothing.
+    #[test]
+    fn without_a_board_nothing_is_noted() {
+        let trace = Trace::start(None, 5, 0);
+        trace.asked(&worker(1));
+        trace.finished(&Ok(b"120".to_vec()));
+        assert!(trace.0.is_none());
+    }
+}

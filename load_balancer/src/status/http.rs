@@ -1,0 +1,364 @@
+//! The status page's own HTTP/1.1 server, std only: `GET /` (the page) and `GET /status.json`
+//! (its data), one request per connection, then the connection closes.
+//!
+//! Whatever an HTTP client does, it costs the page and nothing else: the server has its own
+//! threads, its own small cap on connections ([`MAX_CONNECTIONS`]; a connection over it is
+//! closed at once, unread) and its own deadlines (the whole request within [`REQUEST_TIME`],
+//! at most [`MAX_HEAD_BYTES`] of it), and it writes nothing to the load balancer's log, so a
+//! flood cannot fill a terminal. The view it serves is taken at most every [`FRESH_FOR`], so a
+//! client asking in a loop cannot make the load balancer read its registry in a loop.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::deadline::Deadline;
+use common::error::{Error, plain};
+use common::lock;
+
+use crate::LoadBalancer;
+use crate::status::board::Board;
+use crate::status::snapshot::Snapshot;
+use crate::status::{StatusAddress, page};
+
+/// How many connections the page serves at once; more are closed at once. A projector, a few
+/// students' browsers and `curl` need a handful; every place costs a thread.
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// How long a client may take to send its whole request: a browser sends it at once, in a
+/// millisecond even across a room's Wi-Fi; a slow or silent client then gets `408 Request
+/// Timeout` and its place is free.
+pub const REQUEST_TIME: Duration = Duration::from_secs(2);
+
+/// The most a request (its line and headers) may be: a browser's is under a kilobyte.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+
+/// How long writing an answer may take: the page is about 20 kB, and a client that does not
+/// read gives up its place.
+const WRITE_TIME: Duration = Duration::from_secs(2);
+
+/// How long, and how many bytes, the server reads what a client sends after its request
+/// before it closes: closing with bytes unread makes the kernel send a reset, which can destroy
+/// the answer before the client reads it.
+const LINGER: Duration = Duration::from_millis(500);
+/// See [`LINGER`].
+const LINGER_BYTES: u64 = 64 * 1024;
+
+/// How long one view of the load balancer is served before a new one is taken: the page
+/// fetches one a second, so it always gets a fresh one.
+pub const FRESH_FOR: Duration = Duration::from_millis(100);
+
+/// How long the accept loop waits after a failed accept (the process out of file
+/// descriptors): it must not spin, and it says nothing, as the load balancer's own loop says
+/// what matters.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Binds the page's address; a failure says which flag to change.
+pub fn bind(at: &StatusAddress) -> Result<TcpListener, Error> {
+    TcpListener::bind((at.host.as_str(), at.port)).map_err(|e| {
+        Error::new(format!(
+            "cannot serve the status page on {at}: {}; choose another --status",
+            plain(&e)
+        ))
+    })
+}
+
+/// Serves the page for `lb` on `listener`, on a thread of its own.
+pub fn start(listener: TcpListener, lb: Arc<LoadBalancer>) -> Result<(), Error> {
+    let server = Arc::new(Server {
+        lb,
+        open: AtomicUsize::new(0),
+        latest: Mutex::new(None),
+    });
+    thread::Builder::new()
+        .name("status page".to_string())
+        .spawn(move || server.accept(&listener))
+        .map(|_| ())
+        .map_err(|e| Error::new(format!("cannot start the status page's thread: {e}")))
+}
+
+/// The page's server: the load balancer it shows, its open connections, its latest view.
+struct Server {
+    lb: Arc<LoadBalancer>,
+    /// Connections being served now.
+    open: AtomicUsize,
+    /// The latest view, drawn: when taken, the page and the JSON.
+    latest: Mutex<Option<(Instant, Arc<Drawn>)>>,
+}
+
+/// One view of the load balancer, drawn both ways.
+struct Drawn {
+    page: String,
+    json: String,
+}
+
+/// A place under [`MAX_CONNECTIONS`], freed when dropped.
+struct Place<'a>(&'a AtomicUsize);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Server {
+    /// Accepts connections for ever; each under the cap gets a thread, the rest are closed.
+    fn accept(self: Arc<Server>, listener: &TcpListener) {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else {
+                thread::sleep(ACCEPT_PAUSE);
+                continue;
+            };
+            if self.open.fetch_add(1, Ordering::Relaxed) >= MAX_CONNECTIONS {
+                self.open.fetch_sub(1, Ordering::Relaxed);
+                drop(stream); // over the cap: closed at once, unread, unanswered
+                continue;
+            }
+            let server = Arc::clone(&self);
+            let spawned = thread::Builder::new().spawn(move || {
+                let _place = Place(&server.open);
+                server.serve(stream);
+            });
+            if spawned.is_err() {
+                // The closure, and with it the connection, is gone; its place is freed here.
+                self.open.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Reads one request, answers it and closes the connection.
+    fn serve(&self, mut stream: TcpStream) {
+        let answer = match read_head(&mut stream, Deadline::after(REQUEST_TIME)) {
+            Ok(head) => self.answer(&head),
+            Err(Problem::Gone) => return,
+            Err(problem) => plain_answer(problem.status()),
+        };
+        let sent = stream
+            .set_write_timeout(Some(WRITE_TIME))
+            .and_then(|()| stream.write_all(&answer));
+        if sent.is_ok() {
+            let _ = stream.shutdown(Shutdown::Write);
+            linger(&mut stream);
+        }
+    }
+
+    /// The answer to a request: the page, its data, or why not.
+    fn answer(&self, head: &[u8]) -> Vec<u8> {
+        let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        let mut words = line.split_whitespace();
+        let (Some(method), Some(target), Some(version)) =
+            (words.next(), words.next(), words.next())
+        else {
+            return plain_answer(Status::BadRequest);
+        };
+        if !version.starts_with("HTTP/1.") || words.next().is_some() {
+            return plain_answer(Status::BadRequest);
+        }
+        let path = target.split('?').next().unwrap_or_default();
+        let json = match path {
+            "/" => false,
+            "/status.json" => true,
+            _ => return plain_answer(Status::NotFound),
+        };
+        if method != "GET" {
+            return plain_answer(Status::MethodNotAllowed);
+        }
+        let Some(board) = &self.lb.health.status else {
+            return plain_answer(Status::NotFound); // cannot be: the server runs with a board
+        };
+        let drawn = self.drawn(board);
+        if json {
+            ok("application/json", &drawn.json)
+        } else {
+            ok("text/html; charset=utf-8", &drawn.page)
+        }
+    }
+
+    /// The latest view, taken afresh when it is older than [`FRESH_FOR`].
+    fn drawn(&self, board: &Board) -> Arc<Drawn> {
+        let mut latest = lock(&self.latest);
+        if let Some((taken, drawn)) = latest.as_ref() {
+            if taken.elapsed() < FRESH_FOR {
+                return Arc::clone(drawn);
+            }
+        }
+        let snapshot = Snapshot::take(&self.lb, board);
+        let drawn = Arc::new(Drawn {
+            page: page::render(&snapshot),
+            json: snapshot.to_json(),
+        });
+        *latest = Some((Instant::now(), Arc::clone(&drawn)));
+        drawn
+    }
+}
+
+/// What went wrong while reading a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Problem {
+    /// The client closed, or the connection failed: nobody to answer.
+    Gone,
+    /// The whole request did not arrive within [`REQUEST_TIME`].
+    TooSlow,
+    /// The request line alone is longer than [`MAX_HEAD_BYTES`].
+    LineTooLong,
+    /// The request line and headers are.
+    HeadersTooLong,
+}
+
+impl Problem {
+    /// The answer's status.
+    fn status(self) -> Status {
+        match self {
+            Problem::Gone | Problem::TooSlow => Status::RequestTimeout,
+            Problem::LineTooLong => Status::UriTooLong,
+            Problem::HeadersTooLong => Status::HeadersTooLarge,
+        }
+    }
+}
+
+/// Reads the request line and headers, up to the blank line that ends them, by `deadline`.
+fn read_head(stream: &mut TcpStream, deadline: Deadline) -> Result<Vec<u8>, Problem> {
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 2048];
+    loop {
+        let timeout = deadline.timeout().map_err(|_| Problem::TooSlow)?;
+        stream
+            .set_read_timeout(timeout)
+            .map_err(|_| Problem::Gone)?;
+        let read = match stream.read(&mut chunk) {
+            Ok(0) => return Err(Problem::Gone),
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if common::protocol::is_timeout(&e) => return Err(Problem::TooSlow),
+            Err(_) => return Err(Problem::Gone),
+        };
+        head.extend_from_slice(&chunk[..read]);
+        if ends_head(&head) {
+            return Ok(head);
+        }
+        if head.len() > MAX_HEAD_BYTES {
+            let has_line = head.contains(&b'\n');
+            return Err(if has_line {
+                Problem::HeadersTooLong
+            } else {
+                Problem::LineTooLong
+            });
+        }
+    }
+}
+
+/// Reads and drops what the client still sends, until it closes, for at most [`LINGER`] in
+/// all and [`LINGER_BYTES`]: then the connection may close without a reset.
+fn linger(stream: &mut TcpStream) {
+    let deadline = Deadline::after(LINGER);
+    let mut chunk = [0u8; 2048];
+    let mut left = LINGER_BYTES;
+    while left > 0 {
+        let Ok(timeout) = deadline.timeout() else {
+            return;
+        };
+        if stream.set_read_timeout(timeout).is_err() {
+            return;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(read) => left = left.saturating_sub(read as u64),
+        }
+    }
+}
+
+/// True once `head` holds the blank line that ends a request's headers (`\r\n\r\n`, or
+/// `\n\n` from a client typed by hand).
+fn ends_head(head: &[u8]) -> bool {
+    head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
+}
+
+/// The answers the server gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    UriTooLong,
+    HeadersTooLarge,
+}
+
+impl Status {
+    /// The status line's code and words.
+    fn line(self) -> &'static str {
+        match self {
+            Status::BadRequest => "400 Bad Request",
+            Status::NotFound => "404 Not Found",
+            Status::MethodNotAllowed => "405 Method Not Allowed",
+            Status::RequestTimeout => "408 Request Timeout",
+            Status::UriTooLong => "414 URI Too Long",
+            Status::HeadersTooLarge => "431 Request Header Fields Too Large",
+        }
+    }
+}
+
+/// What the page allows the browser to load: its own inline style and script, and its data
+/// from here; nothing from anywhere else (a lab room may have no internet, and a page that
+/// shows what others sent must not run what they sent).
+const CONTENT_SECURITY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+                                style-src 'unsafe-inline'; connect-src 'self'";
+
+/// A `200 OK` with `body`.
+fn ok(content_type: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nContent-Security-Policy: {CONTENT_SECURITY}\r\n\
+         X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// An answer that says, in its status line and one line of text, why there is no page.
+fn plain_answer(status: Status) -> Vec<u8> {
+    let line = status.line();
+    let allow = if status == Status::MethodNotAllowed {
+        "Allow: GET\r\n"
+    } else {
+        ""
+    };
+    let body = format!("{line}: this server has GET / and GET /status.json only\n");
+    format!(
+        "HTTP/1.1 {line}\r\n{allow}Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
+mod tests {
+    use super::*;
+
+    /// A request's head ends at its blank line, however the lines end.
+    #[test]
+    fn finds_the_end_of_a_request() {
+        assert!(ends_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(ends_head(b"GET / HTTP/1.0\n\n"));
+        assert!(!ends_head(b"GET / HTTP/1.1\r\nHost: x\r\n"));
+    }
+
+    /// Refusals say what the server has, and a 405 says which method it takes.
+    #[test]
+    fn refusals_say_why() {
+        let answer = String::from_utf8(plain_answer(Status::MethodNotAllowed)).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("\r\nAllow: GET\r\n"), "{answer}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap();
+        assert!(answer.contains(&format!("Content-Length: {}\r\n", body.len())));
+    }
+}
