@@ -20,6 +20,7 @@ use lab::process::build_programs;
 
 mod factorial;
 mod load;
+mod page;
 mod targets;
 
 use targets::{Kind, ServerOutput};
@@ -38,8 +39,10 @@ Options:
   --requests N       requests in each measured run [default: 10000]
   --n N              the number every request asks for [default: 20]
   --rounds R         runs of each target; the tables show medians [default: 3]
-  --targets T,...    measure only these: ours, ours-spawn, direct, nginx, haproxy, python
-                     [default: all of them that can run here]
+  --targets T,...    measure only these: ours, ours-spawn, direct, nginx, haproxy, python,
+                     and ours-status (ours with --status, /status.json fetched ten
+                     times a second) or ours-browser (with a headless Chromium showing
+                     the page) [default: all but the last two, where they can run]
   --quiet-servers    throw the servers' log lines away instead of writing them to a file in
                      the scratch folder, as a lab's terminal would [default: to a file]
   --factorial        time n! instead: ours, our first version, CPython, GMP (gmpy2)
@@ -72,7 +75,7 @@ fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         requests: 10_000,
         n: 20,
         rounds: 3,
-        targets: Kind::ALL.to_vec(),
+        targets: Kind::DEFAULT.to_vec(),
         factorial: false,
         ns: vec![1000, 10_000, 100_000, 1_000_000],
         server_output: ServerOutput::File,

@@ -1,7 +1,7 @@
 //! What the load is sent to: our load balancer (reusing threads, or a new thread per
-//! connection), one worker directly, and — when they are installed — nginx's stream proxy,
-//! HAProxy and the Python lab's load balancer (on a port of its own, not 65432), all in front
-//! of the same Rust workers.
+//! connection; with its status page watched, on request), one worker directly, and — when they
+//! are installed — nginx's stream proxy, HAProxy and the Python lab's load balancer (on a port
+//! of its own, not 65432), all in front of the same Rust workers.
 
 use std::fmt;
 use std::fs;
@@ -15,6 +15,7 @@ use lab::Running;
 use lab::lab::{Lab, free_port, python_lab_on_port, python_load_balancer};
 
 use crate::load;
+use crate::page::{self, Watcher};
 
 /// How long a target may take to answer its first request before we give up on it.
 const STARTUP: Duration = Duration::from_secs(20);
@@ -29,6 +30,10 @@ pub enum Kind {
     Ours,
     /// Our load balancer, `--threads spawn` (the default): a new thread for every connection.
     OursSpawn,
+    /// [`Kind::Ours`] with `--status` on, its page fetched ten times a second (`page.rs`).
+    OursStatus,
+    /// [`Kind::Ours`] with `--status` on and a headless Chromium showing the page.
+    OursBrowser,
     /// One of the workers, with no load balancer in front: the cost of the second hop.
     Direct,
     /// nginx's stream (TCP) proxy, round-robin.
@@ -41,7 +46,20 @@ pub enum Kind {
 
 impl Kind {
     /// Every target, in the order the tables list them.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
+        Kind::Ours,
+        Kind::OursSpawn,
+        Kind::OursStatus,
+        Kind::OursBrowser,
+        Kind::Direct,
+        Kind::Nginx,
+        Kind::Haproxy,
+        Kind::Python,
+    ];
+
+    /// The targets measured unless `--targets` says otherwise: all but those with the status
+    /// page, which answer a question of their own (docs/benchmarks.md).
+    pub const DEFAULT: [Kind; 6] = [
         Kind::Ours,
         Kind::OursSpawn,
         Kind::Direct,
@@ -55,6 +73,8 @@ impl Kind {
         match self {
             Kind::Ours => "ours",
             Kind::OursSpawn => "ours-spawn",
+            Kind::OursStatus => "ours-status",
+            Kind::OursBrowser => "ours-browser",
             Kind::Direct => "direct",
             Kind::Nginx => "nginx",
             Kind::Haproxy => "haproxy",
@@ -72,7 +92,8 @@ impl std::str::FromStr for Kind {
             .find(|kind| kind.name() == text)
             .ok_or_else(|| {
                 format!(
-                    "no target {text:?}: expected ours, ours-spawn, direct, nginx, haproxy or python"
+                    "no target {text:?}: expected ours, ours-spawn, ours-status, ours-browser, \
+                     direct, nginx, haproxy or python"
                 )
             })
     }
@@ -83,6 +104,8 @@ impl fmt::Display for Kind {
         f.write_str(match self {
             Kind::Ours => "ours (reuse threads)",
             Kind::OursSpawn => "ours (spawn per connection)",
+            Kind::OursStatus => "ours (reuse threads) with its status page polled",
+            Kind::OursBrowser => "ours (reuse threads) with Chromium on its status page",
             Kind::Direct => "one worker directly",
             Kind::Nginx => "nginx stream",
             Kind::Haproxy => "HAProxy",
@@ -96,10 +119,14 @@ pub struct Target {
     /// The port to send requests to.
     pub port: u16,
     process: Option<Running>,
+    /// Whoever watches its status page.
+    watcher: Option<Watcher>,
 }
 
 impl Drop for Target {
     fn drop(&mut self) {
+        // The page's watcher first, so that it does not see the load balancer go.
+        drop(self.watcher.take());
         if let Some(process) = &mut self.process {
             // nginx's workers outlive a killed master; every target stops cleanly on SIGTERM.
             process.terminate(Duration::from_secs(5));
@@ -111,7 +138,8 @@ impl Drop for Target {
 /// lab's folder, or why there is none (see `lab::lab::python_lab_dir`).
 pub fn available(kind: Kind, python_lab: Result<&Path, &str>) -> Result<(), String> {
     match kind {
-        Kind::Ours | Kind::OursSpawn | Kind::Direct => Ok(()),
+        Kind::Ours | Kind::OursSpawn | Kind::OursStatus | Kind::Direct => Ok(()),
+        Kind::OursBrowser => page::chromium().map(|_| ()),
         Kind::Nginx if !installed("nginx") => Err("nginx is not installed".into()),
         Kind::Nginx if !Path::new(NGINX_STREAM_MODULE).exists() => {
             Err(format!("no {NGINX_STREAM_MODULE} (libnginx-mod-stream)"))
@@ -192,6 +220,20 @@ pub fn start(
             command.args(["--port", &port.to_string(), "--threads", threads]);
             command
         }
+        Kind::OursStatus | Kind::OursBrowser => {
+            let page = free_port()?;
+            let mut command = lab.command("load_balancer")?;
+            command.args(["--port", &port.to_string(), "--threads", "reuse"]);
+            command.args(["--status", &format!("127.0.0.1:{page}")]);
+            let process = start_server(lab, &kind.to_string(), command, output)?;
+            let mut target = ready(port, Some(process))?;
+            target.watcher = Some(if kind == Kind::OursStatus {
+                Watcher::poll(page)
+            } else {
+                Watcher::browse(page)?
+            });
+            return Ok(target);
+        }
         Kind::Nginx => nginx(lab, port, workers)?,
         Kind::Haproxy => haproxy(lab, port, workers)?,
         Kind::Python => {
@@ -208,7 +250,11 @@ pub fn start(
 
 /// Waits until the target answers 1! = 1; a target that does not within [`STARTUP`] failed.
 fn ready(port: u16, process: Option<Running>) -> Result<Target, Error> {
-    let target = Target { port, process };
+    let target = Target {
+        port,
+        process,
+        watcher: None,
+    };
     let deadline = Instant::now() + STARTUP;
     loop {
         if load::ask(port, "1").is_ok_and(|answer| answer == b"1") {

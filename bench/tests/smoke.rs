@@ -147,3 +147,51 @@ fn load_mode_measures_only_the_chosen_targets() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(r#"no target "nginx-plus""#), "{stderr}");
 }
+
+/// The status page's targets (`ours-status`, `ours-browser`) are measured only when named, and
+/// measure with no errors: the page, polled or shown in Chromium, costs the lab no answer.
+/// Without Chromium, `ours-browser` says it skipped, except where everything is required.
+#[test]
+fn the_status_page_targets_measure_without_errors() {
+    let stdout = bench(&[
+        "--workers",
+        "2",
+        "--clients",
+        "4",
+        "--requests",
+        "200",
+        "--rounds",
+        "1",
+        "--targets",
+        "ours,ours-status,ours-browser",
+    ]);
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(" ms |"))
+        .collect();
+    let named = |target: &str| rows.iter().any(|r| r.starts_with(&format!("| {target} |")));
+    assert!(
+        named("ours (reuse threads) with its status page polled"),
+        "{stdout}"
+    );
+    let browser = "ours (reuse threads) with Chromium on its status page";
+    let skipped = stdout.contains(&format!("skipped {browser}: "));
+    let all_required = std::env::var_os("LAB_REQUIRE_ALL").is_some();
+    assert!(named(browser) || (skipped && !all_required), "{stdout}");
+    assert!(!stdout.contains("did not start"), "{stdout}");
+    assert!(!stdout.contains("did not answer"), "{stdout}");
+    for row in &rows {
+        assert_eq!(row.split('|').nth(6).map(str::trim), Some("0"), "{row}");
+    }
+    let default = bench(&[
+        "--workers",
+        "1",
+        "--clients",
+        "2",
+        "--requests",
+        "100",
+        "--rounds",
+        "1",
+    ]);
+    assert!(!default.contains("status page"), "{default}");
+}
