@@ -4,9 +4,13 @@
 //!
 //! `failover.rs` notes each request on a [`Trace`] as it goes. Without `--status` there is no
 //! board, every trace is empty, and each note is a test of an empty `Option`: nothing more.
+//! With it, the notes must not slow serving: no lock is shared by every request. The counts are
+//! atomic, each worker's under a lock taken to read (shared) but for a worker's first count, and
+//! each of the latest requests has a place of its own, taken in turn.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use common::display::shorten;
@@ -36,20 +40,22 @@ pub struct Board {
     pub balancer: String,
     /// When the board was made: the seconds of the rate count from here.
     started: Instant,
-    books: Mutex<Books>,
+    /// Requests handed to the workers so far; also numbers them.
+    requests: AtomicU64,
+    /// The latest requests: request number i in place i % [`RECENT`].
+    recent: [Mutex<Option<Arc<Mutex<Request>>>>; RECENT],
+    /// Requests finished in each of the last seconds: in place s % [`SECONDS_KEPT`], the
+    /// second s (since `started`) it counts, and its count.
+    finished: [(AtomicU64, AtomicU64); SECONDS_KEPT],
+    /// Each worker's answers and failures.
+    tallies: RwLock<HashMap<WorkerAddr, Arc<Counts>>>,
 }
 
-/// The board's records, under one lock.
-#[derive(Default)]
-struct Books {
-    /// The latest requests, the newest first.
-    recent: VecDeque<Arc<Mutex<Request>>>,
-    /// Requests handed to the workers so far.
-    requests: u64,
-    /// Requests finished in each of the last seconds: (second since `started`, count).
-    finished: [(u64, u64); SECONDS_KEPT],
-    /// Each worker's answers and failures.
-    tallies: HashMap<WorkerAddr, Tally>,
+/// One worker's counts, counted as they come.
+#[derive(Debug, Default)]
+struct Counts {
+    answered: AtomicU64,
+    failures: AtomicU64,
 }
 
 /// One worker's counts, as its log lines count them.
@@ -64,6 +70,8 @@ pub struct Tally {
 /// One request, as the page lists it.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// Its number: the requests before it.
+    pub id: u64,
     /// The n asked for.
     pub number: u64,
     /// Its round-robin turn.
@@ -132,8 +140,25 @@ impl Board {
             page,
             balancer,
             started: Instant::now(),
-            books: Mutex::new(Books::default()),
+            requests: AtomicU64::new(0),
+            recent: std::array::from_fn(|_| Mutex::new(None)),
+            finished: std::array::from_fn(|_| (AtomicU64::new(0), AtomicU64::new(0))),
+            tallies: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// `worker`'s counts, made at its first count.
+    fn counts(&self, worker: &WorkerAddr) -> Arc<Counts> {
+        let known = self
+            .tallies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(worker)
+            .cloned();
+        known.unwrap_or_else(|| {
+            let mut tallies = self.tallies.write().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(tallies.entry(worker.clone()).or_default())
+        })
     }
 
     /// The whole seconds since the board was made.
@@ -145,33 +170,42 @@ impl Board {
     /// forgotten, so that the counts never outgrow the registry.
     pub fn view(&self, listed: &[WorkerAddr]) -> BoardView {
         let now = self.second();
-        let mut books = lock(&self.books);
-        if books.tallies.len() > listed.len() {
+        let mut tallies = self.tallies.write().unwrap_or_else(|e| e.into_inner());
+        if tallies.len() > listed.len() {
             let listed: HashSet<&WorkerAddr> = listed.iter().collect();
-            books.tallies.retain(|worker, _| listed.contains(worker));
+            tallies.retain(|worker, _| listed.contains(worker));
         }
+        let tallies = tallies
+            .iter()
+            .map(|(worker, counts)| {
+                let tally = Tally {
+                    answered: counts.answered.load(Ordering::Relaxed),
+                    failures: counts.failures.load(Ordering::Relaxed),
+                };
+                (worker.clone(), tally)
+            })
+            .collect();
         let window = now.saturating_sub(RATE_SECONDS)..now;
-        let finished: u64 = books
+        let finished: u64 = self
             .finished
             .iter()
-            .filter(|(second, _)| window.contains(second))
-            .map(|(_, count)| count)
+            .filter(|(second, _)| window.contains(&second.load(Ordering::Relaxed)))
+            .map(|(_, count)| count.load(Ordering::Relaxed))
             .sum();
         // Before the first whole seconds have passed, the rate is over the seconds there were.
         let seconds = now.clamp(1, RATE_SECONDS);
-        let recent: Vec<Arc<Mutex<Request>>> = books.recent.iter().cloned().collect();
-        let view = BoardView {
-            recent: Vec::new(),
-            requests: books.requests,
-            per_second: finished as f64 / seconds as f64,
-            tallies: books.tallies.clone(),
-        };
-        drop(books);
-        // Each request under its own lock, after the board's: a request thread takes them in
-        // that order too, and never both at once.
+        let places: Vec<Arc<Mutex<Request>>> = self
+            .recent
+            .iter()
+            .filter_map(|place| lock(place).clone())
+            .collect();
+        let mut recent: Vec<Request> = places.iter().map(|r| lock(r).clone()).collect();
+        recent.sort_by_key(|r| std::cmp::Reverse(r.id));
         BoardView {
-            recent: recent.iter().map(|r| lock(r).clone()).collect(),
-            ..view
+            recent,
+            requests: self.requests.load(Ordering::Relaxed),
+            per_second: finished as f64 / seconds as f64,
+            tallies,
         }
     }
 }
@@ -187,18 +221,17 @@ impl Trace {
         let Some(board) = board else {
             return Trace(None);
         };
+        let id = board.requests.fetch_add(1, Ordering::Relaxed);
         let request = Arc::new(Mutex::new(Request {
+            id,
             number,
             turn,
             started: Instant::now(),
             attempts: Vec::new(),
             end: None,
         }));
-        let mut books = lock(&board.books);
-        books.requests += 1;
-        books.recent.push_front(Arc::clone(&request));
-        books.recent.truncate(RECENT);
-        drop(books);
+        let place = &board.recent[(id % RECENT as u64) as usize];
+        *lock(place) = Some(Arc::clone(&request));
         Trace(Some((Arc::clone(board), request)))
     }
 
@@ -231,8 +264,10 @@ impl Trace {
             }),
         };
         if outcome.is_err() {
-            let mut books = lock(&board.books);
-            books.tallies.entry(worker.clone()).or_default().failures += 1;
+            board
+                .counts(worker)
+                .failures
+                .fetch_add(1, Ordering::Relaxed);
         }
         let mut request = lock(request);
         let waiting = request
@@ -249,11 +284,10 @@ impl Trace {
         let Some((board, request)) = &self.0 else {
             return;
         };
-        lock(&board.books)
-            .tallies
-            .entry(worker.clone())
-            .or_default()
-            .answered += 1;
+        board
+            .counts(worker)
+            .answered
+            .fetch_add(1, Ordering::Relaxed);
         let mut request = lock(request);
         if let Some(attempt) = request.attempts.iter_mut().find(|a| a.worker == *worker) {
             attempt.relayed = true;
@@ -279,12 +313,13 @@ impl Trace {
             });
         }
         let second = board.second();
-        let mut books = lock(&board.books);
-        let slot = &mut books.finished[(second % SECONDS_KEPT as u64) as usize];
-        if slot.0 != second {
-            *slot = (second, 0);
+        let (counted, count) = &board.finished[(second % SECONDS_KEPT as u64) as usize];
+        // The first request to finish in a new second starts its count again. Two finishing
+        // at that moment may lose one of their counts: this is a rate to read, not a bill.
+        if counted.swap(second, Ordering::Relaxed) != second {
+            count.store(0, Ordering::Relaxed);
         }
-        slot.1 += 1;
+        count.fetch_add(1, Ordering::Relaxed);
     }
 }
 
