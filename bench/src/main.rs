@@ -188,6 +188,8 @@ fn run_factorial(options: &Options) -> Result<(), Error> {
 struct Results {
     kind: Kind,
     runs: Vec<load::Run>,
+    /// The load balancer's own CPU time per request in each run, where it can be read.
+    cpu_per_request: Vec<Duration>,
 }
 
 fn run_load(options: &Options) -> Result<(), Error> {
@@ -217,6 +219,7 @@ fn run_load(options: &Options) -> Result<(), Error> {
             .map(|&kind| Results {
                 kind,
                 runs: Vec::new(),
+                cpu_per_request: Vec::new(),
             })
             .collect();
         for round in 0..options.rounds {
@@ -238,16 +241,17 @@ fn run_load(options: &Options) -> Result<(), Error> {
                     }
                 };
                 load::drive(target.port, clients, warm_up, &request, &expected);
-                result.runs.push(load::drive(
-                    target.port,
-                    clients,
-                    options.requests,
-                    &request,
-                    &expected,
-                ));
+                let cpu_before = target.cpu_time();
+                let run = load::drive(target.port, clients, options.requests, &request, &expected);
+                if let (Some(before), Some(after)) = (cpu_before, target.cpu_time()) {
+                    let per_request = (after.saturating_sub(before)).checked_div(run.ok as u32);
+                    result.cpu_per_request.extend(per_request);
+                }
+                result.runs.push(run);
             }
         }
         print_load_table(clients, options, &results);
+        print_status_cpu(&results);
     }
     Ok(())
 }
@@ -313,6 +317,41 @@ fn print_load_table(clients: usize, options: &Options, results: &[Results]) {
             rounds.join(", "),
         );
     }
+    println!();
+}
+
+/// With the status page's targets measured, the load balancer's own CPU time per request for
+/// each of ours: what the page costs, whatever else the machine runs meanwhile (requests/s on
+/// a shared machine move with the neighbours' load; the CPU a process spends, much less).
+fn print_status_cpu(results: &[Results]) {
+    if !results
+        .iter()
+        .any(|r| matches!(r.kind, Kind::OursStatus | Kind::OursBrowser))
+    {
+        return;
+    }
+    let ours = [
+        Kind::Ours,
+        Kind::OursSpawn,
+        Kind::OursStatus,
+        Kind::OursBrowser,
+    ];
+    let times: Vec<String> = results
+        .iter()
+        .filter(|r| ours.contains(&r.kind) && !r.cpu_per_request.is_empty())
+        .map(|r| {
+            let micros = r
+                .cpu_per_request
+                .iter()
+                .map(|d| d.as_secs_f64() * 1e6)
+                .collect();
+            format!("{} {:.1} µs", r.kind, median(micros))
+        })
+        .collect();
+    println!(
+        "The load balancer's own CPU time (user and system) per request, medians of the rounds: {}.",
+        times.join("; ")
+    );
     println!();
 }
 

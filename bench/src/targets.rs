@@ -134,6 +134,24 @@ impl Drop for Target {
     }
 }
 
+/// How often Linux counts a process's CPU time in /proc/PID/stat (USER_HZ, 100 on Linux).
+const TICKS_PER_SECOND: u32 = 100;
+
+impl Target {
+    /// The CPU time (user and system) its process has used so far, from Linux's
+    /// /proc/PID/stat, all its threads included, also those that have ended; `None` for a
+    /// target with no process of its own, or where /proc cannot be read. (For nginx, whose
+    /// worker processes do the work, it is the master's alone.)
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let pid = self.process.as_ref()?.pid();
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the name in parentheses: state, then 10 fields, then utime and stime.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_secs(ticks) / TICKS_PER_SECOND)
+    }
+}
+
 /// Whether `kind` can run here; the reason it cannot otherwise. `python_lab` is the Python
 /// lab's folder, or why there is none (see `lab::lab::python_lab_dir`).
 pub fn available(kind: Kind, python_lab: Result<&Path, &str>) -> Result<(), String> {

@@ -150,7 +150,8 @@ fn load_mode_measures_only_the_chosen_targets() {
 
 /// The status page's targets (`ours-status`, `ours-browser`) are measured only when named, and
 /// measure with no errors: the page, polled or shown in Chromium, costs the lab no answer.
-/// Without Chromium, `ours-browser` says it skipped, except where everything is required.
+/// Without Chromium, `ours-browser` says it skipped, except where everything is required. With
+/// them, a line gives each of ours' CPU time per request.
 #[test]
 fn the_status_page_targets_measure_without_errors() {
     let stdout = bench(&[
@@ -180,6 +181,12 @@ fn the_status_page_targets_measure_without_errors() {
     assert!(named(browser) || (skipped && !all_required), "{stdout}");
     assert!(!stdout.contains("did not start"), "{stdout}");
     assert!(!stdout.contains("did not answer"), "{stdout}");
+    let cpu = "The load balancer's own CPU time (user and system) per request";
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(cpu))
+        .unwrap_or_default();
+    assert!(line.contains("with its status page polled "), "{stdout}");
     for row in &rows {
         assert_eq!(row.split('|').nth(6).map(str::trim), Some("0"), "{row}");
     }
@@ -194,4 +201,5 @@ fn the_status_page_targets_measure_without_errors() {
         "1",
     ]);
     assert!(!default.contains("status page"), "{default}");
+    assert!(!default.contains(cpu), "{default}");
 }
