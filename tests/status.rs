@@ -1238,6 +1238,52 @@ fn the_page_shows_what_status_json_and_the_log_say() {
     assert_eq!(shown_in_json(&drawn), in_log, "the page in the browser");
 }
 
+/// Once the page has loaded, marks it (a reload takes the mark away) and returns how many times
+/// its script drew it: `none` with JavaScript off.
+const MARK_THE_PAGE: &str = r#"(() => {
+  const main = document.getElementById("status");
+  if (document.readyState !== "complete" || main === null) return null;
+  window.marked = "yes";
+  return main.dataset.updates || "none";
+})()"#;
+
+/// With JavaScript off, the page as the load balancer draws it shows the workers and the
+/// requests, as `/status.json` says, and reloads itself (its `<meta http-equiv="refresh">`
+/// inside `<noscript>`), so that it still follows the lab.
+#[test]
+fn without_javascript_the_page_reloads_itself() {
+    let test = "without_javascript_the_page_reloads_itself";
+    let (_lab, _workers, balancer, page) = lab_with_page("status-no-script", &[]);
+    for n in 1..=4 {
+        ask(balancer.port, n);
+    }
+    let Some(mut browser) = browser(test, &format!("http://127.0.0.1:{page}/")) else {
+        return;
+    };
+    browser.reload_without_javascript().unwrap();
+    // A mark on the page that a reload takes away; the script, off, cannot draw the page.
+    browser
+        .wait_until("the page loaded without its script", MARK_THE_PAGE, |v| {
+            v.text() == Some("none")
+        })
+        .unwrap();
+    let shown = browser.evaluate(READ_THE_PAGE).unwrap();
+    assert_eq!(
+        shown_in_json(&shown),
+        shown_in_json(&status_json(page)),
+        "{shown}"
+    );
+    browser
+        .wait_until(
+            "the page reloaded by itself",
+            "window.marked === undefined && document.readyState === 'complete'",
+            |v| v == &Json::Bool(true),
+        )
+        .unwrap();
+    let again = browser.evaluate(READ_THE_PAGE).unwrap();
+    assert_eq!(again.get("workers").items().len(), 3, "{again}");
+}
+
 /// README's screenshot: `lab --fault --status`, once every answer has arrived, in a browser
 /// the size of a projector's screen. The page shows the three workers, the stopped one down
 /// and why, and the nine requests; the screenshot shows the three rows. With

@@ -144,6 +144,14 @@ impl Browser {
         }
     }
 
+    /// Turns the page's JavaScript off (as a browser's settings can) and loads the page again.
+    pub fn reload_without_javascript(&mut self) -> Result<(), Error> {
+        let off = "{\"value\":true}";
+        self.socket
+            .call("Emulation.setScriptExecutionDisabled", off)?;
+        self.socket.call("Page.reload", "{}").map(|_| ())
+    }
+
     /// Leaves the page for `url`.
     pub fn go_to(&mut self, url: &str) -> Result<(), Error> {
         let params = format!("{{\"url\":{}}}", quote(url));
