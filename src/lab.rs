@@ -384,6 +384,17 @@ pub fn commands_not_run<'a>(page: &'a str, run: &[&'a str]) -> (Vec<&'a str>, Ve
 pub use crate::skips::say_skipped;
 
 impl Server {
+    /// The load balancer's lines so far that say a worker was marked down, read once it has
+    /// been quiet a moment: attempts whose request another worker answered may still be ending.
+    pub fn lines_marking_workers_down(&mut self) -> Vec<String> {
+        self.process
+            .drain_when_quiet(Duration::from_millis(300), PATIENCE)
+            .iter()
+            .filter(|line| line.text.contains("marked down"))
+            .map(|line| line.text.clone())
+            .collect()
+    }
+
     /// Waits for the load balancer's next `count` "Forwarded to worker" lines and returns the
     /// worker port each names, in order: which worker served each request.
     pub fn wait_for_forwards(&mut self, count: usize) -> Result<Vec<u16>, Error> {

@@ -406,11 +406,8 @@ fn a_worker_that_keeps_its_connection_open_is_answered() -> Result<(), Error> {
         assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
     }
     lb.wait_for_forwards(5)?;
-    let lines = lb.process.stdout_lines();
-    assert!(
-        !lines.iter().any(|l| l.contains("marked down")),
-        "{lines:#?}"
-    );
+    let down = lb.lines_marking_workers_down();
+    assert!(down.is_empty(), "{down:#?}");
     Ok(())
 }
 
