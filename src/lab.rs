@@ -484,3 +484,39 @@ pub fn dead_addresses(count: usize) -> Vec<WorkerAddr> {
         })
         .collect()
 }
+
+/// A server like load_balancer.py: it binds without SO_REUSEADDR, prints its port, accepts one
+/// connection and closes it first, so its end of that connection waits in TIME_WAIT.
+const PYTHON_SERVER_LEFT_IN_TIME_WAIT: &str = "\
+import socket
+server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+server.bind(('127.0.0.1', 0))
+server.listen()
+print(server.getsockname()[1], flush=True)
+client, _ = server.accept()
+client.close()
+server.close()
+";
+
+/// A port that nothing listens on but a closed connection holds in TIME_WAIT, as the Python
+/// load balancer leaves 65432 after serving: made by a small Python server (python3 must be
+/// there) that closes a connection first.
+pub fn port_in_time_wait(lab: &Lab) -> Result<u16, Error> {
+    let mut python = Command::new("python3");
+    python.args(["-c", PYTHON_SERVER_LEFT_IN_TIME_WAIT]);
+    let mut server = lab.start("python server", python)?;
+    let printed = server.wait_for("", PATIENCE)?;
+    let port: u16 = printed
+        .trim()
+        .parse()
+        .map_err(|_| Error::new(format!("the Python server printed {printed:?}")))?;
+    let doing = || format!("making port {port} wait in TIME_WAIT");
+    let mut stream = std::net::TcpStream::connect((common::DEFAULT_HOST, port)).context(doing)?;
+    stream.set_read_timeout(Some(PATIENCE)).context(doing)?;
+    // The server closes first; our close then moves its end into TIME_WAIT.
+    let mut nothing = Vec::new();
+    std::io::Read::read_to_end(&mut stream, &mut nothing).context(doing)?;
+    drop(stream);
+    server.wait_for_exit(PATIENCE)?;
+    Ok(port)
+}
