@@ -307,7 +307,8 @@ const SERVING: &[Function] = &[
     ("common/src/protocol.rs", "pub fn read_request_within("),
     ("common/src/protocol.rs", "pub fn read_request("),
     ("common/src/protocol.rs", "pub fn send_answer("),
-    ("common/src/protocol.rs", "pub fn close_gently("),
+    ("common/src/protocol.rs", "pub fn drain_before_close("),
+    ("common/src/protocol.rs", "pub fn still_open("),
 ];
 
 /// `client 12`.

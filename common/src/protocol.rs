@@ -242,6 +242,16 @@ pub fn send_answer(stream: &mut impl Write, answer: &[u8]) -> io::Result<()> {
     stream.flush()
 }
 
+/// Gets a connection ready to close after a whole answer: whatever the asker sent that we
+/// never read (a newline after the number, say) is read and dropped first, without waiting
+/// for more, so that our close is a plain one and not a reset, which could destroy the answer
+/// on its way. An asker that sends nothing more costs one read that finds nothing.
+pub fn drain_before_close(stream: &TcpStream) -> io::Result<()> {
+    stream.set_nonblocking(true)?;
+    still_open(stream);
+    Ok(())
+}
+
 /// Closes a connection gently after its answer: we stop sending, then read and discard until
 /// the asker closes (at most [`LINGER`]), so that request bytes we never read (a request too
 /// long, a newline sent after the number) do not make the kernel answer our close with a

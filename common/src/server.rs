@@ -161,9 +161,12 @@ impl Connection {
         Ok(request)
     }
 
-    /// Sends the answer (n! or an `Error: `) and closes gently (see
-    /// [`protocol::close_gently`]): the one way our servers answer. The place under the cap
-    /// is freed as soon as the answer is sent, before the client can see the close.
+    /// Sends the answer and closes the connection: the one way our servers answer. The place
+    /// under the cap is freed as soon as the answer is sent, before the client can see the
+    /// close. After n! the few bytes the client may have sent beyond its number are read
+    /// without waiting ([`protocol::drain_before_close`]); after an `Error: ` answer, which
+    /// may refuse a request we did not read to its end, the close is a gentle one that waits
+    /// for the client to close first ([`protocol::close_gently`]).
     pub fn answer(self, answer: &[u8]) -> io::Result<()> {
         let Connection {
             slot, mut stream, ..
@@ -171,7 +174,11 @@ impl Connection {
         let sent = protocol::send_answer(&mut stream, answer);
         drop(slot);
         sent?;
-        protocol::close_gently(&mut stream)
+        if protocol::is_error_answer(answer) {
+            protocol::close_gently(&mut stream)
+        } else {
+            protocol::drain_before_close(&stream)
+        }
     }
 }
 
