@@ -1,7 +1,7 @@
 //! What `lab check` checks, started as the lab starts it: the workers first, in a scratch folder
 //! where they append their ports to worker_ports.txt, then the load balancer in the same folder.
-//! The properties ask it through [`System`]: where to send requests, and the workers to stop,
-//! freeze, add, or ask who served a request.
+//! The properties ask it through [`System`] (see also `watch.rs`): where to send requests, and
+//! the workers to stop, freeze, add, or ask who served a request.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -10,34 +10,32 @@ use std::time::{Duration, Instant};
 
 use common::registry::parse_registry;
 
+use super::evidence::Note;
+use super::timeline::{Progress, Watched};
 use crate::lab::{Lab, port_at_end};
-use crate::process::{Line, Running};
+use crate::process::Line;
 
 /// How long a program may take to start (to register, or to print that it listens). Python
 /// needs a few tens of milliseconds; ten seconds marks one that never will.
 const START_PATIENCE: Duration = Duration::from_secs(10);
 
-/// How long to wait, after a worker registers, for it to print that it listens (the Python
-/// worker registers before it listens). A worker that prints no such line is used anyway.
+/// How long to wait, after a worker registers, for it to listen (the Python worker registers
+/// before it listens). A worker that shows no sign of it is used anyway.
 const LISTEN_GRACE: Duration = Duration::from_secs(2);
 
 /// How often a file or a process's output is looked at again while waiting for it: often
 /// enough that waiting adds nothing a person notices, rarely enough to cost no CPU.
-const POLL: Duration = Duration::from_millis(10);
+pub const POLL: Duration = Duration::from_millis(10);
 
 /// How many workers a load balancer under check has behind it, as in the lab's write-up.
 pub const WORKERS_BEHIND: usize = 3;
 
 /// How long to wait for a process's last lines when it fails a property: until it has been
 /// quiet for [`QUIET`] (a traceback comes in one burst), and no longer than this.
-const LAST_WORDS: Duration = Duration::from_secs(1);
+pub const LAST_WORDS: Duration = Duration::from_secs(1);
 
 /// A pause in a process's output long enough to take it as finished for now.
-const QUIET: Duration = Duration::from_millis(100);
-
-/// How many of its last lines each process shows in the evidence for a failed property:
-/// enough for a Python traceback's last frame and its error line.
-const EVIDENCE_LINES: usize = 4;
+pub const QUIET: Duration = Duration::from_millis(100);
 
 /// How many of its last lines a program that failed to start shows: a whole short traceback
 /// (a SyntaxError shows the line and a caret).
@@ -107,6 +105,8 @@ pub enum Target {
         balancer: Program,
         /// The workers behind it.
         workers: Program,
+        /// Where it listens, when given (`--address`): then no line of its own need say so.
+        address: Option<SocketAddr>,
     },
     /// A service that runs already: asked as it is, nothing started or stopped.
     Address(SocketAddr),
@@ -136,8 +136,8 @@ impl Target {
 
 /// A worker this check started, and where it listens.
 pub struct Worker {
-    /// Its process; its lines are kept, for who-served-what and for evidence.
-    pub process: Running,
+    /// Its process; its lines are kept, with when each was seen.
+    pub process: Watched,
     /// The address it registered.
     pub addr: SocketAddr,
     /// The line it appended to worker_ports.txt.
@@ -146,12 +146,9 @@ pub struct Worker {
 
 /// The implementation under check, as one property sees it.
 pub struct System {
-    target: Target,
+    pub(super) target: Target,
     /// The load balancer's process, once started.
-    balancer: Option<Running>,
-    /// How many lines the load balancer had printed when the current property began: the
-    /// evidence shows only its lines since.
-    balancer_lines_before: usize,
+    pub(super) balancer: Option<Watched>,
     /// Why the load balancer is not running, once it failed to start or exited: nothing more
     /// can be checked.
     balancer_gone: Option<String>,
@@ -159,6 +156,22 @@ pub struct System {
     pub addr: Option<SocketAddr>,
     /// The workers started for the current property.
     pub workers: Vec<Worker>,
+    /// When the current property began: the report card's times count from here.
+    pub(super) row_started: Instant,
+    /// Whether something answered during the current property (for saying that a worker
+    /// printed nothing though it answered).
+    pub(super) answered: bool,
+    /// The last request that reached the server, for saying when it stopped.
+    pub(super) last_reached: Option<String>,
+    /// Set when a server that accepted connections earlier no longer does: what to say.
+    pub(super) stopped: Option<String>,
+    /// What the checker did to the processes during the current property (killed or froze a
+    /// worker), for the evidence.
+    pub(super) events: Vec<Note>,
+    /// The load balancer chooses workers in some other way than in turn (`--any-order`).
+    pub any_order: bool,
+    /// What the current property says when it keeps the checker waiting.
+    pub(super) progress: Progress,
     /// The scratch folder; `None` for a running service. Last, so that it is removed after
     /// the processes running in it are stopped.
     lab: Option<Lab>,
@@ -166,7 +179,7 @@ pub struct System {
 
 impl System {
     /// Nothing started yet; [`System::prepare`] starts what each property needs.
-    pub fn new(target: Target) -> System {
+    pub fn new(target: Target, any_order: bool) -> System {
         let addr = match &target {
             Target::Address(addr) => Some(*addr),
             _ => None,
@@ -175,10 +188,16 @@ impl System {
             target,
             lab: None,
             balancer: None,
-            balancer_lines_before: 0,
             balancer_gone: None,
             addr,
             workers: Vec::new(),
+            row_started: Instant::now(),
+            answered: false,
+            last_reached: None,
+            stopped: None,
+            events: Vec::new(),
+            any_order,
+            progress: Progress::new(),
         }
     }
 
@@ -186,16 +205,23 @@ impl System {
     /// worker; for a load balancer, [`WORKERS_BEHIND`] new workers behind it (the old ones
     /// stopped and the registry emptied), and the load balancer itself the first time.
     pub fn prepare(&mut self) -> Result<(), String> {
+        self.row_started = Instant::now();
+        self.progress = Progress::new();
+        self.answered = false;
+        self.events.clear();
         match self.target.clone() {
             Target::Address(_) => Ok(()),
             Target::Worker(_) => {
                 self.workers.clear(); // stops them: a Running is killed when dropped
+                self.last_reached = None;
                 self.lab = Some(new_lab()?);
                 self.add_worker()?;
                 self.addr = Some(self.workers[0].addr);
                 Ok(())
             }
-            Target::LoadBalancer { balancer, .. } => {
+            Target::LoadBalancer {
+                balancer, address, ..
+            } => {
                 self.workers.clear();
                 if self.lab.is_none() {
                     self.lab = Some(new_lab()?);
@@ -207,7 +233,8 @@ impl System {
                     self.add_worker()?;
                 }
                 if self.balancer.is_none()
-                    && let Err(why) = self.start_balancer(&balancer)
+                    && self.balancer_gone.is_none()
+                    && let Err(why) = self.start_balancer(&balancer, address)
                 {
                     self.balancer_gone = Some(format!("The load balancer did not start: {why}"));
                 }
@@ -217,7 +244,7 @@ impl System {
     }
 
     /// Starts one more worker, as a student does in one more terminal, and waits until it has
-    /// registered its port (and printed that it listens, if it does).
+    /// registered its port and listens there.
     pub fn add_worker(&mut self) -> Result<(), String> {
         let program = match &self.target {
             Target::Worker(program) => program.clone(),
@@ -228,14 +255,17 @@ impl System {
         let listed_before = registry_lines(&registry_text(&registry)?).len();
         let tag = format!("worker {}", self.workers.len() + 1);
         let lab = self.lab()?;
-        let mut process = lab
+        let process = lab
             .start(&tag, program.command(lab)?)
             .map_err(|e| e.to_string())?;
-        let line = wait_for_registration(&registry, listed_before, &mut process)?;
+        let mut process = Watched::new(process);
+        let progress = &mut self.progress;
+        let line =
+            wait_for_registration(&registry, listed_before, &mut process, &program, progress)?;
         let addr = resolve(&line)
             .ok_or_else(|| format!("{tag} registered {line:?}, which names no address"))?;
-        // The Python worker registers before it listens; its "listening" line says when.
-        let _ = process.wait_for("listening", LISTEN_GRACE);
+        // The Python worker registers before it listens (worker_server.py lines 25-29).
+        wait_until_listening(addr, &mut process);
         self.workers.push(Worker {
             process,
             addr,
@@ -244,61 +274,16 @@ impl System {
         Ok(())
     }
 
-    /// Which worker printed that it received `n` (the lab's `Worker received number: N`), by
-    /// index; waits for the line, as a worker may print it just after answering.
-    pub fn served_by(&mut self, n: u64) -> Result<usize, String> {
-        let line = format!("received number: {n}");
-        let deadline = Instant::now() + START_PATIENCE;
-        while Instant::now() < deadline {
-            for (index, worker) in self.workers.iter_mut().enumerate() {
-                if worker
-                    .process
-                    .drain()
-                    .iter()
-                    .any(|l| l.text.ends_with(&line))
-                {
-                    return Ok(index);
-                }
-            }
-            std::thread::sleep(POLL);
-        }
-        Err(format!(
-            "no worker printed \"Worker received number: {n}\" (worker_server.py line 49), \
-             which is how the checker tells which worker served a request"
-        ))
-    }
-
-    /// The last lines each started process printed, for the evidence of a failed property.
-    pub fn recent_output(&mut self) -> Vec<String> {
-        let mut evidence = Vec::new();
-        let mut processes: Vec<(&mut Running, usize)> = Vec::new();
-        if let Some(balancer) = self.balancer.as_mut() {
-            processes.push((balancer, self.balancer_lines_before));
-        }
-        processes.extend(self.workers.iter_mut().map(|w| (&mut w.process, 0)));
-        for (process, lines_before) in processes {
-            let tag = process.tag.clone();
-            // Drained first: a program that is dying prints its last words, then exits.
-            process.drain_when_quiet(QUIET, LAST_WORDS);
-            let exited = if process.has_exited() {
-                " has exited;"
-            } else {
-                ""
-            };
-            let lines = process.seen.get(lines_before..).unwrap_or_default();
-            if lines.is_empty() {
-                evidence.push(format!("{tag}{exited} printed nothing"));
-                continue;
-            }
-            evidence.push(format!("{tag}{exited} printed, last:"));
-            evidence.extend(last_lines(lines, EVIDENCE_LINES));
-        }
-        evidence
+    /// What is under check.
+    pub fn kind(&self) -> Kind {
+        self.target.kind()
     }
 
     /// True when the load balancer under check has exited (it may die on a bad request).
     pub fn balancer_has_exited(&mut self) -> bool {
-        self.balancer.as_mut().is_some_and(Running::has_exited)
+        self.balancer
+            .as_mut()
+            .is_some_and(|balancer| balancer.process.has_exited())
     }
 
     /// Where requests go.
@@ -307,16 +292,33 @@ impl System {
             .ok_or_else(|| "nothing to ask: it did not start".to_string())
     }
 
-    fn start_balancer(&mut self, program: &Program) -> Result<(), String> {
+    /// Starts the load balancer and learns where it listens: at `address` when given, or from
+    /// its line ending in `listening on HOST:PORT` (the lab's, load_balancer.py line 72).
+    fn start_balancer(
+        &mut self,
+        program: &Program,
+        address: Option<SocketAddr>,
+    ) -> Result<(), String> {
+        if let Some(addr) = address
+            && listens(addr.port()) == Some(true)
+        {
+            return Err(format!(
+                "something listens at {addr} already, before the load balancer started: stop \
+                 it first, or give --address where the load balancer will listen"
+            ));
+        }
         let lab = self.lab()?;
-        let mut process = lab
+        let process = lab
             .start("load balancer", program.command(lab)?)
             .map_err(|e| e.to_string())?;
-        let line = process.wait_for("listening on", START_PATIENCE);
-        let line = line.map_err(|e| with_hint(&e.to_string()))?;
-        let port =
-            port_at_end(&line).ok_or_else(|| format!("no port at the end of its line {line:?}"))?;
-        self.addr = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+        let mut process = Watched::new(process);
+        let progress = &mut self.progress;
+        let addr = match address {
+            Some(addr) => wait_for_listener(addr, &mut process, progress),
+            None => wait_for_listening_line(&mut process, progress),
+        };
+        let addr = addr.map_err(|why| format!("{why}{}", missing_files(program)))?;
+        self.addr = Some(addr);
         self.balancer = Some(process);
         Ok(())
     }
@@ -324,11 +326,8 @@ impl System {
     /// A load balancer that did not start, or died (on a bad request, say), fails the property
     /// at hand, and the check stops there.
     fn balancer_still_runs(&mut self) -> Result<(), String> {
-        if let Some(balancer) = self.balancer.as_mut() {
-            if balancer.has_exited() && self.balancer_gone.is_none() {
-                self.balancer_gone = Some("The load balancer has exited.".to_string());
-            }
-            self.balancer_lines_before = balancer.drain().len();
+        if self.balancer_has_exited() && self.balancer_gone.is_none() {
+            self.balancer_gone = Some("The load balancer has exited.".to_string());
         }
         match &self.balancer_gone {
             Some(why) => Err(why.clone()),
@@ -352,6 +351,44 @@ fn names_a_path(word: &str) -> bool {
     let path = Path::new(word);
     let flag = word.starts_with('-'); // `--registry=data/x` is an option, not a path
     !flag && (path.is_file() || (path.is_relative() && word.contains('/')))
+}
+
+/// For a program that failed to start: the words of its command that look like a file's name
+/// (`worker_server.py`) but name no file in the current folder. The command runs in the
+/// checker's scratch folder, so the program's own error names a file there, in a folder the
+/// student never saw.
+fn missing_files(program: &Program) -> String {
+    let Program::Command(words) = program else {
+        return String::new();
+    };
+    let here =
+        std::env::current_dir().map_or_else(|_| "?".to_string(), |d| d.display().to_string());
+    words
+        .iter()
+        .skip(1) // the program itself is found on PATH
+        .filter(|word| looks_like_a_file(word) && !Path::new(word).exists())
+        .map(|word| {
+            format!(
+                "\n{word} is not in the current folder ({here}). lab check runs the command in \
+                 a scratch folder of its own, and passes each file of the current folder that \
+                 it names by its full path: run lab check in the folder that holds {word}, or \
+                 give its path."
+            )
+        })
+        .collect()
+}
+
+/// Whether a word of a command reads as a file's name: not an option, no folder in it, and
+/// ending in a dot and a few letters (`worker_server.py`, `Worker.class`, `server.js`).
+fn looks_like_a_file(word: &str) -> bool {
+    let Some((name, extension)) = word.rsplit_once('.') else {
+        return false;
+    };
+    !word.starts_with('-')
+        && !word.contains('/')
+        && !name.is_empty()
+        && (1..=5).contains(&extension.len())
+        && extension.chars().all(|c| c.is_ascii_alphabetic())
 }
 
 /// A fresh scratch folder.
@@ -380,8 +417,12 @@ fn registry_lines(text: &str) -> Vec<String> {
 fn wait_for_registration(
     registry: &Path,
     listed_before: usize,
-    process: &mut Running,
+    process: &mut Watched,
+    program: &Program,
+    progress: &mut Progress,
 ) -> Result<String, String> {
+    let tag = process.process.tag.clone();
+    let awaited = format!("{tag} to write its port to worker_ports.txt");
     let deadline = Instant::now() + START_PATIENCE;
     while Instant::now() < deadline {
         // Only a whole line counts: a worker may still be writing it.
@@ -391,13 +432,14 @@ fn wait_for_registration(
         {
             return Ok(line.clone());
         }
-        if process.has_exited() {
-            let tag = process.tag.clone();
+        if process.process.has_exited() {
             return Err(format!(
-                "{tag} exited without registering a port in worker_ports.txt{}",
-                last_words(process)
+                "{tag} exited without registering a port in worker_ports.txt{}{}",
+                last_words(process),
+                missing_files(program)
             ));
         }
+        progress.tick(&awaited);
         std::thread::sleep(POLL);
     }
     let text = registry_text(registry)?;
@@ -408,12 +450,150 @@ fn wait_for_registration(
         ),
         None => String::new(),
     };
-    let tag = process.tag.clone();
     Err(format!(
         "{tag} wrote no line to worker_ports.txt in its folder within {} s{unfinished}{}",
         START_PATIENCE.as_secs(),
         last_words(process)
     ))
+}
+
+/// Waits, at most [`LISTEN_GRACE`], until a worker that registered listens at `addr`: seen
+/// in the system's table of sockets where there is one, or else in its line that says so. A
+/// worker that shows neither is used anyway.
+fn wait_until_listening(addr: SocketAddr, process: &mut Watched) {
+    let deadline = Instant::now() + LISTEN_GRACE;
+    while Instant::now() < deadline && !process.process.has_exited() {
+        process.stamp();
+        let said_so = process
+            .lines()
+            .iter()
+            .any(|(_, line)| line.text.contains("listening"));
+        if said_so || listens(addr.port()).unwrap_or(false) {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Waits until the load balancer listens at `addr` (`--address`), as the system's table of
+/// sockets shows.
+fn wait_for_listener(
+    addr: SocketAddr,
+    process: &mut Watched,
+    progress: &mut Progress,
+) -> Result<SocketAddr, String> {
+    let awaited = format!("the load balancer to listen at {addr}");
+    let deadline = Instant::now() + START_PATIENCE;
+    while Instant::now() < deadline {
+        match listens(addr.port()) {
+            Some(true) => return Ok(addr),
+            // No table to look in, and a connection would be a request: give it a moment.
+            None => {
+                std::thread::sleep(LISTEN_GRACE);
+                return Ok(addr);
+            }
+            Some(false) => {}
+        }
+        if process.process.has_exited() {
+            return Err(format!("it exited{}", last_words(process)));
+        }
+        process.stamp();
+        progress.tick(&awaited);
+        std::thread::sleep(POLL);
+    }
+    Err(format!(
+        "nothing listened at {addr} within {} s{}",
+        START_PATIENCE.as_secs(),
+        last_words(process)
+    ))
+}
+
+/// Waits for the load balancer's line ending in `listening on HOST:PORT` (load_balancer.py
+/// line 72) and returns the address it names on this machine.
+fn wait_for_listening_line(
+    process: &mut Watched,
+    progress: &mut Progress,
+) -> Result<SocketAddr, String> {
+    let awaited = "the load balancer to print a line ending in `listening on HOST:PORT`";
+    let deadline = Instant::now() + START_PATIENCE;
+    while Instant::now() < deadline {
+        process.stamp();
+        let line = process
+            .lines()
+            .iter()
+            .map(|(_, line)| line.text.clone())
+            .find(|text| text.contains("listening on"));
+        if let Some(line) = line {
+            let port = port_at_end(&line)
+                .ok_or_else(|| format!("no port at the end of its line {line:?}"))?;
+            return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        if process.process.has_exited() {
+            break;
+        }
+        progress.tick(awaited);
+        std::thread::sleep(POLL);
+    }
+    let exited = if process.process.has_exited() {
+        "it exited without printing a line"
+    } else {
+        "it printed no line"
+    };
+    let words = last_words(process);
+    let hint = with_hint(&words);
+    let elsewhere = said_address(process)
+        .map(|addr| {
+            format!(
+                "\nIf it listens at {addr}, as it printed, say so: lab check --load-balancer ... \
+                 --address {addr}"
+            )
+        })
+        .unwrap_or_default();
+    Err(format!(
+        "{exited} ending in `listening on HOST:PORT` within {} s, the line from which \
+         lab check learns its port (the lab's is `Load Balancer listening on 127.0.0.1:65432`, \
+         load_balancer.py line 72){hint}{elsewhere}",
+        START_PATIENCE.as_secs()
+    ))
+}
+
+/// The last address a program printed at the end of a line (`running on 127.0.0.1:6000`).
+fn said_address(process: &mut Watched) -> Option<SocketAddr> {
+    process
+        .lines()
+        .iter()
+        .rev()
+        .find_map(|(_, line)| line.text.split_whitespace().last()?.parse().ok())
+}
+
+/// Whether a socket listens on TCP `port` on this machine, from Linux's tables of sockets
+/// (`/proc/net/tcp`, `/proc/net/tcp6`): learnt without connecting, since a connection is a
+/// request to a lab's server, and an empty one stops the Python worker (worker_server.py
+/// lines 43-45). `None` where there are no such tables.
+pub fn listens(port: u16) -> Option<bool> {
+    /// The state number of a listening socket in those tables.
+    const LISTEN: &str = "0A";
+    let mut readable = false;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        readable = true;
+        // Each line after the header: number, local address as HEX_IP:HEX_PORT, remote
+        // address, state, ...
+        let found = text.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields
+                .get(1)
+                .and_then(|local| local.rsplit(':').next())
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            fields.get(3) == Some(&LISTEN) && local_port == Some(port)
+        });
+        if found {
+            return Some(true);
+        }
+    }
+    readable.then_some(false)
 }
 
 /// The address a registry line names (`41234`, or `HOST:PORT`), as the load balancer reads it.
@@ -438,23 +618,24 @@ fn with_hint(failure: &str) -> String {
 }
 
 /// The last `count` of `lines`, indented, escaped and shortened for a report card.
-fn last_lines(lines: &[Line], count: usize) -> Vec<String> {
+fn last_lines(lines: &[(Instant, &Line)], count: usize) -> Vec<String> {
     let from = lines.len().saturating_sub(count);
     lines[from..]
         .iter()
-        .map(|line| format!("  {}", shorten_line(&printable(&line.text))))
+        .map(|(_, line)| format!("  {}", shorten_line(&printable(&line.text))))
         .collect()
 }
 
 /// What a failing program printed last, for the evidence of a start that failed: a
 /// traceback's last lines say why.
-fn last_words(process: &mut Running) -> String {
-    let lines = process.drain_when_quiet(QUIET, LAST_WORDS);
+fn last_words(process: &mut Watched) -> String {
+    process.stamp_when_quiet(QUIET, LAST_WORDS);
+    let lines = process.lines();
     if lines.is_empty() {
         return "; it printed nothing".to_string();
     }
     let mut said = String::from("; it printed, last:");
-    for line in last_lines(lines, START_EVIDENCE_LINES) {
+    for line in last_lines(&lines, START_EVIDENCE_LINES) {
         said.push('\n');
         said.push_str(&line);
     }
@@ -478,7 +659,7 @@ pub fn printable(line: &str) -> String {
 }
 
 /// A printed line, cut to a readable length (a worker may print every digit of 1500!).
-fn shorten_line(line: &str) -> String {
+pub fn shorten_line(line: &str) -> String {
     /// Enough for any of the lab's lines with a short number in it.
     const LONGEST: usize = 160;
     match line.char_indices().nth(LONGEST) {
