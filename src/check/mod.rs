@@ -4,7 +4,8 @@
 //! row that fails; the exit code is 0 only when every row passes.
 //!
 //! - [`properties`]: each property, one short function: the lab's specification.
-//! - [`setup`]: starting what is under check as the lab does, in a scratch folder.
+//! - [`setup`]: starting what is under check as the lab does, in a scratch folder; [`start`]:
+//!   waiting for it to be ready, and why it is not.
 //! - [`watch`]: a property's requests, while the processes' lines are noted as they come.
 //! - [`ask`]: one request with a deadline, and what came back in words.
 //! - [`evidence`], [`card`], [`timeline`]: what a row that fails shows, and when it happened.
@@ -14,6 +15,7 @@ pub mod card;
 pub mod evidence;
 pub mod properties;
 pub mod setup;
+pub mod start;
 pub mod timeline;
 pub mod watch;
 
@@ -30,19 +32,20 @@ use setup::{Program, System, Target};
 /// What `lab check --help` prints.
 const HELP: &str = "\
 lab check: checks an implementation of the factorial lab, in any language, and prints a
-report card: one row per property, pass or FAIL, with the evidence under each FAIL.
+report card: one row per property, pass, FAIL or skip, with the evidence under each FAIL.
 
 Usage:
   lab check --worker CMD                      a worker
   lab check --load-balancer CMD [--worker CMD] a load balancer, with three workers behind it
   lab check --address HOST:PORT               a worker or load balancer that runs already
+  lab check --load-balancer CMD --address HOST:PORT   one that listens at HOST:PORT
 
   --worker CMD          the command that starts one worker, such as
                         \"python3 worker_server.py\"; it runs in a scratch folder, as in the
-                        lab, and must append its port to worker_ports.txt there, and print
-                        the lab's `Worker received number: N` (behind a load balancer, that
-                        line tells the check which worker served a request). Behind a load
-                        balancer, the default is our worker.
+                        lab, and must append its port to worker_ports.txt there. Behind a
+                        load balancer, its `Worker received number: N` lines, flushed as
+                        printed, tell the check which worker served a request; rows that
+                        need them are not checked without. The default is our worker.
   --load-balancer CMD   the command that starts the load balancer; it runs in the same
                         folder, reads worker_ports.txt there, and must print a line ending in
                         `listening on HOST:PORT` (the lab's line), or be given --address.

@@ -163,7 +163,7 @@ const TYPING_TIME: Duration = Duration::from_secs(2);
 /// How long a request may wait while another client has connected and not yet sent its
 /// number before the server counts as held up by it. Ours answer in milliseconds; a worker
 /// that sleeps a few seconds per request, as students make them, is far within it.
-pub const HELD_UP: Duration = Duration::from_secs(10);
+const HELD_UP: Duration = Duration::from_secs(10);
 
 /// The large n asked next to a small one: our worker's largest by default (`--max-n`),
 /// 456,574 digits, a tenth of a second for ours and seconds for a worker that multiplies in a

@@ -88,7 +88,7 @@ impl System {
                 reply,
             };
             self.record(&exchange);
-            let text = format!("a client connected: {}", exchange.reply.describe());
+            let text = format!("a slow client: {}", exchange.reply.describe());
             Evidence::of(Note::failed(&exchange, text))
         })
     }
