@@ -282,3 +282,45 @@ fn last_words(process: &mut Watched) -> String {
     }
     said
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
+mod tests {
+    use super::*;
+
+    /// File names are told from options, numbers, addresses and paths.
+    #[test]
+    fn words_that_read_as_file_names() {
+        for word in ["worker_server.py", "Worker.class", "server.js", "w.c"] {
+            assert!(looks_like_a_file(word), "{word}");
+        }
+        for word in [
+            "python3",
+            "1.5",
+            "127.0.0.1",
+            "--registry=x.txt",
+            "src/worker.py",
+            ".py",
+            "a.toolongext",
+        ] {
+            assert!(!looks_like_a_file(word), "{word}");
+        }
+    }
+
+    /// A port someone listens on is seen listening, without a connection to it; one nobody
+    /// listens on is not.
+    #[test]
+    fn a_listening_port_is_seen_without_connecting() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let Some(seen) = listens(port) else {
+            return crate::lab::say_skipped(
+                "a_listening_port_is_seen_without_connecting",
+                "this system has no /proc/net/tcp",
+            );
+        };
+        assert!(seen);
+        drop(listener);
+        assert_eq!(listens(port), Some(false));
+    }
+}

@@ -137,3 +137,32 @@ impl Default for Progress {
         Progress::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A property says it waits after 2 s, 15 s, 30 s and 60 s, then once a minute.
+    #[test]
+    fn waits_are_said_less_and_less_often() {
+        let mut progress = Progress::new();
+        let due: Vec<u64> = (0..6)
+            .map(|said| {
+                progress.said = said;
+                progress.next().as_secs()
+            })
+            .collect();
+        assert_eq!(due, [2, 15, 30, 60, 120, 180]);
+    }
+
+    /// Times read as seconds from the start, to the hundredth.
+    #[test]
+    fn times_are_seconds_from_the_start() {
+        let start = Instant::now();
+        assert_eq!(
+            when(start + Duration::from_millis(10_020), start),
+            "[10.02 s]"
+        );
+        assert_eq!(when(start + Duration::from_millis(50), start), "[ 0.05 s]");
+    }
+}

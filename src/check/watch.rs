@@ -251,3 +251,23 @@ fn is_received_line(text: &str) -> bool {
     text.rsplit_once("received number: ")
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lab's `Worker received number: N` is told from other lines, for any N.
+    #[test]
+    fn the_received_line_is_recognised() {
+        assert!(is_received_line("Worker received number: 12"));
+        assert!(is_received_line("[w1] Worker received number: 0"));
+        for other in [
+            "Worker received number: ",
+            "Worker received number: abc",
+            "Got 12",
+            "Worker sent factorial: 479001600",
+        ] {
+            assert!(!is_received_line(other), "{other}");
+        }
+    }
+}
