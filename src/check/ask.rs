@@ -1,38 +1,90 @@
 //! One request to the implementation under check, as client.py sends it, with a deadline, and
 //! a plain description of whatever came back: the evidence a report card quotes.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::display::shorten;
 use common::error::plain;
+use common::factorial::factorial_digits;
+use common::protocol::{self, AnswerEnd};
 
-/// How long a correct server may take for anything the checker asks. Ours answer in
-/// milliseconds, and in about two seconds when the worker they first try is frozen (a second
-/// without an answer, then a health check of up to a second); ten seconds leaves room for a
-/// loaded machine, and marks a server that is stuck, not one that is slow.
-pub const ANSWER_PATIENCE: Duration = Duration::from_secs(10);
+/// How long a correct server may take for anything the checker asks, unless a property says
+/// less. It must exceed our worker's `--timeout` (60 s, which our load balancer's matches):
+/// a server in front of a worker may relay the worker's `Error: request timed out` when that
+/// minute ends, and that is an answer, not silence. Ten seconds more leave room for a loaded
+/// machine.
+pub const ANSWER_PATIENCE: Duration = Duration::from_secs(70);
 
-/// The most bytes read for one answer: the longest the checker asks for is 1500! (4,115
-/// digits), so a server sending more than this is flooding, not answering.
-const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
+/// How long a connection may take to be accepted: a live server's kernel accepts at once, even
+/// while the program is busy or frozen.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How long an `Error: ` answer with no line end must be followed by silence, on a connection
+/// the server keeps open, to be taken as whole: a server that answers several requests on one
+/// connection sends its answer in one write.
+const ERROR_QUIET: Duration = Duration::from_secs(1);
+
+/// What is sent.
+#[derive(Debug)]
+pub enum Request {
+    /// n as text, in one write, as client.py sends it.
+    Number(u64),
+    /// A request that is not a whole number n >= 0 (or is absurdly large).
+    Text(&'static str),
+    /// Nothing: the connection's sending side is closed at once, as a client that gives up.
+    Nothing,
+    /// n, sent on a connection opened earlier (a client that was slow to type it).
+    Typed(TcpStream, u64),
+}
+
+impl Request {
+    /// How the evidence names it: `asked for 12!`, `sent "abc"`, `sent nothing, then closed`.
+    pub fn describe(&self) -> String {
+        match self {
+            Request::Number(n) | Request::Typed(_, n) => format!("asked for {n}!"),
+            Request::Text(text) => format!("sent {text:?}"),
+            Request::Nothing => "sent nothing, then closed".to_string(),
+        }
+    }
+
+    /// The n whose n! answers it, if it asks for one.
+    fn number(&self) -> Option<u64> {
+        match self {
+            Request::Number(n) | Request::Typed(_, n) => Some(*n),
+            Request::Text(_) | Request::Nothing => None,
+        }
+    }
+}
 
 /// What came back for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
-    /// The server closed the connection after sending these bytes (maybe none).
+    /// The answer, as it came (maybe nothing): the server closed after it, or it was whole
+    /// and the server kept the connection open.
     Answer(Vec<u8>),
-    /// No answer: the connection failed or nothing came within the patience.
+    /// The connection was refused: nothing listens there.
+    Refused(String),
+    /// The connection could not be made otherwise: nothing accepted it in time, say.
+    Unreachable(String),
+    /// The connection failed after it was made, or more came back than an answer can be.
     Failed(String),
-    /// Nothing, or not all of it, came within [`ANSWER_PATIENCE`]: a server that is stuck.
+    /// Nothing, or not all of it, came within the patience: a server that is stuck.
     TimedOut(String),
 }
 
 impl Reply {
     /// True for an answer that says it is an error: it starts with `Error: `, as the lab's do.
     pub fn is_error(&self) -> bool {
-        matches!(self, Reply::Answer(bytes) if common::protocol::is_error_answer(bytes))
+        matches!(self, Reply::Answer(bytes) if protocol::is_error_answer(bytes))
+    }
+
+    /// True for n!'s digits exactly, ASCII whitespace around them aside: a worker that answers
+    /// with `print` or `println` (`120\n`) answers 120, as the load balancers read it.
+    pub fn is_factorial_of(&self, n: u64) -> bool {
+        matches!(self, Reply::Answer(bytes)
+            if protocol::trim_answer(bytes) == factorial_digits(n).as_bytes())
     }
 
     /// [`Reply::describe`], saying also that an answer is not an error when one was due.
@@ -46,7 +98,7 @@ impl Reply {
     }
 
     /// What came back, in words, for a report card: `got "479001600"`, `got nothing: the
-    /// connection closed without an answer`, `no answer within 10 s`.
+    /// connection closed without an answer`, `no answer within 70 s`.
     pub fn describe(&self) -> String {
         match self {
             Reply::Answer(bytes) if bytes.is_empty() => {
@@ -56,73 +108,182 @@ impl Reply {
                 let text = String::from_utf8_lossy(bytes);
                 format!("got {:?} ({} bytes)", shorten(&text), bytes.len())
             }
-            Reply::Failed(why) | Reply::TimedOut(why) => why.clone(),
+            Reply::Refused(why)
+            | Reply::Unreachable(why)
+            | Reply::Failed(why)
+            | Reply::TimedOut(why) => why.clone(),
         }
     }
 }
 
-/// Connects, sends `request` in one write as client.py does, and reads the answer to the close.
-pub fn ask(addr: SocketAddr, request: &str) -> Reply {
-    match connect(addr) {
-        Ok(stream) => finish(stream, request),
-        Err(failed) => failed,
-    }
+/// One request and what came back, with when: the report card shows the times, counted from
+/// the start of the property.
+#[derive(Debug)]
+pub struct Exchange {
+    /// What was sent, in words ([`Request::describe`]).
+    pub asked: String,
+    /// When it was sent (for a typed request, when the number was sent).
+    pub sent: Instant,
+    /// When the first bytes of the answer arrived, if any did.
+    pub first_byte: Option<Instant>,
+    /// When the answer was complete, or the waiting ended.
+    pub ended: Instant,
+    /// What came back.
+    pub reply: Reply,
 }
 
-/// Connects, sends nothing and closes its sending side: a client that gives up before typing.
-pub fn ask_nothing(addr: SocketAddr) -> Reply {
-    let stream = match connect(addr) {
-        Ok(stream) => stream,
-        Err(failed) => return failed,
+/// Sends `request` to `addr` and reads the answer, for at most `patience`.
+pub fn exchange(addr: SocketAddr, request: Request, patience: Duration) -> Exchange {
+    let asked = request.describe();
+    let n = request.number();
+    let sent = Instant::now();
+    let (reply, first_byte) = match request {
+        Request::Typed(stream, n) => send_and_read(stream, &n.to_string(), Some(n), patience),
+        Request::Number(n) => match connect(addr) {
+            Ok(stream) => send_and_read(stream, &n.to_string(), Some(n), patience),
+            Err(failed) => (failed, None),
+        },
+        Request::Text(text) => match connect(addr) {
+            Ok(stream) => send_and_read(stream, text, n, patience),
+            Err(failed) => (failed, None),
+        },
+        Request::Nothing => match connect(addr) {
+            Ok(stream) => match stream.shutdown(Shutdown::Write) {
+                Ok(()) => read_reply(stream, None, patience),
+                Err(e) => {
+                    let why = format!("cannot close the sending side: {}", plain(&e));
+                    (Reply::Failed(why), None)
+                }
+            },
+            Err(failed) => (failed, None),
+        },
     };
-    if let Err(e) = stream.shutdown(Shutdown::Write) {
-        return Reply::Failed(format!("cannot close the sending side: {}", plain(&e)));
+    Exchange {
+        asked,
+        sent,
+        first_byte,
+        ended: Instant::now(),
+        reply,
     }
-    read_to_close(stream)
 }
 
 /// Opens a connection and sends nothing yet, as a student who has not finished typing.
 pub fn connect(addr: SocketAddr) -> Result<TcpStream, Reply> {
-    TcpStream::connect_timeout(&addr, ANSWER_PATIENCE)
-        .map_err(|e| Reply::Failed(format!("cannot connect to {addr}: {}", plain(&e))))
+    TcpStream::connect_timeout(&addr, CONNECT_PATIENCE).map_err(|e| {
+        let why = format!("cannot connect to {addr}: {}", plain(&e));
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            Reply::Refused(why)
+        } else {
+            Reply::Unreachable(why)
+        }
+    })
 }
 
-/// Sends `request` on an open connection and reads the answer to the close.
-pub fn finish(mut stream: TcpStream, request: &str) -> Reply {
+/// Sends `request` on an open connection, in one write, and reads the answer.
+fn send_and_read(
+    mut stream: TcpStream,
+    request: &str,
+    n: Option<u64>,
+    patience: Duration,
+) -> (Reply, Option<Instant>) {
     if let Err(e) = stream.write_all(request.as_bytes()) {
-        return Reply::Failed(format!("cannot send {request:?}: {}", plain(&e)));
+        let why = format!("cannot send {request:?}: {}", plain(&e));
+        return (Reply::Failed(why), None);
     }
-    read_to_close(stream)
+    read_reply(stream, n, patience)
 }
 
-/// Reads until the server closes, for at most [`ANSWER_PATIENCE`] in all.
-fn read_to_close(stream: TcpStream) -> Reply {
-    let deadline = Instant::now() + ANSWER_PATIENCE;
+/// Reads the answer as the load balancer does ([`protocol::read_answer_for`]): until the
+/// server closes, or until the answer is whole (n!'s digits, or a line that ended) on a
+/// connection the server keeps open; for at most `patience` in all. Returns also when its
+/// first bytes came.
+fn read_reply(
+    mut stream: TcpStream,
+    n: Option<u64>,
+    patience: Duration,
+) -> (Reply, Option<Instant>) {
+    let deadline = Instant::now() + patience;
     let mut answer = Vec::new();
-    let mut reader = stream.take(MAX_ANSWER_BYTES + 1);
-    let mut chunk = [0u8; 16 * 1024];
+    let first_byte = match read_first(&mut stream, &mut answer, deadline) {
+        Ok(Some(at)) => Some(at),
+        Ok(None) => return (Reply::Answer(answer), None), // closed with nothing
+        Err(e) if protocol::is_timeout(&e) => return (no_answer_yet(&answer, patience), None),
+        Err(e) => {
+            let why = format!("the connection failed: {}", plain(&e));
+            return (Reply::Failed(why), None);
+        }
+    };
+    (
+        read_the_rest(stream, n, answer, deadline, patience),
+        first_byte,
+    )
+}
+
+/// The first read of an answer, by `deadline`: when it came, or `None` when the connection
+/// closed with nothing. At most 1024 bytes, the least any answer may have.
+fn read_first(
+    stream: &mut TcpStream,
+    answer: &mut Vec<u8>,
+    deadline: Instant,
+) -> std::io::Result<Option<Instant>> {
+    let mut chunk = [0u8; protocol::MAX_ERROR_ANSWER_BYTES];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         // A zero timeout means "wait forever" to std, so the deadline is checked first.
-        if left.is_zero() || reader.get_ref().set_read_timeout(Some(left)).is_err() {
-            return no_answer_yet(&answer);
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
         }
-        match reader.read(&mut chunk) {
-            Ok(0) => return Reply::Answer(answer),
-            Ok(read) => answer.extend_from_slice(&chunk[..read]),
-            Err(e) if common::protocol::is_timeout(&e) => return no_answer_yet(&answer),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(None),
+            Ok(got) => {
+                answer.extend_from_slice(&chunk[..got]);
+                return Ok(Some(Instant::now()));
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads the rest of an answer that has begun (`answer`), by `deadline`.
+fn read_the_rest(
+    mut stream: TcpStream,
+    n: Option<u64>,
+    mut answer: Vec<u8>,
+    deadline: Instant,
+    patience: Duration,
+) -> Reply {
+    loop {
+        // Read in steps of ERROR_QUIET: an `Error: ` answer that ends in no newline, on a
+        // connection kept open, is whole once a step has brought nothing more.
+        let had = answer.len();
+        let until = deadline.min(Instant::now() + ERROR_QUIET);
+        match protocol::read_answer_for(&mut stream, n, &mut answer, Some(until)) {
+            Ok(AnswerEnd::Closed | AnswerEnd::LeftOpen) => return Reply::Answer(answer),
+            Ok(AnswerEnd::TooLong) => {
+                return Reply::Failed(format!(
+                    "more than {} bytes came back, more than the answer can have",
+                    answer.len() - 1
+                ));
+            }
+            Err(e) if protocol::is_timeout(&e) => {
+                if answer.len() == had && protocol::is_error_answer(&answer) {
+                    return Reply::Answer(answer);
+                }
+                if Instant::now() >= deadline {
+                    return no_answer_yet(&answer, patience);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Reply::Failed(format!("the connection failed: {}", plain(&e))),
-        }
-        if answer.len() as u64 > MAX_ANSWER_BYTES {
-            return Reply::Failed(format!("more than {MAX_ANSWER_BYTES} bytes came back"));
         }
     }
 }
 
 /// The patience ran out: say so, and what had arrived by then.
-fn no_answer_yet(answer: &[u8]) -> Reply {
-    let seconds = ANSWER_PATIENCE.as_secs();
+fn no_answer_yet(answer: &[u8], patience: Duration) -> Reply {
+    let seconds = patience.as_secs();
     if answer.is_empty() {
         Reply::TimedOut(format!("no answer within {seconds} s"))
     } else {
