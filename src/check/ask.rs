@@ -5,6 +5,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use common::deadline::Deadline;
 use common::display::shorten;
 use common::error::plain;
 use common::factorial::factorial_digits;
@@ -259,7 +260,7 @@ fn read_the_rest(
         // connection kept open, is whole once a step has brought nothing more.
         let had = answer.len();
         let until = deadline.min(Instant::now() + ERROR_QUIET);
-        match protocol::read_answer_for(&mut stream, n, &mut answer, Some(until)) {
+        match protocol::read_answer_for(&mut stream, n, &mut answer, Deadline::at(until)) {
             Ok(AnswerEnd::Closed | AnswerEnd::LeftOpen) => return Reply::Answer(answer),
             Ok(AnswerEnd::TooLong) => {
                 return Reply::Failed(format!(
