@@ -337,14 +337,14 @@ fn a_server_that_stops_is_said_to_have_stopped() {
     );
 }
 
-/// Behind a relay that does not pass on a client's close, our worker (with its default
-/// --timeout, a minute) answers the client that sent nothing with `Error: request timed
-/// out: ...` after that minute; the checker waits longer than that, and takes it as the
-/// `Error: ` answer it is.
+/// Behind a relay that does not pass on a client's close, our worker answers the client that
+/// sent nothing with `Error: request timed out: ...` when its --timeout ends (a minute by
+/// default; 12 s here, past the checker's old ten seconds of patience); the checker waits
+/// longer than a worker's minute, and takes it as the `Error: ` answer it is.
 #[test]
 fn a_relayed_timeout_is_an_answer() {
     let lab = Lab::new("check-relay").unwrap();
-    let worker = lab.start_worker("worker", &[]).unwrap();
+    let worker = lab.start_worker("worker", &["--timeout", "12"]).unwrap();
     let relay = relay(worker.port);
     let card = Card::run(lab.dir(), &["--address", &format!("127.0.0.1:{relay}")]);
     card.assert_rows(&BY_ADDRESS, &[]);
@@ -542,18 +542,21 @@ fn the_python_load_balancer_card_shows_the_request_that_failed() {
         lab.dir(),
         "lb.py",
     );
+    // A shorter patience than the default minute and more: its empty request hangs.
     let args = [
         "--load-balancer",
         "python3 lb.py",
         "--worker",
         "python3 worker.py",
+        "--patience",
+        "12",
     ];
     let card = Card::run(lab.dir(), &args);
     card.assert_rows(
         &[SMALL, BIG, SLOW, WAITING, IN_TURN, ADDED],
         &[LONG, BAD, KILLED, FROZEN],
     );
-    card.assert_evidence(BAD, &["sent nothing, then closed: no answer within 70 s"]);
+    card.assert_evidence(BAD, &["sent nothing, then closed: no answer within 12 s"]);
     let empty_forwarded = card.evidence(BAD).iter().any(|line| {
         is_timed(line)
             && line
@@ -685,15 +688,15 @@ fn workers_that_cannot_be_followed_are_not_failed_for_it() {
     );
 }
 
-/// A worker that takes 3 s per request (worker_server.py with `time.sleep(3)` before it
+/// A worker that takes 1.5 s per request (worker_server.py with `time.sleep(1.5)` before it
 /// computes) gets the verdicts of the worker without the sleep: slowness is no fault.
 #[test]
-fn a_worker_that_takes_3_s_gets_the_verdicts_it_would_without() {
-    let test = "a_worker_that_takes_3_s_gets_the_verdicts_it_would_without";
+fn a_slow_worker_gets_the_verdicts_it_would_without() {
+    let test = "a_slow_worker_gets_the_verdicts_it_would_without";
     let lab = Lab::new("check-sleeper").unwrap();
     let (Some(()), Some(())) = (
         python_worker(test, &lab, &[], "worker_server.py"),
-        python_worker(test, &lab, SLEEP_3_S, "sleeper.py"),
+        python_worker(test, &lab, SLEEP_1_5_S, "sleeper.py"),
     ) else {
         return;
     };
@@ -706,31 +709,29 @@ fn a_worker_that_takes_3_s_gets_the_verdicts_it_would_without() {
 }
 
 /// Behind our load balancer, which never gives up on a slow worker (after a second it asks
-/// the next one too), workers that take 3 s per request pass every row, as the Python workers
-/// without the sleep do: one connection at a time, or a thread per connection.
+/// the next one too), workers that take 1.5 s per request pass every row, as the Python
+/// workers without the sleep do (experiment 9 of tests/lab_guide.rs): one connection at a
+/// time, or a thread per connection.
 #[test]
-fn workers_that_take_3_s_pass_behind_our_load_balancer() {
-    let test = "workers_that_take_3_s_pass_behind_our_load_balancer";
+fn slow_workers_pass_behind_our_load_balancer() {
+    let test = "slow_workers_pass_behind_our_load_balancer";
     let lab = Lab::new("check-sleepers-behind").unwrap();
-    let (Some(()), Some(()), Some(())) = (
-        python_worker(test, &lab, &[], "worker_server.py"),
-        python_worker(test, &lab, SLEEP_3_S, "sleeper.py"),
-        python_worker(test, &lab, THREADED_SLEEP_3_S, "threaded.py"),
+    let (Some(()), Some(())) = (
+        python_worker(test, &lab, SLEEP_1_5_S, "sleeper.py"),
+        python_worker(test, &lab, THREADED_SLEEP_1_5_S, "threaded.py"),
     ) else {
         return;
     };
     let balancer = format!("{} --port 0", path_of("load_balancer"));
-    let cards: Vec<_> = [
-        "python3 worker_server.py",
-        "python3 sleeper.py",
-        "python3 threaded.py",
-    ]
-    .into_iter()
-    .map(|worker| {
-        let (dir, balancer) = (lab.dir().to_path_buf(), balancer.clone());
-        thread::spawn(move || Card::run(&dir, &["--load-balancer", &balancer, "--worker", worker]))
-    })
-    .collect();
+    let cards: Vec<_> = ["python3 sleeper.py", "python3 threaded.py"]
+        .into_iter()
+        .map(|worker| {
+            let (dir, balancer) = (lab.dir().to_path_buf(), balancer.clone());
+            thread::spawn(move || {
+                Card::run(&dir, &["--load-balancer", &balancer, "--worker", worker])
+            })
+        })
+        .collect();
     for card in cards {
         card.join().unwrap().assert_rows(&LOAD_BALANCER_ROWS, &[]);
     }

@@ -12,11 +12,11 @@ use common::factorial::factorial_digits;
 use common::protocol::{self, AnswerEnd};
 
 /// How long a correct server may take for anything the checker asks, unless a property says
-/// less. It must exceed our worker's `--timeout` (60 s, which our load balancer's matches):
-/// a server in front of a worker may relay the worker's `Error: request timed out` when that
-/// minute ends, and that is an answer, not silence. Ten seconds more leave room for a loaded
-/// machine.
-pub const ANSWER_PATIENCE: Duration = Duration::from_secs(70);
+/// less, or `--patience` says otherwise. It must exceed our worker's `--timeout` (60 s, which
+/// our load balancer's matches): a server in front of a worker may relay the worker's `Error:
+/// request timed out` when that minute ends, and that is an answer, not silence. Ten seconds
+/// more leave room for a loaded machine.
+pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(70);
 
 /// How long a connection may take to be accepted: a live server's kernel accepts at once, even
 /// while the program is busy or frozen.

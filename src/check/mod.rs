@@ -21,6 +21,7 @@ pub mod watch;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 use common::{log, say};
@@ -56,6 +57,8 @@ Usage:
                         prints no `listening on HOST:PORT` line.
   --any-order           the load balancer chooses workers some other way than in turn
                         (random): check only that every worker gets requests.
+  --patience SECS       how long any answer may take before it counts as none [default:
+                        70, past our worker's one minute for a request]
   -h, --help            print this help
 
 A command is split at spaces; a word naming a file here, or a relative path such as
@@ -76,6 +79,7 @@ struct Options {
     load_balancer: Option<String>,
     address: Option<String>,
     any_order: bool,
+    patience: Option<Duration>,
 }
 
 fn parse_args(args: &mut Args) -> Result<Options, CliError> {
@@ -87,6 +91,7 @@ fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--load-balancer" => once(&mut options.load_balancer, args.value(&arg)?, &arg)?,
             "--address" => once(&mut options.address, args.value(&arg)?, &arg)?,
             "--any-order" => options.any_order = true,
+            "--patience" => options.patience = Some(args.seconds(&arg)?),
             _ => return Err(cli::unknown(&arg)),
         }
     }
@@ -158,7 +163,8 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
         }
         Err(CliError::HelpRequested) => return ExitCode::SUCCESS,
     };
-    let all_hold = run(target, options.any_order);
+    let patience = options.patience.unwrap_or(ask::DEFAULT_PATIENCE);
+    let all_hold = run(target, options.any_order, patience);
     // Every process is stopped by now; write out the last lines.
     log::flush();
     if all_hold {
@@ -170,7 +176,7 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
 
 /// Checks every property that applies to `target`, printing the report card; true when all
 /// hold.
-fn run(target: Target, any_order: bool) -> bool {
+fn run(target: Target, any_order: bool, patience: Duration) -> bool {
     if uses_ours(&target)
         && let Err(e) = crate::process::build_programs()
     {
@@ -179,7 +185,7 @@ fn run(target: Target, any_order: bool) -> bool {
     }
     say!("lab check: {}", describe(&target));
     let kind = target.kind();
-    let mut system = System::new(target, any_order);
+    let mut system = System::new(target, any_order, patience);
     let applicable: Vec<_> = PROPERTIES
         .iter()
         .filter(|p| p.applies.to(kind, any_order))

@@ -14,7 +14,7 @@ use common::display::shorten;
 use common::factorial::factorial_digits;
 use common::protocol::trim_answer;
 
-use super::ask::{ANSWER_PATIENCE, Exchange, Reply, Request};
+use super::ask::{Exchange, Reply, Request};
 use super::evidence::{Evidence, Note, Verdict, verdict};
 use super::setup::{Kind, System};
 
@@ -176,6 +176,10 @@ const LARGE_N: u64 = 100_000;
 /// another request when it is asked.
 const NEXT_TO_LARGE: (u32, Duration) = (2, Duration::from_secs(1));
 
+/// How long the request for [`LARGE_N`]! goes ahead of the small one: far more than a request
+/// takes to cross loopback, far less than the large one takes to compute.
+const LARGE_HEAD_START: Duration = Duration::from_millis(200);
+
 /// How long a request may take with a worker frozen before the load balancer counts as
 /// stalled by it: ours take about a second (it asks the next worker too after a second), and
 /// a worker that sleeps 3 s per request, three or four.
@@ -302,7 +306,7 @@ fn slow_client_does_not_hold_up_others(system: &mut System) -> Verdict {
         typing_since,
         "a slow client connected; it sends nothing yet",
     ));
-    let fast = system.send(Request::Number(12), ANSWER_PATIENCE)?;
+    let fast = system.send(Request::Number(12), system.patience)?;
     match system.wait(fast, Some(typing_since + HELD_UP)) {
         Ok(fast) => {
             let typed = system.ask(Request::Typed(typist, 10))?;
@@ -333,7 +337,7 @@ fn slow_client_does_not_hold_up_others(system: &mut System) -> Verdict {
                 during: Some((typing_since, now)),
             }];
             notes.push(Note::at(now, "the slow client sends \"10\" now"));
-            let typed = system.send(Request::Typed(typist, 10), ANSWER_PATIENCE)?;
+            let typed = system.send(Request::Typed(typist, 10), system.patience)?;
             let fast = system.wait(fast, None).map_err(|_| stopped_waiting())?;
             let typed = system.wait(typed, None).map_err(|_| stopped_waiting())?;
             let then = if fast.reply.is_factorial_of(12) {
@@ -359,8 +363,11 @@ fn slow_client_does_not_hold_up_others(system: &mut System) -> Verdict {
 /// (`alone`). An event-loop
 /// server that computes n! where it reads requests serves no one meanwhile.
 fn large_n_does_not_hold_up_small(system: &mut System, alone: Duration) -> Verdict {
-    let large = system.send(Request::Number(LARGE_N), ANSWER_PATIENCE)?;
-    let small = system.send(Request::Number(12), ANSWER_PATIENCE)?;
+    let large = system.send(Request::Number(LARGE_N), system.patience)?;
+    // The large request first, surely: a server that reads requests in the order they come
+    // must have it before the small one.
+    system.pause(LARGE_HEAD_START);
+    let small = system.send(Request::Number(12), system.patience)?;
     let small = system.wait(small, None).map_err(|_| stopped_waiting())?;
     let large = system.wait(large, None).map_err(|_| stopped_waiting())?;
     let context = format!("next to a request for {LARGE_N}!, ");
@@ -424,7 +431,7 @@ fn every_worker_gets_requests(system: &mut System) -> Verdict {
 fn killed_worker_is_bypassed(system: &mut System) -> Verdict {
     one_request_each(system)?;
     system.kill_worker(1)?;
-    every_answer_right(system, "after worker 2 was killed, ", ANSWER_PATIENCE)
+    every_answer_right(system, "after worker 2 was killed, ", system.patience)
 }
 
 /// A frozen worker (Ctrl-Z: its kernel still accepts connections, but it never answers)

@@ -161,6 +161,8 @@ pub struct System {
     pub(super) events: Vec<Note>,
     /// The load balancer chooses workers in some other way than in turn (`--any-order`).
     pub any_order: bool,
+    /// How long any answer may take (`--patience`, or [`super::ask::DEFAULT_PATIENCE`]).
+    pub patience: Duration,
     /// What the current property says when it keeps the checker waiting.
     pub(super) progress: Progress,
     /// The scratch folder; `None` for a running service. Last, so that it is removed after
@@ -170,7 +172,7 @@ pub struct System {
 
 impl System {
     /// Nothing started yet; [`System::prepare`] starts what each property needs.
-    pub fn new(target: Target, any_order: bool) -> System {
+    pub fn new(target: Target, any_order: bool, patience: Duration) -> System {
         let addr = match &target {
             Target::Address(addr) => Some(*addr),
             _ => None,
@@ -188,6 +190,7 @@ impl System {
             stopped: None,
             events: Vec::new(),
             any_order,
+            patience,
             progress: Progress::new(),
         }
     }

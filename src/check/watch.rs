@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::ask::{self, ANSWER_PATIENCE, Exchange, Reply, Request};
+use super::ask::{self, Exchange, Reply, Request};
 use super::evidence::{Evidence, Note};
 use super::setup::{POLL, System, Target};
 
@@ -70,9 +70,9 @@ impl System {
             .map_err(|_| Evidence::from("the checker stopped waiting".to_string()))
     }
 
-    /// Sends `request` and waits for what comes back, for at most [`ANSWER_PATIENCE`].
+    /// Sends `request` and waits for what comes back, for at most the check's patience.
     pub fn ask(&mut self, request: Request) -> Result<Exchange, Evidence> {
-        self.ask_within(request, ANSWER_PATIENCE)
+        self.ask_within(request, self.patience)
     }
 
     /// Opens a connection and sends nothing yet, as a client whose user is still typing.

@@ -190,17 +190,18 @@ pub const LOAD_BALANCER_FIXES: &[(usize, usize, &str)] = &[
     ),
 ];
 
-/// worker_server.py, slowed as a student slows it to watch requests queue: `time.sleep(3)` just
-/// before line 51 computes n!, one connection at a time as before.
-pub const SLEEP_3_S: &[(usize, usize, &str)] = &[
-    (51, 51, "                time.sleep(3)\n@51"),
+/// worker_server.py, slowed as a student slows it to watch requests queue (`time.sleep(1.5)`
+/// just before line 51 computes n!: longer than the second after which our load balancer asks
+/// another worker too), one connection at a time as before.
+pub const SLEEP_1_5_S: &[(usize, usize, &str)] = &[
+    (51, 51, "                time.sleep(1.5)\n@51"),
     (1, 1, "@1\nimport time"),
 ];
 
 /// worker_server.py serving each connection on a thread of its own (the accept of line 35,
 /// then lines 37-41 and 47-55 in a function, where lines 43-45's `break` has no loop), and
-/// sleeping 3 s before it computes n!.
-pub const THREADED_SLEEP_3_S: &[(usize, usize, &str)] = &[
+/// sleeping 1.5 s before it computes n!.
+pub const THREADED_SLEEP_1_5_S: &[(usize, usize, &str)] = &[
     (
         35,
         55,
@@ -211,7 +212,7 @@ pub const THREADED_SLEEP_3_S: &[(usize, usize, &str)] = &[
 def serve(conn, addr):
 @37-41 -8
 @47-49 -8
-        time.sleep(3)
+        time.sleep(1.5)
 @51-55 -8",
     ),
     (1, 1, "@1\nimport threading\nimport time"),
