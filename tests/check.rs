@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use common::factorial::factorial_digits;
 use common::protocol::parse_request;
-use lab::lab::{Lab, ask_text, bind_loopback, free_port, python_lab_dir, say_skipped};
-use lab::peers::{FakeWorker, Misbehaviour};
-use lab::process::program_path;
+use harness::lab::{Lab, ask_text, bind_loopback, free_port, python_lab_dir, say_skipped};
+use harness::peers::{FakeWorker, Misbehaviour};
+use harness::process::program_path;
 use support::*;
 
 fn path_of(program: &str) -> String {

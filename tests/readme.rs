@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use lab::lab::{Finished, Lab, PATIENCE, Server, python_lab_dir, say_skipped};
-use lab::process::{Running, program_path};
+use harness::lab::{Finished, Lab, PATIENCE, Server, python_lab_dir, say_skipped};
+use harness::process::{Running, program_path};
 
 /// README.md, as a reader sees it.
 const README: &str = include_str!("../README.md");
@@ -299,7 +299,7 @@ fn the_time_wait_transcript_is_what_the_load_balancer_prints() {
         );
     }
     let lab = Lab::new("readme-time-wait").unwrap();
-    let port = lab::lab::port_in_time_wait(&lab).unwrap();
+    let port = harness::lab::port_in_time_wait(&lab).unwrap();
 
     let session = transcript(TIME_WAIT);
     let line = session[0].strip_prefix("$ ").unwrap();

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lab::lab::{python_lab_files, say_skipped};
+use harness::lab::{python_lab_files, say_skipped};
 
 /// The workspace's top folder, where docs/ and the programs' folders are.
 fn top() -> PathBuf {

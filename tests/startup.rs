@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::process::Command;
 
 use common::error::Error;
-use lab::lab::{Lab, port_in_time_wait, say_skipped};
+use harness::lab::{Lab, port_in_time_wait, say_skipped};
 
 /// Starts our load balancer on `port`, which must fail, and returns its stderr.
 fn start_fails_on(lab: &Lab, port: u16) -> Result<String, Error> {

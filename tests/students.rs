@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{
+use harness::lab::{
     Lab, PATIENCE, Pending, Server, ask_in_background, ask_text, free_port, python_lab_dir,
     say_skipped,
 };
-use lab::process::StopGently;
+use harness::process::StopGently;
 
 /// The Python lab's folder, or `None` after saying why `test` skips.
 fn python_lab(test: &str) -> Option<PathBuf> {

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use lab::Finished;
+use harness::Finished;
 
 /// Every row `lab check` can print, in its order, as the report card names them.
 pub const REGISTERS: &str = "the worker registers its port in worker_ports.txt";

@@ -16,7 +16,7 @@ use super::start::{
     wait_until_listening,
 };
 use super::timeline::{Progress, Watched};
-use crate::lab::Lab;
+use harness::lab::Lab;
 
 /// How often a file or a process's output is looked at again while waiting for it: often
 /// enough that waiting adds nothing a person notices, rarely enough to cost no CPU.

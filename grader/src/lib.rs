@@ -1,4 +1,4 @@
-//! `lab check`: the lab's properties, checked against any implementation of its protocol, in
+//! `lab check` (this crate, the grader): the lab's properties, checked against any implementation of its protocol, in
 //! any language — a worker or a load balancer given as a command, or a running service given
 //! as an address. It prints a report card, one row per property, with the evidence under each
 //! row that fails; the exit code is 0 only when every row passes.
@@ -178,7 +178,7 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
 /// hold.
 fn run(target: Target, any_order: bool, patience: Duration) -> bool {
     if uses_ours(&target)
-        && let Err(e) = crate::process::build_programs()
+        && let Err(e) = harness::process::build_programs()
     {
         say!("lab check: {e}");
         return false;

@@ -279,13 +279,19 @@ pub const PYTHON_LAB_BESIDE: &str = "../shared/python-lab";
 /// The Python lab's three files, which a folder must hold to be the Python lab.
 const PYTHON_LAB_FILES: [&str; 3] = ["client.py", "load_balancer.py", "worker_server.py"];
 
+/// The repository's top folder: this crate's parent.
+fn repository() -> &'static Path {
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR"));
+    harness.parent().unwrap_or(harness)
+}
+
 /// The folder holding the Python lab's client.py, load_balancer.py and worker_server.py, or
 /// why there is none: the folder `PYTHON_LAB_DIR` names, or else [`PYTHON_LAB_BESIDE`], as
 /// README says. A relative `PYTHON_LAB_DIR` is taken from the current folder or, when not
 /// there, from this repository's folder, where README's commands are typed (cargo runs each
 /// package's tests in the package's own folder).
 pub fn python_lab_files() -> Result<PathBuf, String> {
-    let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repository = repository();
     let dir = match std::env::var_os("PYTHON_LAB_DIR") {
         Some(given) => {
             let given = PathBuf::from(given);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use common::say;
 
-use crate::process::{Line, Running, Stream};
+use harness::process::{Line, Running, Stream};
 
 /// When a property that keeps the checker waiting says so, counted from its start: after a
 /// couple of seconds (cargo says `Blocking waiting for ...` about as soon), then less and

@@ -10,8 +10,8 @@ use super::setup::{
     LAST_WORDS, POLL, Program, QUIET, printable, registry_lines, registry_text, shorten_line,
 };
 use super::timeline::{Progress, Watched};
-use crate::lab::port_at_end;
-use crate::process::Line;
+use harness::lab::port_at_end;
+use harness::process::Line;
 
 /// How long a program may take to start (to register, or to print that it listens). Python
 /// needs a few tens of milliseconds; ten seconds marks one that never will.
@@ -314,7 +314,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let Some(seen) = listens(port) else {
-            return crate::lab::say_skipped(
+            return harness::lab::say_skipped(
                 "a_listening_port_is_seen_without_connecting",
                 "this system has no /proc/net/tcp",
             );
