@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::deadline::Deadline;
-use common::error::{Error, plain};
+use common::error::{Error, in_words};
 use common::protocol;
 
 /// How long the client waits before it says, once, that it is still waiting: a request
@@ -36,7 +36,7 @@ pub fn ask(
     let sent = stream
         .set_write_timeout(timeout)
         .and_then(|()| protocol::send_request(stream, number));
-    sent.map_err(|e| Error::new(format!("cannot ask the load balancer: {}", plain(&e))))?;
+    sent.map_err(|e| Error::new(format!("cannot ask the load balancer: {}", in_words(&e))))?;
     let answer = receive(stream, number, at, timeout)?;
     let answer = String::from_utf8_lossy(protocol::trim_answer(&answer)).into_owned();
     if answer.is_empty() {
@@ -82,7 +82,7 @@ fn receive(
         Err(e) if protocol::is_timeout(&e) => Err(no_answer_in_time(at, timeout, &answer)),
         Err(e) => Err(Error::new(format!(
             "cannot ask the load balancer: {}",
-            plain(&e)
+            in_words(&e)
         ))),
     }
 }
@@ -135,7 +135,7 @@ pub fn not_given_up_already(stream: &mut TcpStream, at: &str) -> Result<(), Erro
         }
         Err(e) => Err(Error::new(format!(
             "the connection to the load balancer at {at} failed while the prompt was open: {}",
-            plain(&e)
+            in_words(&e)
         ))),
     }
 }

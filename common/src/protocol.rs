@@ -4,8 +4,8 @@
 //! one TCP connection per request; the request is the number as ASCII decimal text, sent in
 //! one write with no terminator (client.py line 15); the answer is the digits of n!, or text
 //! that begins `Error: `, and the sender then closes the connection. We read answers to the
-//! close, so an answer of any size arrives whole — the Python programs read one `recv(1024)`
-//! and cut every answer longer than 1024 digits.
+//! close (or until all of n!'s digits are in), so an answer of any size arrives whole — the
+//! Python programs read one `recv(1024)` and cut every answer longer than 1024 digits.
 
 use std::fmt;
 use std::io::{self, Read, Write};

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::display::python_addr;
-use crate::error::{Context, Error, plain};
+use crate::error::{Context, Error, in_words};
 use crate::limit::{ConnectionLimit, Slot};
 use crate::threads::{self, ThreadMode};
 use crate::{log, protocol, say};
@@ -40,7 +40,7 @@ pub fn local_port(listener: &TcpListener) -> Result<u16, Error> {
 /// held by connections closed moments ago (TIME_WAIT) by a program that did not set
 /// SO_REUSEADDR, such as the Python load balancer; no program needs stopping then.
 fn cannot_listen(host: &str, port: u16, error: &io::Error) -> Error {
-    let doing = format!("cannot listen on {host}:{port}: {}", plain(error));
+    let doing = format!("cannot listen on {host}:{port}: {}", in_words(error));
     if error.kind() != io::ErrorKind::AddrInUse {
         return Error::new(doing);
     }
@@ -203,7 +203,7 @@ impl AcceptBackoff {
         if self.failures == 0 {
             log::warn(&format!(
                 "Could not accept a connection: {}; trying again, less often, until it works",
-                plain(error)
+                in_words(error)
             ));
         }
         // 10 ms after the first failure, then twice as long after each, up to the most.

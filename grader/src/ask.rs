@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::deadline::Deadline;
 use common::display::shorten;
-use common::error::plain;
+use common::error::in_words;
 use common::factorial::factorial_digits;
 use common::protocol::{self, AnswerEnd};
 
@@ -152,7 +152,7 @@ pub fn exchange(addr: SocketAddr, request: Request, patience: Duration) -> Excha
             Ok(stream) => match stream.shutdown(Shutdown::Write) {
                 Ok(()) => read_reply(stream, None, patience),
                 Err(e) => {
-                    let why = format!("cannot close the sending side: {}", plain(&e));
+                    let why = format!("cannot close the sending side: {}", in_words(&e));
                     (Reply::Failed(why), None)
                 }
             },
@@ -171,7 +171,7 @@ pub fn exchange(addr: SocketAddr, request: Request, patience: Duration) -> Excha
 /// Opens a connection and sends nothing yet, as a student who has not finished typing.
 pub fn connect(addr: SocketAddr) -> Result<TcpStream, Reply> {
     TcpStream::connect_timeout(&addr, CONNECT_PATIENCE).map_err(|e| {
-        let why = format!("cannot connect to {addr}: {}", plain(&e));
+        let why = format!("cannot connect to {addr}: {}", in_words(&e));
         if e.kind() == std::io::ErrorKind::ConnectionRefused {
             Reply::Refused(why)
         } else {
@@ -188,7 +188,7 @@ fn send_and_read(
     patience: Duration,
 ) -> (Reply, Option<Instant>) {
     if let Err(e) = stream.write_all(request.as_bytes()) {
-        let why = format!("cannot send {request:?}: {}", plain(&e));
+        let why = format!("cannot send {request:?}: {}", in_words(&e));
         return (Reply::Failed(why), None);
     }
     read_reply(stream, n, patience)
@@ -210,7 +210,7 @@ fn read_reply(
         Ok(None) => return (Reply::Answer(answer), None), // closed with nothing
         Err(e) if protocol::is_timeout(&e) => return (no_answer_yet(&answer, patience), None),
         Err(e) => {
-            let why = format!("the connection failed: {}", plain(&e));
+            let why = format!("the connection failed: {}", in_words(&e));
             return (Reply::Failed(why), None);
         }
     };
@@ -277,7 +277,7 @@ fn read_the_rest(
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Reply::Failed(format!("the connection failed: {}", plain(&e))),
+            Err(e) => return Reply::Failed(format!("the connection failed: {}", in_words(&e))),
         }
     }
 }

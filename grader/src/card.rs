@@ -38,7 +38,7 @@ impl System {
             notes.insert(later, event.clone());
         }
         if let Some(stopped) = &self.stopped {
-            notes.push(Note::plain(stopped.clone()));
+            notes.push(Note::in_words(stopped.clone()));
         }
         let mut lines = Vec::new();
         for note in &notes {

@@ -20,7 +20,7 @@ pub struct Note {
 
 impl Note {
     /// A line with no time: a hint, or what a start that failed printed.
-    pub fn plain(text: impl Into<String>) -> Note {
+    pub fn in_words(text: impl Into<String>) -> Note {
         Note {
             at: None,
             text: text.into(),
@@ -89,7 +89,7 @@ impl From<Note> for Evidence {
 
 impl From<String> for Evidence {
     fn from(line: String) -> Evidence {
-        Evidence::of(Note::plain(line))
+        Evidence::of(Note::in_words(line))
     }
 }
 

@@ -210,7 +210,7 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
         let died = started && system.balancer_has_exited();
         if died {
             let mut evidence = verdict.err().unwrap_or_default();
-            evidence.notes.push(evidence::Note::plain(
+            evidence.notes.push(evidence::Note::in_words(
                 "the load balancer exited during this check",
             ));
             evidence.undecided = false;

@@ -254,7 +254,7 @@ fn bad_requests_are_answered(system: &mut System) -> Verdict {
         }
         if let Reply::TimedOut(_) = exchange.reply {
             // A server that is stuck would make every later request wait as long.
-            notes.push(Note::plain("the server is stuck: nothing more is sent"));
+            notes.push(Note::in_words("the server is stuck: nothing more is sent"));
             return verdict(notes);
         }
     }
@@ -273,7 +273,7 @@ fn bad_requests_are_answered(system: &mut System) -> Verdict {
             notes.push(note);
         }
         if let Reply::TimedOut(_) = exchange.reply {
-            notes.push(Note::plain("the server is stuck: nothing more is sent"));
+            notes.push(Note::in_words("the server is stuck: nothing more is sent"));
             break;
         }
     }

@@ -246,7 +246,7 @@ impl System {
             Target::Address(_) => return Err("a running service has no workers to add".into()),
         };
         let registry = self.registry()?;
-        let listed_before = registry_lines(&registry_text(&registry)?).len();
+        let listed_before = registry_lines(&worker_ports_text(&registry)?).len();
         let tag = format!("worker {}", self.workers.len() + 1);
         let lab = self.lab()?;
         let process = lab
@@ -353,7 +353,7 @@ fn new_lab() -> Result<Lab, String> {
 }
 
 /// The registry's text; a missing file is an empty registry (no worker has started yet).
-pub(super) fn registry_text(registry: &Path) -> Result<String, String> {
+pub(super) fn worker_ports_text(registry: &Path) -> Result<String, String> {
     match std::fs::read_to_string(registry) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         read => read.map_err(|e| format!("cannot read {}: {e}", registry.display())),

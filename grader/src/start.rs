@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::setup::{
-    LAST_WORDS, POLL, Program, QUIET, printable, registry_lines, registry_text, shorten_line,
+    LAST_WORDS, POLL, Program, QUIET, printable, registry_lines, worker_ports_text, shorten_line,
 };
 use super::timeline::{Progress, Watched};
 use harness::lab::port_at_end;
@@ -76,7 +76,7 @@ pub fn wait_for_registration(
     let deadline = Instant::now() + START_PATIENCE;
     while Instant::now() < deadline {
         // Only a whole line counts: a worker may still be writing it.
-        let text = registry_text(registry)?;
+        let text = worker_ports_text(registry)?;
         if text.ends_with('\n')
             && let Some(line) = registry_lines(&text).get(listed_before)
         {
@@ -92,7 +92,7 @@ pub fn wait_for_registration(
         progress.tick(&awaited);
         std::thread::sleep(POLL);
     }
-    let text = registry_text(registry)?;
+    let text = worker_ports_text(registry)?;
     let unfinished = match registry_lines(&text).get(listed_before) {
         Some(line) => format!(
             " (it wrote {line:?} with no newline at its end, so the next worker's line would \

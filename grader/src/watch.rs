@@ -176,7 +176,7 @@ impl System {
             );
             return Err(Note::at(Instant::now(), text).into());
         }
-        Err(Evidence::undecided(vec![Note::plain(
+        Err(Evidence::undecided(vec![Note::in_words(
             "not checked: no worker printed the lab's `Worker received number: N` line \
              (worker_server.py line 49) as it served, which is how lab check tells which \
              worker served a request. A worker that words it otherwise, or whose output waits \

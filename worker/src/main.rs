@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use common::display::{python_addr, shorten};
-use common::error::{Context, Error, plain};
+use common::error::{Context, Error, in_words};
 use common::factorial::factorial_digits;
 use common::registry::{self, WorkerAddr};
 use common::server::{self, Connection};
@@ -64,7 +64,7 @@ fn handle_connection(conn: Connection, options: &Options) {
     match conn.answer(result.as_bytes()) {
         Ok(()) => say!("Worker sent factorial: {}", shorten(&result)),
         // The load balancer went away or the network failed: only this request is lost.
-        Err(e) => say!("Worker could not serve {addr}: {}", plain(&e)),
+        Err(e) => say!("Worker could not serve {addr}: {}", in_words(&e)),
     }
 }
 
