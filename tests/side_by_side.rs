@@ -342,6 +342,7 @@ const WORKER: ReadingPath = ReadingPath {
     one_hop: &[
         ("common/src/cli.rs", "pub fn parse_or_exit<"),
         ("worker/src/options.rs", "pub fn parse_args("),
+        ("common/src/cli.rs", "pub fn exit_code("),
         ("common/src/server.rs", "pub fn bind("),
         ("common/src/server.rs", "pub fn local_port("),
         ("common/src/registry.rs", "pub fn register("),
@@ -349,7 +350,6 @@ const WORKER: ReadingPath = ReadingPath {
             "common/src/error.rs",
             "    fn context(self, doing: impl FnOnce() -> String) -> Result<T, Error> {",
         ),
-        ("worker/src/options.rs", "    pub fn serving("),
         ("common/src/server.rs", "pub fn serve("),
         ("common/src/server.rs", "    pub fn addr("),
         ("common/src/display.rs", "pub fn python_addr("),
@@ -379,6 +379,7 @@ const LOAD_BALANCER: ReadingPath = ReadingPath {
     one_hop: &[
         ("common/src/cli.rs", "pub fn parse_or_exit<"),
         ("load_balancer/src/options.rs", "pub fn parse_args("),
+        ("common/src/cli.rs", "pub fn exit_code("),
         ("common/src/server.rs", "pub fn bind("),
         ("common/src/server.rs", "pub fn local_port("),
         (
@@ -386,7 +387,6 @@ const LOAD_BALANCER: ReadingPath = ReadingPath {
             "pub fn warn_if_reachable(",
         ),
         ("common/src/log.rs", "pub fn say("),
-        ("load_balancer/src/options.rs", "    pub fn serving("),
         ("load_balancer/src/shared.rs", "    pub fn new("),
         ("common/src/server.rs", "pub fn serve("),
         ("common/src/server.rs", "    pub fn addr("),

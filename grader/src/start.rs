@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::setup::{
-    LAST_WORDS, POLL, Program, QUIET, printable, registry_lines, worker_ports_text, shorten_line,
+    LAST_WORDS, POLL, Program, QUIET, printable, registry_lines, shorten_line, worker_ports_text,
 };
 use super::timeline::{Progress, Watched};
 use harness::lab::port_at_end;

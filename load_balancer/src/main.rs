@@ -18,7 +18,7 @@ use common::error::Error;
 use common::protocol;
 use common::registry::WorkerAddr;
 use common::server::{self, Connection};
-use common::{cli, log, say};
+use common::{cli, say};
 
 mod attempt;
 mod beyond_loopback;
@@ -112,7 +112,7 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     // Ours: beyond loopback, one line on stderr says the protocol has no authentication.
     beyond_loopback::warn_if_reachable(&listener);
     say!("Load Balancer listening on {host}:{port}");
-    let serving = options.serving();
+    let serving = options.serving;
     let lb = LoadBalancer::new(options, port);
     // Lines 74–82: accept clients for ever, each on a thread of its own. Ours: the cap, the
     // back-off and --threads reuse (common::server::serve).
@@ -128,12 +128,6 @@ fn main() -> ExitCode {
     if let Some(product) = options.print_config {
         return export::print_config(product, &options);
     }
-    match start_load_balancer(options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            log::flush();
-            log::warn(&format!("load_balancer: {e}"));
-            ExitCode::FAILURE
-        }
-    }
+    // Line 86. Ours: a start-up error is said on stderr, with exit code 1.
+    cli::exit_code("load_balancer", start_load_balancer(options))
 }
