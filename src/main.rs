@@ -20,8 +20,8 @@ use common::cli::{self, Args, CliError};
 use common::error::Error;
 use common::factorial::factorial_digits;
 use common::{log, say};
-use lab::lab::{Lab, PATIENCE, Server};
-use lab::process::build_programs;
+use harness::lab::{Lab, PATIENCE, Server};
+use harness::process::build_programs;
 
 /// The numbers the lab's write-up tries.
 const NUMBERS: [u64; 3] = [12, 15, 7];
@@ -106,9 +106,9 @@ fn parse_args(args: &mut Args) -> Result<Choice, CliError> {
 
 /// Runs `lab check` or the demo, and turns the outcome into the exit code the help promises.
 fn main() -> ExitCode {
-    // `lab check …` grades an implementation of the lab (src/check/); anything else is the demo.
+    // `lab check …` grades an implementation of the lab (the grader crate, grader/); anything else is the demo.
     if std::env::args().nth(1).as_deref() == Some("check") {
-        return lab::check::main(std::env::args().skip(2));
+        return grader::main(std::env::args().skip(2));
     }
     let choice = cli::parse_or_exit("lab", HELP, parse_args);
     let result = run_demo(choice);

@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use lab::process::program_path;
+use harness::process::program_path;
 
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program_path(program).unwrap())

@@ -9,8 +9,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use common::error::Error;
-use lab::lab::Lab;
-use lab::peers::{FakeWorker, Misbehaviour};
+use harness::lab::Lab;
+use harness::peers::{FakeWorker, Misbehaviour};
 
 /// How long the recording listener waits for bytes that should never come. Only a bound: a
 /// client that sends nothing and waits makes the test fail after it instead of hanging.
@@ -151,10 +151,10 @@ fn client_says_when_the_load_balancer_stopped_waiting_for_the_number() -> Result
     let mut client = lab.start("client", command)?;
     lb.process.wait_for(
         "Refused request: Error: request timed out",
-        lab::lab::PATIENCE,
+        harness::lab::PATIENCE,
     )?;
     client.type_in("12\n")?;
-    let status = client.wait_for_exit(lab::lab::PATIENCE)?;
+    let status = client.wait_for_exit(harness::lab::PATIENCE)?;
     assert_eq!(status.code(), Some(1));
     assert_eq!(
         client.stderr_lines(),

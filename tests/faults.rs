@@ -8,10 +8,10 @@ use std::net::TcpStream;
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{
+use harness::lab::{
     Lab, PATIENCE, Server, ask, ask_and_half_close, ask_in_background, ask_text, dead_addresses,
 };
-use lab::peers::{FakeWorker, Misbehaviour};
+use harness::peers::{FakeWorker, Misbehaviour};
 
 /// `count` dead entries as registry text, one a line.
 fn dead_entries_text(count: usize) -> String {
@@ -153,8 +153,8 @@ fn vanishing_clients_cost_nothing() -> Result<(), Error> {
 /// log says it could not answer, and not also that it sent the answer.
 #[test]
 fn an_answer_that_cannot_be_sent_is_not_logged_as_sent() -> Result<(), Error> {
-    if lab::lab::python_lab_dir().is_err() {
-        lab::lab::say_skipped(
+    if harness::lab::python_lab_dir().is_err() {
+        harness::lab::say_skipped(
             "an_answer_that_cannot_be_sent_is_not_logged_as_sent",
             "python3 makes the reset",
         );
@@ -162,7 +162,7 @@ fn an_answer_that_cannot_be_sent_is_not_logged_as_sent() -> Result<(), Error> {
     }
     let lab = Lab::new("unsent")?;
     // A worker that answers only when the test says so.
-    let (listener, worker_port) = lab::lab::bind_loopback()?;
+    let (listener, worker_port) = harness::lab::bind_loopback()?;
     let (open_gate, gate) = std::sync::mpsc::channel::<()>();
     let worker = std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
@@ -406,11 +406,8 @@ fn a_worker_that_keeps_its_connection_open_is_answered() -> Result<(), Error> {
         assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
     }
     lb.wait_for_forwards(5)?;
-    let lines = lb.process.stdout_lines();
-    assert!(
-        !lines.iter().any(|l| l.contains("marked down")),
-        "{lines:#?}"
-    );
+    let down = lb.lines_marking_workers_down();
+    assert!(down.is_empty(), "{down:#?}");
     Ok(())
 }
 

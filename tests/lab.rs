@@ -4,7 +4,7 @@
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, PATIENCE, ask_text};
+use harness::lab::{Lab, PATIENCE, ask_text};
 
 /// Replaces the port in a Python-style address tuple with `PORT`, since the OS picks it.
 fn mask_port(line: &str) -> String {

@@ -27,12 +27,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use lab::lab::{
+use harness::lab::{
     Finished, Lab, PATIENCE, Server, commands_not_run, port_is_free, python_lab_dir,
     python_reuseaddr_path, say_skipped, someone_listens_on,
 };
-use lab::process::{Running, program_path, run_cargo_build};
-use lab::slow::{Step, say_if_slow};
+use harness::process::{Running, program_path, run_cargo_build};
+use harness::slow::{Step, say_if_slow};
 use support::{
     ADDED, BAD, BIG, Card, FROZEN, IN_TURN, KILLED, LOAD_BALANCER_FIXES, LONG, REGISTERS, SLOW,
     SMALL, WAITING, WORKER_FIXES, fixed,

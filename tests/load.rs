@@ -7,7 +7,7 @@ use std::thread;
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, ask_text};
+use harness::lab::{Lab, ask_text};
 
 /// Concurrent clients: enough that requests overlap at every worker, few enough for 2 cores.
 const CLIENTS: usize = 32;

@@ -1,4 +1,4 @@
-//! End to end across machines: hosts made of network namespaces (`lab::hosts`), joined by a
+//! End to end across machines: hosts made of network namespaces (`harness::hosts`), joined by a
 //! switch on the private subnet 10.77.0.0/24, with workers on two hosts, the load balancer on
 //! a third and the client on a fourth, all sharing one registry file as a shared folder would.
 //! Each test runs the commands docs/scaling.md gives, word for word (the constants below), and
@@ -12,9 +12,9 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lab::hosts::Hosts;
-use lab::lab::{Lab, PATIENCE, Server, commands_not_run, say_skipped};
-use lab::process::{StopGently, program_path};
+use harness::hosts::Hosts;
+use harness::lab::{Lab, PATIENCE, Server, commands_not_run, say_skipped};
+use harness::process::{StopGently, program_path};
 
 /// Host 1 (10.77.0.2): the first worker, which starts the lab afresh.
 const WORKER_ON_HOST_1: &str = "worker --host 10.77.0.2 --fresh-registry";
@@ -179,7 +179,8 @@ fn workers_on_two_hosts_share_one_registry() {
         .drain()
         .iter()
         .filter(|line| {
-            line.stream == lab::process::Stream::Stderr && line.text.contains("no authentication")
+            line.stream == harness::process::Stream::Stderr
+                && line.text.contains("no authentication")
         })
         .count();
     assert_eq!(warnings, 1, "{:#?}", lb.process.seen);

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, PATIENCE, ask_text, port_at_end};
-use lab::process::Running;
+use harness::lab::{Lab, PATIENCE, ask_text, port_at_end};
+use harness::process::Running;
 
 /// Starts `program` in `lab` with stdout a pipe, reads lines until one contains `ready`, and
 /// returns the process, its port and the pipe, which the caller closes or leaves unread.

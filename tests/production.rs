@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, PATIENCE, ask_text, free_port, say_skipped};
-use lab::process::StopGently;
+use harness::lab::{Lab, PATIENCE, ask_text, free_port, say_skipped};
+use harness::process::StopGently;
 
 /// Where Debian's nginx keeps its stream module (package libnginx-mod-stream).
 const NGINX_STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
@@ -50,7 +50,10 @@ fn wait_until_answering(port: u16) {
 
 /// The answers for 12, 15, 7 and 1000! come through `port`; then, with one of the three
 /// workers killed, every request still gets its answer.
-fn serves_and_survives_a_dead_worker(port: u16, workers: &mut [lab::Server]) -> Result<(), Error> {
+fn serves_and_survives_a_dead_worker(
+    port: u16,
+    workers: &mut [harness::Server],
+) -> Result<(), Error> {
     for n in [12u64, 15, 7, 1000] {
         assert_eq!(ask_text(port, &n.to_string())?, factorial_digits(n), "{n}!");
     }

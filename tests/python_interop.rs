@@ -15,7 +15,7 @@ use std::process::Command;
 
 use common::error::{Context, Error};
 use common::factorial::factorial_digits;
-use lab::lab::{
+use harness::lab::{
     Lab, PATIENCE, Server, ask_text, free_port, python_lab_dir, python_lab_on_port,
     python_load_balancer, say_skipped,
 };

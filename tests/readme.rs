@@ -7,12 +7,10 @@
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::net::TcpStream;
 use std::process::Command;
 
-use lab::lab::{Finished, Lab, PATIENCE, Server, python_lab_dir, say_skipped};
-use lab::process::{Running, program_path};
+use harness::lab::{Finished, Lab, PATIENCE, Server, python_lab_dir, say_skipped};
+use harness::process::{Running, program_path};
 
 /// README.md, as a reader sees it.
 const README: &str = include_str!("../README.md");
@@ -290,19 +288,6 @@ fn the_frozen_worker_transcript_is_what_the_load_balancer_prints() {
     );
 }
 
-/// A server like load_balancer.py: it binds without SO_REUSEADDR, prints its port, accepts one
-/// connection and closes it first, so its end of that connection waits in TIME_WAIT.
-const PYTHON_SERVER: &str = "\
-import socket
-server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-server.bind(('127.0.0.1', 0))
-server.listen()
-print(server.getsockname()[1], flush=True)
-client, _ = server.accept()
-client.close()
-server.close()
-";
-
 /// README's TIME_WAIT message: after a Python server closed a connection on a port, our load
 /// balancer started there says what README shows, and exits 1.
 #[test]
@@ -314,21 +299,7 @@ fn the_time_wait_transcript_is_what_the_load_balancer_prints() {
         );
     }
     let lab = Lab::new("readme-time-wait").unwrap();
-    let mut python = Command::new("python3");
-    python.args(["-c", PYTHON_SERVER]);
-    let mut server = lab.start("python server", python).unwrap();
-    let port: u16 = server
-        .wait_for("", PATIENCE)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut nothing = Vec::new();
-    stream.read_to_end(&mut nothing).unwrap();
-    drop(stream);
-    assert!(server.wait_for_exit(PATIENCE).unwrap().success());
+    let port = harness::lab::port_in_time_wait(&lab).unwrap();
 
     let session = transcript(TIME_WAIT);
     let line = session[0].strip_prefix("$ ").unwrap();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, PATIENCE, Server, ask_in_background, ask_text};
+use harness::lab::{Lab, PATIENCE, Server, ask_in_background, ask_text};
 
 /// How long a test waits for an answer that must come at once. Only a bound: a load balancer
 /// stuck on the registry makes the test fail after it instead of hanging.

@@ -1,7 +1,7 @@
 //! End to end: what a lab room does to the lab in its first hour. Slow typists, a worker
 //! frozen with Ctrl-Z, programs in the registry that are not workers, a request that kills
 //! workers, a registry full of dead entries, and a room full of connections. Each fault is
-//! made on purpose: a fake worker in this process (`lab::peers`), `kill -STOP`, or
+//! made on purpose: a fake worker in this process (`harness::peers`), `kill -STOP`, or
 //! connections the test holds. docs/reliability.md names the test for each row.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, PATIENCE, ask_text, dead_addresses};
-use lab::peers::{FakeWorker, Misbehaviour};
+use harness::lab::{Lab, PATIENCE, ask_text, dead_addresses};
+use harness::peers::{FakeWorker, Misbehaviour};
 
 /// Writes the registry file of `lab` with these lines.
 fn write_registry(lab: &Lab, lines: &[String]) {
@@ -59,7 +59,7 @@ fn a_slow_typist_is_not_cut_off() -> Result<(), Error> {
 /// relay does): it connects to the worker the moment a client connects, then copies each way
 /// until each side closes. It serves one client.
 fn relay_to(worker: u16) -> u16 {
-    let (listener, port) = lab::lab::bind_loopback().unwrap();
+    let (listener, port) = harness::lab::bind_loopback().unwrap();
     thread::spawn(move || {
         let (client, _) = listener.accept().unwrap();
         let upstream = TcpStream::connect(("127.0.0.1", worker)).unwrap();
@@ -439,7 +439,7 @@ fn out_of_file_descriptors_backs_off() -> Result<(), Error> {
     let lab = Lab::new("fds")?;
     let _workers = lab.start_workers(1, &[])?;
     let mut command = std::process::Command::new("sh");
-    let program = lab::process::program_path("load_balancer")?;
+    let program = harness::process::program_path("load_balancer")?;
     command
         .arg("-c")
         .arg(format!(
@@ -594,11 +594,8 @@ fn a_loaded_machine_marks_no_healthy_worker_down() -> Result<(), Error> {
         let _ = hog.join();
     }
     lb.wait_for_forwards(1000)?;
-    let lines = lb.process.stdout_lines();
-    assert!(
-        !lines.iter().any(|l| l.contains("marked down")),
-        "{lines:#?}"
-    );
+    let down = lb.lines_marking_workers_down();
+    assert!(down.is_empty(), "{down:#?}");
     Ok(())
 }
 
@@ -615,19 +612,14 @@ fn many_huge_requests_at_once_are_all_answered() -> Result<(), Error> {
     let mut lb = lab.start_load_balancer(&[])?;
     let expected = factorial_digits(20_000);
     let pending: Vec<_> = (0..CLIENTS)
-        .map(|_| lab::lab::ask_in_background(lb.port, "20000"))
+        .map(|_| harness::lab::ask_in_background(lb.port, "20000"))
         .collect();
     for request in pending {
         let answer = request.answer()?;
         assert!(answer == expected, "not 20000!: {:.100}", answer);
     }
     lb.wait_for_forwards(CLIENTS)?;
-    let lines = lb.process.stdout_lines();
-    for word in ["marked down", "asking worker"] {
-        assert!(
-            !lines.iter().any(|l| l.contains(word)),
-            "{word}: {lines:#?}"
-        );
-    }
+    let down = lb.lines_marking_workers_down();
+    assert!(down.is_empty(), "{down:#?}");
     Ok(())
 }

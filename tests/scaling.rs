@@ -9,10 +9,10 @@ use std::fs;
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, ask_text, free_port};
+use harness::lab::{Lab, ask_text, free_port};
 
 /// Runs a worker with `args` to its end (it must end: these flags make it refuse or print).
-fn run_worker(lab: &Lab, args: &[&str]) -> Result<lab::Finished, Error> {
+fn run_worker(lab: &Lab, args: &[&str]) -> Result<harness::Finished, Error> {
     let mut command = lab.command("worker")?;
     command.args(args);
     lab.run_to_end("worker", command, None)

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lab::lab::{python_lab_files, say_skipped};
+use harness::lab::{python_lab_files, say_skipped};
 
 /// The workspace's top folder, where docs/ and the programs' folders are.
 fn top() -> PathBuf {
@@ -226,4 +226,317 @@ fn citations(text: &str, file: &str) -> Vec<(usize, usize)> {
             Some((first, last))
         })
         .collect()
+}
+
+/// A function of ours, by its file and the start of the line that declares it (enough to tell
+/// it from any other in that file).
+type Function = (&'static str, &'static str);
+
+/// The functions one request's path through a program calls first in other files than its
+/// `main.rs`, and the ones those call in turn, down to std and num-bigint: what runs, start-up
+/// included, for one request with the default flags. Kept by hand; the test checks that each
+/// exists, and recounts their lines.
+struct ReadingPath {
+    /// The program's `main.rs`.
+    main: &'static str,
+    /// The first call into each other file.
+    one_hop: &'static [Function],
+    /// Everything else that runs, in groups that programs share.
+    beyond: &'static [&'static [Function]],
+}
+
+/// Reading the flags.
+const FLAGS: &[Function] = &[
+    ("common/src/cli.rs", "pub fn parse_these_or_exit<"),
+    ("common/src/cli.rs", "    pub fn new("),
+    ("common/src/cli.rs", "    pub fn next_arg("),
+];
+
+/// A deadline for a read.
+const DEADLINE: &[Function] = &[
+    ("common/src/deadline.rs", "    pub fn after("),
+    ("common/src/deadline.rs", "    pub fn timeout("),
+    ("common/src/protocol.rs", "    fn read(&mut self"),
+];
+
+/// n! for a small n, as the worker computes it and the answer check compares it.
+const SMALL_FACTORIAL: &[Function] = &[
+    ("common/src/factorial.rs", "pub fn factorial_digits("),
+    (
+        "common/src/factorial.rs",
+        "pub fn trailing_zeros_of_factorial(",
+    ),
+    ("common/src/factorial.rs", "fn twos_in_factorial("),
+    ("common/src/factorial.rs", "fn estimated_digits("),
+    ("common/src/factorial.rs", "fn odd_part("),
+    ("common/src/factorial.rs", "fn odd_ranges("),
+    ("common/src/factorial.rs", "fn odd_product("),
+];
+
+/// Reading an answer and checking it, as the client and the load balancer do.
+const ANSWER: &[Function] = &[
+    ("common/src/deadline.rs", "    pub fn earlier("),
+    ("common/src/protocol.rs", "pub fn send_request("),
+    ("common/src/protocol.rs", "pub fn read_answer_for("),
+    ("common/src/protocol.rs", "fn read_more("),
+    ("common/src/protocol.rs", "fn is_complete("),
+    ("common/src/protocol.rs", "pub fn answer_limit("),
+    ("common/src/protocol.rs", "pub fn trim_answer("),
+    ("common/src/protocol.rs", "pub fn is_error_answer("),
+    ("common/src/protocol.rs", "pub fn check_answer("),
+    ("common/src/factorial.rs", "pub fn digit_count_range("),
+];
+
+/// A server's start and one connection served: the log thread, the cap, the accept loop,
+/// the request read within its deadline, the answer and the gentle close.
+const SERVING: &[Function] = &[
+    (
+        "common/src/error.rs",
+        "    fn context(self, doing: impl FnOnce() -> String) -> Result<T, Error> {",
+    ),
+    ("common/src/log.rs", "fn start("),
+    ("common/src/log.rs", "fn write_lines("),
+    ("common/src/limit.rs", "    pub fn new("),
+    ("common/src/limit.rs", "fn hold_refused_until_closed("),
+    ("common/src/limit.rs", "    pub fn try_admit("),
+    ("common/src/limit.rs", "    pub fn request_received("),
+    ("common/src/limit.rs", "    fn drop("),
+    ("common/src/server.rs", "fn accept_connections<"),
+    ("common/src/server.rs", "    fn succeeded("),
+    ("common/src/server.rs", "    pub fn read_request("),
+    ("common/src/protocol.rs", "pub fn read_request_within("),
+    ("common/src/protocol.rs", "pub fn read_request("),
+    ("common/src/protocol.rs", "pub fn send_answer("),
+    ("common/src/protocol.rs", "pub fn drain_before_close("),
+    ("common/src/protocol.rs", "pub fn still_open("),
+];
+
+/// `client 12`.
+const CLIENT: ReadingPath = ReadingPath {
+    main: "client/src/main.rs",
+    one_hop: &[
+        ("common/src/cli.rs", "pub fn parse_or_exit<"),
+        ("client/src/options.rs", "pub fn parse_args("),
+        (
+            "common/src/error.rs",
+            "    fn context(self, doing: impl FnOnce() -> String) -> Result<T, Error> {",
+        ),
+        ("client/src/answer.rs", "pub fn ask("),
+    ],
+    beyond: &[
+        FLAGS,
+        DEADLINE,
+        ANSWER,
+        SMALL_FACTORIAL,
+        &[
+            ("client/src/answer.rs", "fn receive("),
+            ("client/src/answer.rs", "fn is_timeout<"),
+            ("common/src/protocol.rs", "pub fn parse_request("),
+        ],
+    ],
+};
+
+/// A worker serving one request with `worker`'s defaults.
+const WORKER: ReadingPath = ReadingPath {
+    main: "worker/src/main.rs",
+    one_hop: &[
+        ("common/src/cli.rs", "pub fn parse_or_exit<"),
+        ("worker/src/options.rs", "pub fn parse_args("),
+        ("common/src/cli.rs", "pub fn exit_code("),
+        ("common/src/server.rs", "pub fn bind("),
+        ("common/src/server.rs", "pub fn local_port("),
+        ("common/src/registry.rs", "pub fn register("),
+        (
+            "common/src/error.rs",
+            "    fn context(self, doing: impl FnOnce() -> String) -> Result<T, Error> {",
+        ),
+        ("common/src/server.rs", "pub fn serve("),
+        ("common/src/server.rs", "    pub fn addr("),
+        ("common/src/display.rs", "pub fn python_addr("),
+        ("worker/src/request.rs", "pub fn read_number("),
+        ("common/src/factorial.rs", "pub fn factorial_digits("),
+        ("common/src/server.rs", "    pub fn answer("),
+        ("common/src/display.rs", "pub fn shorten("),
+        ("common/src/log.rs", "pub fn say("),
+    ],
+    beyond: &[
+        FLAGS,
+        DEADLINE,
+        SERVING,
+        SMALL_FACTORIAL,
+        &[
+            ("worker/src/advertise.rs", "pub fn advertised_host("),
+            ("common/src/registry.rs", "fn ends_with_newline("),
+            ("common/src/registry.rs", "    pub fn registry_line("),
+            ("common/src/protocol.rs", "pub fn parse_request("),
+        ],
+    ],
+};
+
+/// A load balancer serving one request with its defaults, round-robin to a healthy worker.
+const LOAD_BALANCER: ReadingPath = ReadingPath {
+    main: "load_balancer/src/main.rs",
+    one_hop: &[
+        ("common/src/cli.rs", "pub fn parse_or_exit<"),
+        ("load_balancer/src/options.rs", "pub fn parse_args("),
+        ("common/src/cli.rs", "pub fn exit_code("),
+        ("common/src/server.rs", "pub fn bind("),
+        ("common/src/server.rs", "pub fn local_port("),
+        (
+            "load_balancer/src/beyond_loopback.rs",
+            "pub fn warn_if_reachable(",
+        ),
+        ("common/src/log.rs", "pub fn say("),
+        ("load_balancer/src/shared.rs", "    pub fn new("),
+        ("common/src/server.rs", "pub fn serve("),
+        ("common/src/server.rs", "    pub fn addr("),
+        ("common/src/display.rs", "pub fn python_addr("),
+        ("load_balancer/src/client_side.rs", "pub fn read_request("),
+        ("common/src/protocol.rs", "pub fn request_for_log("),
+        ("common/src/protocol.rs", "pub fn parse_request("),
+        (
+            "load_balancer/src/registry_reader.rs",
+            "    pub fn read_workers(",
+        ),
+        ("load_balancer/src/failover.rs", "pub fn forward("),
+        ("load_balancer/src/client_side.rs", "pub fn reply("),
+        ("common/src/display.rs", "pub fn shorten("),
+    ],
+    beyond: &[
+        FLAGS,
+        DEADLINE,
+        SERVING,
+        ANSWER,
+        SMALL_FACTORIAL,
+        &[
+            ("common/src/server.rs", "    pub fn answer("),
+            ("load_balancer/src/health.rs", "    pub fn new("),
+            ("load_balancer/src/health.rs", "    pub fn start_checking("),
+            ("load_balancer/src/health.rs", "    fn check_down_workers("),
+            ("load_balancer/src/health.rs", "    fn due_for_a_check("),
+            ("load_balancer/src/health.rs", "    pub fn split("),
+            ("load_balancer/src/health.rs", "    pub fn start_request("),
+            ("load_balancer/src/health.rs", "    fn drop("),
+            ("load_balancer/src/health.rs", "    pub fn answered("),
+            ("load_balancer/src/registry_reader.rs", "    pub fn new("),
+            (
+                "load_balancer/src/registry_reader.rs",
+                "    fn is_own_address(",
+            ),
+            (
+                "load_balancer/src/registry_reader.rs",
+                "    fn report_skipped_lines(",
+            ),
+            ("common/src/log.rs", "    pub fn forget("),
+            ("common/src/registry.rs", "pub fn read_registry_settled("),
+            ("common/src/registry.rs", "fn read_settled_once("),
+            ("common/src/registry.rs", "fn read_limited("),
+            ("common/src/registry.rs", "fn unterminated_tail("),
+            ("common/src/registry.rs", "fn text_of("),
+            ("common/src/registry.rs", "pub fn parse_registry("),
+            ("common/src/registry.rs", "fn parse_line("),
+            ("common/src/registry.rs", "fn parse_port("),
+            ("common/src/registry.rs", "    fn fmt("),
+            ("common/src/protocol.rs", "pub fn text_for_log("),
+            ("common/src/protocol.rs", "fn excerpt("),
+            ("load_balancer/src/failover.rs", "fn ask_in_order("),
+            ("load_balancer/src/failover.rs", "fn patience("),
+            ("load_balancer/src/status/board.rs", "    pub fn start("),
+            ("load_balancer/src/status/board.rs", "    pub fn asked("),
+            ("load_balancer/src/status/board.rs", "    pub fn ended("),
+            ("load_balancer/src/status/board.rs", "    pub fn finished("),
+            ("load_balancer/src/failover.rs", "    fn next_to_try("),
+            ("load_balancer/src/failover.rs", "    fn send("),
+            ("load_balancer/src/failover.rs", "fn record("),
+            ("load_balancer/src/strategy.rs", "pub fn order_to_try("),
+            ("load_balancer/src/strategy.rs", "    pub fn order("),
+            ("load_balancer/src/attempt.rs", "pub fn send("),
+            ("load_balancer/src/attempt.rs", "fn connect("),
+            ("load_balancer/src/attempt.rs", "    pub fn answer_within("),
+            ("load_balancer/src/attempt.rs", "    fn judge("),
+        ],
+    ],
+};
+
+/// The non-blank lines of `text`.
+fn non_blank(text: &str) -> usize {
+    text.lines().filter(|l| !l.trim().is_empty()).count()
+}
+
+/// The non-blank lines of a function: from the line that declares it to its closing brace.
+/// The first such line whose declaration has a body counts (a trait's declaration has none).
+fn function_lines(&(file, declared): &Function) -> usize {
+    let text = std::fs::read_to_string(top().join(file)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let code = |line: &str| line.split("//").next().unwrap_or("").to_string();
+    for (start, _) in lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with(declared))
+    {
+        // The body opens at the first `{` after the declaration, unless a `;` ends it first.
+        let mut depth = 0i32;
+        let mut opened = false;
+        for (end, line) in lines.iter().enumerate().skip(start) {
+            let line = code(line);
+            if !opened && line.contains(';') && !line.contains('{') {
+                break;
+            }
+            depth += line.matches('{').count() as i32 - line.matches('}').count() as i32;
+            opened |= line.contains('{');
+            if opened && depth <= 0 {
+                return non_blank(&lines[start..=end].join("\n"));
+            }
+        }
+    }
+    panic!("no function declared by {declared:?} in {file}");
+}
+
+/// The two counts of one program's reading path: `main.rs` plus the first call into each other
+/// file, and everything that runs for one request.
+fn counts(path: &ReadingPath) -> (usize, usize) {
+    let main = non_blank(&std::fs::read_to_string(top().join(path.main)).unwrap());
+    let mut counted: Vec<&Function> = Vec::new();
+    let mut count = |functions: &mut dyn Iterator<Item = &'static Function>| -> usize {
+        let mut lines = 0;
+        for function in functions {
+            // A function that two groups name runs, and is counted, once.
+            if !counted.contains(&function) {
+                counted.push(function);
+                lines += function_lines(function);
+            }
+        }
+        lines
+    };
+    let one_hop = count(&mut path.one_hop.iter());
+    let beyond = count(&mut path.beyond.iter().flat_map(|group| group.iter()));
+    (main + one_hop, main + one_hop + beyond)
+}
+
+/// docs/side-by-side.md's table of reading-path lengths is what this test counts, so it cannot
+/// drift from the code.
+#[test]
+fn the_reading_path_counts_are_recounted() {
+    let doc = std::fs::read_to_string(top().join("docs/side-by-side.md")).unwrap();
+    let mut problems = Vec::new();
+    for (program, path) in [
+        ("client", &CLIENT),
+        ("worker", &WORKER),
+        ("load balancer", &LOAD_BALANCER),
+    ] {
+        let main_lines = std::fs::read_to_string(top().join(path.main))
+            .unwrap()
+            .lines()
+            .count();
+        let (one_hop, everything) = counts(path);
+        let row = format!("| {program} | {main_lines} | {one_hop} | {everything} |");
+        if !doc.lines().any(|line| line.starts_with(&row)) {
+            problems.push(row);
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "docs/side-by-side.md should have these rows:\n{}",
+        problems.join("\n")
+    );
 }

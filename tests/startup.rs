@@ -2,25 +2,11 @@
 //! Each test holds the port on purpose before starting the load balancer there.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::Command;
 
 use common::error::Error;
-use lab::lab::{Lab, PATIENCE, say_skipped};
-
-/// A server like load_balancer.py: it binds without SO_REUSEADDR, prints its port, accepts one
-/// connection and closes it first, so its end of that connection waits in TIME_WAIT.
-const PYTHON_SERVER: &str = "\
-import socket
-server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-server.bind(('127.0.0.1', 0))
-server.listen()
-print(server.getsockname()[1], flush=True)
-client, _ = server.accept()
-client.close()
-server.close()
-";
+use harness::lab::{Lab, port_in_time_wait, say_skipped};
 
 /// Starts our load balancer on `port`, which must fail, and returns its stderr.
 fn start_fails_on(lab: &Lab, port: u16) -> Result<String, Error> {
@@ -59,17 +45,7 @@ fn a_port_held_in_time_wait_is_explained() -> Result<(), Error> {
         return Ok(());
     }
     let lab = Lab::new("time-wait")?;
-    let mut python = Command::new("python3");
-    python.args(["-c", PYTHON_SERVER]);
-    let mut server = lab.start("python server", python)?;
-    let port: u16 = server.wait_for("", PATIENCE)?.trim().parse().unwrap();
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    // The server closes first; our close then moves its end into TIME_WAIT.
-    let mut nothing = Vec::new();
-    stream.read_to_end(&mut nothing).unwrap();
-    drop(stream);
-    assert!(server.wait_for_exit(PATIENCE)?.success());
+    let port = port_in_time_wait(&lab)?;
 
     let stderr = start_fails_on(&lab, port)?;
     assert!(stderr.contains("nothing listens there"), "{stderr}");

@@ -18,8 +18,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, PATIENCE, Server, ask_text, bind_loopback, dead_addresses, say_skipped};
-use lab::process::{Echo, Running, program_path};
+use harness::lab::{Lab, PATIENCE, Server, ask_text, bind_loopback, dead_addresses, say_skipped};
+use harness::process::{Echo, Running, program_path};
 
 use browser::json::Json;
 use browser::{Browser, chromium, http};

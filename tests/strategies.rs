@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{Lab, PATIENCE, Server, ask_in_background, ask_text};
-use lab::peers::{FakeWorker, Misbehaviour};
+use harness::lab::{Lab, PATIENCE, Server, ask_in_background, ask_text};
+use harness::peers::{FakeWorker, Misbehaviour};
 
 /// Starts three workers and a load balancer with `--strategy strategy`, sends `requests`
 /// requests one after another, and returns how many each worker served, by port.

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::{
+use harness::lab::{
     Lab, PATIENCE, Pending, Server, ask_in_background, ask_text, free_port, python_lab_dir,
     say_skipped,
 };
-use lab::process::StopGently;
+use harness::process::StopGently;
 
 /// The Python lab's folder, or `None` after saying why `test` skips.
 fn python_lab(test: &str) -> Option<PathBuf> {
@@ -135,17 +135,9 @@ fn all_at_once(lb: &Server, clients: usize, n: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// No line of the load balancer's says a worker was marked down, once it has been quiet a
-/// moment (attempts whose request another worker answered may still be ending).
+/// No line of the load balancer's says a worker was marked down.
 fn no_worker_marked_down(lb: &mut Server) {
-    let lines = lb
-        .process
-        .drain_when_quiet(Duration::from_millis(500), Duration::from_secs(30));
-    let down: Vec<&str> = lines
-        .iter()
-        .map(|line| line.text.as_str())
-        .filter(|text| text.contains("marked down"))
-        .collect();
+    let down = lb.lines_marking_workers_down();
     assert!(down.is_empty(), "a live worker was marked down: {down:#?}");
 }
 

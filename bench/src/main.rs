@@ -15,8 +15,8 @@ use std::time::Duration;
 use common::cli::{self, Args, CliError};
 use common::error::Error;
 use common::factorial::factorial_digits;
-use lab::lab::Lab;
-use lab::process::build_programs;
+use harness::lab::Lab;
+use harness::process::build_programs;
 
 mod factorial;
 mod load;
@@ -195,7 +195,7 @@ struct Results {
 fn run_load(options: &Options) -> Result<(), Error> {
     build_programs()?;
     // PYTHON_LAB_DIR, or the Python lab beside this repository, as README says.
-    let python_lab = lab::lab::python_lab_dir();
+    let python_lab = harness::lab::python_lab_dir();
     let python_lab = python_lab.as_deref().map_err(String::as_str);
     let lab = Lab::new("bench")?;
     let workers = targets::start_workers(&lab, options.workers, options.server_output)?;

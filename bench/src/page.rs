@@ -13,9 +13,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::error::Error;
-use lab::Running;
-use lab::lab::{Lab, PATIENCE};
-use lab::process::Echo;
+use harness::lab::{Lab, PATIENCE};
+use harness::process::Echo;
+use harness::process::Running;
 
 /// How long Chromium is left to finish starting once it shows the page, before the target
 /// is measured: its helper processes spend a couple of seconds of CPU on starting, which

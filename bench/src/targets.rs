@@ -11,8 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::error::{Context, Error};
-use lab::Running;
-use lab::lab::{Lab, free_port, python_lab_on_port, python_load_balancer};
+use harness::Running;
+use harness::lab::{Lab, free_port, python_lab_on_port, python_load_balancer};
 
 use crate::load;
 use crate::page::{self, Watcher};
@@ -153,7 +153,7 @@ impl Target {
 }
 
 /// Whether `kind` can run here; the reason it cannot otherwise. `python_lab` is the Python
-/// lab's folder, or why there is none (see `lab::lab::python_lab_dir`).
+/// lab's folder, or why there is none (see `harness::lab::python_lab_dir`).
 pub fn available(kind: Kind, python_lab: Result<&Path, &str>) -> Result<(), String> {
     match kind {
         Kind::Ours | Kind::OursSpawn | Kind::OursStatus | Kind::Direct => Ok(()),

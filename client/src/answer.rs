@@ -1,15 +1,17 @@
-//! Waiting for the answer, with what client.py does not do (its line 17 is one `recv(1024)`
-//! that waits for ever): the whole answer is read, however long, and taken as soon as it is
-//! whole, even from a server that keeps the connection open; a wait of more than
-//! [`STILL_WAITING`] is said once on stderr; `--timeout` ends the wait if asked to; and a load
-//! balancer that gave up on a prompt left open is told apart from one that answers.
+//! Sending the number and waiting for the answer, with what client.py does not do (its line
+//! 17 is one `recv(1024)` that waits for ever, and line 19 prints whatever came): the whole
+//! answer is read, however long, and taken as soon as it is whole, even from a server that
+//! keeps the connection open; a wait of more than [`STILL_WAITING`] is said once on stderr;
+//! `--timeout` ends the wait if asked to; an `Error: ` answer, or one that cannot be n!, is an
+//! error for the caller; and a load balancer that gave up on a prompt left open is told apart
+//! from one that answers.
 
 use std::io;
 use std::net::TcpStream;
 use std::time::Duration;
 
 use common::deadline::Deadline;
-use common::error::{Error, plain};
+use common::error::{Error, in_words};
 use common::protocol;
 
 /// How long the client waits before it says, once, that it is still waiting: a request
@@ -21,9 +23,43 @@ pub const STILL_WAITING: Duration = Duration::from_secs(10);
 /// closed.
 const ALREADY_SENT: Duration = Duration::from_secs(1);
 
+/// Sends `number` to the load balancer at `at` and returns its answer, n!, or the error to
+/// report: an `Error: ` answer, no answer, or one that cannot be n! (a Python load balancer
+/// cuts answers at 1024 bytes). Waits at most `timeout` (`None`: as long as it takes).
+pub fn ask(
+    stream: &mut TcpStream,
+    number: &str,
+    at: &str,
+    timeout: Option<Duration>,
+) -> Result<String, Error> {
+    // A write that cannot go out within --timeout gives up too.
+    let sent = stream
+        .set_write_timeout(timeout)
+        .and_then(|()| protocol::send_request(stream, number));
+    sent.map_err(|e| Error::new(format!("cannot ask the load balancer: {}", in_words(&e))))?;
+    let answer = receive(stream, number, at, timeout)?;
+    let answer = String::from_utf8_lossy(protocol::trim_answer(&answer)).into_owned();
+    if answer.is_empty() {
+        return Err(Error::new(
+            "the load balancer closed the connection without an answer",
+        ));
+    }
+    if protocol::is_error_answer(answer.as_bytes()) {
+        return Err(Error::new(answer));
+    }
+    if let Ok(n) = protocol::parse_request(number.as_bytes(), u64::MAX) {
+        protocol::check_answer(n, answer.as_bytes()).map_err(|why| {
+            Error::new(format!(
+                "the answer is not {n}! ({why}); it may have been cut short"
+            ))
+        })?;
+    }
+    Ok(answer)
+}
+
 /// Reads the answer to the request `number` from the load balancer at `at`, waiting at most
 /// `timeout` (`None`: as long as it takes, as client.py does).
-pub fn receive(
+fn receive(
     stream: &mut TcpStream,
     number: &str,
     at: &str,
@@ -46,7 +82,7 @@ pub fn receive(
         Err(e) if protocol::is_timeout(&e) => Err(no_answer_in_time(at, timeout, &answer)),
         Err(e) => Err(Error::new(format!(
             "cannot ask the load balancer: {}",
-            plain(&e)
+            in_words(&e)
         ))),
     }
 }
@@ -99,7 +135,7 @@ pub fn not_given_up_already(stream: &mut TcpStream, at: &str) -> Result<(), Erro
         }
         Err(e) => Err(Error::new(format!(
             "the connection to the load balancer at {at} failed while the prompt was open: {}",
-            plain(&e)
+            in_words(&e)
         ))),
     }
 }

@@ -6,7 +6,7 @@
 //! projects do: help on stdout with exit code 0, a mistake on stderr with exit code 2.
 
 use std::fmt::Display;
-use std::process;
+use std::process::{self, ExitCode};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -114,6 +114,20 @@ impl Args {
 /// The error for an argument the program does not know.
 pub fn unknown(arg: &str) -> CliError {
     CliError::Usage(format!("unknown argument {arg:?}"))
+}
+
+/// What a server's `main` returns: a start-up error (the port is taken, the registry cannot be
+/// written) is said on stderr after the lines already queued, and the exit code is 1; a
+/// server that returns without one exits 0. Python prints a traceback instead.
+pub fn exit_code(program: &str, started: Result<(), crate::error::Error>) -> ExitCode {
+    match started {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            crate::log::flush();
+            crate::log::warn(&format!("{program}: {e}"));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs `parse` over the process's arguments. On `--help` it prints `help` and exits 0; on a

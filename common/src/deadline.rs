@@ -19,6 +19,11 @@ impl Deadline {
         Deadline(Instant::now().checked_add(time))
     }
 
+    /// At `moment`.
+    pub fn at(moment: Instant) -> Deadline {
+        Deadline(Some(moment))
+    }
+
     /// Whichever of the two comes first.
     pub fn earlier(self, other: Deadline) -> Deadline {
         match (self.0, other.0) {

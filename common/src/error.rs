@@ -43,7 +43,7 @@ pub trait Context<T> {
 
 impl<T> Context<T> for io::Result<T> {
     fn context(self, doing: impl FnOnce() -> String) -> Result<T, Error> {
-        self.map_err(|e| Error(format!("{}: {}", doing(), plain(&e))))
+        self.map_err(|e| Error(format!("{}: {}", doing(), in_words(&e))))
     }
 }
 
@@ -51,7 +51,7 @@ impl<T> Context<T> for io::Result<T> {
 /// `Connection refused (os error 111)`, and `timed out` for a socket timeout (which the OS
 /// reports as "resource temporarily unavailable"). The phrase is std's name for the kind of
 /// error; an error we made ourselves (`io::Error::other("not a regular file")`) keeps its words.
-pub fn plain(error: &io::Error) -> String {
+pub fn in_words(error: &io::Error) -> String {
     if crate::protocol::is_timeout(error) {
         return "timed out".to_string();
     }
@@ -81,13 +81,13 @@ mod tests {
         let error = result.context(|| "cannot reach x".to_string()).unwrap_err();
         assert_eq!(error.to_string(), "cannot reach x: connection refused");
         let timeout = io::Error::from(io::ErrorKind::WouldBlock);
-        assert_eq!(plain(&timeout), "timed out");
+        assert_eq!(in_words(&timeout), "timed out");
         assert_eq!(
-            plain(&io::Error::from_raw_os_error(24)),
+            in_words(&io::Error::from_raw_os_error(24)),
             "too many open files (see ulimit -n)"
         );
         assert_eq!(
-            plain(&io::Error::other("not a regular file")),
+            in_words(&io::Error::other("not a regular file")),
             "not a regular file"
         );
     }

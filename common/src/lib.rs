@@ -4,7 +4,8 @@
 //! request is read); here they live once:
 //!
 //! - [`protocol`]: the wire format — how a request and an answer travel, and what a valid
-//!   request is. No other code reads or writes raw bytes on a socket.
+//!   request is. No other code of the three programs reads or writes raw bytes on a socket
+//!   (the test harness and the grader, which play misbehaving peers on purpose, do).
 //! - [`deadline`]: one deadline for a whole wait, where a timeout per read would let a peer
 //!   that trickles its bytes wait for ever.
 //! - [`registry`]: `worker_ports.txt`, the file that workers append their port to and the load

@@ -4,8 +4,8 @@
 //! one TCP connection per request; the request is the number as ASCII decimal text, sent in
 //! one write with no terminator (client.py line 15); the answer is the digits of n!, or text
 //! that begins `Error: `, and the sender then closes the connection. We read answers to the
-//! close, so an answer of any size arrives whole — the Python programs read one `recv(1024)`
-//! and cut every answer longer than 1024 digits.
+//! close (or until all of n!'s digits are in), so an answer of any size arrives whole — the
+//! Python programs read one `recv(1024)` and cut every answer longer than 1024 digits.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -240,6 +240,16 @@ pub fn send_request(stream: &mut impl Write, text: &str) -> io::Result<()> {
 pub fn send_answer(stream: &mut impl Write, answer: &[u8]) -> io::Result<()> {
     stream.write_all(answer)?;
     stream.flush()
+}
+
+/// Gets a connection ready to close after a whole answer: whatever the asker sent that we
+/// never read (a newline after the number, say) is read and dropped first, without waiting
+/// for more, so that our close is a plain one and not a reset, which could destroy the answer
+/// on its way. An asker that sends nothing more costs one read that finds nothing.
+pub fn drain_before_close(stream: &TcpStream) -> io::Result<()> {
+    stream.set_nonblocking(true)?;
+    still_open(stream);
+    Ok(())
 }
 
 /// Closes a connection gently after its answer: we stop sending, then read and discard until

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::display::python_addr;
-use crate::error::{Context, Error, plain};
+use crate::error::{Context, Error, in_words};
 use crate::limit::{ConnectionLimit, Slot};
 use crate::threads::{self, ThreadMode};
 use crate::{log, protocol, say};
@@ -40,7 +40,7 @@ pub fn local_port(listener: &TcpListener) -> Result<u16, Error> {
 /// held by connections closed moments ago (TIME_WAIT) by a program that did not set
 /// SO_REUSEADDR, such as the Python load balancer; no program needs stopping then.
 fn cannot_listen(host: &str, port: u16, error: &io::Error) -> Error {
-    let doing = format!("cannot listen on {host}:{port}: {}", plain(error));
+    let doing = format!("cannot listen on {host}:{port}: {}", in_words(error));
     if error.kind() != io::ErrorKind::AddrInUse {
         return Error::new(doing);
     }
@@ -161,9 +161,12 @@ impl Connection {
         Ok(request)
     }
 
-    /// Sends the answer (n! or an `Error: `) and closes gently (see
-    /// [`protocol::close_gently`]): the one way our servers answer. The place under the cap
-    /// is freed as soon as the answer is sent, before the client can see the close.
+    /// Sends the answer and closes the connection: the one way our servers answer. The place
+    /// under the cap is freed as soon as the answer is sent, before the client can see the
+    /// close. After n! the few bytes the client may have sent beyond its number are read
+    /// without waiting ([`protocol::drain_before_close`]); after an `Error: ` answer, which
+    /// may refuse a request we did not read to its end, the close is a gentle one that waits
+    /// for the client to close first ([`protocol::close_gently`]).
     pub fn answer(self, answer: &[u8]) -> io::Result<()> {
         let Connection {
             slot, mut stream, ..
@@ -171,7 +174,11 @@ impl Connection {
         let sent = protocol::send_answer(&mut stream, answer);
         drop(slot);
         sent?;
-        protocol::close_gently(&mut stream)
+        if protocol::is_error_answer(answer) {
+            protocol::close_gently(&mut stream)
+        } else {
+            protocol::drain_before_close(&stream)
+        }
     }
 }
 
@@ -196,7 +203,7 @@ impl AcceptBackoff {
         if self.failures == 0 {
             log::warn(&format!(
                 "Could not accept a connection: {}; trying again, less often, until it works",
-                plain(error)
+                in_words(error)
             ));
         }
         // 10 ms after the first failure, then twice as long after each, up to the most.

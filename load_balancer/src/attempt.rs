@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::deadline::Deadline;
 
-use common::error::plain;
+use common::error::in_words;
 use common::protocol::{self, AnswerEnd};
 use common::registry::WorkerAddr;
 
@@ -93,7 +93,7 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::CouldNotConnect(e) => write!(f, "cannot connect: {}", plain(e)),
+            Failure::CouldNotConnect(e) => write!(f, "cannot connect: {}", in_words(e)),
             Failure::Busy => f.write_str("the worker is busy"),
             Failure::Refused(answer) => {
                 let shown = protocol::MAX_ERROR_ANSWER_BYTES;
@@ -102,7 +102,7 @@ impl fmt::Display for Failure {
             Failure::ClosedWithoutAnswer => f.write_str("closed without an answer"),
             Failure::WrongAnswer { why, sent } => write!(f, "wrong answer ({why}): {sent:?}"),
             Failure::TimedOut => f.write_str("timed out"),
-            Failure::Io(e) => f.write_str(&plain(e)),
+            Failure::Io(e) => f.write_str(&in_words(e)),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use common::error::plain;
+use common::error::in_words;
 use common::protocol;
 use common::say;
 use common::server::Connection;
@@ -20,7 +20,7 @@ pub fn read_request(mut client: Connection, time: Duration) -> Option<(Connectio
             None
         }
         Err(e) => {
-            say!("Could not read the request: {}", plain(&e));
+            say!("Could not read the request: {}", in_words(&e));
             None
         }
     }
@@ -32,7 +32,7 @@ pub fn reply(client: Connection, answer: &[u8]) -> bool {
     match client.answer(answer) {
         Ok(()) => true,
         Err(e) => {
-            say!("Could not answer the client: {}", plain(&e));
+            say!("Could not answer the client: {}", in_words(&e));
             false
         }
     }

@@ -141,7 +141,7 @@ backend workers
 {servers}",
         registry = options.registry.display(),
         warning = open_port_comment(&options.host),
-        maxconn = options.max_connections,
+        maxconn = options.serving.max_connections,
         connect = millis(options.connect_timeout),
         client = millis(options.timeout),
         server = millis(options.worker_timeout),
@@ -200,7 +200,9 @@ stream {{
         # --connect-timeout: a live worker accepts at once; one that does not is passed over.
         proxy_connect_timeout {connect};
         # The longer of --timeout (the client's request) and --worker-timeout (the answer):
-        # nginx has one timeout for a connection that goes quiet, on either side.
+        # nginx has one timeout for a connection that goes quiet, on either side. nginx
+        # connects to the worker when the client connects, so a person typing is waited for
+        # by the worker too (worker --timeout, a minute, as --timeout here).
         proxy_timeout {idle};
         # A connection that fails goes to the next worker, at most {tries} tries in all.
         proxy_next_upstream on;
@@ -211,7 +213,7 @@ stream {{
         registry = options.registry.display(),
         warning = open_port_comment(&options.host),
         module = NGINX_STREAM_MODULE,
-        connections = options.max_connections.max(16) * 2,
+        connections = options.serving.max_connections.max(16) * 2,
         listen = listen_address(&options.host, options.port),
         connect = millis(options.connect_timeout),
         idle = millis(idle),

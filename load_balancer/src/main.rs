@@ -18,7 +18,7 @@ use common::error::Error;
 use common::protocol;
 use common::registry::WorkerAddr;
 use common::server::{self, Connection};
-use common::{cli, log, say};
+use common::{cli, say};
 
 mod attempt;
 mod beyond_loopback;
@@ -117,7 +117,7 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     let lb = status::serve_if_asked(LoadBalancer::new(&options, port))?;
     // Lines 74–82: accept clients for ever, each on a thread of its own. Ours: the cap, the
     // back-off and --threads reuse (common::server::serve).
-    server::serve(&listener, options.serving(), move |client| {
+    server::serve(&listener, options.serving, move |client| {
         say!("Client connected: {}", python_addr(client.addr()));
         handle_client(client, &lb);
     })
@@ -129,12 +129,6 @@ fn main() -> ExitCode {
     if let Some(product) = options.print_config {
         return export::print_config(product, &options);
     }
-    match start_load_balancer(options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            log::flush();
-            log::warn(&format!("load_balancer: {e}"));
-            ExitCode::FAILURE
-        }
-    }
+    // Line 86. Ours: a start-up error is said on stderr, with exit code 1.
+    cli::exit_code("load_balancer", start_load_balancer(options))
 }

@@ -95,24 +95,13 @@ pub struct Options {
     pub worker_timeout: Duration,
     /// See [`DEFAULT_COOLDOWN`].
     pub cooldown: Duration,
-    /// See [`DEFAULT_MAX_CONNECTIONS`].
-    pub max_connections: usize,
-    /// A new thread for each connection (the Python's way), or a fixed pool (see `ThreadMode`).
-    pub threads: ThreadMode,
+    /// `--threads` (a new thread for each connection, the Python's way, or a fixed pool) and
+    /// `--max-connections` (see [`DEFAULT_MAX_CONNECTIONS`]).
+    pub serving: Serving,
     /// Print a configuration for HAProxy or nginx and exit instead of serving (`export.rs`).
     pub print_config: Option<Product>,
     /// Where to serve the status page (`status/`); none unless asked.
     pub status: Option<StatusAddress>,
-}
-
-impl Options {
-    /// How the server gives connections their threads (`--threads`, `--max-connections`).
-    pub fn serving(&self) -> Serving {
-        Serving {
-            threads: self.threads,
-            max_connections: self.max_connections,
-        }
-    }
 }
 
 /// Reads the flags; see [`HELP`].
@@ -126,8 +115,10 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         worker_timeout: DEFAULT_WORKER_TIMEOUT,
         cooldown: DEFAULT_COOLDOWN,
-        max_connections: DEFAULT_MAX_CONNECTIONS,
-        threads: ThreadMode::Spawn,
+        serving: Serving {
+            threads: ThreadMode::Spawn,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        },
         print_config: None,
         status: None,
     };
@@ -142,8 +133,8 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--connect-timeout" => options.connect_timeout = args.seconds(&arg)?,
             "--worker-timeout" => options.worker_timeout = args.seconds(&arg)?,
             "--cooldown" => options.cooldown = args.seconds(&arg)?,
-            "--max-connections" => options.max_connections = args.count(&arg)?,
-            "--threads" => options.threads = args.value(&arg)?,
+            "--max-connections" => options.serving.max_connections = args.count(&arg)?,
+            "--threads" => options.serving.threads = args.value(&arg)?,
             "--status" => options.status = Some(args.value(&arg)?),
             "--print-haproxy-config" => options.print_config = Some(Product::Haproxy),
             "--print-nginx-config" => options.print_config = Some(Product::Nginx),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::thread;
 
-use common::error::plain;
+use common::error::in_words;
 use common::log::SaidOnce;
 use common::registry::{self, Registry, SettledTail, WorkerAddr};
 use common::{lock, say};
@@ -72,7 +72,7 @@ impl RegistryReader {
             Err(e) => {
                 let path = self.path.display();
                 self.unreadable
-                    .say(format!("Cannot read {path}: {}", plain(&e)));
+                    .say(format!("Cannot read {path}: {}", in_words(&e)));
                 Vec::new()
             }
         }

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use common::error::{Context, Error};
-use lab::lab::PATIENCE;
+use harness::lab::PATIENCE;
 
 /// What came back.
 #[derive(Debug)]

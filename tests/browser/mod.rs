@@ -15,8 +15,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::error::{Context, Error};
-use lab::lab::{Lab, PATIENCE};
-use lab::process::{Echo, Running};
+use harness::lab::{Lab, PATIENCE};
+use harness::process::{Echo, Running};
 
 use json::{Json, quote};
 

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use lab::Finished;
+use harness::Finished;
 
 /// Every row `lab check` can print, in its order, as the report card names them.
 pub const REGISTERS: &str = "the worker registers its port in worker_ports.txt";
@@ -64,17 +64,64 @@ impl Card {
             .collect()
     }
 
-    /// Asserts the rows that pass and those that fail, exactly, and the exit code that goes
-    /// with them.
+    /// Asserts the rows that pass and those that fail, exactly (none could not be checked),
+    /// and the exit code that goes with them.
     pub fn assert_rows(&self, passed: &[&str], failed: &[&str]) {
-        let context = format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self.assert_card(passed, failed, &[]);
+    }
+
+    /// Asserts the rows that pass, those that fail and those that could not be checked
+    /// (`skip`), exactly, and the exit code that goes with them.
+    pub fn assert_card(&self, passed: &[&str], failed: &[&str], skipped: &[&str]) {
+        let context = self.context();
         assert_eq!(self.rows("pass"), passed, "{context}");
         assert_eq!(self.rows("FAIL"), failed, "{context}");
-        let expected_code = if failed.is_empty() { 0 } else { 1 };
+        assert_eq!(self.rows("skip"), skipped, "{context}");
+        let expected_code = if failed.is_empty() && skipped.is_empty() {
+            0
+        } else {
+            1
+        };
         assert_eq!(self.code, Some(expected_code), "{context}");
-        let total = passed.len() + failed.len();
+        let total = passed.len() + failed.len() + skipped.len();
         let summary = format!("{} of {total} properties hold.", passed.len());
         assert!(self.stdout.contains(&summary), "{context}");
+    }
+
+    /// The card and what went to stderr, for an assertion's message.
+    pub fn context(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+    }
+
+    /// The lines under the row for `claim`, up to the next row or the summary.
+    pub fn evidence(&self, claim: &str) -> Vec<&str> {
+        let mut lines = self.stdout.lines();
+        let row = |line: &str| {
+            ["  pass  ", "  FAIL  ", "  skip  "]
+                .iter()
+                .any(|m| line.starts_with(m))
+        };
+        lines
+            .find(|line| row(line) && line.ends_with(claim))
+            .into_iter()
+            .flat_map(|_| {
+                lines
+                    .clone()
+                    .take_while(|line| line.starts_with("          "))
+            })
+            .collect()
+    }
+
+    /// Asserts that the row for `claim` shows a line containing each of `expected`.
+    pub fn assert_evidence(&self, claim: &str, expected: &[&str]) {
+        let evidence = self.evidence(claim);
+        for text in expected {
+            assert!(
+                evidence.iter().any(|line| line.contains(text)),
+                "no {text:?} under {claim:?}:\n{}",
+                self.context()
+            );
+        }
     }
 }
 
@@ -142,6 +189,93 @@ pub const LOAD_BALANCER_FIXES: &[(usize, usize, &str)] = &[
 @58 -4",
     ),
 ];
+
+/// worker_server.py, slowed as a student slows it to watch requests queue (`time.sleep(1.5)`
+/// just before line 51 computes n!: longer than the second after which our load balancer asks
+/// another worker too), one connection at a time as before.
+pub const SLEEP_1_5_S: &[(usize, usize, &str)] = &[
+    (51, 51, "                time.sleep(1.5)\n@51"),
+    (1, 1, "@1\nimport time"),
+];
+
+/// worker_server.py serving each connection on a thread of its own (the accept of line 35,
+/// then lines 37-41 and 47-55 in a function, where lines 43-45's `break` has no loop), and
+/// sleeping 1.5 s before it computes n!.
+pub const THREADED_SLEEP_1_5_S: &[(usize, usize, &str)] = &[
+    (
+        35,
+        55,
+        "@35
+            threading.Thread(target=serve, args=(conn, addr)).start()
+
+
+def serve(conn, addr):
+@37-41 -8
+@47-49 -8
+        time.sleep(1.5)
+@51-55 -8",
+    ),
+    (1, 1, "@1\nimport threading\nimport time"),
+];
+
+/// worker_server.py answering as `print` does, with a newline after the digits (line 53).
+pub const NEWLINE_ANSWERS: &[(usize, usize, &str)] = &[(
+    53,
+    53,
+    "                conn.sendall((str(result) + \"\\n\").encode())",
+)];
+
+/// worker_server.py answering with words around the digits (line 53): not n!.
+pub const WORDED_ANSWERS: &[(usize, usize, &str)] = &[(
+    53,
+    53,
+    "                conn.sendall(f\"Factorial: {result}\".encode())",
+)];
+
+/// worker_server.py saying what it received in words of its own (line 49).
+pub const OTHER_LOG_LINE: &[(usize, usize, &str)] =
+    &[(49, 49, "                print(f\"Got {number}\")")];
+
+/// worker_server.py with its printed lines held in a 64 KiB buffer, as C's stdout is when it
+/// goes to a pipe (the checker's PYTHONUNBUFFERED does not reach a stdout opened anew).
+pub const BUFFERED_OUTPUT: &[(usize, usize, &str)] = &[(
+    1,
+    1,
+    "@1\nimport sys\nsys.stdout = open(sys.stdout.fileno(), \"w\", buffering=65536, closefd=False)",
+)];
+
+/// worker_server.py with `abc` and the other bad numbers answered with an error (lines 47-55
+/// in a `try`), but an empty request still breaking out of the accept loop (lines 43-45).
+pub const BAD_NUMBERS_FIXED_ONLY: &[(usize, usize, &str)] = &[(
+    47,
+    55,
+    "                try:
+@47-55 +4
+                except (ValueError, OverflowError) as e:
+                    conn.sendall(f\"Error: {e}\".encode())",
+)];
+
+/// load_balancer.py on a port the system picks (line 64), saying which (line 72), so that
+/// tests need not take the lab's 65432.
+pub const LOAD_BALANCER_ON_PORT_0: &[(usize, usize, &str)] = &[
+    (
+        72,
+        72,
+        "        print(f\"Load Balancer listening on {host}:{server_socket.getsockname()[1]}\")",
+    ),
+    (64, 64, "    port = 0"),
+];
+
+/// Writes `file` of the Python lab, with `fixes` applied, to `dir` as `name`.
+pub fn write_changed(
+    python_lab: &Path,
+    file: &str,
+    fixes: &[(usize, usize, &str)],
+    dir: &Path,
+    name: &str,
+) {
+    std::fs::write(dir.join(name), fixed(python_lab, file, fixes)).unwrap();
+}
 
 /// `file` in `folder` with `fixes` applied (see [`WORKER_FIXES`] for their form).
 pub fn fixed(folder: &Path, file: &str, fixes: &[(usize, usize, &str)]) -> String {

@@ -7,11 +7,11 @@
 use std::process::ExitCode;
 
 use common::display::{python_addr, shorten};
-use common::error::{Context, Error, plain};
+use common::error::{Context, Error, in_words};
 use common::factorial::factorial_digits;
 use common::registry::{self, WorkerAddr};
 use common::server::{self, Connection};
-use common::{cli, log, say};
+use common::{cli, say};
 
 mod advertise;
 mod options;
@@ -45,7 +45,7 @@ fn start_worker(options: Options) -> Result<(), Error> {
     // Line 29: listen(). std's bind above already listens, so there is nothing left to call.
     say!("Worker listening on {host}:{port}");
     // Lines 33–35: accept for ever. Ours: a thread per connection, the cap, the back-off.
-    let serving = options.serving();
+    let serving = options.serving;
     server::serve(&listener, serving, move |conn| {
         handle_connection(conn, &options)
     })
@@ -64,7 +64,7 @@ fn handle_connection(conn: Connection, options: &Options) {
     match conn.answer(result.as_bytes()) {
         Ok(()) => say!("Worker sent factorial: {}", shorten(&result)),
         // The load balancer went away or the network failed: only this request is lost.
-        Err(e) => say!("Worker could not serve {addr}: {}", plain(&e)),
+        Err(e) => say!("Worker could not serve {addr}: {}", in_words(&e)),
     }
 }
 
@@ -74,12 +74,6 @@ fn main() -> ExitCode {
     if options.print_registry_line {
         return advertise::print_registry_line(&options);
     }
-    match start_worker(options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            log::flush();
-            log::warn(&format!("worker: {e}"));
-            ExitCode::FAILURE
-        }
-    }
+    // Lines 57–63. Ours: a start-up error is said on stderr, with exit code 1.
+    cli::exit_code("worker", start_worker(options))
 }

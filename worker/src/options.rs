@@ -80,20 +80,9 @@ pub struct Options {
     pub max_n: u64,
     /// See [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
-    /// See [`DEFAULT_MAX_CONNECTIONS`].
-    pub max_connections: usize,
-    /// A new thread for each connection (the Python's way), or a fixed pool (see `ThreadMode`).
-    pub threads: ThreadMode,
-}
-
-impl Options {
-    /// How the server gives connections their threads (`--threads`, `--max-connections`).
-    pub fn serving(&self) -> Serving {
-        Serving {
-            threads: self.threads,
-            max_connections: self.max_connections,
-        }
-    }
+    /// `--threads` (a new thread for each connection, the Python's way, or a fixed pool) and
+    /// `--max-connections` (see [`DEFAULT_MAX_CONNECTIONS`]).
+    pub serving: Serving,
 }
 
 /// Reads the flags; see [`HELP`].
@@ -107,8 +96,10 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         fresh_registry: false,
         max_n: DEFAULT_MAX_N,
         timeout: DEFAULT_TIMEOUT,
-        max_connections: DEFAULT_MAX_CONNECTIONS,
-        threads: ThreadMode::Spawn,
+        serving: Serving {
+            threads: ThreadMode::Spawn,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        },
     };
     let mut advertise: Option<String> = None;
     while let Some(arg) = args.next_arg() {
@@ -122,8 +113,8 @@ pub fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--fresh-registry" => options.fresh_registry = true,
             "--max-n" => options.max_n = args.whole_number(&arg)?,
             "--timeout" => options.timeout = args.seconds(&arg)?,
-            "--max-connections" => options.max_connections = args.count(&arg)?,
-            "--threads" => options.threads = args.value(&arg)?,
+            "--max-connections" => options.serving.max_connections = args.count(&arg)?,
+            "--threads" => options.serving.threads = args.value(&arg)?,
             _ => return Err(cli::unknown(&arg)),
         }
     }

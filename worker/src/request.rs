@@ -4,7 +4,7 @@
 //! empty read, and its `int()` kills it on bad input; ours answers and goes on.
 
 use common::display::python_addr;
-use common::error::plain;
+use common::error::in_words;
 use common::protocol;
 use common::say;
 use common::server::Connection;
@@ -24,7 +24,7 @@ pub fn read_number(mut conn: Connection, options: &Options) -> Option<(Connectio
             say!(
                 "Worker could not serve {}: {}",
                 python_addr(conn.addr()),
-                plain(&e)
+                in_words(&e)
             );
             return None;
         }

@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::deadline::Deadline;
-use common::error::{Error, plain};
+use common::error::{Error, in_words};
 use common::lock;
 
 use crate::LoadBalancer;
@@ -61,7 +61,7 @@ pub fn bind(at: &StatusAddress) -> Result<TcpListener, Error> {
     TcpListener::bind((at.host.as_str(), at.port)).map_err(|e| {
         Error::new(format!(
             "cannot serve the status page on {at}: {}; choose another --status",
-            plain(&e)
+            in_words(&e)
         ))
     })
 }

@@ -1,55 +1,75 @@
-//! `lab check`: the lab's properties, checked against any implementation of its protocol, in
+//! `lab check` (this crate, the grader): the lab's properties, checked against any implementation of its protocol, in
 //! any language — a worker or a load balancer given as a command, or a running service given
 //! as an address. It prints a report card, one row per property, with the evidence under each
 //! row that fails; the exit code is 0 only when every row passes.
 //!
 //! - [`properties`]: each property, one short function: the lab's specification.
-//! - [`setup`]: starting what is under check as the lab does, in a scratch folder.
+//! - [`setup`]: starting what is under check as the lab does, in a scratch folder; [`start`]:
+//!   waiting for it to be ready, and why it is not.
+//! - [`watch`]: a property's requests, while the processes' lines are noted as they come.
 //! - [`ask`]: one request with a deadline, and what came back in words.
+//! - [`evidence`], [`card`], [`timeline`]: what a row that fails shows, and when it happened.
 
 pub mod ask;
+pub mod card;
+pub mod evidence;
 pub mod properties;
 pub mod setup;
+pub mod start;
+pub mod timeline;
+pub mod watch;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use common::cli::{self, Args, CliError};
 use common::{log, say};
 
-use properties::{Evidence, PROPERTIES};
+use evidence::Evidence;
+use properties::PROPERTIES;
 use setup::{Program, System, Target};
 
 /// What `lab check --help` prints.
 const HELP: &str = "\
 lab check: checks an implementation of the factorial lab, in any language, and prints a
-report card: one row per property, pass or FAIL, with the evidence under each FAIL.
+report card: one row per property, pass, FAIL or skip, with the evidence under each FAIL.
 
 Usage:
   lab check --worker CMD                      a worker
   lab check --load-balancer CMD [--worker CMD] a load balancer, with three workers behind it
   lab check --address HOST:PORT               a worker or load balancer that runs already
+  lab check --load-balancer CMD --address HOST:PORT   one that listens at HOST:PORT
 
   --worker CMD          the command that starts one worker, such as
                         \"python3 worker_server.py\"; it runs in a scratch folder, as in the
-                        lab, and must append its port to worker_ports.txt there, and print
-                        the lab's `Worker received number: N` (behind a load balancer, that
-                        line tells the check which worker served a request). Behind a load
-                        balancer, the default is our worker.
+                        lab, and must append its port to worker_ports.txt there. Behind a
+                        load balancer, its `Worker received number: N` lines, flushed as
+                        printed, tell the check which worker served a request; rows that
+                        need them are not checked without. The default is our worker.
   --load-balancer CMD   the command that starts the load balancer; it runs in the same
                         folder, reads worker_ports.txt there, and must print a line ending in
-                        `listening on HOST:PORT` (the lab's line).
+                        `listening on HOST:PORT` (the lab's line), or be given --address.
   --address HOST:PORT   ask a running service; only properties that need no process of its
                         own to start or stop are checked. It sends bad input, which kills
                         the Python lab's workers: point it only at a lab of your own.
+                        With --load-balancer: where that load balancer listens, for one that
+                        prints no `listening on HOST:PORT` line.
   --any-order           the load balancer chooses workers some other way than in turn
                         (random): check only that every worker gets requests.
+  --patience SECS       how long any answer may take before it counts as none [default:
+                        70, past our worker's one minute for a request]
   -h, --help            print this help
 
 A command is split at spaces; a word naming a file here, or a relative path such as
 target/release/worker, is passed as its full path.
 
-Exit codes: 0 when every property holds, 1 when one does not, 2 for a bad argument.
+A row that passes says `pass`; one that fails, `FAIL`, with what it needs and the evidence,
+timed in seconds from the row's start; one that cannot be checked (the workers print no
+`Worker received number: N` line to tell who served a request), `skip`, with why.
+
+Exit codes: 0 when every property holds, 1 when one does not or cannot be checked, 2 for a
+bad argument.
 ";
 
 /// What the command line asks for.
@@ -59,6 +79,7 @@ struct Options {
     load_balancer: Option<String>,
     address: Option<String>,
     any_order: bool,
+    patience: Option<Duration>,
 }
 
 fn parse_args(args: &mut Args) -> Result<Options, CliError> {
@@ -70,6 +91,7 @@ fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--load-balancer" => once(&mut options.load_balancer, args.value(&arg)?, &arg)?,
             "--address" => once(&mut options.address, args.value(&arg)?, &arg)?,
             "--any-order" => options.any_order = true,
+            "--patience" => options.patience = Some(args.seconds(&arg)?),
             _ => return Err(cli::unknown(&arg)),
         }
     }
@@ -99,15 +121,18 @@ fn target(options: &Options) -> Result<Target, CliError> {
     }
     match (&options.address, &options.load_balancer, &options.worker) {
         (Some(address), None, None) => Ok(Target::Address(resolve(address)?)),
-        (Some(_), _, _) => Err(CliError::Usage(
-            "--address checks a running service; it takes no --worker or --load-balancer".into(),
+        (Some(_), None, Some(_)) => Err(CliError::Usage(
+            "--address checks a running service, or says where --load-balancer listens; a \
+             worker's address is the port it registers"
+                .into(),
         )),
-        (None, Some(balancer), worker) => Ok(Target::LoadBalancer {
+        (address, Some(balancer), worker) => Ok(Target::LoadBalancer {
             balancer: command("--load-balancer", balancer)?,
             workers: match worker {
                 Some(worker) => command("--worker", worker)?,
                 None => Program::Ours("worker"),
             },
+            address: address.as_deref().map(resolve).transpose()?,
         }),
         (None, None, Some(worker)) => Ok(Target::Worker(command("--worker", worker)?)),
         (None, None, None) => Err(CliError::Usage(
@@ -138,7 +163,8 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
         }
         Err(CliError::HelpRequested) => return ExitCode::SUCCESS,
     };
-    let all_hold = run(target, options.any_order);
+    let patience = options.patience.unwrap_or(ask::DEFAULT_PATIENCE);
+    let all_hold = run(target, options.any_order, patience);
     // Every process is stopped by now; write out the last lines.
     log::flush();
     if all_hold {
@@ -150,19 +176,32 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
 
 /// Checks every property that applies to `target`, printing the report card; true when all
 /// hold.
-fn run(target: Target, any_order: bool) -> bool {
+fn run(target: Target, any_order: bool, patience: Duration) -> bool {
     if uses_ours(&target)
-        && let Err(e) = crate::process::build_programs()
+        && let Err(e) = harness::process::build_programs()
     {
         say!("lab check: {e}");
         return false;
     }
     say!("lab check: {}", describe(&target));
     let kind = target.kind();
-    let mut system = System::new(target);
-    let mut held = 0;
-    for property in PROPERTIES.iter().filter(|p| p.applies.to(kind, any_order)) {
+    let mut system = System::new(target, any_order, patience);
+    let applicable: Vec<_> = PROPERTIES
+        .iter()
+        .filter(|p| p.applies.to(kind, any_order))
+        .collect();
+    let (mut held, mut undecided, mut silent) = (0, 0, false);
+    for (row, property) in applicable.iter().enumerate() {
         let prepared = system.prepare();
+        if row == 0 && kind == setup::Kind::LoadBalancer && prepared.is_err() {
+            // Nothing was checked: say that, not that the first property failed.
+            let why = prepared.err().unwrap_or_default();
+            for line in why.lines() {
+                say!("{}", setup::printable(line));
+            }
+            say!("No property was checked: what is under check did not start.");
+            return false;
+        }
         let started = prepared.is_ok();
         let mut verdict = prepared
             .map_err(Evidence::from)
@@ -170,35 +209,50 @@ fn run(target: Target, any_order: bool) -> bool {
         // A load balancer that died during this property fails it, whatever came back.
         let died = started && system.balancer_has_exited();
         if died {
-            let mut evidence = verdict.err().unwrap_or(Evidence(Vec::new()));
-            evidence
-                .0
-                .push("the load balancer exited during this check".to_string());
+            let mut evidence = verdict.err().unwrap_or_default();
+            evidence.notes.push(evidence::Note::in_words(
+                "the load balancer exited during this check",
+            ));
+            evidence.undecided = false;
             verdict = Err(evidence);
         }
+        let stopped = system.stopped.is_some() && kind == setup::Kind::Address;
         match verdict {
             Ok(()) => {
                 held += 1;
                 say!("  pass  {}", property.claim);
             }
-            Err(Evidence(lines)) => {
-                say!("  FAIL  {}", property.claim);
-                let printed = system.recent_output();
-                for line in lines.iter().chain(&printed).flat_map(|l| l.lines()) {
-                    say!("          {}", setup::printable(line));
+            Err(evidence) => {
+                if evidence.undecided {
+                    undecided += 1;
+                    say!("  skip  {}", property.claim);
+                } else {
+                    say!("  FAIL  {}", property.claim);
+                    say!("          {}", property.needs);
+                }
+                for line in system.evidence_lines(&evidence) {
+                    say!("          {}", setup::printable(&line));
                 }
             }
         }
-        if !started || died {
+        silent |= system.workers_answered_in_silence();
+        system.stopped = None;
+        if !started || died || stopped {
             say!("It did not start, or it stopped: the properties after this one are not checked.");
             break;
         }
     }
-    let total = PROPERTIES
-        .iter()
-        .filter(|p| p.applies.to(kind, any_order))
-        .count();
+    let total = applicable.len();
     say!("{held} of {total} properties hold.");
+    if undecided > 0 {
+        say!("{undecided} of them could not be checked (skip): see why above.");
+    }
+    if silent {
+        say!(
+            "Note: the workers answered, but printed nothing: {}.",
+            card::FLUSH_HINT
+        );
+    }
     held == total
 }
 
@@ -217,7 +271,9 @@ fn uses_ours(target: &Target) -> bool {
 fn describe(target: &Target) -> String {
     match target {
         Target::Worker(program) => format!("a worker, {}", program.describe()),
-        Target::LoadBalancer { balancer, workers } => format!(
+        Target::LoadBalancer {
+            balancer, workers, ..
+        } => format!(
             "a load balancer, {}, with three workers behind it, {}",
             balancer.describe(),
             workers.describe()

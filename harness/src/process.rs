@@ -552,7 +552,7 @@ fn cargo_build_command() -> Result<Option<Command>, Error> {
     let mut command = Command::new(cargo);
     command.args(["build", profile]);
     // This workspace, from whatever folder we run in (`lab check` runs in the student's).
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR")); // harness/, inside the workspace
     command.args(["-p", "worker", "-p", "load_balancer", "-p", "client"]);
     Ok(Some(command))
 }

@@ -1,5 +1,6 @@
-//! Runs the lab's programs as real processes: the one-command demo (`src/main.rs`) and the
-//! end-to-end tests (`tests/`) both start them through this small harness.
+//! Runs the lab's programs as real processes: the one-command demo (`src/main.rs`), the
+//! end-to-end tests (`tests/`), `lab check` (`grader/`) and the benchmark (`bench/`) all start
+//! them through this library. Nothing here is part of the lab itself.
 //!
 //! - [`process`]: one running program whose output lines we can wait for, killed on drop.
 //! - [`peers`]: fake workers that hang, lie, flood or close, for tests of the armour.
@@ -8,7 +9,6 @@
 //! - [`skips`]: tests that cannot run here say so in one summary at the end of the run.
 //! - [`slow`]: a step that takes more than a couple of seconds says what it is doing.
 
-pub mod check;
 pub mod hosts;
 pub mod lab;
 pub mod peers;

@@ -279,13 +279,19 @@ pub const PYTHON_LAB_BESIDE: &str = "../shared/python-lab";
 /// The Python lab's three files, which a folder must hold to be the Python lab.
 const PYTHON_LAB_FILES: [&str; 3] = ["client.py", "load_balancer.py", "worker_server.py"];
 
+/// The repository's top folder: this crate's parent.
+fn repository() -> &'static Path {
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR"));
+    harness.parent().unwrap_or(harness)
+}
+
 /// The folder holding the Python lab's client.py, load_balancer.py and worker_server.py, or
 /// why there is none: the folder `PYTHON_LAB_DIR` names, or else [`PYTHON_LAB_BESIDE`], as
 /// README says. A relative `PYTHON_LAB_DIR` is taken from the current folder or, when not
 /// there, from this repository's folder, where README's commands are typed (cargo runs each
 /// package's tests in the package's own folder).
 pub fn python_lab_files() -> Result<PathBuf, String> {
-    let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repository = repository();
     let dir = match std::env::var_os("PYTHON_LAB_DIR") {
         Some(given) => {
             let given = PathBuf::from(given);
@@ -384,6 +390,17 @@ pub fn commands_not_run<'a>(page: &'a str, run: &[&'a str]) -> (Vec<&'a str>, Ve
 pub use crate::skips::say_skipped;
 
 impl Server {
+    /// The load balancer's lines so far that say a worker was marked down, read once it has
+    /// been quiet a moment: attempts whose request another worker answered may still be ending.
+    pub fn lines_marking_workers_down(&mut self) -> Vec<String> {
+        self.process
+            .drain_when_quiet(Duration::from_millis(300), PATIENCE)
+            .iter()
+            .filter(|line| line.text.contains("marked down"))
+            .map(|line| line.text.clone())
+            .collect()
+    }
+
     /// Waits for the load balancer's next `count` "Forwarded to worker" lines and returns the
     /// worker port each names, in order: which worker served each request.
     pub fn wait_for_forwards(&mut self, count: usize) -> Result<Vec<u16>, Error> {
@@ -472,4 +489,40 @@ pub fn dead_addresses(count: usize) -> Vec<WorkerAddr> {
             port: 1,
         })
         .collect()
+}
+
+/// A server like load_balancer.py: it binds without SO_REUSEADDR, prints its port, accepts one
+/// connection and closes it first, so its end of that connection waits in TIME_WAIT.
+const PYTHON_SERVER_LEFT_IN_TIME_WAIT: &str = "\
+import socket
+server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+server.bind(('127.0.0.1', 0))
+server.listen()
+print(server.getsockname()[1], flush=True)
+client, _ = server.accept()
+client.close()
+server.close()
+";
+
+/// A port that nothing listens on but a closed connection holds in TIME_WAIT, as the Python
+/// load balancer leaves 65432 after serving: made by a small Python server (python3 must be
+/// there) that closes a connection first.
+pub fn port_in_time_wait(lab: &Lab) -> Result<u16, Error> {
+    let mut python = Command::new("python3");
+    python.args(["-c", PYTHON_SERVER_LEFT_IN_TIME_WAIT]);
+    let mut server = lab.start("python server", python)?;
+    let printed = server.wait_for("", PATIENCE)?;
+    let port: u16 = printed
+        .trim()
+        .parse()
+        .map_err(|_| Error::new(format!("the Python server printed {printed:?}")))?;
+    let doing = || format!("making port {port} wait in TIME_WAIT");
+    let mut stream = std::net::TcpStream::connect((common::DEFAULT_HOST, port)).context(doing)?;
+    stream.set_read_timeout(Some(PATIENCE)).context(doing)?;
+    // The server closes first; our close then moves its end into TIME_WAIT.
+    let mut nothing = Vec::new();
+    std::io::Read::read_to_end(&mut stream, &mut nothing).context(doing)?;
+    drop(stream);
+    server.wait_for_exit(PATIENCE)?;
+    Ok(port)
 }

@@ -1,7 +1,7 @@
 //! What `lab check` checks, started as the lab starts it: the workers first, in a scratch folder
 //! where they append their ports to worker_ports.txt, then the load balancer in the same folder.
-//! The properties ask it through [`System`]: where to send requests, and the workers to stop,
-//! freeze, add, or ask who served a request.
+//! The properties ask it through [`System`] (see also `watch.rs`): where to send requests, and
+//! the workers to stop, freeze, add, or ask who served a request.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -10,38 +10,27 @@ use std::time::{Duration, Instant};
 
 use common::registry::parse_registry;
 
-use crate::lab::{Lab, port_at_end};
-use crate::process::{Line, Running};
-
-/// How long a program may take to start (to register, or to print that it listens). Python
-/// needs a few tens of milliseconds; ten seconds marks one that never will.
-const START_PATIENCE: Duration = Duration::from_secs(10);
-
-/// How long to wait, after a worker registers, for it to print that it listens (the Python
-/// worker registers before it listens). A worker that prints no such line is used anyway.
-const LISTEN_GRACE: Duration = Duration::from_secs(2);
+use super::evidence::Note;
+use super::start::{
+    listens, missing_files, wait_for_listener, wait_for_listening_line, wait_for_registration,
+    wait_until_listening,
+};
+use super::timeline::{Progress, Watched};
+use harness::lab::Lab;
 
 /// How often a file or a process's output is looked at again while waiting for it: often
 /// enough that waiting adds nothing a person notices, rarely enough to cost no CPU.
-const POLL: Duration = Duration::from_millis(10);
+pub const POLL: Duration = Duration::from_millis(10);
 
 /// How many workers a load balancer under check has behind it, as in the lab's write-up.
 pub const WORKERS_BEHIND: usize = 3;
 
 /// How long to wait for a process's last lines when it fails a property: until it has been
 /// quiet for [`QUIET`] (a traceback comes in one burst), and no longer than this.
-const LAST_WORDS: Duration = Duration::from_secs(1);
+pub const LAST_WORDS: Duration = Duration::from_secs(1);
 
 /// A pause in a process's output long enough to take it as finished for now.
-const QUIET: Duration = Duration::from_millis(100);
-
-/// How many of its last lines each process shows in the evidence for a failed property:
-/// enough for a Python traceback's last frame and its error line.
-const EVIDENCE_LINES: usize = 4;
-
-/// How many of its last lines a program that failed to start shows: a whole short traceback
-/// (a SyntaxError shows the line and a caret).
-const START_EVIDENCE_LINES: usize = 8;
+pub const QUIET: Duration = Duration::from_millis(100);
 
 /// A program to start: one of the lab's own, or a command given by the user.
 #[derive(Debug, Clone)]
@@ -107,6 +96,8 @@ pub enum Target {
         balancer: Program,
         /// The workers behind it.
         workers: Program,
+        /// Where it listens, when given (`--address`): then no line of its own need say so.
+        address: Option<SocketAddr>,
     },
     /// A service that runs already: asked as it is, nothing started or stopped.
     Address(SocketAddr),
@@ -136,8 +127,8 @@ impl Target {
 
 /// A worker this check started, and where it listens.
 pub struct Worker {
-    /// Its process; its lines are kept, for who-served-what and for evidence.
-    pub process: Running,
+    /// Its process; its lines are kept, with when each was seen.
+    pub process: Watched,
     /// The address it registered.
     pub addr: SocketAddr,
     /// The line it appended to worker_ports.txt.
@@ -146,12 +137,9 @@ pub struct Worker {
 
 /// The implementation under check, as one property sees it.
 pub struct System {
-    target: Target,
+    pub(super) target: Target,
     /// The load balancer's process, once started.
-    balancer: Option<Running>,
-    /// How many lines the load balancer had printed when the current property began: the
-    /// evidence shows only its lines since.
-    balancer_lines_before: usize,
+    pub(super) balancer: Option<Watched>,
     /// Why the load balancer is not running, once it failed to start or exited: nothing more
     /// can be checked.
     balancer_gone: Option<String>,
@@ -159,6 +147,24 @@ pub struct System {
     pub addr: Option<SocketAddr>,
     /// The workers started for the current property.
     pub workers: Vec<Worker>,
+    /// When the current property began: the report card's times count from here.
+    pub(super) row_started: Instant,
+    /// Whether something answered during the current property (for saying that a worker
+    /// printed nothing though it answered).
+    pub(super) answered: bool,
+    /// The last request that reached the server, for saying when it stopped.
+    pub(super) last_reached: Option<String>,
+    /// Set when a server that accepted connections earlier no longer does: what to say.
+    pub(super) stopped: Option<String>,
+    /// What the checker did to the processes during the current property (killed or froze a
+    /// worker), for the evidence.
+    pub(super) events: Vec<Note>,
+    /// The load balancer chooses workers in some other way than in turn (`--any-order`).
+    pub any_order: bool,
+    /// How long any answer may take (`--patience`, or [`super::ask::DEFAULT_PATIENCE`]).
+    pub patience: Duration,
+    /// What the current property says when it keeps the checker waiting.
+    pub(super) progress: Progress,
     /// The scratch folder; `None` for a running service. Last, so that it is removed after
     /// the processes running in it are stopped.
     lab: Option<Lab>,
@@ -166,7 +172,7 @@ pub struct System {
 
 impl System {
     /// Nothing started yet; [`System::prepare`] starts what each property needs.
-    pub fn new(target: Target) -> System {
+    pub fn new(target: Target, any_order: bool, patience: Duration) -> System {
         let addr = match &target {
             Target::Address(addr) => Some(*addr),
             _ => None,
@@ -175,10 +181,17 @@ impl System {
             target,
             lab: None,
             balancer: None,
-            balancer_lines_before: 0,
             balancer_gone: None,
             addr,
             workers: Vec::new(),
+            row_started: Instant::now(),
+            answered: false,
+            last_reached: None,
+            stopped: None,
+            events: Vec::new(),
+            any_order,
+            patience,
+            progress: Progress::new(),
         }
     }
 
@@ -186,16 +199,23 @@ impl System {
     /// worker; for a load balancer, [`WORKERS_BEHIND`] new workers behind it (the old ones
     /// stopped and the registry emptied), and the load balancer itself the first time.
     pub fn prepare(&mut self) -> Result<(), String> {
+        self.row_started = Instant::now();
+        self.progress = Progress::new();
+        self.answered = false;
+        self.events.clear();
         match self.target.clone() {
             Target::Address(_) => Ok(()),
             Target::Worker(_) => {
                 self.workers.clear(); // stops them: a Running is killed when dropped
+                self.last_reached = None;
                 self.lab = Some(new_lab()?);
                 self.add_worker()?;
                 self.addr = Some(self.workers[0].addr);
                 Ok(())
             }
-            Target::LoadBalancer { balancer, .. } => {
+            Target::LoadBalancer {
+                balancer, address, ..
+            } => {
                 self.workers.clear();
                 if self.lab.is_none() {
                     self.lab = Some(new_lab()?);
@@ -207,7 +227,8 @@ impl System {
                     self.add_worker()?;
                 }
                 if self.balancer.is_none()
-                    && let Err(why) = self.start_balancer(&balancer)
+                    && self.balancer_gone.is_none()
+                    && let Err(why) = self.start_balancer(&balancer, address)
                 {
                     self.balancer_gone = Some(format!("The load balancer did not start: {why}"));
                 }
@@ -217,7 +238,7 @@ impl System {
     }
 
     /// Starts one more worker, as a student does in one more terminal, and waits until it has
-    /// registered its port (and printed that it listens, if it does).
+    /// registered its port and listens there.
     pub fn add_worker(&mut self) -> Result<(), String> {
         let program = match &self.target {
             Target::Worker(program) => program.clone(),
@@ -225,17 +246,20 @@ impl System {
             Target::Address(_) => return Err("a running service has no workers to add".into()),
         };
         let registry = self.registry()?;
-        let listed_before = registry_lines(&registry_text(&registry)?).len();
+        let listed_before = registry_lines(&worker_ports_text(&registry)?).len();
         let tag = format!("worker {}", self.workers.len() + 1);
         let lab = self.lab()?;
-        let mut process = lab
+        let process = lab
             .start(&tag, program.command(lab)?)
             .map_err(|e| e.to_string())?;
-        let line = wait_for_registration(&registry, listed_before, &mut process)?;
+        let mut process = Watched::new(process);
+        let progress = &mut self.progress;
+        let line =
+            wait_for_registration(&registry, listed_before, &mut process, &program, progress)?;
         let addr = resolve(&line)
             .ok_or_else(|| format!("{tag} registered {line:?}, which names no address"))?;
-        // The Python worker registers before it listens; its "listening" line says when.
-        let _ = process.wait_for("listening", LISTEN_GRACE);
+        // The Python worker registers before it listens (worker_server.py lines 25-29).
+        wait_until_listening(addr, &mut process);
         self.workers.push(Worker {
             process,
             addr,
@@ -244,61 +268,16 @@ impl System {
         Ok(())
     }
 
-    /// Which worker printed that it received `n` (the lab's `Worker received number: N`), by
-    /// index; waits for the line, as a worker may print it just after answering.
-    pub fn served_by(&mut self, n: u64) -> Result<usize, String> {
-        let line = format!("received number: {n}");
-        let deadline = Instant::now() + START_PATIENCE;
-        while Instant::now() < deadline {
-            for (index, worker) in self.workers.iter_mut().enumerate() {
-                if worker
-                    .process
-                    .drain()
-                    .iter()
-                    .any(|l| l.text.ends_with(&line))
-                {
-                    return Ok(index);
-                }
-            }
-            std::thread::sleep(POLL);
-        }
-        Err(format!(
-            "no worker printed \"Worker received number: {n}\" (worker_server.py line 49), \
-             which is how the checker tells which worker served a request"
-        ))
-    }
-
-    /// The last lines each started process printed, for the evidence of a failed property.
-    pub fn recent_output(&mut self) -> Vec<String> {
-        let mut evidence = Vec::new();
-        let mut processes: Vec<(&mut Running, usize)> = Vec::new();
-        if let Some(balancer) = self.balancer.as_mut() {
-            processes.push((balancer, self.balancer_lines_before));
-        }
-        processes.extend(self.workers.iter_mut().map(|w| (&mut w.process, 0)));
-        for (process, lines_before) in processes {
-            let tag = process.tag.clone();
-            // Drained first: a program that is dying prints its last words, then exits.
-            process.drain_when_quiet(QUIET, LAST_WORDS);
-            let exited = if process.has_exited() {
-                " has exited;"
-            } else {
-                ""
-            };
-            let lines = process.seen.get(lines_before..).unwrap_or_default();
-            if lines.is_empty() {
-                evidence.push(format!("{tag}{exited} printed nothing"));
-                continue;
-            }
-            evidence.push(format!("{tag}{exited} printed, last:"));
-            evidence.extend(last_lines(lines, EVIDENCE_LINES));
-        }
-        evidence
+    /// What is under check.
+    pub fn kind(&self) -> Kind {
+        self.target.kind()
     }
 
     /// True when the load balancer under check has exited (it may die on a bad request).
     pub fn balancer_has_exited(&mut self) -> bool {
-        self.balancer.as_mut().is_some_and(Running::has_exited)
+        self.balancer
+            .as_mut()
+            .is_some_and(|balancer| balancer.process.has_exited())
     }
 
     /// Where requests go.
@@ -307,16 +286,33 @@ impl System {
             .ok_or_else(|| "nothing to ask: it did not start".to_string())
     }
 
-    fn start_balancer(&mut self, program: &Program) -> Result<(), String> {
+    /// Starts the load balancer and learns where it listens: at `address` when given, or from
+    /// its line ending in `listening on HOST:PORT` (the lab's, load_balancer.py line 72).
+    fn start_balancer(
+        &mut self,
+        program: &Program,
+        address: Option<SocketAddr>,
+    ) -> Result<(), String> {
+        if let Some(addr) = address
+            && listens(addr.port()) == Some(true)
+        {
+            return Err(format!(
+                "something listens at {addr} already, before the load balancer started: stop \
+                 it first, or give --address where the load balancer will listen"
+            ));
+        }
         let lab = self.lab()?;
-        let mut process = lab
+        let process = lab
             .start("load balancer", program.command(lab)?)
             .map_err(|e| e.to_string())?;
-        let line = process.wait_for("listening on", START_PATIENCE);
-        let line = line.map_err(|e| with_hint(&e.to_string()))?;
-        let port =
-            port_at_end(&line).ok_or_else(|| format!("no port at the end of its line {line:?}"))?;
-        self.addr = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+        let mut process = Watched::new(process);
+        let progress = &mut self.progress;
+        let addr = match address {
+            Some(addr) => wait_for_listener(addr, &mut process, progress),
+            None => wait_for_listening_line(&mut process, progress),
+        };
+        let addr = addr.map_err(|why| format!("{why}{}", missing_files(program)))?;
+        self.addr = Some(addr);
         self.balancer = Some(process);
         Ok(())
     }
@@ -324,11 +320,8 @@ impl System {
     /// A load balancer that did not start, or died (on a bad request, say), fails the property
     /// at hand, and the check stops there.
     fn balancer_still_runs(&mut self) -> Result<(), String> {
-        if let Some(balancer) = self.balancer.as_mut() {
-            if balancer.has_exited() && self.balancer_gone.is_none() {
-                self.balancer_gone = Some("The load balancer has exited.".to_string());
-            }
-            self.balancer_lines_before = balancer.drain().len();
+        if self.balancer_has_exited() && self.balancer_gone.is_none() {
+            self.balancer_gone = Some("The load balancer has exited.".to_string());
         }
         match &self.balancer_gone {
             Some(why) => Err(why.clone()),
@@ -360,7 +353,7 @@ fn new_lab() -> Result<Lab, String> {
 }
 
 /// The registry's text; a missing file is an empty registry (no worker has started yet).
-fn registry_text(registry: &Path) -> Result<String, String> {
+pub(super) fn worker_ports_text(registry: &Path) -> Result<String, String> {
     match std::fs::read_to_string(registry) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         read => read.map_err(|e| format!("cannot read {}: {e}", registry.display())),
@@ -368,52 +361,12 @@ fn registry_text(registry: &Path) -> Result<String, String> {
 }
 
 /// The lines of a registry's text that are not blank.
-fn registry_lines(text: &str) -> Vec<String> {
+pub(super) fn registry_lines(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(String::from)
         .collect()
-}
-
-/// Waits for a worker's line in the registry: the one after the `listed_before` already there.
-fn wait_for_registration(
-    registry: &Path,
-    listed_before: usize,
-    process: &mut Running,
-) -> Result<String, String> {
-    let deadline = Instant::now() + START_PATIENCE;
-    while Instant::now() < deadline {
-        // Only a whole line counts: a worker may still be writing it.
-        let text = registry_text(registry)?;
-        if text.ends_with('\n')
-            && let Some(line) = registry_lines(&text).get(listed_before)
-        {
-            return Ok(line.clone());
-        }
-        if process.has_exited() {
-            let tag = process.tag.clone();
-            return Err(format!(
-                "{tag} exited without registering a port in worker_ports.txt{}",
-                last_words(process)
-            ));
-        }
-        std::thread::sleep(POLL);
-    }
-    let text = registry_text(registry)?;
-    let unfinished = match registry_lines(&text).get(listed_before) {
-        Some(line) => format!(
-            " (it wrote {line:?} with no newline at its end, so the next worker's line would \
-             run into it)"
-        ),
-        None => String::new(),
-    };
-    let tag = process.tag.clone();
-    Err(format!(
-        "{tag} wrote no line to worker_ports.txt in its folder within {} s{unfinished}{}",
-        START_PATIENCE.as_secs(),
-        last_words(process)
-    ))
 }
 
 /// The address a registry line names (`41234`, or `HOST:PORT`), as the load balancer reads it.
@@ -423,42 +376,6 @@ fn resolve(line: &str) -> Option<SocketAddr> {
         .to_socket_addrs()
         .ok()?
         .next()
-}
-
-/// A hint for the commonest reason a load balancer cannot start in a lab room.
-fn with_hint(failure: &str) -> String {
-    if failure.contains("Address already in use") {
-        format!(
-            "{failure}\n(Its port is taken, or held for up to a minute by connections an \
-             earlier load balancer closed (TIME_WAIT): wait a minute and run the check again.)"
-        )
-    } else {
-        failure.to_string()
-    }
-}
-
-/// The last `count` of `lines`, indented, escaped and shortened for a report card.
-fn last_lines(lines: &[Line], count: usize) -> Vec<String> {
-    let from = lines.len().saturating_sub(count);
-    lines[from..]
-        .iter()
-        .map(|line| format!("  {}", shorten_line(&printable(&line.text))))
-        .collect()
-}
-
-/// What a failing program printed last, for the evidence of a start that failed: a
-/// traceback's last lines say why.
-fn last_words(process: &mut Running) -> String {
-    let lines = process.drain_when_quiet(QUIET, LAST_WORDS);
-    if lines.is_empty() {
-        return "; it printed nothing".to_string();
-    }
-    let mut said = String::from("; it printed, last:");
-    for line in last_lines(lines, START_EVIDENCE_LINES) {
-        said.push('\n');
-        said.push_str(&line);
-    }
-    said
 }
 
 /// A line as the report card shows it: control characters escaped (`\u{1b}`), so that a
@@ -478,7 +395,7 @@ pub fn printable(line: &str) -> String {
 }
 
 /// A printed line, cut to a readable length (a worker may print every digit of 1500!).
-fn shorten_line(line: &str) -> String {
+pub fn shorten_line(line: &str) -> String {
     /// Enough for any of the lab's lines with a short number in it.
     const LONGEST: usize = 160;
     match line.char_indices().nth(LONGEST) {

@@ -1,0 +1,168 @@
+//! When things happened during one property, so that the report card can say it: each printed
+//! line of a process is noted with when the checker saw it, times are shown in seconds from the
+//! property's start, and a step that keeps the checker waiting says so once in a while.
+
+use std::time::{Duration, Instant};
+
+use common::say;
+
+use harness::process::{Line, Running, Stream};
+
+/// When a property that keeps the checker waiting says so, counted from its start: after a
+/// couple of seconds (cargo says `Blocking waiting for ...` about as soon), then less and
+/// less often, and every [`SAY_EVERY`] after the last. A property of slow requests says a few
+/// lines in all, not one a request.
+const SAY_AFTER: [Duration; 4] = [
+    Duration::from_secs(2),
+    Duration::from_secs(15),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+];
+
+/// How often a property still under way says so after the last of [`SAY_AFTER`].
+const SAY_EVERY: Duration = Duration::from_secs(60);
+
+/// A process the check started, with when each of its lines was seen.
+pub struct Watched {
+    /// The process, and every line it printed so far.
+    pub process: Running,
+    /// When each line of `process.seen` was seen, in the same order.
+    stamps: Vec<Instant>,
+}
+
+impl Watched {
+    /// Starts watching `process`.
+    pub fn new(process: Running) -> Watched {
+        Watched {
+            process,
+            stamps: Vec::new(),
+        }
+    }
+
+    /// Takes the lines that have arrived, noting them as seen now. Called every few
+    /// milliseconds while the checker waits, so a time is off by no more than that.
+    pub fn stamp(&mut self) {
+        let seen = self.process.drain().len();
+        self.note_new_lines(seen);
+    }
+
+    /// As [`Watched::stamp`], after waiting for a quiet moment in the output (a dying
+    /// program's last words may still be on their way), up to `timeout`.
+    pub fn stamp_when_quiet(&mut self, quiet: Duration, timeout: Duration) {
+        let seen = self.process.drain_when_quiet(quiet, timeout).len();
+        self.note_new_lines(seen);
+    }
+
+    fn note_new_lines(&mut self, seen: usize) {
+        let now = Instant::now();
+        self.stamps.resize(seen.max(self.stamps.len()), now);
+    }
+
+    /// Every line seen so far, with when. Lines seen in the same look came through two pipes
+    /// in an order that cannot be told; there the printed lines come before the errors (a
+    /// program prints what it did, then dies with a traceback).
+    pub fn lines(&mut self) -> Vec<(Instant, &Line)> {
+        // Lines a wait of the harness took (`wait_for`) are noted now.
+        let seen = self.process.seen.len();
+        self.note_new_lines(seen);
+        let mut lines: Vec<(Instant, &Line)> = self
+            .stamps
+            .iter()
+            .copied()
+            .zip(&self.process.seen)
+            .collect();
+        lines.sort_by_key(|(at, line)| (*at, line.stream == Stream::Stderr));
+        lines
+    }
+
+    /// The lines seen at or after `since`.
+    pub fn lines_since(&mut self, since: Instant) -> Vec<(Instant, &Line)> {
+        let mut lines = self.lines();
+        lines.retain(|(at, _)| *at >= since);
+        lines
+    }
+}
+
+/// `at` as the report card shows it: seconds since `start`, the property's start, to the
+/// hundredth (`[10.02 s]`), as long as the longest time a property takes.
+pub fn when(at: Instant, start: Instant) -> String {
+    let seconds = at.saturating_duration_since(start).as_secs_f64();
+    format!("[{seconds:5.2} s]")
+}
+
+/// What a property that keeps the checker waiting says, and when ([`SAY_AFTER`]).
+pub struct Progress {
+    started: Instant,
+    said: u32,
+}
+
+impl Progress {
+    /// A property that begins now.
+    pub fn new() -> Progress {
+        Progress {
+            started: Instant::now(),
+            said: 0,
+        }
+    }
+
+    /// Says that the checker waits for `what` (`an answer to 12!`), when it is time to.
+    pub fn tick(&mut self, what: &str) {
+        let waited = self.started.elapsed();
+        if waited < self.next() {
+            return;
+        }
+        while waited >= self.next() {
+            self.said += 1;
+        }
+        say!(
+            "  ...   still checking ({} s so far): waiting for {what}",
+            waited.as_secs()
+        );
+    }
+
+    /// When the next line is due, from the start.
+    fn next(&self) -> Duration {
+        match SAY_AFTER.get(self.said as usize) {
+            Some(after) => *after,
+            None => {
+                SAY_AFTER[SAY_AFTER.len() - 1]
+                    + SAY_EVERY * (self.said + 1 - SAY_AFTER.len() as u32)
+            }
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A property says it waits after 2 s, 15 s, 30 s and 60 s, then once a minute.
+    #[test]
+    fn waits_are_said_less_and_less_often() {
+        let mut progress = Progress::new();
+        let due: Vec<u64> = (0..6)
+            .map(|said| {
+                progress.said = said;
+                progress.next().as_secs()
+            })
+            .collect();
+        assert_eq!(due, [2, 15, 30, 60, 120, 180]);
+    }
+
+    /// Times read as seconds from the start, to the hundredth.
+    #[test]
+    fn times_are_seconds_from_the_start() {
+        let start = Instant::now();
+        assert_eq!(
+            when(start + Duration::from_millis(10_020), start),
+            "[10.02 s]"
+        );
+        assert_eq!(when(start + Duration::from_millis(50), start), "[ 0.05 s]");
+    }
+}
