@@ -22,7 +22,7 @@ use harness::lab::{Lab, PATIENCE, Server, ask_text, bind_loopback, dead_addresse
 use harness::process::{Echo, Running, program_path};
 
 use browser::json::Json;
-use browser::{Browser, chromium, http};
+use browser::{Browser, http};
 
 /// The page's own cap on connections (`load_balancer/src/status/http.rs`).
 const PAGE_CONNECTIONS: usize = 16;
@@ -1024,7 +1024,7 @@ fn the_demo_with_status_runs_until_ctrl_c() {
 
 /// A browser showing `url`, or `None` (said in the summary) where Chromium is not installed.
 fn browser(test: &str, url: &str) -> Option<Browser> {
-    if let Err(why) = chromium() {
+    if let Err(why) = harness::chromium::program() {
         say_skipped(test, &why);
         return None;
     }
@@ -1292,7 +1292,7 @@ fn without_javascript_the_page_reloads_itself() {
 #[test]
 fn the_demo_with_fault_in_a_browser() {
     let test = "the_demo_with_fault_in_a_browser";
-    if let Err(why) = chromium() {
+    if let Err(why) = harness::chromium::program() {
         return say_skipped(test, &why);
     }
     let mut demo = start_demo(&["--fault", "--status"]);

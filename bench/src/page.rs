@@ -5,17 +5,14 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::error::Error;
-use harness::lab::{Lab, PATIENCE};
-use harness::process::Echo;
-use harness::process::Running;
+use harness::chromium::Chromium;
+use harness::lab::PATIENCE;
 
 /// How long Chromium is left to finish starting once it shows the page, before the target
 /// is measured: its helper processes spend a couple of seconds of CPU on starting, which
@@ -33,17 +30,8 @@ pub enum Watcher {
         stop: Arc<AtomicBool>,
         thread: Option<JoinHandle<usize>>,
     },
-    /// Chromium, and its profile folder (removed after it is stopped).
-    Browser { browser: Running, _profile: Lab },
-}
-
-/// `chromium` on PATH, or why there is none.
-pub fn chromium() -> Result<PathBuf, String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("chromium"))
-        .find(|program| program.is_file())
-        .ok_or_else(|| "chromium is not installed (Debian: apt-get install chromium)".to_string())
+    /// Chromium, stopped and its profile removed when dropped.
+    Browser { _browser: Chromium },
 }
 
 impl Watcher {
@@ -69,34 +57,10 @@ impl Watcher {
 
     /// A headless Chromium showing the page at 127.0.0.1:`page`, as a projector would.
     pub fn browse(page: u16) -> Result<Watcher, Error> {
-        let program = chromium().map_err(Error::new)?;
-        let profile = Lab::new("bench-chromium")?;
-        let mut command = Command::new(program);
-        command
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--remote-debugging-port=0",
-                "--window-size=1600,1000",
-            ])
-            .arg(format!("--user-data-dir={}", profile.dir().display()))
-            .arg(format!("http://127.0.0.1:{page}/"));
-        let mut browser = Running::start("chromium", command, Echo::Quiet)?;
-        // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/…"
-        let line = browser.wait_for("DevTools listening on ws://", PATIENCE)?;
-        let devtools = line
-            .split("ws://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .map(str::to_string)
-            .ok_or_else(|| Error::new(format!("no DevTools address in {line:?}")))?;
+        let browser = Chromium::open(&format!("http://127.0.0.1:{page}/"), 1600, 1000)?;
+        let devtools = &browser.devtools;
         let deadline = Instant::now() + PATIENCE;
-        while !shows_the_page(&devtools) {
+        while !shows_the_page(devtools) {
             if Instant::now() > deadline {
                 return Err(Error::new("Chromium does not show the status page"));
             }
@@ -104,10 +68,7 @@ impl Watcher {
             thread::sleep(POLL);
         }
         thread::sleep(BROWSER_SETTLE);
-        Ok(Watcher::Browser {
-            browser,
-            _profile: profile,
-        })
+        Ok(Watcher::Browser { _browser: browser })
     }
 }
 
@@ -121,7 +82,7 @@ impl Drop for Watcher {
                     println!("(the status page did not answer {failed} of the poller's fetches)");
                 }
             }
-            Watcher::Browser { browser, .. } => browser.kill(),
+            Watcher::Browser { .. } => {} // Chromium stops as it is dropped
         }
     }
 }

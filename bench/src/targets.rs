@@ -15,7 +15,7 @@ use harness::Running;
 use harness::lab::{Lab, free_port, python_lab_on_port, python_load_balancer};
 
 use crate::load;
-use crate::page::{self, Watcher};
+use crate::page::Watcher;
 
 /// How long a target may take to answer its first request before we give up on it.
 const STARTUP: Duration = Duration::from_secs(20);
@@ -157,7 +157,7 @@ impl Target {
 pub fn available(kind: Kind, python_lab: Result<&Path, &str>) -> Result<(), String> {
     match kind {
         Kind::Ours | Kind::OursSpawn | Kind::OursStatus | Kind::Direct => Ok(()),
-        Kind::OursBrowser => page::chromium().map(|_| ()),
+        Kind::OursBrowser => harness::chromium::program().map(|_| ()),
         Kind::Nginx if !installed("nginx") => Err("nginx is not installed".into()),
         Kind::Nginx if !Path::new(NGINX_STREAM_MODULE).exists() => {
             Err(format!("no {NGINX_STREAM_MODULE} (libnginx-mod-stream)"))

@@ -6,9 +6,11 @@
 //! - [`peers`]: fake workers that hang, lie, flood or close, for tests of the armour.
 //! - [`lab`]: a lab in a scratch folder of its own — workers, a load balancer, clients.
 //! - [`hosts`]: several machines on one, as network namespaces, for a lab across machines.
+//! - [`chromium`]: a headless Chromium showing a page, for the status page's tests.
 //! - [`skips`]: tests that cannot run here say so in one summary at the end of the run.
 //! - [`slow`]: a step that takes more than a couple of seconds says what it is doing.
 
+pub mod chromium;
 pub mod hosts;
 pub mod lab;
 pub mod peers;

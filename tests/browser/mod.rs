@@ -9,28 +9,14 @@ pub mod json;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::error::{Context, Error};
-use harness::lab::{Lab, PATIENCE};
-use harness::process::{Echo, Running};
+use harness::chromium::Chromium;
+use harness::lab::PATIENCE;
 
 use json::{Json, quote};
-
-/// Why the browser tests cannot run here, when they cannot: no `chromium` on PATH.
-pub fn chromium() -> Result<PathBuf, String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("chromium"))
-        .find(|program| program.is_file())
-        .ok_or_else(|| {
-            "chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)"
-                .to_string()
-        })
-}
 
 /// How often [`Browser::wait_until`] looks at the page again: the page redraws every second.
 const LOOK_AGAIN: Duration = Duration::from_millis(100);
@@ -39,43 +25,20 @@ const LOOK_AGAIN: Duration = Duration::from_millis(100);
 pub struct Browser {
     /// The DevTools connection to the page.
     socket: Socket,
-    /// Declared after the socket, so dropped after it; killed with its helper processes.
-    _process: Running,
-    /// Its profile (`--user-data-dir`), a fresh folder, removed last.
-    _profile: Lab,
+    /// Declared after the socket, so dropped after it.
+    _chromium: Chromium,
 }
 
 impl Browser {
     /// Starts Chromium with a window of `width` × `height` showing `url`.
     pub fn open(url: &str, width: u32, height: u32) -> Result<Browser, Error> {
-        let program = chromium().map_err(Error::new)?;
-        let profile = Lab::new("chromium")?;
-        let mut command = Command::new(program);
-        command
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                "--remote-debugging-port=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.dir().display()))
-            .arg(format!("--window-size={width},{height}"))
-            .arg(url);
-        let mut process = Running::start("chromium", command, Echo::Quiet)?;
-        // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/…", on stderr.
-        let line = process.wait_for("DevTools listening on ws://", PATIENCE)?;
-        let port = line
-            .split("ws://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|address| address.rsplit(':').next())
+        let chromium = Chromium::open(url, width, height)?;
+        let port = chromium
+            .devtools
+            .rsplit(':')
+            .next()
             .and_then(|port| port.parse().ok())
-            .ok_or_else(|| Error::new(format!("no DevTools port in {line:?}")))?;
+            .ok_or_else(|| Error::new(format!("no DevTools port in {:?}", chromium.devtools)))?;
         let page = page_target(port, url)?;
         let mut socket = Socket::connect(&page)?;
         // The page's own area exactly `width` × `height`, whatever the headless window's frame.
@@ -85,8 +48,7 @@ impl Browser {
         socket.call("Emulation.setDeviceMetricsOverride", &size)?;
         Ok(Browser {
             socket,
-            _process: process,
-            _profile: profile,
+            _chromium: chromium,
         })
     }
 
