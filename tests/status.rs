@@ -290,12 +290,7 @@ fn the_page_is_off_unless_asked_for() {
     assert_eq!(listening_ports(with_page.process.pid()), expected);
     assert!(thread_names(with_page.process.pid()).contains(&"status page".to_string()));
 
-    let printed: Vec<String> = plain
-        .process
-        .drain()
-        .iter()
-        .map(|l| l.text.clone())
-        .collect();
+    let printed = printed_lines(&mut plain);
     assert!(
         !printed.iter().any(|l| l.contains("Status page")),
         "{printed:#?}"
@@ -726,12 +721,7 @@ fn the_lab_answers(balancer: &Server) {
 /// The load balancer printed nothing but the lab's own lines since it started: an attack on
 /// the page fills no terminal.
 fn only_lab_lines_in_the_log(balancer: &mut Server) {
-    let printed: Vec<String> = balancer
-        .process
-        .drain()
-        .iter()
-        .map(|l| l.text.clone())
-        .collect();
+    let printed = printed_lines(balancer);
     let own = |l: &String| {
         LAB_LINES.iter().any(|start| l.starts_with(start))
             || [
@@ -1145,11 +1135,7 @@ fn a_browser_follows_a_worker_down_and_back_up() {
     let marked = Instant::now();
     let down = browser
         .wait_until("the killed worker down, and why", READ_THE_PAGE, |p| {
-            p.get("workers").items().iter().any(|w| {
-                w.get("address").text() == Some(address.as_str())
-                    && w.get("state").text() == Some("down")
-                    && w.get("why").text() == Some("cannot connect: connection refused")
-            })
+            lists_worker(p, &address, "down", "cannot connect: connection refused")
         })
         .unwrap();
     eprintln!(
@@ -1169,11 +1155,7 @@ fn a_browser_follows_a_worker_down_and_back_up() {
     balancer.process.wait_for(") is back up", PATIENCE).unwrap();
     browser
         .wait_until("the restarted worker up again", READ_THE_PAGE, |p| {
-            p.get("workers").items().iter().any(|w| {
-                w.get("address").text() == Some(address.as_str())
-                    && w.get("state").text() == Some("up")
-                    && w.get("why").text() == Some("back up: it answered a health check")
-            })
+            lists_worker(p, &address, "up", "back up: it answered a health check")
         })
         .unwrap();
     let same = browser.evaluate("window.sameDocument").unwrap();
@@ -1187,6 +1169,25 @@ fn a_browser_follows_a_worker_down_and_back_up() {
     assert_eq!(states, ["up", "down", "up"]);
     check_screenshot(&mut browser, &png, &base64, &cells);
     drop(again);
+}
+
+/// What `server` has printed since the last look, line by line.
+fn printed_lines(server: &mut Server) -> Vec<String> {
+    server
+        .process
+        .drain()
+        .iter()
+        .map(|l| l.text.clone())
+        .collect()
+}
+
+/// True when the page as `p` reads it lists the worker at `address` in `state`, for `why`.
+fn lists_worker(p: &Json, address: &str, state: &str, why: &str) -> bool {
+    p.get("workers").items().iter().any(|w| {
+        w.get("address").text() == Some(address)
+            && w.get("state").text() == Some(state)
+            && w.get("why").text() == Some(why)
+    })
 }
 
 /// The page, as the browser draws it from `/status.json`, shows what `/status.json` says and
@@ -1209,12 +1210,7 @@ fn the_page_shows_what_status_json_and_the_log_say() {
         .map(|w| format!("127.0.0.1:{}", w.port))
         .collect();
     listed.push(format!("{}:{}", dead.host, dead.port));
-    let printed: Vec<String> = balancer
-        .process
-        .drain()
-        .iter()
-        .map(|l| l.text.clone())
-        .collect();
+    let printed = printed_lines(&mut balancer);
     let in_log = shown_in_log(&printed, &listed);
     assert_eq!(in_log.workers[3].failures, 1, "{printed:#?}");
 

@@ -4,6 +4,30 @@
 
 use std::process::Command;
 
+/// A short run: two workers, four clients, 200 requests, one round.
+const TWO_WORKERS: [&str; 8] = [
+    "--workers",
+    "2",
+    "--clients",
+    "4",
+    "--requests",
+    "200",
+    "--rounds",
+    "1",
+];
+
+/// A shorter run still: one worker, two clients, 100 requests, one round.
+const ONE_WORKER: [&str; 8] = [
+    "--workers",
+    "1",
+    "--clients",
+    "2",
+    "--requests",
+    "100",
+    "--rounds",
+    "1",
+];
+
 /// Runs the bench binary with `args` and returns its stdout; it must exit 0.
 fn bench(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_bench"))
@@ -19,16 +43,7 @@ fn bench(args: &[&str]) -> String {
 /// Load mode: every target is a table row with zero errors, or skipped with a reason.
 #[test]
 fn load_mode_measures_each_target_without_errors() {
-    let stdout = bench(&[
-        "--workers",
-        "2",
-        "--clients",
-        "4",
-        "--requests",
-        "200",
-        "--rounds",
-        "1",
-    ]);
+    let stdout = bench(&TWO_WORKERS);
     assert!(stdout.contains("c = 4, n = 20, 2 workers"), "{stdout}");
     assert!(
         stdout.contains("| ours ÷ target (requests/s) |"),
@@ -76,18 +91,7 @@ fn factorial_mode_prints_a_row_per_n() {
 /// `ours ÷ target` column, which would read 1.00.
 #[test]
 fn a_table_of_one_target_has_no_ratio_column() {
-    let stdout = bench(&[
-        "--workers",
-        "1",
-        "--clients",
-        "2",
-        "--requests",
-        "100",
-        "--rounds",
-        "1",
-        "--targets",
-        "ours-spawn",
-    ]);
+    let stdout = bench(&[&ONE_WORKER[..], &["--targets", "ours-spawn"]].concat());
     assert!(
         stdout.contains("c = 2, n = 20, 1 worker, 100 requests a run"),
         "{stdout}"
@@ -115,18 +119,7 @@ fn a_table_of_one_target_has_no_ratio_column() {
 /// given, and skips nothing else; a name it does not know is a usage error.
 #[test]
 fn load_mode_measures_only_the_chosen_targets() {
-    let stdout = bench(&[
-        "--workers",
-        "1",
-        "--clients",
-        "2",
-        "--requests",
-        "100",
-        "--rounds",
-        "1",
-        "--targets",
-        "direct,ours",
-    ]);
+    let stdout = bench(&[&ONE_WORKER[..], &["--targets", "direct,ours"]].concat());
     let rows: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("| ") && l.contains(" ms |"))
@@ -154,18 +147,13 @@ fn load_mode_measures_only_the_chosen_targets() {
 /// them, a line gives each of ours' CPU time per request.
 #[test]
 fn the_status_page_targets_measure_without_errors() {
-    let stdout = bench(&[
-        "--workers",
-        "2",
-        "--clients",
-        "4",
-        "--requests",
-        "200",
-        "--rounds",
-        "1",
-        "--targets",
-        "ours,ours-status,ours-browser",
-    ]);
+    let stdout = bench(
+        &[
+            &TWO_WORKERS[..],
+            &["--targets", "ours,ours-status,ours-browser"],
+        ]
+        .concat(),
+    );
     let rows: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("| ") && l.contains(" ms |"))
@@ -190,16 +178,7 @@ fn the_status_page_targets_measure_without_errors() {
     for row in &rows {
         assert_eq!(row.split('|').nth(6).map(str::trim), Some("0"), "{row}");
     }
-    let default = bench(&[
-        "--workers",
-        "1",
-        "--clients",
-        "2",
-        "--requests",
-        "100",
-        "--rounds",
-        "1",
-    ]);
+    let default = bench(&ONE_WORKER);
     assert!(!default.contains("status page"), "{default}");
     assert!(!default.contains(cpu), "{default}");
 }
