@@ -237,16 +237,18 @@ fn read_head(stream: &mut TcpStream, deadline: Deadline) -> Result<Vec<u8>, Prob
             Err(_) => return Err(Problem::Gone),
         };
         head.extend_from_slice(&chunk[..read]);
-        if ends_head(&head) {
-            return Ok(head);
-        }
-        if head.len() > MAX_HEAD_BYTES {
-            let has_line = head.contains(&b'\n');
-            return Err(if has_line {
-                Problem::HeadersTooLong
-            } else {
-                Problem::LineTooLong
+        let end = head_end(&head);
+        // Measured to the head's end, so that a head over the limit that came in one read is
+        // refused as one that came in many is.
+        if end.unwrap_or(head.len()) > MAX_HEAD_BYTES {
+            let line_ends = head.iter().position(|&b| b == b'\n');
+            return Err(match line_ends {
+                Some(at) if at <= MAX_HEAD_BYTES => Problem::HeadersTooLong,
+                _ => Problem::LineTooLong,
             });
+        }
+        if end.is_some() {
+            return Ok(head);
         }
     }
 }
@@ -271,10 +273,15 @@ fn linger(stream: &mut TcpStream) {
     }
 }
 
-/// True once `head` holds the blank line that ends a request's headers (`\r\n\r\n`, or
-/// `\n\n` from a client typed by hand).
-fn ends_head(head: &[u8]) -> bool {
-    head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
+/// Where the request's head ends, once `head` holds the blank line after its headers
+/// (`\r\n\r\n`, or `\n\n` from a client typed by hand).
+fn head_end(head: &[u8]) -> Option<usize> {
+    let crlf = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| at + 4);
+    let lf = head.windows(2).position(|w| w == b"\n\n").map(|at| at + 2);
+    crlf.into_iter().chain(lf).min()
 }
 
 /// The answers the server gives.
@@ -344,9 +351,9 @@ mod tests {
     /// A request's head ends at its blank line, however the lines end.
     #[test]
     fn finds_the_end_of_a_request() {
-        assert!(ends_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-        assert!(ends_head(b"GET / HTTP/1.0\n\n"));
-        assert!(!ends_head(b"GET / HTTP/1.1\r\nHost: x\r\n"));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Some(27));
+        assert_eq!(head_end(b"GET / HTTP/1.0\n\nGET"), Some(16));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
     }
 
     /// Refusals say what the server has, and a 405 says which method it takes.
