@@ -31,6 +31,12 @@ pub const RATE_SECONDS: u64 = 5;
 /// How many seconds of counts are kept: the window, the second under way, and room to spare.
 const SECONDS_KEPT: usize = RATE_SECONDS as usize + 3;
 
+/// How many workers no longer in the registry keep their counts: a line taken out of
+/// `worker_ports.txt` by hand, or by an editor rewriting the file, and put back keeps its
+/// worker's counts, as the log keeps its lines; a registry that shrinks by more than this many
+/// entries loses them, so a flood of registrations cannot grow the board for ever.
+const FORMER_WORKERS_KEPT: usize = 1024;
+
 /// What the status page records, shared by every request's thread and the page's server,
 /// and where the page is.
 pub struct Board {
@@ -166,12 +172,13 @@ impl Board {
         self.started.elapsed().as_secs()
     }
 
-    /// A copy of what the page shows, with the counts of workers that are not in `listed`
-    /// forgotten, so that the counts never outgrow the registry.
+    /// A copy of what the page shows. The counts of workers no longer in `listed` are kept
+    /// up to [`FORMER_WORKERS_KEPT`] of them, then forgotten, so that they never outgrow the
+    /// registry by much.
     pub fn view(&self, listed: &[WorkerAddr]) -> BoardView {
         let now = self.second();
         let mut tallies = self.tallies.write().unwrap_or_else(|e| e.into_inner());
-        if tallies.len() > listed.len() {
+        if tallies.len() > listed.len() + FORMER_WORKERS_KEPT {
             let listed: HashSet<&WorkerAddr> = listed.iter().collect();
             tallies.retain(|worker, _| listed.contains(worker));
         }
@@ -402,6 +409,26 @@ mod tests {
             view.tallies.is_empty(),
             "counts of workers not listed are forgotten"
         );
+    }
+
+    /// A worker taken out of the registry and put back keeps its counts, as the log keeps its
+    /// lines; past [`FORMER_WORKERS_KEPT`] workers gone from it, their counts are forgotten.
+    #[test]
+    fn counts_outlive_an_edit_of_the_registry() {
+        let board = Arc::new(board());
+        let answered = |port| {
+            let trace = Trace::start(Some(&board), 5, 0);
+            trace.asked(&worker(port));
+            trace.ended(&worker(port), &Ok(b"120".to_vec()));
+            trace.relayed(&worker(port));
+        };
+        answered(1);
+        assert!(board.view(&[]).tallies.contains_key(&worker(1)));
+        assert_eq!(board.view(&[worker(1)]).tallies[&worker(1)].answered, 1);
+        for port in 2..=FORMER_WORKERS_KEPT as u16 + 1 {
+            answered(port);
+        }
+        assert!(board.view(&[]).tallies.is_empty());
     }
 
     /// Without a board, a trace notes nothing.
