@@ -5,8 +5,9 @@
 //! threads, its own small cap on connections ([`MAX_CONNECTIONS`]; a connection over it is
 //! closed at once, unread) and its own deadlines (the whole request within [`REQUEST_TIME`],
 //! at most [`MAX_HEAD_BYTES`] of it), and it writes no line of its own to the load
-//! balancer's log, so a flood cannot fill a terminal. The view it serves is taken at most every [`FRESH_FOR`], so a
-//! client asking in a loop cannot make the load balancer read its registry in a loop.
+//! balancer's log, so a flood cannot fill a terminal. The view it serves is taken at most
+//! every [`FRESH_FOR`], so a client asking in a loop cannot make the load balancer read its
+//! registry in a loop.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
