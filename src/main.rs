@@ -106,7 +106,8 @@ fn parse_args(args: &mut Args) -> Result<Choice, CliError> {
 
 /// Runs `lab check` or the demo, and turns the outcome into the exit code the help promises.
 fn main() -> ExitCode {
-    // `lab check …` grades an implementation of the lab (the grader crate, grader/); anything else is the demo.
+    // `lab check …` grades an implementation of the lab (the grader crate, grader/); anything
+    // else is the demo.
     if std::env::args().nth(1).as_deref() == Some("check") {
         return grader::main(std::env::args().skip(2));
     }
@@ -225,7 +226,10 @@ fn stop_next_in_turn(workers: &mut [Server], served: &[u16]) -> Result<(), Error
         .find(|w| w.port == *port)
         .ok_or_else(|| Error::new(format!("no worker of ours listens on port {port}")))?;
     say!("Stopping {} (as Ctrl-C would) ...", worker.process.tag);
-    worker.process.signal("INT")?;
+    if worker.process.interrupt()? == "TERM" {
+        // A demo started with SIGINT ignored (`lab --fault &` in a script) passes that on.
+        say!("(it ignores Ctrl-C, as programs started in the background by a script do: SIGTERM)");
+    }
     worker.process.wait_for_exit(PATIENCE)?;
     Ok(())
 }

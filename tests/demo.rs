@@ -93,6 +93,29 @@ fn demo_with_fault_stops_a_worker_and_every_answer_arrives() {
     );
 }
 
+/// Started with SIGINT ignored, as `lab --fault &` in a script starts it (and its workers,
+/// which inherit that), the demo still stops its worker, with SIGTERM, says so, and every
+/// number is answered; it does not wait a minute for a Ctrl-C that cannot work.
+#[test]
+fn demo_with_fault_started_in_the_background_still_stops_a_worker() {
+    let output = Command::new("sh")
+        .args(["-c", "trap '' INT; exec \"$0\" --fault"])
+        .arg(env!("CARGO_BIN_EXE_lab"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("ignores Ctrl-C"), "{stdout}");
+    for number in FAULT_NUMBERS {
+        let expected = format!("Factorial received: {}\n", factorial_digits(number));
+        assert!(stdout.contains(&expected), "no {expected:?} in:\n{stdout}");
+    }
+}
+
 /// `--help` prints what the demo does and exits 0; an unknown argument is refused with exit
 /// code 2 before anything is built or started.
 #[test]

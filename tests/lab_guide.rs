@@ -554,7 +554,7 @@ fn transcript_as_written(forwarded: bool) -> Transcript {
 
 /// Stops a program as Ctrl-C does, and waits until it has gone.
 fn press_ctrl_c(process: &mut Running) {
-    process.signal("INT").unwrap();
+    process.interrupt().unwrap();
     process.wait_for_exit(PATIENCE).unwrap();
 }
 

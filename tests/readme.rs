@@ -246,7 +246,7 @@ fn printed_by(process: &mut Running) -> Vec<String> {
 #[test]
 fn the_stopped_worker_transcript_is_what_the_load_balancer_prints() {
     let (lab, mut workers, mut load_balancer) = lab_by_hand("readme-stopped", 2);
-    workers[0].process.signal("INT").unwrap();
+    workers[0].process.interrupt().unwrap();
     workers[0].process.wait_for_exit(PATIENCE).unwrap();
     let finished = lab.run_client(load_balancer.port, &["6"], None).unwrap();
     assert!(finished.status.success(), "{finished:?}");

@@ -212,6 +212,19 @@ impl Running {
         Ok(())
     }
 
+    /// Stops the program as Ctrl-C would: SIGINT, or SIGTERM when the program ignores SIGINT,
+    /// as every program started in the background by a script (`cmd &`, `nohup`) does, which
+    /// would otherwise never stop. Returns the signal's name.
+    pub fn interrupt(&mut self) -> Result<&'static str, Error> {
+        let name = if ignores_sigint(self.child.id()) {
+            "TERM"
+        } else {
+            "INT"
+        };
+        self.signal(name)?;
+        Ok(name)
+    }
+
     /// The processes it started (see [`descendants`]), while it still runs: once it has
     /// exited and been waited for, its process id is free and may belong to another program,
     /// whose children are none of ours. (Until we wait for it, even an exited program keeps
@@ -480,6 +493,19 @@ fn is_dead(pid: u32) -> bool {
     let zombie = field("State:").is_some_and(|s| s.starts_with('Z') || s.starts_with('X'));
     let threads: u32 = field("Threads:").and_then(|t| t.parse().ok()).unwrap_or(0);
     zombie && threads <= 1
+}
+
+/// True when the process ignores SIGINT: bit 1 (signal 2) of `SigIgn` in
+/// `/proc/PID/status`, a mask in hexadecimal. False where it cannot be read.
+fn ignores_sigint(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << 1) != 0)
 }
 
 /// Sends a signal to each of `pids` through the `kill` command; those that have exited
