@@ -67,14 +67,9 @@ fn receive(
 ) -> Result<Vec<u8>, Error> {
     let n = protocol::parse_request(number.as_bytes(), u64::MAX).ok();
     let give_up = timeout.map_or(Deadline::NEVER, Deadline::after);
-    // The note is due only when --timeout would not end the wait first. Decided here, not by
-    // the clock after the read: a socket's timeout may end a hair before the deadline.
+    let first_wait = give_up.earlier(Deadline::after(STILL_WAITING));
+    // Decided before the read, as a socket's timeout may end a hair before its deadline.
     let note_due = timeout.is_none_or(|timeout| timeout > STILL_WAITING);
-    let first_wait = if note_due {
-        Deadline::after(STILL_WAITING)
-    } else {
-        give_up
-    };
     let mut answer = Vec::new();
     let mut read = protocol::read_answer_for(stream, n, &mut answer, first_wait);
     if is_timeout(&read) && note_due {
