@@ -80,7 +80,7 @@ pub fn forward(
     turn: usize,
     number: u64,
 ) -> Result<Vec<u8>, String> {
-    let trace = Trace::start(lb.health.status.as_ref(), number, turn);
+    let trace = Trace::start(lb.board.as_ref(), number, turn);
     let result = ask_in_order(lb, workers, turn, number, &trace);
     trace.finished(&result);
     result

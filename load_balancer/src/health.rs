@@ -30,7 +30,6 @@ use common::registry::WorkerAddr;
 use common::{lock, say};
 
 use crate::attempt::{self, Failure};
-use crate::status::Board;
 
 /// The longest cool-down, however often a worker failed its checks: a worker restarted after
 /// a long break is back within a minute, and a dead entry costs one refused connection a
@@ -122,9 +121,6 @@ pub struct Health {
     records: Records,
     /// Numbers the requests in progress.
     next_id: AtomicU64,
-    /// What the status page records of each request (`--status`); `None` without it, so that
-    /// recording costs nothing.
-    pub status: Option<Arc<Board>>,
 }
 
 /// A request in progress at a worker; dropping it counts the request as finished.
@@ -144,18 +140,13 @@ impl Drop for InFlight {
 
 impl Health {
     /// No records yet: every worker starts up. Nothing checks down workers until
-    /// [`Health::start_checking`]. `status` is the status page's board, with `--status`.
-    pub fn new(
-        cooldown: Duration,
-        connect_timeout: Duration,
-        status: Option<Arc<Board>>,
-    ) -> Arc<Health> {
+    /// [`Health::start_checking`].
+    pub fn new(cooldown: Duration, connect_timeout: Duration) -> Arc<Health> {
         Arc::new(Health {
             cooldown,
             connect_timeout,
             records: Arc::new(Mutex::new(HashMap::new())),
             next_id: AtomicU64::new(0),
-            status,
         })
     }
 
@@ -385,7 +376,7 @@ mod tests {
 
     /// Records without the checking thread: these tests call the methods themselves.
     fn health(cooldown: Duration) -> Arc<Health> {
-        Health::new(cooldown, Duration::from_secs(1), None)
+        Health::new(cooldown, Duration::from_secs(1))
     }
 
     /// The failure the tests mark workers down for.

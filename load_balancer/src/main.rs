@@ -55,6 +55,8 @@ struct LoadBalancer {
     client_timeout: Duration,
     /// How long a worker may take to accept a connection, and to answer.
     timeouts: Timeouts,
+    /// With `--status`, where each request is noted for the status page (`status/`).
+    board: Option<Arc<status::Board>>,
 }
 
 /// The workers listed in the registry file, in file order (load_balancer.py lines 10–16).

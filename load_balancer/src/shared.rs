@@ -18,11 +18,11 @@ impl LoadBalancer {
     /// The shared state for a load balancer listening on `port`, with the thread that
     /// health-checks down workers running, and with `--status` a board for the status page.
     pub fn new(options: &Options, port: u16) -> LoadBalancer {
-        let status = options.status.clone().map(|page| {
+        let board = options.status.clone().map(|page| {
             let host = options.host.clone();
             Arc::new(Board::new(page, StatusAddress { host, port }.to_string()))
         });
-        let health = Health::new(options.cooldown, options.connect_timeout, status);
+        let health = Health::new(options.cooldown, options.connect_timeout);
         health.start_checking();
         let own_address = WorkerAddr {
             host: options.host.clone(),
@@ -39,6 +39,7 @@ impl LoadBalancer {
                 connect: options.connect_timeout,
                 answer: options.worker_timeout,
             },
+            board,
         }
     }
 }

@@ -168,7 +168,7 @@ impl Server {
         if method != "GET" {
             return plain_answer(Status::MethodNotAllowed);
         }
-        let Some(board) = &self.lb.health.status else {
+        let Some(board) = &self.lb.board else {
             return plain_answer(Status::NotFound); // cannot be: the server runs with a board
         };
         let drawn = self.drawn(board);

@@ -74,10 +74,10 @@ impl fmt::Display for StatusAddress {
 }
 
 /// Shares `lb` with the status page's server, which starts here when `--status` asked for one
-/// (then `lb.health.status` holds its board). Without it, nothing starts.
+/// (then `lb.board` holds its board). Without it, nothing starts.
 pub fn serve_if_asked(lb: LoadBalancer) -> Result<Arc<LoadBalancer>, Error> {
     let lb = Arc::new(lb);
-    let Some(board) = &lb.health.status else {
+    let Some(board) = &lb.board else {
         return Ok(lb);
     };
     let listener = http::bind(&board.page)?;
