@@ -53,6 +53,12 @@ pub const BUSY: &str = "Error: server busy";
 /// it). A client reads our answer and closes at once, so this is only a ceiling.
 pub const LINGER: Duration = Duration::from_secs(2);
 
+/// The most a server reads while it lingers: far more than any request that was cut short
+/// (ours are at most [`MAX_REQUEST_BYTES`], an HTTP request to the status page 8 KiB), and
+/// little enough that a client streaming bytes after its answer cannot keep a thread reading
+/// for the whole [`LINGER`]; its close may then be a reset, which costs only itself.
+pub const LINGER_BYTES: u64 = 64 * 1024;
+
 /// Why a request was refused. Its text is what follows `Error: ` in the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BadRequest {
@@ -253,18 +259,21 @@ pub fn drain_before_close(stream: &TcpStream) -> io::Result<()> {
 }
 
 /// Closes a connection gently after its answer: we stop sending, then read and discard until
-/// the asker closes (at most [`LINGER`]), so that request bytes we never read (a request too
+/// the asker closes (at most [`LINGER`] and [`LINGER_BYTES`]), so that request bytes we never
+/// read (a request too
 /// long, a newline sent after the number) do not make the kernel answer our close with a
 /// reset, which could destroy the answer on its way. The asker closes as soon as it has read
 /// the answer, so this costs it nothing.
 pub fn close_gently(stream: &mut TcpStream) -> io::Result<()> {
     stream.shutdown(Shutdown::Write)?;
-    let mut until_closed = ByDeadline {
+    let until_closed = ByDeadline {
         stream,
         deadline: Deadline::after(LINGER),
     };
     let mut sink = [0u8; 4096];
-    // Ends at the asker's close, at an error, or after LINGER in all, however it trickles.
+    // Ends at the asker's close, at an error, after LINGER in all however it trickles, or
+    // after LINGER_BYTES however fast it streams.
+    let mut until_closed = until_closed.take(LINGER_BYTES);
     while let Ok(got) = until_closed.read(&mut sink) {
         if got == 0 {
             break;

@@ -10,7 +10,7 @@
 //! registry in a loop.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::deadline::Deadline;
 use common::error::{Error, in_words};
-use common::lock;
+use common::{lock, protocol};
 
 use crate::LoadBalancer;
 use crate::status::board::Board;
@@ -40,13 +40,6 @@ pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// How long writing an answer may take: the page is about 20 kB, and a client that does not
 /// read gives up its place.
 const WRITE_TIME: Duration = Duration::from_secs(2);
-
-/// How long, and how many bytes, the server reads what a client sends after its request
-/// before it closes: closing with bytes unread makes the kernel send a reset, which can destroy
-/// the answer before the client reads it.
-const LINGER: Duration = Duration::from_millis(500);
-/// See [`LINGER`].
-const LINGER_BYTES: u64 = 64 * 1024;
 
 /// How long one view of the load balancer is served before a new one is taken: the page
 /// fetches one a second, so it always gets a fresh one.
@@ -141,8 +134,8 @@ impl Server {
             .set_write_timeout(Some(WRITE_TIME))
             .and_then(|()| stream.write_all(&answer));
         if sent.is_ok() {
-            let _ = stream.shutdown(Shutdown::Write);
-            linger(&mut stream);
+            // Unread bytes (a request over the limit) must not turn the close into a reset.
+            let _ = protocol::close_gently(&mut stream);
         }
     }
 
@@ -250,26 +243,6 @@ fn read_head(stream: &mut TcpStream, deadline: Deadline) -> Result<Vec<u8>, Prob
         }
         if end.is_some() {
             return Ok(head);
-        }
-    }
-}
-
-/// Reads and drops what the client still sends, until it closes, for at most [`LINGER`] in
-/// all and [`LINGER_BYTES`]: then the connection may close without a reset.
-fn linger(stream: &mut TcpStream) {
-    let deadline = Deadline::after(LINGER);
-    let mut chunk = [0u8; 2048];
-    let mut left = LINGER_BYTES;
-    while left > 0 {
-        let Ok(timeout) = deadline.timeout() else {
-            return;
-        };
-        if stream.set_read_timeout(timeout).is_err() {
-            return;
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(read) => left = left.saturating_sub(read as u64),
         }
     }
 }
