@@ -67,7 +67,15 @@ impl WorkerAddr {
     pub fn registry_line(&self) -> String {
         if self.host == PORT_ONLY_HOST {
             format!("{}", self.port)
-        } else if self.host.contains(':') {
+        } else {
+            self.host_port()
+        }
+    }
+
+    /// `HOST:PORT`, an IPv6 address in brackets: as a registry line, a browser's address bar,
+    /// HAProxy and nginx write it.
+    pub fn host_port(&self) -> String {
+        if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
             format!("{}:{}", self.host, self.port)
@@ -373,6 +381,16 @@ mod tests {
             host: host.into(),
             port,
         }
+    }
+
+    /// IPv6 addresses are bracketed, as in a URL; 127.0.0.1 is a port alone only in the
+    /// registry.
+    #[test]
+    fn host_port_as_a_browser_takes_it() {
+        assert_eq!(worker("127.0.0.1", 7000).host_port(), "127.0.0.1:7000");
+        assert_eq!(worker("127.0.0.1", 7000).registry_line(), "7000");
+        assert_eq!(worker("::1", 7000).host_port(), "[::1]:7000");
+        assert_eq!(worker("localhost", 7000).host_port(), "localhost:7000");
     }
 
     /// The Python format: one port per line, host 127.0.0.1.

@@ -93,7 +93,7 @@ pub fn haproxy_config(options: &Options, workers: &[WorkerAddr]) -> String {
             servers,
             "    server worker{} {} check",
             i + 1,
-            address(worker)
+            worker.host_port()
         );
     }
     format!(
@@ -168,7 +168,7 @@ pub fn nginx_config(options: &Options, workers: &[WorkerAddr]) -> String {
         let _ = writeln!(
             servers,
             "        server {} max_fails=1 fail_timeout={}s;",
-            address(worker),
+            worker.host_port(),
             // nginx takes whole seconds here.
             options.cooldown.as_secs_f64().ceil().max(1.0)
         );
@@ -221,24 +221,16 @@ stream {{
     )
 }
 
-/// A worker as both products write a server: `HOST:PORT`, an IPv6 address in brackets.
-fn address(worker: &WorkerAddr) -> String {
-    if worker.host.contains(':') {
-        format!("[{}]:{}", worker.host, worker.port)
-    } else {
-        format!("{}:{}", worker.host, worker.port)
-    }
-}
-
 /// Our `--host` and `--port` as a listening address for either product.
 fn listen_address(host: &str, port: u16) -> String {
-    address(&WorkerAddr {
+    WorkerAddr {
         host: host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string(),
         port,
-    })
+    }
+    .host_port()
 }
 
 /// A comment that says the port is open to others, for a configuration that listens beyond

@@ -11,11 +11,11 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use common::registry::WorkerAddr;
+
 use crate::health::State;
 use crate::status::board::{RECENT, Request};
-use crate::status::snapshot::{
-    Snapshot, Worker, address, outcome, request_state, state_name, why_text,
-};
+use crate::status::snapshot::{Snapshot, Worker, outcome, request_state, state_name, why_text};
 
 /// The page's style: large type for a projector, a colour and a word for each state.
 const STYLE: &str = include_str!("page.css");
@@ -51,7 +51,10 @@ fn body(s: &Snapshot) -> String {
          <p class=\"clock\">as of {clock} UTC; reloads every {REFRESH_SECONDS} s</p></header>",
         esc(&s.balancer)
     );
-    let next = s.next.as_ref().map_or("none".to_string(), address);
+    let next = s
+        .next
+        .as_ref()
+        .map_or("none".to_string(), WorkerAddr::host_port);
     let _ = write!(
         html,
         "<p class=\"summary\"><span>strategy <b class=\"strategy\">{}</b></span> \
@@ -76,7 +79,7 @@ fn picture(s: &Snapshot, next: &str) -> String {
         .workers
         .iter()
         .map(|w| {
-            let at = address(&w.address);
+            let at = w.address.host_port();
             let state = state_name(w.view.state);
             let next = if at == next { " next" } else { "" };
             format!(
@@ -138,7 +141,7 @@ fn worker_row(s: &Snapshot, w: &Worker) -> String {
         1 => " (1 check failed)".to_string(),
         n => format!(" ({n} checks failed)"),
     };
-    let at = esc(&address(&w.address));
+    let at = esc(&w.address.host_port());
     format!(
         "<tr class=\"worker {state}\" data-address=\"{at}\"><td class=\"address\">{at}</td>\
          <td class=\"state\">{state}</td><td class=\"since\">{}</td><td class=\"why\">{}</td>\
@@ -180,7 +183,7 @@ fn request_row(request: &Request) -> String {
                 _ => "… no answer yet".to_string(),
             };
             let hedge = if a.hedge { "also " } else { "" };
-            let at = esc(&address(&a.worker));
+            let at = esc(&a.worker.host_port());
             format!(
                 "<span class=\"attempt {outcome}\" data-address=\"{at}\">{hedge}{at} {}</span>",
                 esc(&what)

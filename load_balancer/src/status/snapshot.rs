@@ -5,7 +5,6 @@
 //! means.
 
 use std::fmt::Write;
-use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -105,7 +104,7 @@ impl Snapshot {
             self.turn,
             self.next
                 .as_ref()
-                .map_or("null".into(), |w| quote(&address(w))),
+                .map_or("null".into(), |w| quote(&w.host_port())),
             self.board.requests,
             self.board.per_second,
         );
@@ -142,7 +141,7 @@ impl Snapshot {
             "{{\"address\":{},\"state\":{},\"since\":{},\"for_seconds\":{},\"reason\":{},\
              \"why\":{},\"next_check_in_seconds\":{next_check},\"checking\":{},\
              \"failed_checks\":{},\"in_progress\":{},\"answered\":{},\"failures\":{}}}",
-            quote(&address(&worker.address)),
+            quote(&worker.address.host_port()),
             quote(state_name(view.state)),
             changed.map_or("null".into(), |(at, _)| self.unix_ms(*at).to_string()),
             changed.map_or("null".into(), |(at, _)| seconds(self.ago(*at))),
@@ -174,7 +173,7 @@ impl Snapshot {
             quote(request_state(request)),
             end.map_or("null".into(), |e| millis(e.took)),
             end.map_or("null".into(), |e| quote(&e.answer)),
-            by.map_or("null".into(), |a| quote(&address(&a.worker))),
+            by.map_or("null".into(), |a| quote(&a.worker.host_port())),
             attempts.join(","),
         )
     }
@@ -186,7 +185,7 @@ fn attempt_json(request: &Request, attempt: &Attempt) -> String {
     format!(
         "{{\"worker\":{},\"hedge\":{},\"after_ms\":{},\"took_ms\":{},\"outcome\":{},\
          \"reason\":{},\"detail\":{}}}",
-        quote(&address(&attempt.worker)),
+        quote(&attempt.worker.host_port()),
         attempt.hedge,
         millis(attempt.asked.saturating_duration_since(request.started)),
         attempt
@@ -197,15 +196,6 @@ fn attempt_json(request: &Request, attempt: &Attempt) -> String {
         failed.map_or("null".into(), |f| quote(f.kind)),
         failed.map_or("null".into(), |f| quote(&f.text)),
     )
-}
-
-/// A worker's address as a browser or `nc` takes it: `127.0.0.1:7000`, `[::1]:7000`.
-pub fn address(worker: &WorkerAddr) -> String {
-    if worker.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_ipv6()) {
-        format!("[{}]:{}", worker.host, worker.port)
-    } else {
-        format!("{}:{}", worker.host, worker.port)
-    }
 }
 
 /// The state's name in `/status.json`.
@@ -308,17 +298,5 @@ mod tests {
         assert_eq!(quote("a \"b\" \\ c"), "\"a \\\"b\\\" \\\\ c\"");
         assert_eq!(quote("1\n2\u{1b}"), "\"1\\n2\\u001b\"");
         assert_eq!(quote("</script>"), "\"\\u003c/script>\"");
-    }
-
-    /// IPv6 addresses are bracketed, as in a URL.
-    #[test]
-    fn addresses_as_a_browser_takes_them() {
-        let at = |host: &str| WorkerAddr {
-            host: host.into(),
-            port: 7000,
-        };
-        assert_eq!(address(&at("127.0.0.1")), "127.0.0.1:7000");
-        assert_eq!(address(&at("::1")), "[::1]:7000");
-        assert_eq!(address(&at("localhost")), "localhost:7000");
     }
 }
