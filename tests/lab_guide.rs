@@ -28,8 +28,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use harness::lab::{
-    Finished, Lab, PATIENCE, Server, commands_not_run, port_is_free, python_lab_dir,
-    python_reuseaddr_path, say_skipped, someone_listens_on,
+    Finished, Lab, PATIENCE, Server, commands_not_run, listens, port_is_free, python_lab_dir,
+    python_reuseaddr_path, say_skipped,
 };
 use harness::process::{Running, program_path, run_cargo_build};
 use harness::slow::{Step, say_if_slow};
@@ -235,7 +235,7 @@ fn port_65432() -> MutexGuard<'static, ()> {
     let guard = one_at_a_time_on_65432();
     let deadline = Instant::now() + TIME_WAIT_PATIENCE;
     while !port_is_free(common::DEFAULT_LB_PORT) {
-        let (said, text) = if someone_listens_on(common::DEFAULT_LB_PORT) {
+        let (said, text) = if listens(common::DEFAULT_LB_PORT) == Some(true) {
             (&SAID_PORT_HELD, PORT_HELD)
         } else {
             (&SAID_TIME_WAIT, PORT_IN_TIME_WAIT)

@@ -12,11 +12,11 @@ use common::registry::parse_registry;
 
 use super::evidence::Note;
 use super::start::{
-    listens, missing_files, wait_for_listener, wait_for_listening_line, wait_for_registration,
+    missing_files, wait_for_listener, wait_for_listening_line, wait_for_registration,
     wait_until_listening,
 };
 use super::timeline::{Progress, Watched};
-use harness::lab::Lab;
+use harness::lab::{Lab, listens};
 
 /// How often a file or a process's output is looked at again while waiting for it: often
 /// enough that waiting adds nothing a person notices, rarely enough to cost no CPU.

@@ -10,7 +10,7 @@ use super::setup::{
     LAST_WORDS, POLL, Program, QUIET, printable, registry_lines, shorten_line, worker_ports_text,
 };
 use super::timeline::{Progress, Watched};
-use harness::lab::port_at_end;
+use harness::lab::{listens, port_at_end};
 use harness::process::Line;
 
 /// How long a program may take to start (to register, or to print that it listens). Python
@@ -216,36 +216,6 @@ fn said_address(process: &mut Watched) -> Option<SocketAddr> {
         .find_map(|(_, line)| line.text.split_whitespace().last()?.parse().ok())
 }
 
-/// Whether a socket listens on TCP `port` on this machine, from Linux's tables of sockets
-/// (`/proc/net/tcp`, `/proc/net/tcp6`): learnt without connecting, since a connection is a
-/// request to a lab's server, and an empty one stops the Python worker (worker_server.py
-/// lines 43-45). `None` where there are no such tables.
-pub fn listens(port: u16) -> Option<bool> {
-    /// The state number of a listening socket in those tables.
-    const LISTEN: &str = "0A";
-    let mut readable = false;
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        readable = true;
-        // Each line after the header: number, local address as HEX_IP:HEX_PORT, remote
-        // address, state, ...
-        let found = text.lines().skip(1).any(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let local_port = fields
-                .get(1)
-                .and_then(|local| local.rsplit(':').next())
-                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
-            fields.get(3) == Some(&LISTEN) && local_port == Some(port)
-        });
-        if found {
-            return Some(true);
-        }
-    }
-    readable.then_some(false)
-}
-
 /// A hint for the commonest reason a load balancer cannot start in a lab room.
 fn with_hint(failure: &str) -> String {
     if failure.contains("Address already in use") {
@@ -305,22 +275,5 @@ mod tests {
         ] {
             assert!(!looks_like_a_file(word), "{word}");
         }
-    }
-
-    /// A port someone listens on is seen listening, without a connection to it; one nobody
-    /// listens on is not.
-    #[test]
-    fn a_listening_port_is_seen_without_connecting() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let Some(seen) = listens(port) else {
-            return harness::lab::say_skipped(
-                "a_listening_port_is_seen_without_connecting",
-                "this system has no /proc/net/tcp",
-            );
-        };
-        assert!(seen);
-        drop(listener);
-        assert_eq!(listens(port), Some(false));
     }
 }

@@ -196,21 +196,34 @@ pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind((common::DEFAULT_HOST, port)).is_ok()
 }
 
-/// True when a program listens on `port` (on any address), from the kernel's tables of TCP
-/// sockets (Linux's /proc/net/tcp and tcp6), without connecting to it: a port that is not
-/// free while nothing listens is held by connections in TIME_WAIT, which free within a
-/// minute. False where the tables cannot be read.
-pub fn someone_listens_on(port: u16) -> bool {
-    // Each line: number, local address:port (hex), remote address, state (0A is LISTEN), ….
-    let listening = |line: &str| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let local_port = fields.get(1).and_then(|local| local.rsplit(':').next());
-        local_port.and_then(|hex| u16::from_str_radix(hex, 16).ok()) == Some(port)
-            && fields.get(3) == Some(&"0A")
-    };
-    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
-        fs::read_to_string(table).is_ok_and(|text| text.lines().skip(1).any(listening))
-    })
+/// Whether a socket listens on TCP `port` on this machine, from Linux's tables of sockets
+/// (`/proc/net/tcp`, `/proc/net/tcp6`): learnt without connecting, since a connection is a
+/// request to a lab's server, and an empty one stops the Python worker (worker_server.py
+/// lines 43-45). `None` where there are no such tables.
+pub fn listens(port: u16) -> Option<bool> {
+    /// The state number of a listening socket in those tables.
+    const LISTEN: &str = "0A";
+    let mut readable = false;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        readable = true;
+        // Each line after the header: number, local address as HEX_IP:HEX_PORT, remote
+        // address, state, ...
+        let found = text.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields
+                .get(1)
+                .and_then(|local| local.rsplit(':').next())
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            fields.get(3) == Some(&LISTEN) && local_port == Some(port)
+        });
+        if found {
+            return Some(true);
+        }
+    }
+    readable.then_some(false)
 }
 
 /// Sends `request` to 127.0.0.1:`port` in one write, as client.py does, and reads the answer
@@ -525,4 +538,27 @@ pub fn port_in_time_wait(lab: &Lab) -> Result<u16, Error> {
     drop(stream);
     server.wait_for_exit(PATIENCE)?;
     Ok(port)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
+mod tests {
+    use super::*;
+
+    /// A port someone listens on is seen listening, without a connection to it; one nobody
+    /// listens on is not.
+    #[test]
+    fn a_listening_port_is_seen_without_connecting() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let Some(seen) = listens(port) else {
+            return say_skipped(
+                "a_listening_port_is_seen_without_connecting",
+                "this system has no /proc/net/tcp",
+            );
+        };
+        assert!(seen);
+        drop(listener);
+        assert_eq!(listens(port), Some(false));
+    }
 }
