@@ -79,7 +79,11 @@ impl Drop for Watcher {
                 stop.store(true, Ordering::Relaxed);
                 let failed = thread.take().and_then(|t| t.join().ok()).unwrap_or(0);
                 if failed > 0 {
-                    println!("(the status page did not answer {failed} of the poller's fetches)");
+                    // Not println!: a panic in a drop (stdout closed) would abort the bench.
+                    let _ = writeln!(
+                        std::io::stdout(),
+                        "(the status page did not answer {failed} of the poller's fetches)"
+                    );
                 }
             }
             Watcher::Browser { .. } => {} // Chromium stops as it is dropped

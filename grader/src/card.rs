@@ -56,13 +56,16 @@ impl System {
         if let Some(balancer) = self.balancer.as_mut() {
             lines.extend(printed(balancer, start, &windows, false));
         }
-        let mut all_silent = !self.workers.is_empty();
+        let in_silence = self.workers_answered_in_silence();
         for worker in &mut self.workers {
-            let said = printed(&mut worker.process, start, &windows, is_worker && answered);
-            all_silent &= worker.process.lines_since(start).is_empty();
-            lines.extend(said);
+            lines.extend(printed(
+                &mut worker.process,
+                start,
+                &windows,
+                is_worker && answered,
+            ));
         }
-        if all_silent && answered && !is_worker {
+        if in_silence && !is_worker {
             lines.push(format!(
                 "the workers printed nothing, though answers came: {FLUSH_HINT}"
             ));

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use common::say;
 
 use harness::process::{Line, Running, Stream};
+use harness::slow::SLOW;
 
-/// When a property that keeps the checker waiting says so, counted from its start: after a
-/// couple of seconds (cargo says `Blocking waiting for ...` about as soon), then less and
+/// When a property that keeps the checker waiting says so, counted from its start: after
+/// [`SLOW`], as every slow step of the tests and the demo is said, then less and
 /// less often, and every [`SAY_EVERY`] after the last. A property of slow requests says a few
 /// lines in all, not one a request.
 const SAY_AFTER: [Duration; 4] = [
-    Duration::from_secs(2),
+    SLOW,
     Duration::from_secs(15),
     Duration::from_secs(30),
     Duration::from_secs(60),
