@@ -481,11 +481,8 @@ fn a_failing_row_says_what_it_needs_and_when() {
         "the wait for 12! went unsaid:\n{}",
         card.context()
     );
-    assert!(
-        said.len() <= 3,
-        "too many lines of progress:\n{}",
-        card.context()
-    );
+    // How often progress is said depends on the clock; grader/src/timeline.rs's unit test
+    // checks the schedule.
 }
 
 /// Whether a line of evidence begins with its time, `[10.02 s]`.
