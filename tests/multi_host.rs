@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use harness::hosts::Hosts;
 use harness::lab::{Lab, PATIENCE, Server, commands_not_run, say_skipped};
 use harness::process::{StopGently, program_path};
+use harness::products::installed;
 
 /// Host 1 (10.77.0.2): the first worker, which starts the lab afresh.
 const WORKER_ON_HOST_1: &str = "worker --host 10.77.0.2 --fresh-registry";
@@ -247,11 +248,7 @@ fn behind_a_production_load_balancer(test: &str, print_config: &str, run: &str) 
         return;
     };
     let product = run.split(' ').next().unwrap();
-    let installed = Command::new(product)
-        .arg("-v")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !installed {
+    if !installed(product) {
         say_skipped(test, &format!("{product} is not installed"));
         return;
     }

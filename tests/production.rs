@@ -5,48 +5,16 @@
 //! product is not installed (CI installs both).
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-use std::fs;
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use common::error::Error;
 use common::factorial::factorial_digits;
 use harness::lab::{Lab, PATIENCE, ask_text, free_port, say_skipped};
 use harness::process::StopGently;
+use harness::products::{installed, print_config, wait_until_answering};
 
 /// Where Debian's nginx keeps its stream module (package libnginx-mod-stream).
 const NGINX_STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
-
-/// True when `program -v` runs.
-fn installed(program: &str) -> bool {
-    Command::new(program)
-        .arg("-v")
-        .output()
-        .is_ok_and(|out| out.status.success())
-}
-
-/// Prints the configuration with our load balancer (`flag`), listening on `port`, into
-/// `file` in the lab's folder; it must exit 0 with the whole configuration on stdout.
-fn print_config(lab: &Lab, flag: &str, port: u16, file: &str) -> Result<String, Error> {
-    let mut command = lab.command("load_balancer")?;
-    command.args(["--port", &port.to_string(), flag]);
-    let printed = lab.run_to_end("load_balancer", command, None)?;
-    assert!(printed.status.success(), "{printed:?}");
-    let config = printed.stdout.join("\n") + "\n";
-    fs::write(lab.dir().join(file), &config).unwrap();
-    Ok(config)
-}
-
-/// Waits until something answers 1! = 1 on `port`: the product is up once it accepts and
-/// reaches a worker. Only start-up polls; every check after this waits on answers.
-fn wait_until_answering(port: u16) {
-    let deadline = Instant::now() + PATIENCE;
-    while ask_text(port, "1").ok().as_deref() != Some("1") {
-        assert!(Instant::now() < deadline, "nothing answers on port {port}");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// The answers for 12, 15, 7 and 1000! come through `port`; then, with one of the three
 /// workers killed, every request still gets its answer.
@@ -92,7 +60,7 @@ fn haproxy_runs_the_printed_configuration() -> Result<(), Error> {
     let mut command = Command::new("haproxy");
     command.args(["-f", "haproxy.cfg"]).current_dir(lab.dir());
     let _haproxy = StopGently(lab.start("haproxy", command)?);
-    wait_until_answering(port);
+    wait_until_answering(port)?;
     serves_and_survives_a_dead_worker(port, &mut workers)
 }
 
@@ -121,7 +89,7 @@ fn nginx_runs_the_printed_configuration() -> Result<(), Error> {
         .current_dir(lab.dir());
     let mut nginx = StopGently(lab.start("nginx", command)?);
     nginx.0.wait_for("start worker process", PATIENCE)?;
-    wait_until_answering(port);
+    wait_until_answering(port)?;
     serves_and_survives_a_dead_worker(port, &mut workers)
 }
 

@@ -14,16 +14,15 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::error::Error;
 use common::factorial::factorial_digits;
 use harness::lab::{
-    Lab, PATIENCE, Pending, Server, ask_in_background, ask_text, free_port, python_lab_dir,
-    say_skipped,
+    Lab, Pending, Server, ask_in_background, ask_text, free_port, python_lab_dir, say_skipped,
 };
 use harness::process::StopGently;
+use harness::products::{installed, print_config, wait_until_answering};
 
 /// The Python lab's folder, or `None` after saying why `test` skips.
 fn python_lab(test: &str) -> Option<PathBuf> {
@@ -305,39 +304,18 @@ fn haproxy_in_front_of_sleeping_python_workers_kills_none() -> Result<(), Error>
     let Some(py) = python_lab(test) else {
         return Ok(());
     };
-    let haproxy_runs = Command::new("haproxy")
-        .arg("-v")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !haproxy_runs {
+    if !installed("haproxy") {
         say_skipped(test, "haproxy is not installed");
         return Ok(());
     }
     let lab = Lab::new("haproxy-sleepers")?;
     let mut workers = start_python_workers(&lab, &py, &sleeping(3.0), 3)?;
     let port = free_port()?;
-    let mut print = lab.command("load_balancer")?;
-    print.args(["--port", &port.to_string(), "--print-haproxy-config"]);
-    let printed = lab.run_to_end("load_balancer", print, None)?;
-    assert!(printed.status.success(), "{printed:?}");
-    std::fs::write(
-        lab.dir().join("haproxy.cfg"),
-        printed.stdout.join("\n") + "\n",
-    )
-    .unwrap();
+    print_config(&lab, "--print-haproxy-config", port, "haproxy.cfg")?;
     let mut command = Command::new("haproxy");
     command.args(["-f", "haproxy.cfg"]).current_dir(lab.dir());
     let _haproxy = StopGently(lab.start("haproxy", command)?);
-    // Up once a request comes through; only start-up polls. (A probe that connects and sends
-    // nothing would kill a Python worker: its line 43 leaves the loop on an empty read.)
-    let deadline = Instant::now() + PATIENCE;
-    while ask_text(port, "1").ok().as_deref() != Some("1") {
-        assert!(
-            Instant::now() < deadline,
-            "HAProxy does not answer on {port}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_answering(port)?;
     let pending: Vec<Pending> = (0..6).map(|_| ask_in_background(port, "12")).collect();
     for request in pending {
         assert_eq!(request.answer()?, factorial_digits(12));

@@ -7,6 +7,7 @@
 //! - [`lab`]: a lab in a scratch folder of its own — workers, a load balancer, clients.
 //! - [`hosts`]: several machines on one, as network namespaces, for a lab across machines.
 //! - [`chromium`]: a headless Chromium showing a page, for the status page's tests.
+//! - [`products`]: HAProxy and nginx with the configuration our load balancer prints.
 //! - [`skips`]: tests that cannot run here say so in one summary at the end of the run.
 //! - [`slow`]: a step that takes more than a couple of seconds says what it is doing.
 
@@ -15,6 +16,7 @@ pub mod hosts;
 pub mod lab;
 pub mod peers;
 pub mod process;
+pub mod products;
 pub mod skips;
 pub mod slow;
 
