@@ -9,13 +9,12 @@ mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
 use common::factorial::factorial_digits;
 use common::protocol::parse_request;
-use harness::lab::{Lab, ask_text, bind_loopback, free_port, python_lab_dir, say_skipped};
+use harness::lab::{Lab, ask_text, bind_loopback, free_port, say_skipped};
 use harness::peers::{FakeWorker, Misbehaviour};
 use harness::process::program_path;
 use support::*;
@@ -161,11 +160,6 @@ fn a_worker_behind_a_wrapper_is_killed_with_it() {
     wrapper.process.kill();
     let refused = std::net::TcpStream::connect(("127.0.0.1", wrapper.port));
     assert!(refused.is_err(), "the wrapped worker still listens");
-}
-
-/// The Python lab's folder, or `None` after saying why `test` skips.
-fn python_lab(test: &str) -> Option<PathBuf> {
-    python_lab_dir().map_err(|why| say_skipped(test, &why)).ok()
 }
 
 /// How an in-test student server differs from the lab's worker. Each answers what our worker
@@ -407,7 +401,12 @@ fn a_load_balancer_with_its_own_line_is_checked_at_its_address() {
 
 /// Writes worker_server.py changed by `fixes` into `lab`'s folder as `name`; `None` (the test
 /// skips) without the Python lab.
-fn python_worker(test: &str, lab: &Lab, fixes: &[(usize, usize, &str)], name: &str) -> Option<()> {
+fn python_worker(
+    test: &str,
+    lab: &Lab,
+    fixes: &[(usize, usize, impl AsRef<str>)],
+    name: &str,
+) -> Option<()> {
     let python = python_lab(test)?;
     write_changed(&python, "worker_server.py", fixes, lab.dir(), name);
     Some(())
@@ -432,7 +431,7 @@ fn a_failing_row_says_what_it_needs_and_when() {
     if python_worker(
         "a_failing_row_says_what_it_needs_and_when",
         &lab,
-        &[],
+        UNCHANGED,
         "worker_server.py",
     )
     .is_none()
@@ -610,8 +609,18 @@ fn the_answer_format_is_not_the_registry_row_s_business() {
     let test = "the_answer_format_is_not_the_registry_row_s_business";
     let lab = Lab::new("check-answer-format").unwrap();
     let (Some(()), Some(())) = (
-        python_worker(test, &lab, NEWLINE_ANSWERS, "newline.py"),
-        python_worker(test, &lab, WORDED_ANSWERS, "worded.py"),
+        python_worker(
+            test,
+            &lab,
+            &answering("(str(result) + \"\\n\")"),
+            "newline.py",
+        ),
+        python_worker(
+            test,
+            &lab,
+            &answering("f\"Factorial: {result}\""),
+            "worded.py",
+        ),
     ) else {
         return;
     };
@@ -692,8 +701,8 @@ fn a_slow_worker_gets_the_verdicts_it_would_without() {
     let test = "a_slow_worker_gets_the_verdicts_it_would_without";
     let lab = Lab::new("check-sleeper").unwrap();
     let (Some(()), Some(())) = (
-        python_worker(test, &lab, &[], "worker_server.py"),
-        python_worker(test, &lab, SLEEP_1_5_S, "sleeper.py"),
+        python_worker(test, &lab, UNCHANGED, "worker_server.py"),
+        python_worker(test, &lab, &sleeping(1.5), "sleeper.py"),
     ) else {
         return;
     };
@@ -714,8 +723,8 @@ fn slow_workers_pass_behind_our_load_balancer() {
     let test = "slow_workers_pass_behind_our_load_balancer";
     let lab = Lab::new("check-sleepers-behind").unwrap();
     let (Some(()), Some(())) = (
-        python_worker(test, &lab, SLEEP_1_5_S, "sleeper.py"),
-        python_worker(test, &lab, THREADED_SLEEP_1_5_S, "threaded.py"),
+        python_worker(test, &lab, &sleeping(1.5), "sleeper.py"),
+        python_worker(test, &lab, &threaded_and_sleeping(1.5), "threaded.py"),
     ) else {
         return;
     };

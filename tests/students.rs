@@ -12,59 +12,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use harness::lab::{
-    Lab, Pending, Server, ask_in_background, ask_text, free_port, python_lab_dir, say_skipped,
-};
+use harness::lab::{Lab, Pending, Server, ask_in_background, ask_text, free_port, say_skipped};
 use harness::process::StopGently;
 use harness::products::{installed, print_config, wait_until_answering};
-
-/// The Python lab's folder, or `None` after saying why `test` skips.
-fn python_lab(test: &str) -> Option<PathBuf> {
-    python_lab_dir().map_err(|why| say_skipped(test, &why)).ok()
-}
-
-/// A change to worker_server.py: (first line, last line, new lines), as `support::fixed` takes.
-type Change = Vec<(usize, usize, String)>;
-
-/// `time.sleep(seconds)` just before line 51 computes n!: the first change a student makes,
-/// to watch requests queue at a one-connection-at-a-time worker.
-fn sleeping(seconds: f64) -> Change {
-    vec![
-        (
-            51,
-            51,
-            format!("                time.sleep({seconds})\n@51"),
-        ),
-        (1, 1, "@1\nimport time".to_string()),
-    ]
-}
-
-/// Each connection served on a thread of its own (the accept of line 35, then lines 37–41 and
-/// 47–55 in a function; 43–45's `break` has no loop there), with `time.sleep(seconds)` before
-/// computing: a worker that is never idle to a health check.
-fn threaded_and_sleeping(seconds: f64) -> Change {
-    let serve = format!(
-        "@35
-            threading.Thread(target=serve, args=(conn, addr)).start()
-
-
-def serve(conn, addr):
-@37-41 -8
-@47-49 -8
-        time.sleep({seconds})
-@51-55 -8"
-    );
-    vec![
-        (35, 55, serve),
-        (1, 1, "@1\nimport threading\nimport time".to_string()),
-    ]
-}
+use support::{Change, answering, python_lab, sleeping, threaded_and_sleeping};
 
 /// `listen(backlog)` on line 29, and 0.05 s of work before line 51: a worker whose accept
 /// queue overflows under a class of clients, so the kernel drops connection attempts and the
@@ -77,15 +34,6 @@ fn small_backlog(backlog: u32) -> Change {
     ]
 }
 
-/// Line 53 sends `text` (a Python expression) instead of the bare digits.
-fn answering(text: &str) -> Change {
-    vec![(
-        53,
-        53,
-        format!("                conn.sendall({text}.encode())"),
-    )]
-}
-
 /// Starts worker_server.py from `python_lab`, changed as `change` says, in `lab`'s folder.
 fn start_python_worker(
     lab: &Lab,
@@ -93,12 +41,8 @@ fn start_python_worker(
     change: &Change,
     tag: &str,
 ) -> Result<Server, Error> {
-    let fixes: Vec<(usize, usize, &str)> = change
-        .iter()
-        .map(|(a, b, text)| (*a, *b, text.as_str()))
-        .collect();
     let script = lab.dir().join(format!("{}.py", tag.replace(' ', "_")));
-    let text = support::fixed(python_lab, "worker_server.py", &fixes);
+    let text = support::fixed(python_lab, "worker_server.py", change);
     std::fs::write(&script, text).unwrap();
     let mut command = Command::new("python3");
     command.arg("-u").arg(&script).current_dir(lab.dir());

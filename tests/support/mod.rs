@@ -4,10 +4,11 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use harness::Finished;
+use harness::lab::{python_lab_dir, say_skipped};
 
 /// Every row `lab check` can print, in its order, as the report card names them.
 pub const REGISTERS: &str = "the worker registers its port in worker_ports.txt";
@@ -190,21 +191,32 @@ pub const LOAD_BALANCER_FIXES: &[(usize, usize, &str)] = &[
     ),
 ];
 
-/// worker_server.py, slowed as a student slows it to watch requests queue (`time.sleep(1.5)`
-/// just before line 51 computes n!: longer than the second after which our load balancer asks
-/// another worker too), one connection at a time as before.
-pub const SLEEP_1_5_S: &[(usize, usize, &str)] = &[
-    (51, 51, "                time.sleep(1.5)\n@51"),
-    (1, 1, "@1\nimport time"),
-];
+/// The Python lab's folder, or `None` after saying why `test` skips.
+pub fn python_lab(test: &str) -> Option<PathBuf> {
+    python_lab_dir().map_err(|why| say_skipped(test, &why)).ok()
+}
 
-/// worker_server.py serving each connection on a thread of its own (the accept of line 35,
-/// then lines 37-41 and 47-55 in a function, where lines 43-45's `break` has no loop), and
-/// sleeping 1.5 s before it computes n!.
-pub const THREADED_SLEEP_1_5_S: &[(usize, usize, &str)] = &[
-    (
-        35,
-        55,
+/// A change to worker_server.py: (first line, last line, new lines), as `support::fixed` takes.
+pub type Change = Vec<(usize, usize, String)>;
+
+/// `time.sleep(seconds)` just before line 51 computes n!: the first change a student makes,
+/// to watch requests queue at a one-connection-at-a-time worker.
+pub fn sleeping(seconds: f64) -> Change {
+    vec![
+        (
+            51,
+            51,
+            format!("                time.sleep({seconds})\n@51"),
+        ),
+        (1, 1, "@1\nimport time".to_string()),
+    ]
+}
+
+/// Each connection served on a thread of its own (the accept of line 35, then lines 37–41 and
+/// 47–55 in a function; 43–45's `break` has no loop there), with `time.sleep(seconds)` before
+/// computing: a worker that is never idle to a health check.
+pub fn threaded_and_sleeping(seconds: f64) -> Change {
+    let serve = format!(
         "@35
             threading.Thread(target=serve, args=(conn, addr)).start()
 
@@ -212,25 +224,26 @@ pub const THREADED_SLEEP_1_5_S: &[(usize, usize, &str)] = &[
 def serve(conn, addr):
 @37-41 -8
 @47-49 -8
-        time.sleep(1.5)
-@51-55 -8",
-    ),
-    (1, 1, "@1\nimport threading\nimport time"),
-];
+        time.sleep({seconds})
+@51-55 -8"
+    );
+    vec![
+        (35, 55, serve),
+        (1, 1, "@1\nimport threading\nimport time".to_string()),
+    ]
+}
 
-/// worker_server.py answering as `print` does, with a newline after the digits (line 53).
-pub const NEWLINE_ANSWERS: &[(usize, usize, &str)] = &[(
-    53,
-    53,
-    "                conn.sendall((str(result) + \"\\n\").encode())",
-)];
+/// Line 53 sends `text` (a Python expression) instead of the bare digits.
+pub fn answering(text: &str) -> Change {
+    vec![(
+        53,
+        53,
+        format!("                conn.sendall({text}.encode())"),
+    )]
+}
 
-/// worker_server.py answering with words around the digits (line 53): not n!.
-pub const WORDED_ANSWERS: &[(usize, usize, &str)] = &[(
-    53,
-    53,
-    "                conn.sendall(f\"Factorial: {result}\".encode())",
-)];
+/// worker_server.py as the lab ships it.
+pub const UNCHANGED: &[(usize, usize, &str)] = &[];
 
 /// worker_server.py saying what it received in words of its own (line 49).
 pub const OTHER_LOG_LINE: &[(usize, usize, &str)] =
@@ -270,7 +283,7 @@ pub const LOAD_BALANCER_ON_PORT_0: &[(usize, usize, &str)] = &[
 pub fn write_changed(
     python_lab: &Path,
     file: &str,
-    fixes: &[(usize, usize, &str)],
+    fixes: &[(usize, usize, impl AsRef<str>)],
     dir: &Path,
     name: &str,
 ) {
@@ -278,16 +291,17 @@ pub fn write_changed(
 }
 
 /// `file` in `folder` with `fixes` applied (see [`WORKER_FIXES`] for their form).
-pub fn fixed(folder: &Path, file: &str, fixes: &[(usize, usize, &str)]) -> String {
+pub fn fixed(folder: &Path, file: &str, fixes: &[(usize, usize, impl AsRef<str>)]) -> String {
     let text = std::fs::read_to_string(folder.join(file)).unwrap();
     let original: Vec<&str> = text.lines().collect();
     let mut lines: Vec<String> = original.iter().map(|l| l.to_string()).collect();
-    for &(first, last, replacement) in fixes {
+    for (first, last, replacement) in fixes {
         let new_lines: Vec<String> = replacement
+            .as_ref()
             .lines()
             .flat_map(|line| expand(line, &original))
             .collect();
-        lines.splice(first - 1..last, new_lines);
+        lines.splice(first - 1..*last, new_lines);
     }
     lines.join("\n") + "\n"
 }
