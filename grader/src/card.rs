@@ -96,7 +96,7 @@ fn printed(
     answered: bool,
 ) -> Vec<String> {
     // A program that is dying prints its last words, then exits.
-    process.stamp_when_quiet(QUIET, LAST_WORDS);
+    process.take_new_lines_when_quiet(QUIET, LAST_WORDS);
     let tag = process.process.tag.clone();
     let exited = if process.process.has_exited() {
         " has exited;"

@@ -113,7 +113,7 @@ pub fn wait_for_registration(
 pub fn wait_until_listening(addr: SocketAddr, process: &mut Watched) {
     let deadline = Instant::now() + LISTEN_GRACE;
     while Instant::now() < deadline && !process.process.has_exited() {
-        process.stamp();
+        process.take_new_lines();
         let said_so = process
             .lines()
             .iter()
@@ -147,7 +147,7 @@ pub fn wait_for_listener(
         if process.process.has_exited() {
             return Err(format!("it exited{}", last_words(process)));
         }
-        process.stamp();
+        process.take_new_lines();
         progress.tick(&awaited);
         std::thread::sleep(POLL);
     }
@@ -167,7 +167,7 @@ pub fn wait_for_listening_line(
     let awaited = "the load balancer to print a line ending in `listening on HOST:PORT`";
     let deadline = Instant::now() + START_PATIENCE;
     while Instant::now() < deadline {
-        process.stamp();
+        process.take_new_lines();
         let line = process
             .lines()
             .iter()
@@ -240,7 +240,7 @@ fn last_lines(lines: &[(Instant, &Line)], count: usize) -> Vec<String> {
 /// What a failing program printed last, for the evidence of a start that failed: a
 /// traceback's last lines say why.
 fn last_words(process: &mut Watched) -> String {
-    process.stamp_when_quiet(QUIET, LAST_WORDS);
+    process.take_new_lines_when_quiet(QUIET, LAST_WORDS);
     let lines = process.lines();
     if lines.is_empty() {
         return "; it printed nothing".to_string();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use common::say;
 
-use harness::process::{Line, Running, Stream};
+use harness::process::{Line, Running};
 use harness::slow::SLOW;
 
 /// When a property that keeps the checker waiting says so, counted from its start: after
@@ -23,60 +23,43 @@ const SAY_AFTER: [Duration; 4] = [
 /// How often a property still under way says so after the last of [`SAY_AFTER`].
 const SAY_EVERY: Duration = Duration::from_secs(60);
 
-/// A process the check started, with when each of its lines was seen.
+/// A process the check started, whose lines the evidence shows with when each was printed.
 pub struct Watched {
     /// The process, and every line it printed so far.
     pub process: Running,
-    /// When each line of `process.seen` was seen, in the same order.
-    stamps: Vec<Instant>,
 }
 
 impl Watched {
     /// Starts watching `process`.
     pub fn new(process: Running) -> Watched {
-        Watched {
-            process,
-            stamps: Vec::new(),
-        }
+        Watched { process }
     }
 
-    /// Takes the lines that have arrived, noting them as seen now. Called every few
-    /// milliseconds while the checker waits, so a time is off by no more than that.
-    pub fn stamp(&mut self) {
-        let seen = self.process.drain().len();
-        self.note_new_lines(seen);
+    /// Takes the lines that have arrived, each with when it was read from the program.
+    pub fn take_new_lines(&mut self) {
+        self.process.drain();
     }
 
-    /// As [`Watched::stamp`], after waiting for a quiet moment in the output (a dying
+    /// As [`Watched::take_new_lines`], after waiting for a quiet moment in the output (a dying
     /// program's last words may still be on their way), up to `timeout`.
-    pub fn stamp_when_quiet(&mut self, quiet: Duration, timeout: Duration) {
-        let seen = self.process.drain_when_quiet(quiet, timeout).len();
-        self.note_new_lines(seen);
+    pub fn take_new_lines_when_quiet(&mut self, quiet: Duration, timeout: Duration) {
+        self.process.drain_when_quiet(quiet, timeout);
     }
 
-    fn note_new_lines(&mut self, seen: usize) {
-        let now = Instant::now();
-        self.stamps.resize(seen.max(self.stamps.len()), now);
-    }
-
-    /// Every line seen so far, with when. Lines seen in the same look came through two pipes
-    /// in an order that cannot be told; there the printed lines come before the errors (a
-    /// program prints what it did, then dies with a traceback).
+    /// Every line taken so far, with when, in the order the program printed them across its
+    /// two outputs.
     pub fn lines(&mut self) -> Vec<(Instant, &Line)> {
-        // Lines a wait of the harness took (`wait_for`) are noted now.
-        let seen = self.process.seen.len();
-        self.note_new_lines(seen);
         let mut lines: Vec<(Instant, &Line)> = self
-            .stamps
+            .process
+            .seen
             .iter()
-            .copied()
-            .zip(&self.process.seen)
+            .map(|line| (line.at, line))
             .collect();
-        lines.sort_by_key(|(at, line)| (*at, line.stream == Stream::Stderr));
+        lines.sort_by_key(|(at, _)| *at);
         lines
     }
 
-    /// The lines seen at or after `since`.
+    /// The lines taken at or after `since`.
     pub fn lines_since(&mut self, since: Instant) -> Vec<(Instant, &Line)> {
         let mut lines = self.lines();
         lines.retain(|(at, _)| *at >= since);

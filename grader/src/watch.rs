@@ -105,10 +105,10 @@ impl System {
     /// Notes the lines each process has printed since last looked at.
     pub fn watch(&mut self) {
         if let Some(balancer) = self.balancer.as_mut() {
-            balancer.stamp();
+            balancer.take_new_lines();
         }
         for worker in &mut self.workers {
-            worker.process.stamp();
+            worker.process.take_new_lines();
         }
     }
 

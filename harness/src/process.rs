@@ -45,6 +45,8 @@ pub struct Line {
     pub text: String,
     /// Which of the program's outputs it came from.
     pub stream: Stream,
+    /// When it was read from the program's pipe: what `lab check`'s evidence times.
+    pub at: Instant,
 }
 
 /// A program's standard output or standard error.
@@ -435,7 +437,12 @@ fn forward_lines(
             if echo == Echo::Tagged {
                 common::say!("[{tag}] {text}");
             }
-            if sender.send(Line { text, stream: from }).is_err() {
+            let line = Line {
+                text,
+                stream: from,
+                at: Instant::now(),
+            };
+            if sender.send(line).is_err() {
                 break; // nobody listens any more
             }
         }
