@@ -436,15 +436,6 @@ fn transcript(process: &mut Running) -> Vec<String> {
         .collect()
 }
 
-/// Every line a program printed so far, as printed.
-fn lines(process: &mut Running) -> Vec<String> {
-    process
-        .drain()
-        .iter()
-        .map(|line| line.text.clone())
-        .collect()
-}
-
 /// What a client printed on stdout; it must have exited 0.
 fn stdout_of(finished: &Finished) -> Vec<String> {
     assert!(finished.status.success(), "{finished:?}");
@@ -593,7 +584,9 @@ fn experiment_1_the_lab_as_written() {
 
     let (mut workers, mut load_balancer) = start_our_lab(&room);
     let clients = ask_as_written(&room, CLIENT, &mut workers, &mut load_balancer);
-    let forwarded: Vec<String> = lines(&mut load_balancer.process)
+    let forwarded: Vec<String> = load_balancer
+        .process
+        .printed()
         .into_iter()
         .filter(|l| l.starts_with("Forwarded to worker "))
         .collect();
@@ -703,7 +696,7 @@ fn experiment_4_a_stopped_and_a_frozen_worker() {
     let stopped = format!("('127.0.0.1', {})", workers[1].port);
     let forwarded = ask_four_times(&mut load_balancer);
     assert!(!forwarded.contains(&workers[1].port), "{forwarded:?}");
-    let printed = lines(&mut load_balancer.process);
+    let printed = load_balancer.process.printed();
     let refused = format!("Error communicating with worker {stopped}: cannot connect: ");
     assert!(
         printed
@@ -719,7 +712,7 @@ fn experiment_4_a_stopped_and_a_frozen_worker() {
     let frozen = format!("('127.0.0.1', {})", workers[2].port);
     let forwarded = ask_four_times(&mut load_balancer);
     assert!(!forwarded.contains(&workers[2].port), "{forwarded:?}");
-    let printed = lines(&mut load_balancer.process);
+    let printed = load_balancer.process.printed();
     for expected in [
         format!("Worker {frozen} has not answered in 1.0s; asking worker "),
         format!("Worker {frozen} is slow: no answer in 1.0s while worker "),
@@ -833,12 +826,12 @@ fn experiment_5_bad_input() {
     }
     let mut received: Vec<String> = workers
         .iter_mut()
-        .flat_map(|w| lines(&mut w.process))
+        .flat_map(|w| w.process.printed())
         .filter_map(|l| Some(l.strip_prefix("Worker received number: ")?.to_string()))
         .collect();
     received.sort();
     assert_eq!(received, ["12", "12", "12", "5000"]);
-    let printed = lines(&mut load_balancer.process);
+    let printed = load_balancer.process.printed();
     assert!(
         !printed.iter().any(|l| l.contains("marked down")),
         "{printed:#?}"
@@ -985,7 +978,7 @@ fn experiment_8_mixed_languages_and_the_big_n_trap() {
     assert_eq!(load_balancer.wait_for_forwards(1).unwrap(), [ports[2]]);
     let ours = &mut workers[2];
     assert_eq!(numbers_received(ours, 2), ["7", "12"]);
-    let printed = lines(&mut ours.process);
+    let printed = ours.process.printed();
     assert!(!printed.iter().any(|l| l.contains("5000")), "{printed:#?}");
 }
 

@@ -232,13 +232,7 @@ fn the_client_session_is_what_the_client_prints() {
 
 /// What a load balancer printed so far, masked.
 fn printed_by(process: &mut Running) -> Vec<String> {
-    all_masked(
-        &process
-            .drain()
-            .iter()
-            .map(|l| l.text.clone())
-            .collect::<Vec<_>>(),
-    )
+    all_masked(&process.printed())
 }
 
 /// README's stopped worker: with the first worker stopped (as Ctrl-C does), the request for

@@ -287,7 +287,7 @@ fn the_page_is_off_unless_asked_for() {
     assert_eq!(listening_ports(with_page.process.pid()), expected);
     assert!(thread_names(with_page.process.pid()).contains(&"status page".to_string()));
 
-    let printed = printed_lines(&mut plain);
+    let printed = plain.process.printed();
     assert!(
         !printed.iter().any(|l| l.contains("Status page")),
         "{printed:#?}"
@@ -718,7 +718,7 @@ fn the_lab_answers(balancer: &Server) {
 /// The load balancer printed nothing but the lab's own lines since it started: an attack on
 /// the page fills no terminal.
 fn only_lab_lines_in_the_log(balancer: &mut Server) {
-    let printed = printed_lines(balancer);
+    let printed = balancer.process.printed();
     let own = |l: &String| {
         LAB_LINES.iter().any(|start| l.starts_with(start))
             || [
@@ -1165,16 +1165,6 @@ fn a_browser_follows_a_worker_down_and_back_up() {
     drop(again);
 }
 
-/// What `server` has printed since the last look, line by line.
-fn printed_lines(server: &mut Server) -> Vec<String> {
-    server
-        .process
-        .drain()
-        .iter()
-        .map(|l| l.text.clone())
-        .collect()
-}
-
 /// True when the page as `p` reads it lists the worker at `address` in `state`, for `why`.
 fn lists_worker(p: &Json, address: &str, state: &str, why: &str) -> bool {
     p.get("workers").items().iter().any(|w| {
@@ -1204,7 +1194,7 @@ fn the_page_shows_what_status_json_and_the_log_say() {
         .map(|w| format!("127.0.0.1:{}", w.port))
         .collect();
     listed.push(format!("{}:{}", dead.host, dead.port));
-    let printed = printed_lines(&mut balancer);
+    let printed = balancer.process.printed();
     let in_log = shown_in_log(&printed, &listed);
     assert_eq!(in_log.workers[3].failures, 1, "{printed:#?}");
 

@@ -311,6 +311,11 @@ impl Running {
         &self.seen
     }
 
+    /// [`Running::drain`], as text: every line the program has printed so far.
+    pub fn printed(&mut self) -> Vec<String> {
+        self.drain().iter().map(|line| line.text.clone()).collect()
+    }
+
     /// Like [`Running::drain`], but first waits until the program has printed nothing for
     /// `quiet` (at most `timeout` in all): a dying program's last lines, which say why, may
     /// still be on their way through the pipe.
