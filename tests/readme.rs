@@ -235,6 +235,16 @@ fn printed_by(process: &mut Running) -> Vec<String> {
     all_masked(&process.printed())
 }
 
+/// README's transcript `key` (ports masked) is among the lines `process` printed.
+fn assert_printed(process: &mut Running, key: &str) {
+    let shown = all_masked(&transcript(key));
+    let printed = printed_by(process);
+    assert!(
+        shown_in(&shown, &printed),
+        "{shown:#?}\nnot in\n{printed:#?}"
+    );
+}
+
 /// README's stopped worker: with the first worker stopped (as Ctrl-C does), the request for
 /// 6, whose turn is that worker's, shows the load balancer's lines README shows, in a run.
 #[test]
@@ -248,12 +258,7 @@ fn the_stopped_worker_transcript_is_what_the_load_balancer_prints() {
         .process
         .wait_for("Response sent to client: ", PATIENCE)
         .unwrap();
-    let shown = all_masked(&transcript(STOPPED_WORKER));
-    let printed = printed_by(&mut load_balancer.process);
-    assert!(
-        shown_in(&shown, &printed),
-        "{shown:#?}\nnot in\n{printed:#?}"
-    );
+    assert_printed(&mut load_balancer.process, STOPPED_WORKER);
 }
 
 /// README's frozen worker: with the first worker frozen (as Ctrl-Z does), the request for 5,
@@ -274,12 +279,7 @@ fn the_frozen_worker_transcript_is_what_the_load_balancer_prints() {
         .process
         .wait_for(" is back up", PATIENCE)
         .unwrap();
-    let shown = all_masked(&transcript(FROZEN_WORKER));
-    let printed = printed_by(&mut load_balancer.process);
-    assert!(
-        shown_in(&shown, &printed),
-        "{shown:#?}\nnot in\n{printed:#?}"
-    );
+    assert_printed(&mut load_balancer.process, FROZEN_WORKER);
 }
 
 /// README's TIME_WAIT message: after a Python server closed a connection on a port, our load
