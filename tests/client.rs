@@ -166,3 +166,35 @@ fn client_says_when_the_load_balancer_stopped_waiting_for_the_number() -> Result
     );
     Ok(())
 }
+
+/// The same, when the load balancer's `request timed out` crosses the typed number on the
+/// way: the listener here answers only once the number has arrived, so the client finds
+/// nothing waiting before it sends, and learns of the timeout only from the answer. It still
+/// says what happened at the prompt (on a busy laptop, the answer and the typing can cross).
+#[test]
+fn client_says_so_when_the_timeout_crosses_the_typed_number() -> Result<(), Error> {
+    let lab = Lab::new("client-prompt-crossed")?;
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(LISTENING)).unwrap();
+        let mut request = [0u8; 16];
+        let got = stream.read(&mut request).unwrap();
+        let answer = common::protocol::timed_out(Duration::from_secs(1));
+        std::io::Write::write_all(&mut stream, answer.as_bytes()).unwrap();
+        request[..got].to_vec()
+    });
+    let finished = lab.run_client(port, &[], Some("12\n"))?;
+    assert_eq!(server.join().unwrap(), b"12");
+    assert_eq!(finished.status.code(), Some(1), "{finished:?}");
+    assert_eq!(
+        finished.stderr,
+        [
+            "Error: request timed out: the whole request must arrive within 1 s (--timeout) \
+          (the load balancer stopped waiting for the number while the prompt was open: type \
+          it sooner, or start the load balancer with a longer --timeout)"
+        ]
+    );
+    Ok(())
+}

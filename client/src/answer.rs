@@ -110,6 +110,22 @@ fn no_answer_in_time(at: &str, timeout: Option<Duration>, answer: &[u8]) -> Erro
     }
 }
 
+/// What a student at the prompt is told when the load balancer gave up waiting for the number.
+const PROMPT_HINT: &str = "the load balancer stopped waiting for the number while the prompt \
+                           was open: type it sooner, or start the load balancer with a longer \
+                           --timeout";
+
+/// After the number typed at the prompt was sent: a `request timed out` answer can only mean
+/// that the load balancer gave up while the prompt was open, and its answer crossed the number
+/// on the way (it came after [`not_given_up_already`] looked). Says so, as that function does.
+pub fn explain_prompt_timeout(error: Error) -> Error {
+    let text = error.to_string();
+    if text.starts_with(protocol::TIMED_OUT) {
+        return Error::new(format!("{text} ({PROMPT_HINT})"));
+    }
+    error
+}
+
 /// Before the number typed at the prompt is sent: if the load balancer has already answered
 /// (it waits `--timeout`, a minute, for a request, and client.py connects before it asks),
 /// that answer is the error to show, with how to get more time. Python would send the number
@@ -121,8 +137,7 @@ pub fn not_given_up_already(stream: &mut TcpStream, at: &str) -> Result<(), Erro
         .and_then(|()| stream.peek(&mut byte));
     // Back to blocking: a failure here shows in the reads that follow.
     let _ = stream.set_nonblocking(false);
-    let hint = "the load balancer stopped waiting for the number while the prompt was open: \
-                type it sooner, or start the load balancer with a longer --timeout";
+    let hint = PROMPT_HINT;
     match peeked {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
         Ok(0) => Err(Error::new(format!(

@@ -418,8 +418,11 @@ impl Server {
     /// worker port each names, in order: which worker served each request.
     pub fn wait_for_forwards(&mut self, count: usize) -> Result<Vec<u16>, Error> {
         (0..count)
-            .map(|_| {
-                let line = self.process.wait_for("Forwarded to worker ", PATIENCE)?;
+            .map(|done| {
+                let line = self
+                    .process
+                    .wait_for("Forwarded to worker ", PATIENCE)
+                    .map_err(|e| Error::new(format!("{done} of {count} forwards seen: {e}")))?;
                 line.trim_end_matches(')')
                     .rsplit(' ')
                     .next()
@@ -462,7 +465,7 @@ pub fn ask_and_half_close(port: u16, request: &[u8]) -> Result<Vec<u8>, Error> {
 /// Says what a test was doing when its request failed.
 fn asking(port: u16, request: &[u8]) -> impl Fn() -> String {
     let request = String::from_utf8_lossy(request).into_owned();
-    move || format!("asking 127.0.0.1:{port} for {request:?}")
+    move || format!("asking 127.0.0.1:{port} for {request:?} (waiting up to {PATIENCE:?})")
 }
 
 /// Connects to 127.0.0.1:`port` with a read timeout of [`PATIENCE`], so that a server that
