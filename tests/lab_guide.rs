@@ -466,7 +466,11 @@ fn wait_for_any(workers: &mut [Server], pattern: &str) -> usize {
                 return index;
             }
         }
-        assert!(Instant::now() < deadline, "no worker printed {pattern:?}");
+        assert!(
+            Instant::now() < deadline,
+            "none of {} workers printed {pattern:?} in {PATIENCE:?}",
+            workers.len()
+        );
     }
 }
 

@@ -281,7 +281,7 @@ fn wait_until_the_client_is_answered(hosts: &Hosts, lab: &Lab) {
         }
         assert!(
             Instant::now() < deadline,
-            "no answer through host 3: {done:?}"
+            "no answer through host 3 in {PATIENCE:?} of asking again: {done:?}"
         );
         thread::sleep(Duration::from_millis(50));
     }

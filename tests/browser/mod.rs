@@ -136,7 +136,7 @@ fn page_target(port: u16, url: &str) -> Result<String, Error> {
         }
         if Instant::now() > deadline {
             return Err(Error::new(format!(
-                "Chromium shows no tab of {url}: {targets}"
+                "Chromium shows no tab of {url} after {PATIENCE:?}: {targets}"
             )));
         }
         // Start-up, not a measurement: the tab appears a moment after DevTools listens.
