@@ -357,3 +357,85 @@ fn every_transcript_in_readme_md_is_checked_here() {
     }
     assert_eq!(blocks.len(), keys.len());
 }
+
+/// README says that every tagged line of the demo's transcript is the Python lab's, word for
+/// word, but for `Reading the workers from …` and `Forwarded to worker …`: each line is matched
+/// against the Python lab's own `print(f"…")` lines (a `{…}` there stands for any text), and
+/// only those two lines, which README's sentence names, may match none.
+#[test]
+fn the_demo_lines_are_the_python_labs_but_two() {
+    let python = match harness::lab::python_lab_files() {
+        Ok(dir) => dir,
+        Err(why) => {
+            return say_skipped("the_demo_lines_are_the_python_labs_but_two", &why);
+        }
+    };
+    let mut printed_by_python = Vec::new();
+    for file in ["client.py", "load_balancer.py", "worker_server.py"] {
+        let source = std::fs::read_to_string(python.join(file)).unwrap();
+        for line in source.lines() {
+            let Some((_, rest)) = line.split_once("print(f\"").or(line.split_once("print(\""))
+            else {
+                continue;
+            };
+            let text = rest.rsplit_once("\")").unwrap().0;
+            printed_by_python.push(text.to_string());
+        }
+    }
+    assert!(printed_by_python.len() >= 10, "{printed_by_python:?}");
+    let ours = ["Reading the workers from ", "Forwarded to worker "];
+    let claim = README.split_once("Every tagged line but two").unwrap().1;
+    let claim = claim.split_once("\n\n").unwrap().0.replace('\n', " ");
+    for line in ours {
+        assert!(
+            claim.contains(&format!("`{line}…`")),
+            "README's claim names no {line:?}"
+        );
+    }
+    let mut ours_seen: Vec<&str> = Vec::new();
+    for line in transcript(DEMO) {
+        let Some((_, text)) = line.split_once("] ") else {
+            continue;
+        };
+        if printed_by_python.iter().any(|p| matches_print(p, text)) {
+            continue;
+        }
+        let mine = ours.iter().find(|o| text.starts_with(**o));
+        assert!(
+            mine.is_some(),
+            "neither the Python lab's nor named ours: {line:?}"
+        );
+        ours_seen.extend(mine.copied());
+    }
+    ours_seen.sort();
+    ours_seen.dedup();
+    assert_eq!(
+        ours_seen.len(),
+        ours.len(),
+        "README names a line of ours the demo lacks"
+    );
+}
+
+/// Whether `text` is what Python's f-string `pattern` prints, each `{…}` standing for any text.
+fn matches_print(pattern: &str, text: &str) -> bool {
+    let mut parts = Vec::new();
+    let mut rest = pattern;
+    while let Some((before, after)) = rest.split_once('{') {
+        parts.push(before);
+        rest = after.split_once('}').map_or("", |(_, after)| after);
+    }
+    parts.push(rest);
+    let (first, others) = parts.split_first().unwrap();
+    let Some(mut left) = text.strip_prefix(first) else {
+        return false;
+    };
+    for (i, part) in others.iter().enumerate() {
+        let last = i + 1 == others.len();
+        match (last, left.find(part)) {
+            (true, _) => return left.ends_with(part),
+            (false, Some(at)) => left = &left[at + part.len()..],
+            (false, None) => return false,
+        }
+    }
+    left.is_empty()
+}
