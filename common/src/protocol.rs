@@ -148,7 +148,7 @@ pub fn read_request_within(stream: &mut TcpStream, time: Duration) -> io::Result
     read_request(&mut by_deadline)
 }
 
-/// A socket whose reads all end by one deadline.
+/// A socket whose reads, or writes, all end by one deadline.
 struct ByDeadline<'a> {
     stream: &'a mut TcpStream,
     deadline: Deadline,
@@ -158,6 +158,17 @@ impl Read for ByDeadline<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.stream.set_read_timeout(self.deadline.timeout()?)?;
         self.stream.read(buf)
+    }
+}
+
+impl Write for ByDeadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(self.deadline.timeout()?)?;
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 
@@ -246,6 +257,33 @@ pub fn send_request(stream: &mut impl Write, text: &str) -> io::Result<()> {
 pub fn send_answer(stream: &mut impl Write, answer: &[u8]) -> io::Result<()> {
     stream.write_all(answer)?;
     stream.flush()
+}
+
+/// Sends an answer that must be taken within `time` in all (none: as long as it takes). Past
+/// the deadline the send fails, saying so, however the reader trickles: a timeout per
+/// write() would let a client that reads 512 bytes every 20 s hold its connection for hours.
+pub fn send_answer_within(
+    stream: &mut TcpStream,
+    answer: &[u8],
+    time: Option<Duration>,
+) -> io::Result<()> {
+    let Some(time) = time else {
+        return send_answer(stream, answer);
+    };
+    let mut by_deadline = ByDeadline {
+        stream,
+        deadline: Deadline::after(time),
+    };
+    send_answer(&mut by_deadline, answer).map_err(|e| {
+        if is_timeout(&e) {
+            io::Error::other(format!(
+                "the answer was not taken within {} s (--timeout)",
+                time.as_secs_f64()
+            ))
+        } else {
+            e
+        }
+    })
 }
 
 /// Gets a connection ready to close after a whole answer: whatever the asker sent that we
@@ -366,7 +404,10 @@ pub fn read_answer_for(
     let limit = n.map_or(MAX_ERROR_ANSWER_BYTES, answer_limit);
     let most_digits = n.map(|n| factorial::digit_count_range(n).1);
     let mut by_deadline = ByDeadline { stream, deadline };
-    while !is_complete(answer, most_digits) {
+    // Each read's bytes are looked at once: looking at the whole answer after every read took
+    // time that grew with the square of its length (minutes for 10,000,000!'s 65 MB).
+    let mut seen = Seen::default();
+    while !seen.is_complete(answer, most_digits) {
         if read_more(&mut by_deadline, answer, limit)? == 0 {
             return Ok(AnswerEnd::Closed);
         }
@@ -406,16 +447,46 @@ fn read_more(stream: &mut impl Read, answer: &mut Vec<u8>, limit: usize) -> io::
     read
 }
 
-/// True once `answer` is whole without waiting for the close: a line of text that ended, or
-/// (n known) as many digits as n! can have, after which nothing more can belong to it.
-fn is_complete(answer: &[u8], most_digits: Option<u64>) -> bool {
-    let text = trim_answer(answer);
-    if text.is_empty() {
-        return false;
+/// How far an answer has been looked at, so that each byte is looked at once.
+#[derive(Default)]
+struct Seen {
+    /// How many bytes were looked at.
+    bytes: usize,
+    /// Whether something other than whitespace came.
+    text: bool,
+    /// How many digits the answer began with, after its leading whitespace.
+    digits: u64,
+    /// Whether the digits at its start have ended (a byte that is not a digit came after them).
+    digits_ended: bool,
+    /// Whether a line ended after the text began.
+    line_ended: bool,
+}
+
+impl Seen {
+    /// True once `answer` is whole without waiting for the close: a line of text that ended,
+    /// or (n known) as many digits as n! can have, after which nothing more can belong to it.
+    fn is_complete(&mut self, answer: &[u8], most_digits: Option<u64>) -> bool {
+        for &byte in &answer[self.bytes.min(answer.len())..] {
+            if !self.text && byte.is_ascii_whitespace() {
+                continue;
+            }
+            self.text = true;
+            self.line_ended |= byte == b'\n';
+            if !self.digits_ended && byte.is_ascii_digit() {
+                self.digits += 1;
+            } else {
+                self.digits_ended = true;
+            }
+        }
+        self.bytes = answer.len();
+        self.line_ended || most_digits.is_some_and(|most| self.digits >= most)
     }
-    let line_ended = answer[answer.len() - answer.trim_ascii_start().len()..].contains(&b'\n');
-    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count() as u64;
-    line_ended || most_digits.is_some_and(|most| digits >= most)
+}
+
+/// True once `answer` is whole without waiting for the close (see [`Seen::is_complete`]).
+#[cfg(test)]
+fn is_complete(answer: &[u8], most_digits: Option<u64>) -> bool {
+    Seen::default().is_complete(answer, most_digits)
 }
 
 /// An answer without the ASCII whitespace around it: a worker that answers `120\n` (Python's

@@ -119,7 +119,12 @@ fn accept_connections<H>(
             limit.refuse(stream);
             continue;
         };
-        let connection = Connection { slot, stream, addr };
+        let connection = Connection {
+            slot,
+            stream,
+            addr,
+            answer_time: None,
+        };
         if mode == ThreadMode::Reuse {
             handle(connection);
             continue;
@@ -142,6 +147,9 @@ pub struct Connection {
     slot: Slot,
     stream: TcpStream,
     addr: SocketAddr,
+    /// How long the client may take to take its whole answer: the `time` given to
+    /// [`Connection::read_request`]; none before a request was read.
+    answer_time: Option<Duration>,
 }
 
 impl Connection {
@@ -152,33 +160,39 @@ impl Connection {
 
     /// Reads the whole request within `time` (Python's `recv(1024)`, with a deadline: a
     /// silent or trickling client cannot hold its thread for ever); from then on the
-    /// connection is being served and is never closed to make room for another. Writes to it
-    /// may take `time` too, so a client that does not read its answer frees its thread.
+    /// connection is being served and is never closed to make room for another. Its answer
+    /// must be taken within `time` too, in all, so a client that reads it slowly or not at
+    /// all frees its thread and place.
     pub fn read_request(&mut self, time: Duration) -> io::Result<Vec<u8>> {
-        self.stream.set_write_timeout(Some(time))?;
+        self.answer_time = Some(time);
         let request = protocol::read_request_within(&mut self.stream, time)?;
         self.slot.request_received();
         Ok(request)
     }
 
-    /// Sends the answer and closes the connection: the one way our servers answer. The place
-    /// under the cap is freed as soon as the answer is sent, before the client can see the
-    /// close. After n! the few bytes the client may have sent beyond its number are read
-    /// without waiting ([`protocol::drain_before_close`]); after an `Error: ` answer, which
-    /// may refuse a request we did not read to its end, the close is a gentle one that waits
-    /// for the client to close first ([`protocol::close_gently`]).
+    /// Sends the answer and closes the connection: the one way our servers answer. After n!
+    /// the few bytes the client may have sent beyond its number are read without waiting
+    /// ([`protocol::drain_before_close`]), and the place under the cap is freed just before
+    /// the close, so a client that connects again the moment it sees the close never finds
+    /// its old connection still counted. After an `Error: ` answer the close is a gentle one
+    /// that waits for the client to close first, on the refusing thread, and the place stays
+    /// taken until the socket is closed ([`Slot::close_gently`]).
     pub fn answer(self, answer: &[u8]) -> io::Result<()> {
         let Connection {
-            slot, mut stream, ..
+            slot,
+            mut stream,
+            answer_time,
+            ..
         } = self;
-        let sent = protocol::send_answer(&mut stream, answer);
-        drop(slot);
-        sent?;
+        // Ours: one deadline for the whole answer, not one per write(), which a client that
+        // reads a few bytes now and then would renew for ever.
+        protocol::send_answer_within(&mut stream, answer, answer_time)?;
         if protocol::is_error_answer(answer) {
-            protocol::close_gently(&mut stream)
-        } else {
-            protocol::drain_before_close(&stream)
+            slot.close_gently(stream);
+            return Ok(());
         }
+        drop(slot);
+        protocol::drain_before_close(&stream)
     }
 }
 
