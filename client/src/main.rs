@@ -38,7 +38,7 @@ fn start_client(options: &Options) -> Result<(), Error> {
             "no number given: type a whole number such as 12",
         ));
     }
-    // Ours: a load balancer that stopped waiting while the prompt was open says so.
+    // Ours: a load balancer that stopped waiting while the prompt was open is asked anew.
     if options.number.is_none() {
         answer::not_given_up_already(&mut stream, &at)?;
     }

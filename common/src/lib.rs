@@ -6,6 +6,7 @@
 //! - [`protocol`]: the wire format — how a request and an answer travel, and what a valid
 //!   request is. No other code of the three programs reads or writes raw bytes on a socket
 //!   (the test harness and the grader, which play misbehaving peers on purpose, do).
+//! - [`digits`]: the digits and spaces of every script, as Python's `int()` reads them.
 //! - [`deadline`]: one deadline for a whole wait, where a timeout per read would let a peer
 //!   that trickles its bytes wait for ever.
 //! - [`registry`]: `worker_ports.txt`, the file that workers append their port to and the load
@@ -22,6 +23,7 @@
 
 pub mod cli;
 pub mod deadline;
+pub mod digits;
 pub mod display;
 pub mod error;
 pub mod factorial;
