@@ -17,6 +17,7 @@
 //! - [`log`]: log lines that never block or panic, whatever happens to standard output.
 //! - [`server`]: binding a listener, and the one serving loop both servers run: accept,
 //!   admit under the cap, a thread for each connection.
+//! - [`stop_signal`]: Ctrl-C and SIGTERM, caught so that a server finishes what it took.
 //! - [`limit`]: the cap on open connections (`--max-connections`).
 //! - [`threads`]: a thread for each connection, started anew or reused (`--threads`).
 //! - [`cli`]: the few helpers the three programs use to read their flags.
@@ -32,6 +33,7 @@ pub mod log;
 pub mod protocol;
 pub mod registry;
 pub mod server;
+pub mod stop_signal;
 pub mod threads;
 
 /// Locks a mutex shared between threads, even if a thread panicked while holding it. Our

@@ -145,12 +145,41 @@ pub fn read_request(stream: &mut impl Read) -> io::Result<Vec<u8>> {
 /// Reads one request like [`read_request`], all of it within `time` from now, however the
 /// sender trickles its bytes: a per-read timeout would let a client that sends a space every
 /// few seconds hold its connection for hours. Past the deadline the read fails with a timeout.
+/// Once the server is stopping (Ctrl-C or SIGTERM), a request that has not come yet is not
+/// waited for: the read fails with `server stopping`.
 pub fn read_request_within(stream: &mut TcpStream, time: Duration) -> io::Result<Vec<u8>> {
-    let mut by_deadline = ByDeadline {
+    let mut until_stopped = UntilStopped {
         stream,
         deadline: Deadline::after(time),
     };
-    read_request(&mut by_deadline)
+    read_request(&mut until_stopped)
+}
+
+/// How often a read that waits for a request looks whether the server is stopping.
+const STOP_CHECK: Duration = Duration::from_millis(250);
+
+/// A socket whose reads end by one deadline, or soon after the server is told to stop.
+struct UntilStopped<'a> {
+    stream: &'a mut TcpStream,
+    deadline: Deadline,
+}
+
+impl Read for UntilStopped<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if crate::stop_signal::requested() {
+                return Err(io::Error::other("server stopping"));
+            }
+            let left = self.deadline.timeout()?;
+            let wait = left.map_or(STOP_CHECK, |left| left.min(STOP_CHECK));
+            self.stream.set_read_timeout(Some(wait))?;
+            match self.stream.read(buf) {
+                // A pause to look at the stop signal, unless the deadline has come.
+                Err(e) if is_timeout(&e) && !self.deadline.has_passed() => {}
+                other => return other,
+            }
+        }
+    }
 }
 
 /// A socket whose reads, or writes, all end by one deadline.

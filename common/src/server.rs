@@ -6,16 +6,17 @@
 //! fixed pool of threads (`threads.rs`). Each connection it admits is a [`Connection`].
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::deadline::Deadline;
 use crate::display::python_addr;
 use crate::error::{Context, Error, in_words};
 use crate::limit::{ConnectionLimit, Slot};
 use crate::threads::{self, ThreadMode};
-use crate::{log, protocol, say};
+use crate::{log, protocol, say, stop_signal};
 
 /// How long [`bind`] tries to connect to a port it could not bind, to learn whether
 /// something listens there. The port is on this machine, where a connect is answered at once;
@@ -70,24 +71,93 @@ pub struct Serving {
     pub max_connections: usize,
 }
 
-/// Accepts connections for ever and hands each to `handle` on a thread of its own (or, with
-/// `--threads reuse`, on the pool thread that accepted it). Returns only when the pool of
-/// `--threads reuse` cannot start.
+/// How long a server stopped by Ctrl-C or SIGTERM lets the connections it took finish before
+/// it ends anyway: a request through our load balancer takes milliseconds, and 10 s is what
+/// Docker gives a container between SIGTERM and SIGKILL (`docker stop`), so the bound is ours,
+/// not the kill's.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How often the thread that waits for Ctrl-C or SIGTERM looks whether one came.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// Accepts connections and hands each to `handle` on a thread of its own (or, with `--threads
+/// reuse`, on the pool thread that accepted it), until Ctrl-C or SIGTERM: then it stops
+/// accepting, closes the listening socket (a restarted server can bind it at once), lets the
+/// connections it took finish, within [`STOP_GRACE`], and ends the process as the signal
+/// would have (`stop_signal.rs`). Returns only when the pool of `--threads reuse` cannot
+/// start.
 pub fn serve(
-    listener: &TcpListener,
+    listener: TcpListener,
     serving: Serving,
     handle: impl Fn(Connection) + Send + Sync + 'static,
 ) -> Result<(), Error> {
     let limit = ConnectionLimit::new(serving.max_connections);
     let handle = Arc::new(handle);
+    // Ours: Ctrl-C and SIGTERM let the requests in progress finish (Python's die with them).
+    stop_signal::catch();
+    let accepting = match serving.threads {
+        ThreadMode::Spawn => 1,
+        ThreadMode::Reuse => threads::pool_size(serving.max_connections),
+    };
+    wake_on_stop(&listener, accepting);
     match serving.threads {
-        ThreadMode::Spawn => accept_connections(listener, &limit, ThreadMode::Spawn, &handle),
-        ThreadMode::Reuse => threads::run_pool(listener, serving.max_connections, |listener| {
+        ThreadMode::Spawn => accept_connections(&listener, &limit, ThreadMode::Spawn, &handle),
+        ThreadMode::Reuse => threads::run_pool(&listener, serving.max_connections, |listener| {
             accept_connections(listener, &limit, ThreadMode::Reuse, &handle)
         })?,
     }
-    Ok(())
+    drop(listener);
+    finish_what_was_taken(&limit);
+    stop_signal::end_as_signalled()
 }
+
+/// Starts the thread that waits for Ctrl-C or SIGTERM and then wakes the `accepting` threads
+/// blocked in `accept`, by connecting to the listener (std cannot interrupt an `accept`; the
+/// tiny-http way). Without that thread (none could start), a stop signal still ends the
+/// process, at the next connection.
+fn wake_on_stop(listener: &TcpListener, accepting: usize) {
+    let Ok(mut addr) = listener.local_addr() else {
+        return;
+    };
+    // Listening on every address: this machine's own loopback reaches it.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let _ = thread::Builder::new().spawn(move || {
+        while !stop_signal::requested() {
+            thread::sleep(STOP_POLL);
+        }
+        for _ in 0..accepting {
+            if TcpStream::connect_timeout(&addr, LISTENER_CHECK).is_err() {
+                break; // every accepting thread has stopped and closed its socket
+            }
+        }
+    });
+}
+
+/// After the accept loop stopped: waits until every connection taken has been answered and
+/// closed, at most [`STOP_GRACE`]. A connection still waiting for its request is not waited
+/// for: its read ends at once ([`protocol::read_request_within`]).
+fn finish_what_was_taken(limit: &ConnectionLimit) {
+    let open = limit.open();
+    if open > 0 {
+        say!(
+            "Stopping: finishing {open} connection(s) in progress (at most {} s)",
+            STOP_GRACE.as_secs()
+        );
+    }
+    let grace = Deadline::after(STOP_GRACE);
+    while limit.open() > 0 && !grace.has_passed() {
+        thread::sleep(FINISH_POLL);
+    }
+    log::flush();
+}
+
+/// How often a stopping server looks whether its last connections have finished.
+const FINISH_POLL: Duration = Duration::from_millis(20);
 
 /// The accept loop: accept, admit under the cap, serve.
 fn accept_connections<H>(
@@ -100,7 +170,12 @@ fn accept_connections<H>(
 {
     let mut backoff = AcceptBackoff::default();
     loop {
-        let (stream, addr) = match listener.accept() {
+        let accepted = listener.accept();
+        // Ours: after Ctrl-C or SIGTERM, no new connection is taken (see `serve`).
+        if stop_signal::requested() {
+            return;
+        }
+        let (stream, addr) = match accepted {
             Ok(accepted) => accepted,
             // A failed accept (out of file descriptors) is no reason to stop; wait, then retry.
             Err(e) => {

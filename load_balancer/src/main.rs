@@ -119,7 +119,7 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     let lb = status::serve_if_asked(LoadBalancer::new(&options, port))?;
     // Lines 74–82: accept clients for ever, each on a thread of its own. Ours: the cap, the
     // back-off and --threads reuse (common::server::serve).
-    server::serve(&listener, options.serving, move |client| {
+    server::serve(listener, options.serving, move |client| {
         say!("Client connected: {}", python_addr(client.addr()));
         handle_client(client, &lb);
     })

@@ -46,7 +46,7 @@ fn start_worker(options: Options) -> Result<(), Error> {
     say!("Worker listening on {host}:{port}");
     // Lines 33–35: accept for ever. Ours: a thread per connection, the cap, the back-off.
     let serving = options.serving;
-    server::serve(&listener, serving, move |conn| {
+    server::serve(listener, serving, move |conn| {
         handle_connection(conn, &options)
     })
 }
