@@ -98,3 +98,23 @@ fn an_idle_server_stops_at_once() -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// A worker whose `--max-n` was raised, asked for 2,000,000! through a load balancer that
+/// gives up on it after a second (`--worker-timeout 1`): once the client has its error, the
+/// load balancer's connection to the worker is closed, and the worker stops computing at its
+/// next step instead of going on for minutes and hundreds of megabytes for nobody. (It used
+/// to compute to the end: 10,000,000! kept two workers at 200 MB each long after the client's
+/// error.)
+#[test]
+fn a_worker_stops_computing_for_an_asker_that_has_gone() -> Result<(), Error> {
+    let lab = Lab::new("asker-gone")?;
+    let mut worker = lab.start_worker("worker", &["--max-n", "3000000"])?;
+    let lb = lab.start_load_balancer(&["--worker-timeout", "1"])?;
+    let answer = harness::lab::ask_text(lb.port, "2000000")?;
+    assert!(answer.starts_with("Error: "), "{answer}");
+    worker.process.wait_for(
+        "Worker stopped computing 2000000!: the connection closed before the answer",
+        PATIENCE,
+    )?;
+    Ok(())
+}

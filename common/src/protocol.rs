@@ -165,7 +165,7 @@ struct UntilStopped<'a> {
 }
 
 impl Read for UntilStopped<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn read(&mut self, bytes: &mut [u8]) -> io::Result<usize> {
         loop {
             if crate::stop_signal::requested() {
                 return Err(io::Error::other("server stopping"));
@@ -173,7 +173,7 @@ impl Read for UntilStopped<'_> {
             let left = self.deadline.timeout()?;
             let wait = left.map_or(STOP_CHECK, |left| left.min(STOP_CHECK));
             self.stream.set_read_timeout(Some(wait))?;
-            match self.stream.read(buf) {
+            match self.stream.read(bytes) {
                 // A pause to look at the stop signal, unless the deadline has come.
                 Err(e) if is_timeout(&e) && !self.deadline.has_passed() => {}
                 other => return other,

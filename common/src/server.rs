@@ -8,6 +8,7 @@
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -245,6 +246,31 @@ impl Connection {
         Ok(request)
     }
 
+    /// Runs `work`, handing it a flag that is set once the client has closed the connection
+    /// (or reset it) meanwhile: a long computation for a client that has gone can stop. A
+    /// client that closes only its sending side after its request (`nc -N`) counts as gone
+    /// too, as nginx counts it (`proxy_ignore_client_abort off`, its default): no peer of the
+    /// lab's does that after a number. Without a thread to watch (none could start), the flag
+    /// is never set.
+    pub fn while_connected<T>(&self, work: impl FnOnce(&AtomicBool) -> T) -> T {
+        let gone = AtomicBool::new(false);
+        let Ok(watched) = self.stream.try_clone() else {
+            return work(&gone);
+        };
+        let done = AtomicBool::new(false);
+        let result = thread::scope(|scope| {
+            let watching = thread::Builder::new()
+                .spawn_scoped(scope, || watch_for_close(&watched, &gone, &done));
+            let result = work(&gone);
+            done.store(true, Ordering::Relaxed);
+            drop(watching);
+            result
+        });
+        // The clone shares the socket's blocking mode, which the watcher changed.
+        let _ = self.stream.set_nonblocking(false);
+        result
+    }
+
     /// Sends the answer and closes the connection: the one way our servers answer. After n!
     /// the few bytes the client may have sent beyond its number are read without waiting
     /// ([`protocol::drain_before_close`]), and the place under the cap is freed just before
@@ -268,6 +294,23 @@ impl Connection {
         }
         drop(slot);
         protocol::drain_before_close(&stream)
+    }
+}
+
+/// How often [`Connection::while_connected`] looks whether the client is still there.
+const WATCH_POLL: Duration = Duration::from_millis(100);
+
+/// Sets `gone` once the client has closed `stream`, looking every [`WATCH_POLL`] until `done`.
+fn watch_for_close(stream: &TcpStream, gone: &AtomicBool, done: &AtomicBool) {
+    if stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    while !done.load(Ordering::Relaxed) {
+        if !protocol::still_open(stream) {
+            gone.store(true, Ordering::Relaxed);
+            return;
+        }
+        thread::sleep(WATCH_POLL);
     }
 }
 
