@@ -256,9 +256,12 @@ fn hold_refused_until_closed(refused: &Receiver<Refused>) {
             refused.recv_timeout(REFUSAL_POLL)
         };
         match next {
-            Ok((stream, until, slot)) => {
-                if stream.set_nonblocking(true).is_ok() && held.len() < REFUSALS_HELD {
-                    held.push((stream, until, slot));
+            // This one, and every other already waiting, before the next look at them all.
+            Ok(first) => {
+                for (stream, until, slot) in std::iter::once(first).chain(refused.try_iter()) {
+                    if stream.set_nonblocking(true).is_ok() && held.len() < REFUSALS_HELD {
+                        held.push((stream, until, slot));
+                    }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
