@@ -3,8 +3,6 @@
 //! address nobody can dial. docs/reliability.md names the test for each row.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-use std::process::Command;
-
 use common::error::Error;
 use harness::lab::Lab;
 
@@ -13,6 +11,7 @@ use harness::lab::Lab;
 /// does): it says it cannot register, exits 1, and leaves the file as it was, where it left
 /// the first digits of its port as a line of their own (`464`), read as a worker on port 464.
 #[test]
+#[cfg(unix)] // `sh`, `ulimit -f` and SIGXFSZ
 fn a_registration_cut_short_leaves_no_partial_line() -> Result<(), Error> {
     let lab = Lab::new("registry-full")?;
     // 1021 bytes of comments: a 6-byte line crosses the 1024-byte limit after three bytes.
@@ -21,7 +20,7 @@ fn a_registration_cut_short_leaves_no_partial_line() -> Result<(), Error> {
     before.push('\n');
     std::fs::write(lab.registry(), &before).unwrap();
     let program = harness::process::program_path("worker")?;
-    let mut command = Command::new("sh");
+    let mut command = std::process::Command::new("sh");
     // Ignored, SIGXFSZ lets the write fail instead of killing the worker, as a full disk does.
     command
         .arg("-c")
