@@ -44,7 +44,7 @@ fn start_worker(options: Options) -> Result<(), Error> {
     say!("Worker registered on port {port}");
     // Line 29: listen(). std's bind above already listens, so there is nothing left to call.
     say!("Worker listening on {host}:{port}");
-    // Lines 33–35: accept for ever. Ours: a thread per connection, the cap, the back-off.
+    // Lines 33–35: accept. Ours: a thread each, the cap, the back-off, a gentle Ctrl-C.
     let serving = options.serving;
     server::serve(listener, serving, move |conn| {
         handle_connection(conn, &options)
