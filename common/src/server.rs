@@ -146,7 +146,8 @@ fn finish_what_was_taken(limit: &ConnectionLimit) {
     let open = limit.open();
     if open > 0 {
         say!(
-            "Stopping: finishing {open} connection(s) in progress (at most {} s)",
+            "Stopping: finishing {open} connection(s) in progress (at most {} s; Ctrl-C again \
+             stops at once)",
             STOP_GRACE.as_secs()
         );
     }

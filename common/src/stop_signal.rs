@@ -1,5 +1,6 @@
 //! Ctrl-C and SIGTERM stop a server gently: it stops accepting, finishes the requests it took
-//! (within [`crate::server::STOP_GRACE`]), and then ends as the signal would have ended it.
+//! (within [`crate::server::STOP_GRACE`]), and then ends as the signal would have ended it. A
+//! second Ctrl-C (or SIGTERM) ends it at once, as the first one used to.
 //! Ours only: the Python servers die at once, and every request in flight dies with them, so
 //! restarting a load balancer used to fail all of them (40 of 40).
 //!
@@ -34,9 +35,11 @@ pub fn end_as_signalled() -> ! {
     os::end_as(STOP.load(Ordering::SeqCst))
 }
 
-/// The signal handler: notes which signal came, and nothing else.
-fn note(signal: i32) {
-    STOP.store(signal, Ordering::SeqCst);
+/// The signal handler's work: notes which signal came. Returns false when one had come
+/// already: then the process is to end at once.
+fn note(signal: i32) -> bool {
+    STOP.compare_exchange(NONE, signal, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
 }
 
 #[cfg(unix)]
@@ -58,6 +61,9 @@ mod os {
 
     extern "C" fn on_signal(sig: i32) {
         super::note(sig);
+        // SAFETY: `signal` is async-signal-safe (POSIX); the next such signal takes its
+        // default action and ends the process at once.
+        unsafe { signal(sig, SIG_DFL) };
     }
 
     pub fn catch() {
@@ -101,15 +107,11 @@ mod os {
         fn SetConsoleCtrlHandler(handler: Option<extern "system" fn(u32) -> i32>, add: i32) -> i32;
     }
 
-    /// Takes Ctrl-C and Ctrl-Break (TRUE: handled); leaves closing the window and logging off
-    /// to the default, which ends the process.
+    /// Takes the first Ctrl-C or Ctrl-Break (TRUE: handled); leaves a second one, closing the
+    /// window and logging off to the default, which ends the process at once.
     extern "system" fn on_event(event: u32) -> i32 {
-        if event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT {
-            super::note(event as i32);
-            1
-        } else {
-            0
-        }
+        let stop = event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT;
+        i32::from(stop && super::note(event as i32))
     }
 
     pub fn catch() {
