@@ -9,6 +9,7 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
@@ -258,12 +259,13 @@ impl Connection {
         let Ok(watched) = self.stream.try_clone() else {
             return work(&gone);
         };
-        let done = AtomicBool::new(false);
+        // Dropping `done` ends the watch at once, rather than at the watcher's next look.
+        let (done, until_done) = mpsc::channel::<()>();
         let result = thread::scope(|scope| {
             let watching = thread::Builder::new()
-                .spawn_scoped(scope, || watch_for_close(&watched, &gone, &done));
+                .spawn_scoped(scope, || watch_for_close(&watched, &gone, until_done));
             let result = work(&gone);
-            done.store(true, Ordering::Relaxed);
+            drop(done);
             drop(watching);
             result
         });
@@ -301,17 +303,17 @@ impl Connection {
 /// How often [`Connection::while_connected`] looks whether the client is still there.
 const WATCH_POLL: Duration = Duration::from_millis(100);
 
-/// Sets `gone` once the client has closed `stream`, looking every [`WATCH_POLL`] until `done`.
-fn watch_for_close(stream: &TcpStream, gone: &AtomicBool, done: &AtomicBool) {
+/// Sets `gone` once the client has closed `stream`, looking every [`WATCH_POLL`] until the
+/// work is done (`until_done` disconnects).
+fn watch_for_close(stream: &TcpStream, gone: &AtomicBool, until_done: Receiver<()>) {
     if stream.set_nonblocking(true).is_err() {
         return;
     }
-    while !done.load(Ordering::Relaxed) {
+    while let Err(RecvTimeoutError::Timeout) = until_done.recv_timeout(WATCH_POLL) {
         if !protocol::still_open(stream) {
             gone.store(true, Ordering::Relaxed);
             return;
         }
-        thread::sleep(WATCH_POLL);
     }
 }
 
