@@ -48,7 +48,6 @@ fn bad_requests_are_refused_and_serving_goes_on() -> Result<(), Error> {
         (b"0x10", "Error: not a whole number: \"0x10\""),
         (b"12abc", "Error: not a whole number: \"12abc\""),
         (b"1 2", "Error: not a whole number: \"1 2\""),
-        ("٣".as_bytes(), "Error: not a whole number: \"٣\""),
         (b"\xff\xfe7", "Error: request is not text"),
         (b"-5", "Error: negative number \"-5\""),
         (b"18446744073709551616", "Error: number too large"),

@@ -256,12 +256,22 @@ const FLAGS: &[Function] = &[
 const DEADLINE: &[Function] = &[
     ("common/src/deadline.rs", "    pub fn after("),
     ("common/src/deadline.rs", "    pub fn timeout("),
-    ("common/src/protocol.rs", "    fn read(&mut self"),
+    ("common/src/protocol.rs", "    fn read(&mut self, buf"),
+];
+
+/// A request checked against the grammar: the first 1024 bytes, and the digits and spaces of
+/// every script.
+const PARSING: &[Function] = &[
+    ("common/src/protocol.rs", "fn within_the_first_bytes("),
+    ("common/src/digits.rs", "pub fn is_space("),
+    ("common/src/digits.rs", "pub fn to_ascii_digits("),
+    ("common/src/digits.rs", "pub fn decimal_value("),
 ];
 
 /// n! for a small n, as the worker computes it and the answer check compares it.
 const SMALL_FACTORIAL: &[Function] = &[
     ("common/src/factorial.rs", "pub fn factorial_digits("),
+    ("common/src/factorial.rs", "pub fn factorial_digits_unless("),
     (
         "common/src/factorial.rs",
         "pub fn trailing_zeros_of_factorial(",
@@ -279,7 +289,7 @@ const ANSWER: &[Function] = &[
     ("common/src/protocol.rs", "pub fn send_request("),
     ("common/src/protocol.rs", "pub fn read_answer_for("),
     ("common/src/protocol.rs", "fn read_more("),
-    ("common/src/protocol.rs", "fn is_complete("),
+    ("common/src/protocol.rs", "    fn is_complete(&mut self"),
     ("common/src/protocol.rs", "pub fn answer_limit("),
     ("common/src/protocol.rs", "pub fn trim_answer("),
     ("common/src/protocol.rs", "pub fn is_error_answer("),
@@ -299,13 +309,21 @@ const SERVING: &[Function] = &[
     ("common/src/limit.rs", "    pub fn new("),
     ("common/src/limit.rs", "fn hold_refused_until_closed("),
     ("common/src/limit.rs", "    pub fn try_admit("),
+    ("common/src/limit.rs", "    fn admit("),
     ("common/src/limit.rs", "    pub fn request_received("),
     ("common/src/limit.rs", "    fn drop("),
+    ("common/src/stop_signal.rs", "pub fn catch("),
+    ("common/src/stop_signal.rs", "    pub fn catch("),
+    ("common/src/stop_signal.rs", "pub fn requested("),
+    ("common/src/server.rs", "fn wake_on_stop("),
     ("common/src/server.rs", "fn accept_connections<"),
     ("common/src/server.rs", "    fn succeeded("),
     ("common/src/server.rs", "    pub fn read_request("),
     ("common/src/protocol.rs", "pub fn read_request_within("),
+    ("common/src/protocol.rs", "    fn read(&mut self, bytes"),
     ("common/src/protocol.rs", "pub fn read_request("),
+    ("common/src/protocol.rs", "pub fn send_answer_within("),
+    ("common/src/protocol.rs", "    fn write(&mut self"),
     ("common/src/protocol.rs", "pub fn send_answer("),
     ("common/src/protocol.rs", "pub fn drain_before_close("),
     ("common/src/protocol.rs", "pub fn still_open("),
@@ -328,6 +346,7 @@ const CLIENT: ReadingPath = ReadingPath {
         DEADLINE,
         ANSWER,
         SMALL_FACTORIAL,
+        PARSING,
         &[
             ("client/src/answer.rs", "fn receive("),
             ("client/src/answer.rs", "fn is_timeout<"),
@@ -354,7 +373,7 @@ const WORKER: ReadingPath = ReadingPath {
         ("common/src/server.rs", "    pub fn addr("),
         ("common/src/display.rs", "pub fn python_addr("),
         ("worker/src/request.rs", "pub fn read_number("),
-        ("common/src/factorial.rs", "pub fn factorial_digits("),
+        ("worker/src/compute.rs", "pub fn factorial_for("),
         ("common/src/server.rs", "    pub fn answer("),
         ("common/src/display.rs", "pub fn shorten("),
         ("common/src/log.rs", "pub fn say("),
@@ -364,9 +383,11 @@ const WORKER: ReadingPath = ReadingPath {
         DEADLINE,
         SERVING,
         SMALL_FACTORIAL,
+        PARSING,
         &[
             ("worker/src/advertise.rs", "pub fn advertised_host("),
             ("common/src/registry.rs", "fn ends_with_newline("),
+            ("common/src/registry.rs", "fn append_whole_or_not_at_all("),
             ("common/src/registry.rs", "    pub fn registry_line("),
             ("common/src/protocol.rs", "pub fn parse_request("),
         ],
@@ -408,6 +429,7 @@ const LOAD_BALANCER: ReadingPath = ReadingPath {
         SERVING,
         ANSWER,
         SMALL_FACTORIAL,
+        PARSING,
         &[
             ("common/src/server.rs", "    pub fn answer("),
             ("load_balancer/src/health.rs", "    pub fn new("),

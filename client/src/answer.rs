@@ -3,8 +3,8 @@
 //! answer is read, however long, and taken as soon as it is whole, even from a server that
 //! keeps the connection open; a wait of more than [`STILL_WAITING`] is said once on stderr;
 //! `--timeout` ends the wait if asked to; an `Error: ` answer, or one that cannot be n!, is an
-//! error for the caller; and a load balancer that gave up on a prompt left open is told apart
-//! from one that answers.
+//! error for the caller; and a load balancer that gave up on a prompt left open is asked again
+//! on a new connection.
 
 use std::io;
 use std::net::TcpStream;
@@ -110,26 +110,12 @@ fn no_answer_in_time(at: &str, timeout: Option<Duration>, answer: &[u8]) -> Erro
     }
 }
 
-/// What a student at the prompt is told when the load balancer gave up waiting for the number.
-const PROMPT_HINT: &str = "the load balancer stopped waiting for the number while the prompt \
-                           was open: type it sooner, or start the load balancer with a longer \
-                           --timeout";
-
-/// After the number typed at the prompt was sent: a `request timed out` answer can only mean
-/// that the load balancer gave up while the prompt was open, and its answer crossed the number
-/// on the way (it came after [`not_given_up_already`] looked). Says so, as that function does.
-pub fn explain_prompt_timeout(error: Error) -> Error {
-    let text = error.to_string();
-    if text.starts_with(protocol::TIMED_OUT) {
-        return Error::new(format!("{text} ({PROMPT_HINT})"));
-    }
-    error
-}
-
-/// Before the number typed at the prompt is sent: if the load balancer has already answered
-/// (it waits `--timeout`, a minute, for a request, and client.py connects before it asks),
-/// that answer is the error to show, with how to get more time. Python would send the number
-/// into a closed connection and print a reset or the stale answer as the factorial.
+/// Before the number typed at the prompt is sent: if the load balancer has already given up
+/// on this connection (it waits `--timeout`, a minute, for a request, and client.py connects
+/// before it asks), the number goes on a new connection instead, as if typed in time, and one
+/// line on stderr says so. A student who left the prompt open gets the answer, as the Python
+/// lab's load balancer, which waits for ever, would give it. Python would send the number into
+/// a closed connection and print a reset or the stale answer as the factorial.
 pub fn not_given_up_already(stream: &mut TcpStream, at: &str) -> Result<(), Error> {
     let mut byte = [0u8; 1];
     let peeked = stream
@@ -137,21 +123,59 @@ pub fn not_given_up_already(stream: &mut TcpStream, at: &str) -> Result<(), Erro
         .and_then(|()| stream.peek(&mut byte));
     // Back to blocking: a failure here shows in the reads that follow.
     let _ = stream.set_nonblocking(false);
-    let hint = PROMPT_HINT;
-    match peeked {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-        Ok(0) => Err(Error::new(format!(
-            "the load balancer at {at} closed the connection; {hint}"
-        ))),
+    let said = match peeked {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+        Ok(0) => "closed the connection".to_string(),
         Ok(_) => {
             let mut answer = Vec::new();
             let soon = Deadline::after(ALREADY_SENT);
             let _ = protocol::read_answer_for(stream, None, &mut answer, soon);
             let answer = String::from_utf8_lossy(protocol::trim_answer(&answer)).into_owned();
-            Err(Error::new(format!("{answer} ({hint})")))
+            format!("answered {answer:?}")
+        }
+        Err(e) => format!("failed ({})", in_words(&e)),
+    };
+    ask_anew(stream, at, &said)
+}
+
+/// [`ask`] for a number typed at the prompt. The load balancer may give up on the prompt just
+/// as the number goes out: its `request timed out` then crosses the number on the way, after
+/// [`not_given_up_already`] looked, and the number is asked again on a new connection, as
+/// there.
+pub fn ask_typed(
+    stream: &mut TcpStream,
+    number: &str,
+    at: &str,
+    timeout: Option<Duration>,
+) -> Result<String, Error> {
+    match ask(stream, number, at, timeout) {
+        Err(e) if e.to_string().starts_with(protocol::TIMED_OUT) => {
+            ask_anew(stream, at, &format!("answered {:?}", e.to_string()))?;
+            ask(stream, number, at, timeout)
+        }
+        answer => answer,
+    }
+}
+
+/// Replaces `stream` with a new connection to the load balancer that gave up on it (it
+/// `said` so), and says so on stderr.
+fn ask_anew(stream: &mut TcpStream, at: &str, said: &str) -> Result<(), Error> {
+    let again = match stream.peer_addr() {
+        Ok(addr) => TcpStream::connect(addr),
+        Err(_) => TcpStream::connect(at),
+    };
+    match again {
+        Ok(again) => {
+            common::log::warn(&format!(
+                "the load balancer at {at} stopped waiting while the prompt was open (it \
+                 {said}); asking again on a new connection"
+            ));
+            *stream = again;
+            Ok(())
         }
         Err(e) => Err(Error::new(format!(
-            "the connection to the load balancer at {at} failed while the prompt was open: {}",
+            "the load balancer at {at} stopped waiting while the prompt was open (it {said}), \
+             and cannot be reached again: {}",
             in_words(&e)
         ))),
     }

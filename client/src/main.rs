@@ -38,19 +38,20 @@ fn start_client(options: &Options) -> Result<(), Error> {
             "no number given: type a whole number such as 12",
         ));
     }
-    // Ours: a load balancer that stopped waiting while the prompt was open says so.
+    // Ours: a load balancer that stopped waiting while the prompt was open is asked anew.
     if options.number.is_none() {
         answer::not_given_up_already(&mut stream, &at)?;
     }
 
     // Lines 15–17: send the number and read the answer. Ours: the whole answer, however long,
     // checked to be n!; an `Error: ` or a wrong answer ends with exit code 1 (answer.rs).
-    let answer = answer::ask(&mut stream, number, &at, options.timeout);
-    // Ours: the same word if the load balancer's answer crossed the typed number.
-    let answer = answer.map_err(|e| match options.number {
-        None => answer::explain_prompt_timeout(e),
-        Some(_) => e,
-    })?;
+    // Ours: a number typed as the load balancer gave up on the prompt is asked anew too.
+    let ask = if options.number.is_none() {
+        answer::ask_typed
+    } else {
+        answer::ask
+    };
+    let answer = ask(&mut stream, number, &at, options.timeout)?;
     // Line 19. println! would panic if stdout is closed (`client 12 | head -c 0`); we say so.
     writeln!(io::stdout(), "Factorial received: {answer}")
         .context(|| "cannot print the answer".to_string())

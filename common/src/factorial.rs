@@ -39,6 +39,7 @@
 //! it has, and how many digits.
 
 use std::panic;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, ScopedJoinHandle};
 
 use num_bigint::BigUint;
@@ -80,6 +81,13 @@ const PARALLEL_DIGITS: u64 = 20_000;
 /// the same thread as the rest, for the same reason.
 const PARALLEL_FACTORS: u64 = 5_000;
 
+/// From this many odd factors up, a product looks first whether it is still wanted (see
+/// [`factorial_digits_unless`]): a few thousand looks for n = 10,000,000, each one atomic load.
+const CHECKED_FACTORS: u64 = 4_096;
+
+/// Never set: for the callers that want n! whatever happens.
+static STILL_WANTED: AtomicBool = AtomicBool::new(false);
+
 /// What the odd part does with the factors 5, so that a call says which it wants
 /// (`odd_part(n, Fives::Strip)`) instead of passing a bare `true`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -94,30 +102,45 @@ enum Fives {
 /// n! exactly, by the fast path (ideas 1 and 2). Any `u64` is accepted; the worker's `--max-n`
 /// keeps requests to sizes that finish in reasonable time.
 pub fn factorial(n: u64) -> BigUint {
-    odd_part(n, Fives::Keep) << twos_in_factorial(n)
+    odd_part(n, Fives::Keep, &STILL_WANTED) << twos_in_factorial(n)
 }
 
-/// n! in decimal, as the worker sends it: all four ideas of the fast path.
+/// n! in decimal: all four ideas of the fast path.
 pub fn factorial_digits(n: u64) -> String {
+    // STILL_WANTED is never set, so the work is never given up and there is always a String.
+    factorial_digits_unless(n, &STILL_WANTED).unwrap_or_default()
+}
+
+/// n! in decimal, as the worker sends it, or `None` once `abandoned` is set: the worker sets
+/// it when the one who asked has gone, and the work stops at its next step (a product of
+/// [`CHECKED_FACTORS`] factors or more, or the conversion to decimal) instead of running on
+/// for minutes for nobody. A single step already begun is not cut short. Ours only.
+pub fn factorial_digits_unless(n: u64, abandoned: &AtomicBool) -> Option<String> {
     // Idea 3: n! = 2^twos × 5^zeros × (the rest), and twos ≥ zeros, so n!/10^zeros is the
     // rest with (twos − zeros) twos: no division needed.
     let zeros = trailing_zeros_of_factorial(n);
     let shift = twos_in_factorial(n) - zeros;
     let digits = estimated_digits(n).saturating_sub(zeros);
     let mut text = if digits < PARALLEL_DIGITS {
-        (odd_part(n, Fives::Strip) << shift).to_string()
+        (odd_part(n, Fives::Strip, abandoned) << shift).to_string()
     } else {
         // Idea 4: 10^(digits/2), which splits the number into two halves of digits, does not
         // depend on n! itself: a second thread computes it meanwhile (a twentieth of the total).
         let low_digits = digits / 2;
         thread::scope(|scope| {
             let split = scope.spawn(|| power_of_ten(low_digits));
-            let number = odd_part(n, Fives::Strip) << shift;
-            to_decimal_in_halves(&number, &join_helper(split), low_digits)
-        })
+            let number = odd_part(n, Fives::Strip, abandoned) << shift;
+            let split = join_helper(split);
+            // Ours: no conversion for nobody.
+            (!abandoned.load(Ordering::Relaxed))
+                .then(|| to_decimal_in_halves(&number, &split, low_digits))
+        })?
     };
+    if abandoned.load(Ordering::Relaxed) {
+        return None; // what was computed after the stop is not n!
+    }
     text.extend(std::iter::repeat_n('0', zeros as usize));
-    text
+    Some(text)
 }
 
 /// The odd part of n! (idea 1): n! with every factor 2 taken out, and with [`Fives::Strip`]
@@ -127,7 +150,7 @@ pub fn factorial_digits(n: u64) -> String {
 /// product, over j = 0, 1, 2, …, of all odd numbers up to n/2^j. We go from the largest j
 /// (the shortest range) down: `inner` grows by the odd numbers in (n/2^(j+1), n/2^j] to become
 /// the product of odd numbers up to n/2^j, and `outer` gathers each `inner`.
-fn odd_part(n: u64, fives: Fives) -> BigUint {
+fn odd_part(n: u64, fives: Fives, abandoned: &AtomicBool) -> BigUint {
     let ranges = odd_ranges(n);
     let Some((&(first, count), smaller)) = ranges.split_last() else {
         return BigUint::from(1u32); // 0! = 1, with no factor at all
@@ -137,16 +160,16 @@ fn odd_part(n: u64, fives: Fives) -> BigUint {
         // product is about half the work, so a second thread computes it while this one does
         // the rest.
         let largest = (count > PARALLEL_FACTORS)
-            .then(|| scope.spawn(move || odd_product(first, count, fives)));
+            .then(|| scope.spawn(move || odd_product(first, count, fives, abandoned)));
         let mut inner = BigUint::from(1u32);
         let mut outer = BigUint::from(1u32);
         for &(first, count) in smaller {
-            inner *= odd_product(first, count, fives);
+            inner *= odd_product(first, count, fives, abandoned);
             outer *= &inner;
         }
         inner *= match largest {
             Some(helper) => join_helper(helper),
-            None => odd_product(first, count, fives),
+            None => odd_product(first, count, fives, abandoned),
         };
         outer * inner
     })
@@ -167,11 +190,15 @@ fn odd_ranges(n: u64) -> Vec<(u64, u64)> {
 
 /// The product of `count` consecutive odd numbers from `first`, as a balanced tree like
 /// [`product_of_range`], whose leaves pack small factors into one machine word.
-fn odd_product(first: u64, count: u64, fives: Fives) -> BigUint {
+fn odd_product(first: u64, count: u64, fives: Fives, abandoned: &AtomicBool) -> BigUint {
+    // Ours: a product nobody wants any more is not made; its caller drops what it gets.
+    if count >= CHECKED_FACTORS && abandoned.load(Ordering::Relaxed) {
+        return BigUint::from(1u32);
+    }
     if count > LEAF_FACTORS {
         let half = count / 2;
-        return odd_product(first, half, fives)
-            * odd_product(first + 2 * half, count - half, fives);
+        return odd_product(first, half, fives, abandoned)
+            * odd_product(first + 2 * half, count - half, fives, abandoned);
     }
     let mut product = BigUint::from(1u32);
     let mut word: u64 = 1;
@@ -442,5 +469,19 @@ mod tests {
                 "{n}!: {digits} not in {low}..={high}"
             );
         }
+    }
+
+    /// Work that is still wanted gives n!; work abandoned before it starts gives nothing, on
+    /// both paths (one thread, and two).
+    #[test]
+    fn abandoned_work_gives_nothing() {
+        let wanted = AtomicBool::new(false);
+        assert_eq!(
+            factorial_digits_unless(30_000, &wanted),
+            Some(factorial_digits(30_000))
+        );
+        let abandoned = AtomicBool::new(true);
+        assert_eq!(factorial_digits_unless(100, &abandoned), None);
+        assert_eq!(factorial_digits_unless(30_000, &abandoned), None);
     }
 }

@@ -6,6 +6,7 @@
 //! - [`protocol`]: the wire format — how a request and an answer travel, and what a valid
 //!   request is. No other code of the three programs reads or writes raw bytes on a socket
 //!   (the test harness and the grader, which play misbehaving peers on purpose, do).
+//! - [`digits`]: the digits and spaces of every script, as Python's `int()` reads them.
 //! - [`deadline`]: one deadline for a whole wait, where a timeout per read would let a peer
 //!   that trickles its bytes wait for ever.
 //! - [`registry`]: `worker_ports.txt`, the file that workers append their port to and the load
@@ -16,12 +17,14 @@
 //! - [`log`]: log lines that never block or panic, whatever happens to standard output.
 //! - [`server`]: binding a listener, and the one serving loop both servers run: accept,
 //!   admit under the cap, a thread for each connection.
+//! - [`stop_signal`]: Ctrl-C and SIGTERM, caught so that a server finishes what it took.
 //! - [`limit`]: the cap on open connections (`--max-connections`).
 //! - [`threads`]: a thread for each connection, started anew or reused (`--threads`).
 //! - [`cli`]: the few helpers the three programs use to read their flags.
 
 pub mod cli;
 pub mod deadline;
+pub mod digits;
 pub mod display;
 pub mod error;
 pub mod factorial;
@@ -30,6 +33,7 @@ pub mod log;
 pub mod protocol;
 pub mod registry;
 pub mod server;
+pub mod stop_signal;
 pub mod threads;
 
 /// Locks a mutex shared between threads, even if a thread panicked while holding it. Our

@@ -13,7 +13,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use crate::deadline::Deadline;
-use crate::factorial;
+use crate::{digits, factorial};
 
 /// The longest request we accept, in bytes: the Python programs read at most 1024 bytes
 /// (`recv(1024)`), and no sensible number comes close — u64::MAX has 20 digits.
@@ -62,7 +62,8 @@ pub const LINGER_BYTES: u64 = 64 * 1024;
 /// Why a request was refused. Its text is what follows `Error: ` in the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BadRequest {
-    /// More than [`MAX_REQUEST_BYTES`] arrived.
+    /// The number runs on past the first [`MAX_REQUEST_BYTES`] bytes, or has not begun
+    /// within them.
     TooLong,
     /// The connection closed, or held only whitespace.
     Empty,
@@ -86,7 +87,11 @@ pub enum BadRequest {
 impl fmt::Display for BadRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BadRequest::TooLong => write!(f, "request longer than {MAX_REQUEST_BYTES} bytes"),
+            BadRequest::TooLong => write!(
+                f,
+                "request longer than {MAX_REQUEST_BYTES} bytes: the number must end within \
+                 them (spaces after it are fine)"
+            ),
             BadRequest::Empty => write!(f, "empty request: send a whole number such as 12"),
             BadRequest::NotText => write!(f, "request is not text: send a whole number such as 12"),
             BadRequest::NotANumber(text) => write!(f, "not a whole number: {text:?}"),
@@ -140,15 +145,44 @@ pub fn read_request(stream: &mut impl Read) -> io::Result<Vec<u8>> {
 /// Reads one request like [`read_request`], all of it within `time` from now, however the
 /// sender trickles its bytes: a per-read timeout would let a client that sends a space every
 /// few seconds hold its connection for hours. Past the deadline the read fails with a timeout.
+/// Once the server is stopping (Ctrl-C or SIGTERM), a request that has not come yet is not
+/// waited for: the read fails with `server stopping`.
 pub fn read_request_within(stream: &mut TcpStream, time: Duration) -> io::Result<Vec<u8>> {
-    let mut by_deadline = ByDeadline {
+    let mut until_stopped = UntilStopped {
         stream,
         deadline: Deadline::after(time),
     };
-    read_request(&mut by_deadline)
+    read_request(&mut until_stopped)
 }
 
-/// A socket whose reads all end by one deadline.
+/// How often a read that waits for a request looks whether the server is stopping.
+const STOP_CHECK: Duration = Duration::from_millis(250);
+
+/// A socket whose reads end by one deadline, or soon after the server is told to stop.
+struct UntilStopped<'a> {
+    stream: &'a mut TcpStream,
+    deadline: Deadline,
+}
+
+impl Read for UntilStopped<'_> {
+    fn read(&mut self, bytes: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if crate::stop_signal::requested() {
+                return Err(io::Error::other("server stopping"));
+            }
+            let left = self.deadline.timeout()?;
+            let wait = left.map_or(STOP_CHECK, |left| left.min(STOP_CHECK));
+            self.stream.set_read_timeout(Some(wait))?;
+            match self.stream.read(bytes) {
+                // A pause to look at the stop signal, unless the deadline has come.
+                Err(e) if is_timeout(&e) && !self.deadline.has_passed() => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+/// A socket whose reads, or writes, all end by one deadline.
 struct ByDeadline<'a> {
     stream: &'a mut TcpStream,
     deadline: Deadline,
@@ -161,24 +195,36 @@ impl Read for ByDeadline<'_> {
     }
 }
 
+impl Write for ByDeadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(self.deadline.timeout()?)?;
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
 /// Checks a request against the grammar in docs/protocol.md and returns its n, which must be
 /// at most `max_n` (the worker's `--max-n`; the load balancer passes `u64::MAX`).
 ///
-/// Accepted: ASCII whitespace around the number (so `7\n` and `7\r\n` work), one leading `+`,
-/// leading zeros, and zero written with a minus sign (`-0`). Everything else is refused with a
-/// reason, where Python's `int()` would crash the worker (worker_server.py line 47) or accept
-/// things we do not (`1_000`, `٣`).
+/// Accepted, as Python's `int()` accepts them: whitespace around the number, ASCII or Unicode
+/// (so `7\n`, `7\r\n` and a pasted no-break space work), one leading `+`, leading zeros, the
+/// decimal digits of any script (full-width `１２` from an input method, `١٢`), and zero
+/// written with a minus sign (`-0`). The number must end within the first
+/// [`MAX_REQUEST_BYTES`] bytes, as the Python reads no more (`recv(1024)`); spaces after it
+/// may run on. Everything else is refused with a reason, where Python's `int()` would crash
+/// the worker (worker_server.py line 47) or accept what we do not (`1_000`).
 pub fn parse_request(bytes: &[u8], max_n: u64) -> Result<u64, BadRequest> {
-    if bytes.len() > MAX_REQUEST_BYTES {
-        return Err(BadRequest::TooLong);
-    }
+    let bytes = within_the_first_bytes(bytes)?;
     let text = std::str::from_utf8(bytes).map_err(|_| BadRequest::NotText)?;
-    let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    let text = text.trim_matches(digits::is_space);
     if text.is_empty() {
         return Err(BadRequest::Empty);
     }
-    let digits = text.strip_prefix('+').unwrap_or(text);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+    let unsigned = text.strip_prefix('+').unwrap_or(text);
+    if let Some(digits) = digits::to_ascii_digits(unsigned).filter(|d| !d.is_empty()) {
         // Only overflow can fail here: the text is one or more ASCII digits.
         let n = digits.parse::<u64>().map_err(|_| BadRequest::TooLarge)?;
         if n > max_n {
@@ -186,15 +232,31 @@ pub fn parse_request(bytes: &[u8], max_n: u64) -> Result<u64, BadRequest> {
         }
         return Ok(n);
     }
-    let minus_digits = text.strip_prefix('-').unwrap_or("");
-    if !minus_digits.is_empty() && minus_digits.bytes().all(|b| b.is_ascii_digit()) {
+    let minus_digits = text.strip_prefix('-').and_then(digits::to_ascii_digits);
+    if let Some(digits) = minus_digits.filter(|d| !d.is_empty()) {
         // `-0` and `-000` are zero, not a negative number (Python's int() agrees).
-        if minus_digits.bytes().all(|b| b == b'0') {
+        if digits.bytes().all(|b| b == b'0') {
             return Ok(0);
         }
         return Err(BadRequest::Negative(excerpt(text, EXCERPT_CHARS)));
     }
     Err(BadRequest::NotANumber(excerpt(text, EXCERPT_CHARS)))
+}
+
+/// The request's first [`MAX_REQUEST_BYTES`] bytes, when what came beyond them can only be
+/// spaces after the number: the byte after them is whitespace, and something came before it
+/// (`12` and 2,000 spaces is 12, as the Python reads it). A request whose number runs on past
+/// them, or has not begun, is too long.
+fn within_the_first_bytes(bytes: &[u8]) -> Result<&[u8], BadRequest> {
+    let Some((&after, _)) = bytes.get(MAX_REQUEST_BYTES..).and_then(<[u8]>::split_first) else {
+        return Ok(bytes);
+    };
+    let first = &bytes[..MAX_REQUEST_BYTES];
+    if after.is_ascii_whitespace() && first.iter().any(|b| !b.is_ascii_whitespace()) {
+        Ok(first)
+    } else {
+        Err(BadRequest::TooLong)
+    }
 }
 
 /// The request as text for a log line (`Received request for factorial of …`): invalid UTF-8
@@ -246,6 +308,33 @@ pub fn send_request(stream: &mut impl Write, text: &str) -> io::Result<()> {
 pub fn send_answer(stream: &mut impl Write, answer: &[u8]) -> io::Result<()> {
     stream.write_all(answer)?;
     stream.flush()
+}
+
+/// Sends an answer that must be taken within `time` in all (none: as long as it takes). Past
+/// the deadline the send fails, saying so, however the reader trickles: a timeout per
+/// write() would let a client that reads 512 bytes every 20 s hold its connection for hours.
+pub fn send_answer_within(
+    stream: &mut TcpStream,
+    answer: &[u8],
+    time: Option<Duration>,
+) -> io::Result<()> {
+    let Some(time) = time else {
+        return send_answer(stream, answer);
+    };
+    let mut by_deadline = ByDeadline {
+        stream,
+        deadline: Deadline::after(time),
+    };
+    send_answer(&mut by_deadline, answer).map_err(|e| {
+        if is_timeout(&e) {
+            io::Error::other(format!(
+                "the answer was not taken within {} s (--timeout)",
+                time.as_secs_f64()
+            ))
+        } else {
+            e
+        }
+    })
 }
 
 /// Gets a connection ready to close after a whole answer: whatever the asker sent that we
@@ -366,7 +455,10 @@ pub fn read_answer_for(
     let limit = n.map_or(MAX_ERROR_ANSWER_BYTES, answer_limit);
     let most_digits = n.map(|n| factorial::digit_count_range(n).1);
     let mut by_deadline = ByDeadline { stream, deadline };
-    while !is_complete(answer, most_digits) {
+    // Each read's bytes are looked at once: looking at the whole answer after every read took
+    // time that grew with the square of its length (minutes for 10,000,000!'s 65 MB).
+    let mut seen = Seen::default();
+    while !seen.is_complete(answer, most_digits) {
         if read_more(&mut by_deadline, answer, limit)? == 0 {
             return Ok(AnswerEnd::Closed);
         }
@@ -406,23 +498,62 @@ fn read_more(stream: &mut impl Read, answer: &mut Vec<u8>, limit: usize) -> io::
     read
 }
 
-/// True once `answer` is whole without waiting for the close: a line of text that ended, or
-/// (n known) as many digits as n! can have, after which nothing more can belong to it.
-fn is_complete(answer: &[u8], most_digits: Option<u64>) -> bool {
-    let text = trim_answer(answer);
-    if text.is_empty() {
-        return false;
-    }
-    let line_ended = answer[answer.len() - answer.trim_ascii_start().len()..].contains(&b'\n');
-    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count() as u64;
-    line_ended || most_digits.is_some_and(|most| digits >= most)
+/// How far an answer has been looked at, so that each byte is looked at once.
+#[derive(Default)]
+struct Seen {
+    /// How many bytes were looked at.
+    bytes: usize,
+    /// Whether something other than whitespace came.
+    text: bool,
+    /// How many digits the answer began with, after its leading whitespace.
+    digits: u64,
+    /// Whether the digits at its start have ended (a byte that is not a digit came after them).
+    digits_ended: bool,
+    /// Whether a line ended after the text began.
+    line_ended: bool,
 }
 
-/// An answer without the ASCII whitespace around it: a worker that answers `120\n` (Python's
-/// `print`, C's `puts`, Rust's `println!`) or `120\r\n` means 120, as a request of `7\n`
-/// means 7. Answers are relayed and checked without it.
+impl Seen {
+    /// True once `answer` is whole without waiting for the close: a line of text that ended,
+    /// or (n known) as many digits as n! can have, after which nothing more can belong to it.
+    fn is_complete(&mut self, answer: &[u8], most_digits: Option<u64>) -> bool {
+        for &byte in &answer[self.bytes.min(answer.len())..] {
+            if !self.text && byte.is_ascii_whitespace() {
+                continue;
+            }
+            self.text = true;
+            self.line_ended |= byte == b'\n';
+            if !self.digits_ended && byte.is_ascii_digit() {
+                self.digits += 1;
+            } else {
+                self.digits_ended = true;
+            }
+        }
+        self.bytes = answer.len();
+        self.line_ended || most_digits.is_some_and(|most| self.digits >= most)
+    }
+}
+
+/// True once `answer` is whole without waiting for the close (see [`Seen::is_complete`]).
+#[cfg(test)]
+fn is_complete(answer: &[u8], most_digits: Option<u64>) -> bool {
+    Seen::default().is_complete(answer, most_digits)
+}
+
+/// An answer as the number it writes: without the ASCII whitespace around it, a `+` before
+/// its digits, or zeros before its first other digit. A worker that answers `120\n` (Python's
+/// `print`, C's `puts`, Rust's `println!`), `+120` or `00120` means 120, as a request of `7\n`,
+/// `+7` or `007` means 7, and client.py prints any of them. Answers are relayed and checked as
+/// the bare digits; an answer that is not a number is left as it came, but for the whitespace.
 pub fn trim_answer(answer: &[u8]) -> &[u8] {
-    answer.trim_ascii()
+    let answer = answer.trim_ascii();
+    let unsigned = answer.strip_prefix(b"+").unwrap_or(answer);
+    if unsigned.is_empty() || !unsigned.iter().all(u8::is_ascii_digit) {
+        return answer;
+    }
+    let zeros = unsigned.iter().take_while(|&&b| b == b'0').count();
+    // Zero itself keeps its last zero.
+    &unsigned[zeros.min(unsigned.len() - 1)..]
 }
 
 /// Checks that `answer` can be n!: only digits, no leading zero, as many digits as n! has,
@@ -549,13 +680,39 @@ mod tests {
         assert_eq!(parse(b"1_000"), not_a_number("1_000"));
         assert_eq!(parse(b"+"), not_a_number("+"));
         assert_eq!(parse(b"++1"), not_a_number("++1"));
-        assert_eq!(parse("٣".as_bytes()), not_a_number("٣"));
         assert_eq!(parse(b""), Err(BadRequest::Empty));
         assert_eq!(parse(b" \r\n"), Err(BadRequest::Empty));
         assert_eq!(parse(b"\xff\xfe"), Err(BadRequest::NotText));
         assert_eq!(parse(b"-5"), Err(BadRequest::Negative("-5".into())));
         assert_eq!(parse(b"18446744073709551616"), Err(BadRequest::TooLarge));
         assert_eq!(parse(&[b'1'; 1025]), Err(BadRequest::TooLong));
+        let mut spaces_first = vec![b' '; 1024];
+        spaces_first.extend_from_slice(b"12");
+        assert_eq!(parse(&spaces_first), Err(BadRequest::TooLong));
+        assert_eq!(
+            parse("１２".as_bytes()),
+            Ok(12),
+            "a full-width digit is a digit"
+        );
+        assert_eq!(parse("²".as_bytes()), not_a_number("²"));
+    }
+
+    /// What Python's `int()` reads as a number, and the lab's load balancer forwards in its
+    /// first 1024 bytes: spaces after the number however many, Unicode spaces around it, and
+    /// the digits of any script.
+    #[test]
+    fn reads_what_python_reads() {
+        let mut padded = b"12".to_vec();
+        padded.resize(1025, b' ');
+        assert_eq!(parse(&padded), Ok(12));
+        assert_eq!(parse("\u{a0}12\u{3000}".as_bytes()), Ok(12));
+        assert_eq!(parse("\u{3000}１２\u{3000}".as_bytes()), Ok(12));
+        assert_eq!(parse("+١٢".as_bytes()), Ok(12));
+        assert_eq!(parse("-０".as_bytes()), Ok(0));
+        assert_eq!(
+            parse("-３".as_bytes()),
+            Err(BadRequest::Negative("-３".into()))
+        );
     }
 
     /// Error answers start with the prefix clients look for.
@@ -702,6 +859,13 @@ mod tests {
         );
         assert_eq!(trim_answer(&answer), b"120");
         assert_eq!(trim_answer(b" \t1\n"), b"1");
+        for same in [&b"+120"[..], b"00120", b"+000120\r\n"] {
+            assert_eq!(trim_answer(same), b"120", "{same:?}");
+        }
+        assert_eq!(trim_answer(b"000"), b"0");
+        for left in [&b"+"[..], b"+-1", b"0x10", b"Error: 012"] {
+            assert_eq!(trim_answer(left), left);
+        }
     }
 
     /// Past the deadline the read fails as a timeout and keeps what came, so it can go on.

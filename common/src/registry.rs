@@ -128,9 +128,50 @@ pub fn register(path: &Path, worker: &WorkerAddr) -> io::Result<()> {
     if !ends_with_newline(&mut file)? {
         line.insert(0, '\n');
     }
-    // One write_all of a few bytes is one write() to a local file, which O_APPEND places
-    // whole at the end, however many workers append at once.
-    file.write_all(line.as_bytes())
+    // One write() of a few bytes to a local file, which O_APPEND places whole at the end,
+    // however many workers append at once.
+    append_whole_or_not_at_all(&mut file, line.as_bytes())
+}
+
+/// Appends `bytes`, or takes back what part of them went in: on a full disk (or past a file
+/// size limit) a write may take the first bytes of a line and fail on the rest, and a line
+/// cut to `464` would be read as a worker on port 464. What went in is taken back only while
+/// it is still the file's end, so another worker's line appended meanwhile is never cut.
+fn append_whole_or_not_at_all(file: &mut File, bytes: &[u8]) -> io::Result<()> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match file.write(&bytes[written..]) {
+            Ok(0) => {
+                return Err(take_back(
+                    file,
+                    &bytes[..written],
+                    io::ErrorKind::WriteZero.into(),
+                ));
+            }
+            Ok(more) => written += more,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(take_back(file, &bytes[..written], e)),
+        }
+    }
+    Ok(())
+}
+
+/// Cuts `part` off the end of `file` if the file still ends with it, and returns `error`, the
+/// reason the write failed.
+fn take_back(file: &mut File, part: &[u8], error: io::Error) -> io::Error {
+    use std::io::{Seek, SeekFrom};
+    let Ok(length) = file.metadata().map(|m| m.len()) else {
+        return error;
+    };
+    let start = length.saturating_sub(part.len() as u64);
+    if part.is_empty() || length < part.len() as u64 || file.seek(SeekFrom::Start(start)).is_err() {
+        return error;
+    }
+    let mut end = vec![0u8; part.len()];
+    if file.read_exact(&mut end).is_ok() && end == part {
+        let _ = file.set_len(start);
+    }
+    error
 }
 
 /// True for an empty file or one whose last byte is a newline.

@@ -6,16 +6,19 @@
 //! fixed pool of threads (`threads.rs`). Each connection it admits is a [`Connection`].
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
+use crate::deadline::Deadline;
 use crate::display::python_addr;
 use crate::error::{Context, Error, in_words};
 use crate::limit::{ConnectionLimit, Slot};
 use crate::threads::{self, ThreadMode};
-use crate::{log, protocol, say};
+use crate::{log, protocol, say, stop_signal};
 
 /// How long [`bind`] tries to connect to a port it could not bind, to learn whether
 /// something listens there. The port is on this machine, where a connect is answered at once;
@@ -70,24 +73,94 @@ pub struct Serving {
     pub max_connections: usize,
 }
 
-/// Accepts connections for ever and hands each to `handle` on a thread of its own (or, with
-/// `--threads reuse`, on the pool thread that accepted it). Returns only when the pool of
-/// `--threads reuse` cannot start.
+/// How long a server stopped by Ctrl-C or SIGTERM lets the connections it took finish before
+/// it ends anyway: a request through our load balancer takes milliseconds, and 10 s is what
+/// Docker gives a container between SIGTERM and SIGKILL (`docker stop`), so the bound is ours,
+/// not the kill's.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How often the thread that waits for Ctrl-C or SIGTERM looks whether one came.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// Accepts connections and hands each to `handle` on a thread of its own (or, with `--threads
+/// reuse`, on the pool thread that accepted it), until Ctrl-C or SIGTERM: then it stops
+/// accepting, closes the listening socket (a restarted server can bind it at once), lets the
+/// connections it took finish, within [`STOP_GRACE`], and ends the process as the signal
+/// would have (`stop_signal.rs`). Returns only when the pool of `--threads reuse` cannot
+/// start.
 pub fn serve(
-    listener: &TcpListener,
+    listener: TcpListener,
     serving: Serving,
     handle: impl Fn(Connection) + Send + Sync + 'static,
 ) -> Result<(), Error> {
     let limit = ConnectionLimit::new(serving.max_connections);
     let handle = Arc::new(handle);
+    // Ours: Ctrl-C and SIGTERM let the requests in progress finish (Python's die with them).
+    stop_signal::catch();
+    let accepting = match serving.threads {
+        ThreadMode::Spawn => 1,
+        ThreadMode::Reuse => threads::pool_size(serving.max_connections),
+    };
+    wake_on_stop(&listener, accepting);
     match serving.threads {
-        ThreadMode::Spawn => accept_connections(listener, &limit, ThreadMode::Spawn, &handle),
-        ThreadMode::Reuse => threads::run_pool(listener, serving.max_connections, |listener| {
+        ThreadMode::Spawn => accept_connections(&listener, &limit, ThreadMode::Spawn, &handle),
+        ThreadMode::Reuse => threads::run_pool(&listener, serving.max_connections, |listener| {
             accept_connections(listener, &limit, ThreadMode::Reuse, &handle)
         })?,
     }
-    Ok(())
+    drop(listener);
+    finish_what_was_taken(&limit);
+    stop_signal::end_as_signalled()
 }
+
+/// Starts the thread that waits for Ctrl-C or SIGTERM and then wakes the `accepting` threads
+/// blocked in `accept`, by connecting to the listener (std cannot interrupt an `accept`; the
+/// tiny-http way). Without that thread (none could start), a stop signal still ends the
+/// process, at the next connection.
+fn wake_on_stop(listener: &TcpListener, accepting: usize) {
+    let Ok(mut addr) = listener.local_addr() else {
+        return;
+    };
+    // Listening on every address: this machine's own loopback reaches it.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let _ = thread::Builder::new().spawn(move || {
+        while !stop_signal::requested() {
+            thread::sleep(STOP_POLL);
+        }
+        for _ in 0..accepting {
+            if TcpStream::connect_timeout(&addr, LISTENER_CHECK).is_err() {
+                break; // every accepting thread has stopped and closed its socket
+            }
+        }
+    });
+}
+
+/// After the accept loop stopped: waits until every connection taken has been answered and
+/// closed, at most [`STOP_GRACE`]. A connection still waiting for its request is not waited
+/// for: its read ends at once ([`protocol::read_request_within`]).
+fn finish_what_was_taken(limit: &ConnectionLimit) {
+    let open = limit.open();
+    if open > 0 {
+        say!(
+            "Stopping: finishing {open} connection(s) in progress (at most {} s; Ctrl-C again \
+             stops at once)",
+            STOP_GRACE.as_secs()
+        );
+    }
+    let grace = Deadline::after(STOP_GRACE);
+    while limit.open() > 0 && !grace.has_passed() {
+        thread::sleep(FINISH_POLL);
+    }
+    log::flush();
+}
+
+/// How often a stopping server looks whether its last connections have finished.
+const FINISH_POLL: Duration = Duration::from_millis(20);
 
 /// The accept loop: accept, admit under the cap, serve.
 fn accept_connections<H>(
@@ -100,7 +173,12 @@ fn accept_connections<H>(
 {
     let mut backoff = AcceptBackoff::default();
     loop {
-        let (stream, addr) = match listener.accept() {
+        let accepted = listener.accept();
+        // Ours: after Ctrl-C or SIGTERM, no new connection is taken (see `serve`).
+        if stop_signal::requested() {
+            return;
+        }
+        let (stream, addr) = match accepted {
             Ok(accepted) => accepted,
             // A failed accept (out of file descriptors) is no reason to stop; wait, then retry.
             Err(e) => {
@@ -119,7 +197,12 @@ fn accept_connections<H>(
             limit.refuse(stream);
             continue;
         };
-        let connection = Connection { slot, stream, addr };
+        let connection = Connection {
+            slot,
+            stream,
+            addr,
+            answer_time: None,
+        };
         if mode == ThreadMode::Reuse {
             handle(connection);
             continue;
@@ -142,6 +225,9 @@ pub struct Connection {
     slot: Slot,
     stream: TcpStream,
     addr: SocketAddr,
+    /// How long the client may take to take its whole answer: the `time` given to
+    /// [`Connection::read_request`]; none before a request was read.
+    answer_time: Option<Duration>,
 }
 
 impl Connection {
@@ -152,32 +238,81 @@ impl Connection {
 
     /// Reads the whole request within `time` (Python's `recv(1024)`, with a deadline: a
     /// silent or trickling client cannot hold its thread for ever); from then on the
-    /// connection is being served and is never closed to make room for another. Writes to it
-    /// may take `time` too, so a client that does not read its answer frees its thread.
+    /// connection is being served and is never closed to make room for another. Its answer
+    /// must be taken within `time` too, in all, so a client that reads it slowly or not at
+    /// all frees its thread and place.
     pub fn read_request(&mut self, time: Duration) -> io::Result<Vec<u8>> {
-        self.stream.set_write_timeout(Some(time))?;
+        self.answer_time = Some(time);
         let request = protocol::read_request_within(&mut self.stream, time)?;
         self.slot.request_received();
         Ok(request)
     }
 
-    /// Sends the answer and closes the connection: the one way our servers answer. The place
-    /// under the cap is freed as soon as the answer is sent, before the client can see the
-    /// close. After n! the few bytes the client may have sent beyond its number are read
-    /// without waiting ([`protocol::drain_before_close`]); after an `Error: ` answer, which
-    /// may refuse a request we did not read to its end, the close is a gentle one that waits
-    /// for the client to close first ([`protocol::close_gently`]).
+    /// Runs `work`, handing it a flag that is set once the client has closed the connection
+    /// (or reset it) meanwhile: a long computation for a client that has gone can stop. A
+    /// client that closes only its sending side after its request (`nc -N`) counts as gone
+    /// too, as nginx counts it (`proxy_ignore_client_abort off`, its default): no peer of the
+    /// lab's does that after a number. Without a thread to watch (none could start), the flag
+    /// is never set.
+    pub fn while_connected<T>(&self, work: impl FnOnce(&AtomicBool) -> T) -> T {
+        let gone = AtomicBool::new(false);
+        let Ok(watched) = self.stream.try_clone() else {
+            return work(&gone);
+        };
+        // Dropping `done` ends the watch at once, rather than at the watcher's next look.
+        let (done, until_done) = mpsc::channel::<()>();
+        let result = thread::scope(|scope| {
+            let watching = thread::Builder::new()
+                .spawn_scoped(scope, || watch_for_close(&watched, &gone, until_done));
+            let result = work(&gone);
+            drop(done);
+            drop(watching);
+            result
+        });
+        // The clone shares the socket's blocking mode, which the watcher changed.
+        let _ = self.stream.set_nonblocking(false);
+        result
+    }
+
+    /// Sends the answer and closes the connection: the one way our servers answer. After n!
+    /// the few bytes the client may have sent beyond its number are read without waiting
+    /// ([`protocol::drain_before_close`]), and the place under the cap is freed just before
+    /// the close, so a client that connects again the moment it sees the close never finds
+    /// its old connection still counted. After an `Error: ` answer the close is a gentle one
+    /// that waits for the client to close first, on the refusing thread, and the place stays
+    /// taken until the socket is closed ([`Slot::close_gently`]).
     pub fn answer(self, answer: &[u8]) -> io::Result<()> {
         let Connection {
-            slot, mut stream, ..
+            slot,
+            mut stream,
+            answer_time,
+            ..
         } = self;
-        let sent = protocol::send_answer(&mut stream, answer);
-        drop(slot);
-        sent?;
+        // Ours: one deadline for the whole answer, not one per write(), which a client that
+        // reads a few bytes now and then would renew for ever.
+        protocol::send_answer_within(&mut stream, answer, answer_time)?;
         if protocol::is_error_answer(answer) {
-            protocol::close_gently(&mut stream)
-        } else {
-            protocol::drain_before_close(&stream)
+            slot.close_gently(stream);
+            return Ok(());
+        }
+        drop(slot);
+        protocol::drain_before_close(&stream)
+    }
+}
+
+/// How often [`Connection::while_connected`] looks whether the client is still there.
+const WATCH_POLL: Duration = Duration::from_millis(100);
+
+/// Sets `gone` once the client has closed `stream`, looking every [`WATCH_POLL`] until the
+/// work is done (`until_done` disconnects).
+fn watch_for_close(stream: &TcpStream, gone: &AtomicBool, until_done: Receiver<()>) {
+    if stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    while let Err(RecvTimeoutError::Timeout) = until_done.recv_timeout(WATCH_POLL) {
+        if !protocol::still_open(stream) {
+            gone.store(true, Ordering::Relaxed);
+            return;
         }
     }
 }

@@ -56,6 +56,11 @@ impl fmt::Display for ThreadMode {
     }
 }
 
+/// How many threads `--threads reuse` runs for a cap of `max_connections`.
+pub fn pool_size(max_connections: usize) -> usize {
+    max_connections.saturating_add(SPARE_THREADS)
+}
+
 /// For `--threads reuse`: runs `accept_loop` on `max_connections` + a few threads at once,
 /// each with its own clone of `listener`, and never returns while they run. Fails when the
 /// listener cannot be cloned or no thread can be started.
@@ -64,7 +69,7 @@ pub fn run_pool(
     max_connections: usize,
     accept_loop: impl Fn(&TcpListener) + Sync,
 ) -> Result<(), Error> {
-    let count = max_connections.saturating_add(SPARE_THREADS);
+    let count = pool_size(max_connections);
     let listeners = (0..count)
         .map(|_| listener.try_clone())
         .collect::<Result<Vec<_>, _>>()

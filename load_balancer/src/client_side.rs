@@ -38,8 +38,9 @@ pub fn reply(client: Connection, answer: &[u8]) -> bool {
     }
 }
 
-/// Answers a request that no worker need see with an `Error: `, and says so.
+/// Answers a request that no worker need see with an `Error: `, and says so once it is sent.
 pub fn refuse(client: Connection, answer: &str) {
-    say!("Refused request: {answer}");
-    reply(client, answer.as_bytes());
+    if reply(client, answer.as_bytes()) {
+        say!("Refused request: {answer}");
+    }
 }

@@ -117,9 +117,9 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     say!("Load Balancer listening on {host}:{port}");
     // Ours: with --status, a live page of the workers and the last requests (status/).
     let lb = status::serve_if_asked(LoadBalancer::new(&options, port))?;
-    // Lines 74–82: accept clients for ever, each on a thread of its own. Ours: the cap, the
-    // back-off and --threads reuse (common::server::serve).
-    server::serve(&listener, options.serving, move |client| {
+    // Lines 74–82: accept clients, each on a thread of its own. Ours: the cap, the back-off,
+    // --threads reuse, and Ctrl-C or SIGTERM finishing what was taken (common::server::serve).
+    server::serve(listener, options.serving, move |client| {
         say!("Client connected: {}", python_addr(client.addr()));
         handle_client(client, &lb);
     })

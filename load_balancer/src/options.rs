@@ -13,10 +13,11 @@ use crate::export::Product;
 use crate::status::StatusAddress;
 use crate::strategy::Strategy;
 
-/// How long a client may take to send its whole request. client.py connects first and then
-/// asks the user for the number, so this is a person's typing time: a minute, as nginx's
-/// `client_header_timeout`. When every place is taken, a connection still waiting for its
-/// request makes room for a new one, so slow typists cannot lock the others out.
+/// How long a client may take to send its whole request, and to take its whole answer.
+/// client.py connects first and then asks the user for the number, so this is a person's
+/// typing time: a minute, as nginx's `client_header_timeout`. When every place is taken, a
+/// connection still waiting for its request makes room for a new one, so slow typists cannot
+/// lock the others out.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long to wait for a worker to accept a connection: HAProxy's usual `timeout connect 5s`.
@@ -26,8 +27,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long to wait for a worker's whole answer. The largest default request (100000!) takes
-/// about a tenth of a second; 30 s leaves room for a loaded machine and larger `--max-n`.
-pub const DEFAULT_WORKER_TIMEOUT: Duration = Duration::from_secs(30);
+/// about a tenth of a second, but a student slowing a worker with `time.sleep` is the lab's
+/// first experiment, and the Python load balancer waits for ever: five minutes waits for any
+/// sleep a student watches to its end. A frozen worker does not cost a request this long: a
+/// second worker is asked after a second (`failover.rs`); this only bounds a lone one.
+pub const DEFAULT_WORKER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How long a worker that failed is skipped before a health check tries it again: long enough
 /// that a dead worker costs clients almost nothing, short enough that a restarted one is back
@@ -55,9 +59,10 @@ Options:
   --port P                  port to listen on; 0 lets the OS choose [default: 65432]
   --registry FILE           file the workers register in [default: worker_ports.txt]
   --strategy S              round-robin, random or least-connections [default: round-robin]
-  --timeout SECS            how long a client's request may take to arrive [default: 60]
+  --timeout SECS            how long a client's request may take to arrive, and its
+                            answer to be taken [default: 60]
   --connect-timeout SECS    how long a worker may take to accept [default: 5]
-  --worker-timeout SECS     how long a worker may take to answer [default: 30]
+  --worker-timeout SECS     how long a worker may take to answer [default: 300]
   --cooldown SECS           how long a failed worker is skipped before it is checked
                             again; doubles while checks fail, up to 60 [default: 5]
   --max-connections N       clients served at once; more get `Error: server busy`

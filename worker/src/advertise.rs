@@ -8,7 +8,7 @@
 //! others should dial. A worker on 127.0.0.1 still writes the bare port, the Python format.
 
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use common::registry::{self, WorkerAddr};
@@ -50,10 +50,24 @@ pub fn advertised_host(host: &str, advertise: Option<&str>) -> Result<String, St
     Ok(chosen.to_string())
 }
 
-/// True for 0.0.0.0 and `::`, which mean "every address of this machine".
+/// True for a host that means "every address of this machine" once resolved as `bind`
+/// resolves it: 0.0.0.0 and `::`, and their other spellings, `0`, `0.0`, `[::]`,
+/// `0:0:0:0:0:0:0:0`, `::ffff:0.0.0.0`, so that none of them escapes the `--advertise` rule.
 fn is_every_address(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified())
+    let every = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_unspecified(),
+        IpAddr::V6(v6) => {
+            v6.is_unspecified() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified())
+        }
+    };
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return every(ip);
+    }
+    // The forms only the system's resolver reads (`0`, `0.0`, `0x0`), as bind reads them.
+    (bare, 0)
+        .to_socket_addrs()
+        .is_ok_and(|mut addrs| addrs.any(|addr| every(addr.ip())))
 }
 
 /// Prints the line the load balancer's registry needs for this worker and ends, for a lab
@@ -85,7 +99,16 @@ mod tests {
     fn advertises_the_bound_address_or_asks() {
         assert_eq!(advertised_host("10.0.0.2", None).unwrap(), "10.0.0.2");
         assert_eq!(advertised_host("127.0.0.1", None).unwrap(), "127.0.0.1");
-        for every in ["0.0.0.0", "::", "[::]"] {
+        let spellings = [
+            "0.0.0.0",
+            "::",
+            "[::]",
+            "0",
+            "0.0",
+            "0:0:0:0:0:0:0:0",
+            "::ffff:0.0.0.0",
+        ];
+        for every in spellings {
             assert!(
                 advertised_host(every, None)
                     .unwrap_err()
@@ -97,6 +120,7 @@ mod tests {
             "lab-pc-7"
         );
         assert!(advertised_host("0.0.0.0", Some("0.0.0.0")).is_err());
+        assert!(advertised_host("0.0.0.0", Some("0")).is_err());
         assert!(advertised_host("::", Some("not a host")).is_err());
     }
 }

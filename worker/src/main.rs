@@ -8,12 +8,12 @@ use std::process::ExitCode;
 
 use common::display::{python_addr, shorten};
 use common::error::{Context, Error, in_words};
-use common::factorial::factorial_digits;
 use common::registry::{self, WorkerAddr};
 use common::server::{self, Connection};
 use common::{cli, say};
 
 mod advertise;
+mod compute;
 mod options;
 mod request;
 use options::{HELP, Options, parse_args};
@@ -44,9 +44,9 @@ fn start_worker(options: Options) -> Result<(), Error> {
     say!("Worker registered on port {port}");
     // Line 29: listen(). std's bind above already listens, so there is nothing left to call.
     say!("Worker listening on {host}:{port}");
-    // Lines 33–35: accept for ever. Ours: a thread per connection, the cap, the back-off.
+    // Lines 33–35: accept. Ours: a thread each, the cap, the back-off, a gentle Ctrl-C.
     let serving = options.serving;
-    server::serve(&listener, serving, move |conn| {
+    server::serve(listener, serving, move |conn| {
         handle_connection(conn, &options)
     })
 }
@@ -60,7 +60,10 @@ fn handle_connection(conn: Connection, options: &Options) {
         return;
     };
     say!("Worker received number: {number}");
-    let result = factorial_digits(number);
+    // Line 51. Ours: a big n is given up if the asker goes away meanwhile (compute.rs).
+    let Some(result) = compute::factorial_for(&conn, number) else {
+        return;
+    };
     match conn.answer(result.as_bytes()) {
         Ok(()) => say!("Worker sent factorial: {}", shorten(&result)),
         // The load balancer went away or the network failed: only this request is lost.

@@ -16,11 +16,12 @@ use crate::advertise;
 /// busy for seconds and fill memory with digits.
 pub const DEFAULT_MAX_N: u64 = 100_000;
 
-/// How long a connection may take to send its whole request. Our load balancer sends at once,
-/// but a person may be typing at the other end: through `nc`, through HAProxy or nginx (which
-/// connect to the worker when the client connects), or through a student's own relay. So it
-/// is the load balancer's own minute for a person (`load_balancer --timeout`), which the
-/// printed configurations give as the client timeout: nothing in front waits longer.
+/// How long a connection may take to send its whole request, and to take its whole answer.
+/// Our load balancer sends at once, but a person may be typing at the other end: through
+/// `nc`, through HAProxy or nginx (which connect to the worker when the client connects), or
+/// through a student's own relay. So it is the load balancer's own minute for a person
+/// (`load_balancer --timeout`), which the printed configurations give as the client timeout:
+/// nothing in front waits longer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How many connections are served at once before new ones get `Error: server busy`. Each
@@ -46,7 +47,8 @@ Options:
   --fresh-registry       empty the registry file first (start a lab afresh; give it to the
                          first worker only)
   --max-n N              largest n served [default: 100000]
-  --timeout SECS         how long a request may take to arrive [default: 60]
+  --timeout SECS         how long a request may take to arrive, and its answer to be
+                         taken [default: 60]
   --max-connections N    connections served at once; more get `Error: server busy`
                          [default: 64]
   --threads MODE         spawn: a new thread for each connection, as in the Python;
