@@ -226,9 +226,14 @@ fn stop_next_in_turn(workers: &mut [Server], served: &[u16]) -> Result<(), Error
         .find(|w| w.port == *port)
         .ok_or_else(|| Error::new(format!("no worker of ours listens on port {port}")))?;
     say!("Stopping {} (as Ctrl-C would) ...", worker.process.tag);
-    if worker.process.interrupt()? == "TERM" {
+    match worker.process.interrupt()? {
         // A demo started with SIGINT ignored (`lab --fault &` in a script) passes that on.
-        say!("(it ignores Ctrl-C, as programs started in the background by a script do: SIGTERM)");
+        "TERM" => say!(
+            "(it ignores Ctrl-C, as programs started in the background by a script do: SIGTERM)"
+        ),
+        // Windows without a console to send Ctrl-Break through (see harness::process).
+        "KILL" => say!("(no console to send it Ctrl-Break through: ended outright instead)"),
+        _ => {}
     }
     worker.process.wait_for_exit(PATIENCE)?;
     Ok(())

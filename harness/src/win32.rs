@@ -1,0 +1,177 @@
+//! What the harness does to a program on Windows where Linux has a signal: Ctrl-C (here
+//! Ctrl-Break, sent to the program's console process group), a freeze and a thaw (as Ctrl-Z
+//! and `fg`: every thread of the process suspended, then resumed), a kill, and the list of
+//! which process started which (Linux's /proc). std has none of these, so the few Win32 calls
+//! they need are declared here, and only here; nothing in the lab's programs uses them.
+
+use std::ffi::c_void;
+use std::io;
+use std::os::windows::process::CommandExt;
+use std::process::Command;
+
+/// A Win32 handle to a process.
+type Handle = *mut c_void;
+
+/// `CREATE_NEW_PROCESS_GROUP`: the program leads a console process group of its own, whose
+/// number is its process id, so a Ctrl-Break sent to that group reaches it and what it
+/// starts, and not the harness.
+const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+
+/// `CTRL_BREAK_EVENT`. Windows delivers Ctrl-C (`CTRL_C_EVENT`) to a whole console only, never
+/// to one process group, so a program is stopped as by Ctrl-Break, which a program that does
+/// not catch it ends on just as on Ctrl-C (as ours and Python's do).
+const CTRL_BREAK_EVENT: u32 = 1;
+
+/// The rights asked for when opening a process: to end it, to suspend and resume it, and to
+/// wait for it.
+const PROCESS_TERMINATE: u32 = 0x0001;
+const PROCESS_SUSPEND_RESUME: u32 = 0x0800;
+const SYNCHRONIZE: u32 = 0x0010_0000;
+
+/// `CreateToolhelp32Snapshot`'s flag for a list of every process.
+const TH32CS_SNAPPROCESS: u32 = 0x0000_0002;
+
+/// What `CreateToolhelp32Snapshot` returns when it fails.
+const INVALID_HANDLE_VALUE: Handle = -1isize as Handle;
+
+/// What `WaitForSingleObject` returns for a process that has ended.
+const WAIT_OBJECT_0: u32 = 0;
+
+/// One process in a snapshot, as `Process32FirstW` fills it (`PROCESSENTRY32W`).
+#[repr(C)]
+struct ProcessEntry {
+    size: u32,
+    usage: u32,
+    process_id: u32,
+    default_heap_id: usize,
+    module_id: u32,
+    threads: u32,
+    parent_process_id: u32,
+    priority_class_base: i32,
+    flags: u32,
+    exe_file: [u16; 260],
+}
+
+#[link(name = "kernel32")]
+unsafe extern "system" {
+    fn GenerateConsoleCtrlEvent(event: u32, process_group_id: u32) -> i32;
+    fn OpenProcess(access: u32, inherit_handle: i32, process_id: u32) -> Handle;
+    fn CloseHandle(handle: Handle) -> i32;
+    fn TerminateProcess(process: Handle, exit_code: u32) -> i32;
+    fn WaitForSingleObject(handle: Handle, milliseconds: u32) -> u32;
+    fn CreateToolhelp32Snapshot(flags: u32, process_id: u32) -> Handle;
+    fn Process32FirstW(snapshot: Handle, entry: *mut ProcessEntry) -> i32;
+    fn Process32NextW(snapshot: Handle, entry: *mut ProcessEntry) -> i32;
+}
+
+#[link(name = "ntdll")]
+unsafe extern "system" {
+    // Suspends (resumes) every thread of a process, as a debugger does; not in Win32's
+    // documented set, yet the way Windows' own tools (Process Explorer, Resource Monitor's
+    // "Suspend process") freeze a whole process. Returns an NTSTATUS, 0 for success.
+    fn NtSuspendProcess(process: Handle) -> i32;
+    fn NtResumeProcess(process: Handle) -> i32;
+}
+
+/// Makes `command` start its program in a console process group of its own, so that
+/// [`ctrl_break`] can reach it alone.
+pub fn own_group(command: &mut Command) {
+    command.creation_flags(CREATE_NEW_PROCESS_GROUP);
+}
+
+/// Sends Ctrl-Break to the process group led by `pid` (started with [`own_group`]).
+pub fn ctrl_break(pid: u32) -> io::Result<()> {
+    // SAFETY: plain integers in, a BOOL out.
+    if unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Freezes every thread of process `pid`, as Ctrl-Z does on Linux.
+pub fn suspend(pid: u32) -> io::Result<()> {
+    // SAFETY: the handle is one OpenProcess gave with the right to suspend.
+    with_process(pid, PROCESS_SUSPEND_RESUME, |h| {
+        status(unsafe { NtSuspendProcess(h) })
+    })
+}
+
+/// Lets a process frozen by [`suspend`] run again.
+pub fn resume(pid: u32) -> io::Result<()> {
+    // SAFETY: the handle is one OpenProcess gave with the right to resume.
+    with_process(pid, PROCESS_SUSPEND_RESUME, |h| {
+        status(unsafe { NtResumeProcess(h) })
+    })
+}
+
+/// Ends process `pid` at once, as a crash would (SIGKILL on Linux).
+pub fn terminate(pid: u32) -> io::Result<()> {
+    with_process(pid, PROCESS_TERMINATE, |h| {
+        // SAFETY: the handle is one OpenProcess gave with the right to terminate. Exit code 1.
+        match unsafe { TerminateProcess(h, 1) } {
+            0 => Err(io::Error::last_os_error()),
+            _ => Ok(()),
+        }
+    })
+}
+
+/// True when process `pid` has ended, or no such process exists any more.
+pub fn is_dead(pid: u32) -> bool {
+    // SAFETY: the handle is one OpenProcess gave with the right to wait on it; 0 ms: a look.
+    match with_process(pid, SYNCHRONIZE, |h| {
+        Ok(unsafe { WaitForSingleObject(h, 0) })
+    }) {
+        Ok(waited) => waited == WAIT_OBJECT_0,
+        Err(_) => true,
+    }
+}
+
+/// Every process's (id, parent's id), from a snapshot of the system's process list: what
+/// /proc/PID/stat gives on Linux. Empty if no snapshot can be taken.
+pub fn parents() -> Vec<(u32, u32)> {
+    // SAFETY: asks for a snapshot of every process; the result is checked before use.
+    let snapshot = unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0) };
+    if snapshot == INVALID_HANDLE_VALUE || snapshot.is_null() {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    // SAFETY: all-zero bytes are a valid ProcessEntry (integers and an array of them).
+    let mut entry: ProcessEntry = unsafe { std::mem::zeroed() };
+    entry.size = std::mem::size_of::<ProcessEntry>() as u32;
+    // SAFETY: the snapshot is valid and `entry` is a PROCESSENTRY32W with its size set, as
+    // both calls require; each call only writes into it.
+    let mut more = unsafe { Process32FirstW(snapshot, &mut entry) } != 0;
+    while more {
+        found.push((entry.process_id, entry.parent_process_id));
+        // SAFETY: as above.
+        more = unsafe { Process32NextW(snapshot, &mut entry) } != 0;
+    }
+    // SAFETY: the snapshot is ours and closed once.
+    unsafe { CloseHandle(snapshot) };
+    found
+}
+
+/// Opens process `pid` with `access`, runs `act` on the handle, and closes it.
+fn with_process<T>(
+    pid: u32,
+    access: u32,
+    act: impl FnOnce(Handle) -> io::Result<T>,
+) -> io::Result<T> {
+    // SAFETY: plain integers in; the handle is checked before use.
+    let handle = unsafe { OpenProcess(access, 0, pid) };
+    if handle.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    let result = act(handle);
+    // SAFETY: the handle is ours and closed once.
+    unsafe { CloseHandle(handle) };
+    result
+}
+
+/// An NTSTATUS as a result: 0 is success.
+fn status(code: i32) -> io::Result<()> {
+    match code {
+        0 => Ok(()),
+        _ => Err(io::Error::other(format!("NTSTATUS {code:#x}"))),
+    }
+}
