@@ -23,6 +23,8 @@ const CLIENT_SESSION: &str = "$ client";
 const STOPPED_WORKER: &str = "Received request for factorial of 6";
 const FROZEN_WORKER: &str = "Received request for factorial of 5";
 const TIME_WAIT: &str = "$ load_balancer --port 47200; echo \"exit code $?\"";
+const POWERSHELL_CLIENT: &str = r"PS C:\lab> .\client.exe";
+const POWERSHELL_LOAD_BALANCER: &str = r"PS C:\lab> .\load_balancer.exe";
 
 /// The line of a transcript that stands for lines left out.
 const LEFT_OUT: &str = "...";
@@ -72,8 +74,11 @@ fn masked(line: &str) -> String {
     for registry in [
         "Registry file: ",
         "[load_balancer] Reading the workers from ",
+        "Reading the workers from ",
     ] {
-        if line.starts_with(registry) && line.ends_with("/worker_ports.txt") {
+        // A Linux path, or a Windows one (`C:\lab\worker_ports.txt`).
+        let path = line.strip_prefix(registry).unwrap_or_default();
+        if path.ends_with("/worker_ports.txt") || path.ends_with("\\worker_ports.txt") {
             return format!("{registry}#/worker_ports.txt");
         }
     }
@@ -346,6 +351,8 @@ fn every_transcript_in_readme_md_is_checked_here() {
         STOPPED_WORKER,
         FROZEN_WORKER,
         TIME_WAIT,
+        POWERSHELL_CLIENT,
+        POWERSHELL_LOAD_BALANCER,
     ];
     let blocks = transcripts();
     for block in &blocks {
@@ -356,4 +363,69 @@ fn every_transcript_in_readme_md_is_checked_here() {
         assert_eq!(checked, 1, "checked by {checked} tests here:\n{block:#?}");
     }
     assert_eq!(blocks.len(), keys.len());
+}
+
+/// README's PowerShell session in window 5: each `.\client.exe` line run again (on this OS,
+/// without PowerShell) prints the lines that follow it, stdout's then stderr's, and a line's
+/// `; "exit code $LASTEXITCODE"` prints the client's real exit code.
+#[test]
+fn the_powershell_client_session_is_what_the_client_prints() {
+    let (lab, _workers, load_balancer) = lab_by_hand("readme-powershell-client", 3);
+    let session = transcript(POWERSHELL_CLIENT);
+    let mut commands: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in &session {
+        match line.strip_prefix(POWERSHELL_CLIENT) {
+            Some(command) => commands.push((command, Vec::new())),
+            None => commands.last_mut().unwrap().1.push(*line),
+        }
+    }
+    let exit_code = r#"; "exit code $LASTEXITCODE""#;
+    for (command, shown) in commands {
+        let (args, says_exit_code) = match command.strip_suffix(exit_code) {
+            Some(args) => (args, true),
+            None => (command, false),
+        };
+        let args: Vec<&str> = args.split_whitespace().collect();
+        // The number typed at the prompt shows on the prompt's line, as on a console.
+        let typed = shown.iter().find_map(|l| l.strip_prefix(PROMPT));
+        let typed = typed.map(|number| format!("{number}\n"));
+        let finished = lab
+            .run_client(load_balancer.port, &args, typed.as_deref())
+            .unwrap();
+        let mut printed: Vec<String> = Vec::new();
+        for line in &finished.stdout {
+            // A pipe shows no typed number and no newline after the prompt.
+            match (line.strip_prefix(PROMPT), &typed) {
+                (Some(answer), Some(number)) => {
+                    printed.push(format!("{PROMPT}{}", number.trim_end()));
+                    printed.push(answer.to_string());
+                }
+                _ => printed.push(line.clone()),
+            }
+        }
+        printed.extend(finished.stderr.iter().cloned());
+        if says_exit_code {
+            printed.push(format!("exit code {}", finished.status.code().unwrap()));
+        }
+        assert_eq!(printed, shown, "{command}: {finished:?}");
+    }
+}
+
+/// README's PowerShell window 4: the load balancer's lines for the client's 12, the registry's
+/// path and the ports masked.
+#[test]
+fn the_powershell_load_balancer_window_is_what_the_load_balancer_prints() {
+    let (lab, _workers, mut load_balancer) = lab_by_hand("readme-powershell-lb", 3);
+    let finished = lab.run_client(load_balancer.port, &["12"], None).unwrap();
+    assert!(finished.status.success(), "{finished:?}");
+    load_balancer
+        .process
+        .wait_for("Response sent to client: ", PATIENCE)
+        .unwrap();
+    let shown = all_masked(&transcript(POWERSHELL_LOAD_BALANCER)[1..]);
+    let printed = printed_by(&mut load_balancer.process);
+    assert!(
+        shown_in(&shown, &printed),
+        "{shown:#?}\nnot in\n{printed:#?}"
+    );
 }

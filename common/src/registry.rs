@@ -741,6 +741,8 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let refusal = |path: &Path| read_registry(path).unwrap_err().to_string();
         assert_eq!(refusal(&dir), "not a regular file");
+        // A device that never ends (Windows has no such file to name).
+        #[cfg(unix)]
         assert_eq!(refusal(Path::new("/dev/zero")), "not a regular file");
         let big = dir.join("big.txt");
         fs::write(&big, "5001\n".repeat(1_000_000)).unwrap();

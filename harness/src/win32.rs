@@ -8,6 +8,7 @@ use std::ffi::c_void;
 use std::io;
 use std::os::windows::process::CommandExt;
 use std::process::Command;
+use std::time::Duration;
 
 /// A Win32 handle to a process.
 type Handle = *mut c_void;
@@ -26,6 +27,7 @@ const CTRL_BREAK_EVENT: u32 = 1;
 /// wait for it.
 const PROCESS_TERMINATE: u32 = 0x0001;
 const PROCESS_SUSPEND_RESUME: u32 = 0x0800;
+const PROCESS_QUERY_LIMITED_INFORMATION: u32 = 0x1000;
 const SYNCHRONIZE: u32 = 0x0010_0000;
 
 /// `CreateToolhelp32Snapshot`'s flag for a list of every process.
@@ -36,6 +38,22 @@ const INVALID_HANDLE_VALUE: Handle = -1isize as Handle;
 
 /// What `WaitForSingleObject` returns for a process that has ended.
 const WAIT_OBJECT_0: u32 = 0;
+
+/// A time as Win32 gives it: a count of 100 ns, in two halves (`FILETIME`).
+#[repr(C)]
+#[derive(Default)]
+struct FileTime {
+    low: u32,
+    high: u32,
+}
+
+impl FileTime {
+    /// The time as a duration (for a process's CPU time, which counts from zero).
+    fn duration(&self) -> Duration {
+        let hundreds_of_ns = (u64::from(self.high) << 32) | u64::from(self.low);
+        Duration::from_nanos(hundreds_of_ns.saturating_mul(100))
+    }
+}
 
 /// One process in a snapshot, as `Process32FirstW` fills it (`PROCESSENTRY32W`).
 #[repr(C)]
@@ -59,6 +77,13 @@ unsafe extern "system" {
     fn CloseHandle(handle: Handle) -> i32;
     fn TerminateProcess(process: Handle, exit_code: u32) -> i32;
     fn WaitForSingleObject(handle: Handle, milliseconds: u32) -> u32;
+    fn GetProcessTimes(
+        process: Handle,
+        creation: *mut FileTime,
+        exit: *mut FileTime,
+        kernel: *mut FileTime,
+        user: *mut FileTime,
+    ) -> i32;
     fn CreateToolhelp32Snapshot(flags: u32, process_id: u32) -> Handle;
     fn Process32FirstW(snapshot: Handle, entry: *mut ProcessEntry) -> i32;
     fn Process32NextW(snapshot: Handle, entry: *mut ProcessEntry) -> i32;
@@ -124,6 +149,22 @@ pub fn is_dead(pid: u32) -> bool {
         Ok(waited) => waited == WAIT_OBJECT_0,
         Err(_) => true,
     }
+}
+
+/// The CPU time (user and kernel) process `pid` has used so far, all its threads included:
+/// what /proc/PID/stat's utime and stime give on Linux. `None` if it cannot be read.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let [mut creation, mut exit, mut kernel, mut user] = Default::default();
+    with_process(pid, PROCESS_QUERY_LIMITED_INFORMATION, |h| {
+        // SAFETY: the handle may query the process; each pointer is to a FILETIME of ours.
+        match unsafe { GetProcessTimes(h, &mut creation, &mut exit, &mut kernel, &mut user) } {
+            0 => Err(io::Error::last_os_error()),
+            _ => Ok(()),
+        }
+    })
+    .ok()?;
+    let _ = (creation, exit);
+    Some(kernel.duration() + user.duration())
 }
 
 /// Every process's (id, parent's id), from a snapshot of the system's process list: what
