@@ -197,11 +197,21 @@ pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind((common::DEFAULT_HOST, port)).is_ok()
 }
 
-/// Whether a socket listens on TCP `port` on this machine, from Linux's tables of sockets
-/// (`/proc/net/tcp`, `/proc/net/tcp6`): learnt without connecting, since a connection is a
+/// Whether a socket listens on TCP `port` on this machine, from the system's tables of
+/// sockets (Linux's `/proc/net/tcp` and `/proc/net/tcp6`, Windows' `GetTcpTable`): learnt without connecting, since a connection is a
 /// request to a lab's server, and an empty one stops the Python worker (worker_server.py
 /// lines 43-45). `None` where there are no such tables.
 pub fn listens(port: u16) -> Option<bool> {
+    // Windows has no /proc; it gives the same tables through Win32.
+    #[cfg(windows)]
+    return crate::win32::listening_ports().map(|ports| ports.contains(&port));
+    #[cfg(not(windows))]
+    listens_in_proc(port)
+}
+
+/// [`listens`], from Linux's /proc/net/tcp and /proc/net/tcp6.
+#[cfg(not(windows))]
+fn listens_in_proc(port: u16) -> Option<bool> {
     /// The state number of a listening socket in those tables.
     const LISTEN: &str = "0A";
     let mut readable = false;

@@ -89,6 +89,15 @@ unsafe extern "system" {
     fn Process32NextW(snapshot: Handle, entry: *mut ProcessEntry) -> i32;
 }
 
+#[link(name = "iphlpapi")]
+unsafe extern "system" {
+    // The system's tables of TCP sockets, IPv4 and IPv6 (MIB_TCPTABLE, MIB_TCP6TABLE): a
+    // count, then one row per socket. Each returns 0, or ERROR_INSUFFICIENT_BUFFER with the
+    // size it needs.
+    fn GetTcpTable(table: *mut u8, size: *mut u32, order: i32) -> u32;
+    fn GetTcp6Table(table: *mut u8, size: *mut u32, order: i32) -> u32;
+}
+
 #[link(name = "ntdll")]
 unsafe extern "system" {
     // Suspends (resumes) every thread of a process, as a debugger does; not in Win32's
@@ -165,6 +174,70 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     .ok()?;
     let _ = (creation, exit);
     Some(kernel.duration() + user.duration())
+}
+
+/// The TCP ports that sockets listen on, IPv4 and IPv6, from the system's tables of sockets:
+/// what /proc/net/tcp and /proc/net/tcp6 give on Linux. `None` if neither can be read.
+pub fn listening_ports() -> Option<Vec<u16>> {
+    /// MIB_TCP_STATE_LISTEN.
+    const LISTEN: u32 = 2;
+    // An IPv4 row is 5 u32s: state, local address, local port, remote address, remote port.
+    let v4 = tcp_table(GetTcpTable, 5 * 4, 0, 2 * 4);
+    // An IPv6 row: state, local address (16 bytes), scope, local port, remote address, scope,
+    // remote port.
+    let v6 = tcp_table(GetTcp6Table, 4 + 16 + 4 + 4 + 16 + 4 + 4, 0, 4 + 16 + 4);
+    if v4.is_none() && v6.is_none() {
+        return None;
+    }
+    let rows = v4.into_iter().chain(v6).flatten();
+    // The port is in network byte order, in the low two bytes of its u32.
+    let ports = rows
+        .filter(|&(state, _)| state == LISTEN)
+        .map(|(_, port)| u16::from_be_bytes([port[0], port[1]]));
+    Some(ports.collect())
+}
+
+/// The function that fills one of the system's tables of TCP sockets.
+type TableFn = unsafe extern "system" fn(*mut u8, *mut u32, i32) -> u32;
+
+/// One table of TCP sockets, as (state, the local port's 4 bytes) for each row of
+/// `row_len` bytes, whose state is at byte `state_at` and local port at byte `port_at`.
+fn tcp_table(
+    fill: TableFn,
+    row_len: usize,
+    state_at: usize,
+    port_at: usize,
+) -> Option<Vec<(u32, [u8; 4])>> {
+    /// ERROR_INSUFFICIENT_BUFFER: the table outgrew the buffer; try again with the size given.
+    const TOO_SMALL: u32 = 122;
+    let mut size: u32 = 4096;
+    // A socket opened between the two calls makes the table larger again: a few tries.
+    for _ in 0..4 {
+        let mut buffer = vec![0u8; size as usize];
+        // SAFETY: the buffer holds `size` bytes, as the call is told; it writes no more.
+        match unsafe { fill(buffer.as_mut_ptr(), &mut size, 0) } {
+            0 => {
+                let count = u32::from_ne_bytes(buffer.get(..4)?.try_into().ok()?) as usize;
+                // The rows follow the count (a u32; the rows need no more alignment).
+                let rows = buffer.get(4..4 + count * row_len)?;
+                let field = |row: &[u8], at: usize| -> Option<[u8; 4]> {
+                    row.get(at..at + 4)?.try_into().ok()
+                };
+                return rows
+                    .chunks_exact(row_len)
+                    .map(|row| {
+                        Some((
+                            u32::from_ne_bytes(field(row, state_at)?),
+                            field(row, port_at)?,
+                        ))
+                    })
+                    .collect();
+            }
+            TOO_SMALL => continue,
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Every process's (id, parent's id), from a snapshot of the system's process list: what
