@@ -60,12 +60,13 @@ fn transcript(key: &str) -> Vec<&'static str> {
 }
 
 /// After each of these, the digits that follow are the OS's choice or a measured time.
-const MASKED_AFTER: [&str; 5] = [
+const MASKED_AFTER: [&str; 6] = [
     "('127.0.0.1', ",
     "127.0.0.1:",
     "on port ",
     "--port ",
     "answered in ",
+    "no answer in ",
 ];
 
 /// `line` with the numbers after [`MASKED_AFTER`] replaced by `#`, and the demo's scratch
