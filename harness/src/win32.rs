@@ -55,6 +55,23 @@ impl FileTime {
     }
 }
 
+/// A process's memory counters, as `K32GetProcessMemoryInfo` fills them
+/// (`PROCESS_MEMORY_COUNTERS`).
+#[repr(C)]
+#[derive(Default)]
+struct MemoryCounters {
+    size: u32,
+    page_fault_count: u32,
+    peak_working_set_size: usize,
+    working_set_size: usize,
+    quota_peak_paged_pool_usage: usize,
+    quota_paged_pool_usage: usize,
+    quota_peak_non_paged_pool_usage: usize,
+    quota_non_paged_pool_usage: usize,
+    pagefile_usage: usize,
+    peak_pagefile_usage: usize,
+}
+
 /// One process in a snapshot, as `Process32FirstW` fills it (`PROCESSENTRY32W`).
 #[repr(C)]
 struct ProcessEntry {
@@ -84,6 +101,7 @@ unsafe extern "system" {
         kernel: *mut FileTime,
         user: *mut FileTime,
     ) -> i32;
+    fn K32GetProcessMemoryInfo(process: Handle, counters: *mut MemoryCounters, size: u32) -> i32;
     fn CreateToolhelp32Snapshot(flags: u32, process_id: u32) -> Handle;
     fn Process32FirstW(snapshot: Handle, entry: *mut ProcessEntry) -> i32;
     fn Process32NextW(snapshot: Handle, entry: *mut ProcessEntry) -> i32;
@@ -174,6 +192,24 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     .ok()?;
     let _ = (creation, exit);
     Some(kernel.duration() + user.duration())
+}
+
+/// The most memory process `pid` has held in RAM at once, in bytes (its peak working set):
+/// what /proc/PID/status's VmHWM gives on Linux. `None` if it cannot be read.
+pub fn peak_memory(pid: u32) -> Option<u64> {
+    let mut counters = MemoryCounters {
+        size: std::mem::size_of::<MemoryCounters>() as u32,
+        ..MemoryCounters::default()
+    };
+    with_process(pid, PROCESS_QUERY_LIMITED_INFORMATION, |h| {
+        // SAFETY: the handle may query the process; the counters are ours, their size given.
+        match unsafe { K32GetProcessMemoryInfo(h, &mut counters, counters.size) } {
+            0 => Err(io::Error::last_os_error()),
+            _ => Ok(()),
+        }
+    })
+    .ok()?;
+    Some(counters.peak_working_set_size as u64)
 }
 
 /// The TCP ports that sockets listen on, IPv4 and IPv6, from the system's tables of sockets:
