@@ -289,8 +289,14 @@ mod ctrl_c {
     use std::ffi::c_int;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    /// SIGINT's number on Linux (and every Unix).
+    /// SIGINT's number on Linux (and every Unix), and in Windows' C library, where it stands
+    /// for Ctrl-C.
     const SIGINT: c_int = 2;
+
+    /// SIGBREAK, Ctrl-Break in Windows' C library: what a script (or our tests) can send to
+    /// the demo's own console process group, where Ctrl-C reaches a whole console only.
+    #[cfg(windows)]
+    const SIGBREAK: c_int = 21;
 
     /// Set by the handler.
     static PRESSED: AtomicBool = AtomicBool::new(false);
@@ -311,6 +317,9 @@ mod ctrl_c {
         // (one int, no result); the handler only stores to an atomic, which is safe at any
         // moment. Should it fail, Ctrl-C ends the demo as before, leaving its scratch folder.
         let _ = unsafe { signal(SIGINT, on_interrupt) };
+        // SAFETY: as above.
+        #[cfg(windows)]
+        let _ = unsafe { signal(SIGBREAK, on_interrupt) };
     }
 
     /// True once Ctrl-C has been pressed.

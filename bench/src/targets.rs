@@ -135,6 +135,7 @@ impl Drop for Target {
 }
 
 /// How often Linux counts a process's CPU time in /proc/PID/stat (USER_HZ, 100 on Linux).
+#[cfg(not(windows))]
 const TICKS_PER_SECOND: u32 = 100;
 
 impl Target {

@@ -109,11 +109,17 @@ unsafe extern "system" {
 
 #[link(name = "iphlpapi")]
 unsafe extern "system" {
-    // The system's tables of TCP sockets, IPv4 and IPv6 (MIB_TCPTABLE, MIB_TCP6TABLE): a
-    // count, then one row per socket. Each returns 0, or ERROR_INSUFFICIENT_BUFFER with the
-    // size it needs.
-    fn GetTcpTable(table: *mut u8, size: *mut u32, order: i32) -> u32;
-    fn GetTcp6Table(table: *mut u8, size: *mut u32, order: i32) -> u32;
+    // The system's table of listening TCP sockets of one address family, each with the
+    // process that owns it (TCP_TABLE_OWNER_PID_LISTENER): a count, then one row per socket.
+    // Returns 0, or ERROR_INSUFFICIENT_BUFFER with the size it needs.
+    fn GetExtendedTcpTable(
+        table: *mut u8,
+        size: *mut u32,
+        order: i32,
+        family: u32,
+        class: u32,
+        reserved: u32,
+    ) -> u32;
 }
 
 #[link(name = "ntdll")]
@@ -212,62 +218,65 @@ pub fn peak_memory(pid: u32) -> Option<u64> {
     Some(counters.peak_working_set_size as u64)
 }
 
-/// The TCP ports that sockets listen on, IPv4 and IPv6, from the system's tables of sockets:
-/// what /proc/net/tcp and /proc/net/tcp6 give on Linux. `None` if neither can be read.
-pub fn listening_ports() -> Option<Vec<u16>> {
-    /// MIB_TCP_STATE_LISTEN.
-    const LISTEN: u32 = 2;
-    // An IPv4 row is 5 u32s: state, local address, local port, remote address, remote port.
-    let v4 = tcp_table(GetTcpTable, 5 * 4, 0, 2 * 4);
-    // An IPv6 row: state, local address (16 bytes), scope, local port, remote address, scope,
-    // remote port.
-    let v6 = tcp_table(GetTcp6Table, 4 + 16 + 4 + 4 + 16 + 4 + 4, 0, 4 + 16 + 4);
-    if v4.is_none() && v6.is_none() {
-        return None;
+/// The TCP ports that sockets listen on, IPv4 and IPv6, each with the id of the process that
+/// listens, from the system's tables of sockets: what /proc/net/tcp and /proc/PID/fd give on
+/// Linux. `None` if neither table can be read.
+pub fn listeners() -> Option<Vec<(u16, u32)>> {
+    /// AF_INET and AF_INET6.
+    const FAMILIES: [u32; 2] = [2, 23];
+    // A row of each (MIB_TCPROW_OWNER_PID, MIB_TCP6ROW_OWNER_PID), and where in it the local
+    // port and the owner's id are: IPv4 has state, local address, local port, remote address,
+    // remote port, owner; IPv6 has local address (16 bytes), scope, local port, remote
+    // address (16), scope, remote port, state, owner.
+    const LAYOUTS: [(usize, usize, usize); 2] = [(24, 8, 20), (56, 20, 52)];
+    let mut found = None;
+    for (family, (row_len, port_at, pid_at)) in FAMILIES.into_iter().zip(LAYOUTS) {
+        let Some(rows) = tcp_table(family, row_len) else {
+            continue;
+        };
+        let field = |row: &[u8], at: usize| -> [u8; 4] {
+            let mut bytes = [0; 4];
+            bytes.copy_from_slice(&row[at..at + 4]);
+            bytes
+        };
+        let listening = rows.chunks_exact(row_len).map(|row| {
+            // The port is in network byte order, in the low two bytes of its u32.
+            let port = field(row, port_at);
+            (
+                u16::from_be_bytes([port[0], port[1]]),
+                u32::from_ne_bytes(field(row, pid_at)),
+            )
+        });
+        found.get_or_insert_with(Vec::new).extend(listening);
     }
-    let rows = v4.into_iter().chain(v6).flatten();
-    // The port is in network byte order, in the low two bytes of its u32.
-    let ports = rows
-        .filter(|&(state, _)| state == LISTEN)
-        .map(|(_, port)| u16::from_be_bytes([port[0], port[1]]));
-    Some(ports.collect())
+    found
 }
 
-/// The function that fills one of the system's tables of TCP sockets.
-type TableFn = unsafe extern "system" fn(*mut u8, *mut u32, i32) -> u32;
+/// The ports that sockets listen on (see [`listeners`]).
+pub fn listening_ports() -> Option<Vec<u16>> {
+    Some(listeners()?.into_iter().map(|(port, _)| port).collect())
+}
 
-/// One table of TCP sockets, as (state, the local port's 4 bytes) for each row of
-/// `row_len` bytes, whose state is at byte `state_at` and local port at byte `port_at`.
-fn tcp_table(
-    fill: TableFn,
-    row_len: usize,
-    state_at: usize,
-    port_at: usize,
-) -> Option<Vec<(u32, [u8; 4])>> {
+/// The rows of the table of listening TCP sockets of `family`, each `row_len` bytes.
+fn tcp_table(family: u32, row_len: usize) -> Option<Vec<u8>> {
+    /// TCP_TABLE_OWNER_PID_LISTENER: listening sockets only, with their owners.
+    const LISTENERS: u32 = 3;
     /// ERROR_INSUFFICIENT_BUFFER: the table outgrew the buffer; try again with the size given.
     const TOO_SMALL: u32 = 122;
     let mut size: u32 = 4096;
-    // A socket opened between the two calls makes the table larger again: a few tries.
+    // A socket opened between two calls makes the table larger again: a few tries.
     for _ in 0..4 {
-        let mut buffer = vec![0u8; size as usize];
-        // SAFETY: the buffer holds `size` bytes, as the call is told; it writes no more.
-        match unsafe { fill(buffer.as_mut_ptr(), &mut size, 0) } {
+        // u32s, for the table's alignment; `size` is in bytes.
+        let mut buffer = vec![0u32; (size as usize).div_ceil(4)];
+        let table = buffer.as_mut_ptr().cast::<u8>();
+        // SAFETY: the buffer holds at least `size` bytes, as the call is told, and is aligned
+        // for the table's u32s; the call writes no more than `size`.
+        match unsafe { GetExtendedTcpTable(table, &mut size, 0, family, LISTENERS, 0) } {
             0 => {
-                let count = u32::from_ne_bytes(buffer.get(..4)?.try_into().ok()?) as usize;
-                // The rows follow the count (a u32; the rows need no more alignment).
-                let rows = buffer.get(4..4 + count * row_len)?;
-                let field = |row: &[u8], at: usize| -> Option<[u8; 4]> {
-                    row.get(at..at + 4)?.try_into().ok()
-                };
-                return rows
-                    .chunks_exact(row_len)
-                    .map(|row| {
-                        Some((
-                            u32::from_ne_bytes(field(row, state_at)?),
-                            field(row, port_at)?,
-                        ))
-                    })
-                    .collect();
+                let bytes: Vec<u8> = buffer.iter().flat_map(|u| u.to_ne_bytes()).collect();
+                let count = *buffer.first()? as usize;
+                // The rows follow the count; an IPv4 row needs no more alignment than it has.
+                return bytes.get(4..4 + count * row_len).map(<[u8]>::to_vec);
             }
             TOO_SMALL => continue,
             _ => return None,
