@@ -1,8 +1,9 @@
-//! What the harness does to a program on Windows where Linux has a signal: Ctrl-C (here
-//! Ctrl-Break, sent to the program's console process group), a freeze and a thaw (as Ctrl-Z
-//! and `fg`: every thread of the process suspended, then resumed), a kill, and the list of
-//! which process started which (Linux's /proc). std has none of these, so the few Win32 calls
-//! they need are declared here, and only here; nothing in the lab's programs uses them.
+//! What the harness does to a program on Windows where Linux has a signal or /proc: Ctrl-C
+//! (here Ctrl-Break, sent to the program's console process group), a freeze and a thaw (as
+//! Ctrl-Z and `fg`: every thread of the process suspended, then resumed), a kill; and what
+//! /proc tells on Linux: which process started which, a process's CPU time and peak memory,
+//! and which ports are listened on, by whom. std has none of these, so the Win32 calls they
+//! need are declared here, and only here; nothing in the lab's programs uses them.
 
 use std::ffi::c_void;
 use std::io;
