@@ -27,9 +27,10 @@ enum Side {
     Rust,
 }
 
-/// A python3 command in the lab's folder, unbuffered so we see each line as it is printed.
+/// A Python 3 command in the lab's folder (`python3`, or `python` on Windows), unbuffered so
+/// we see each line as it is printed.
 fn python(lab: &Lab, args: &[&str]) -> Command {
-    let mut command = Command::new("python3");
+    let mut command = Command::new(harness::lab::python().unwrap_or("python3"));
     command.arg("-u").args(args).current_dir(lab.dir());
     command
 }

@@ -330,7 +330,9 @@ fn the_report_card_rows_are_what_lab_check_prints() {
             return say_skipped("the_report_card_rows_are_what_lab_check_prints", &why);
         }
     };
-    let worker = format!("python3 {}", python_lab.join("worker_server.py").display());
+    // Python 3 as python_lab_dir found it: `python3`, or `python` on Windows.
+    let python = harness::lab::python().unwrap_or("python3");
+    let worker = format!("{python} {}", python_lab.join("worker_server.py").display());
     let lab = Lab::new("readme-card").unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_lab"));
     command.args(["check", "--worker", &worker]);
