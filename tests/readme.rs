@@ -155,7 +155,11 @@ fn demo(args: &[&str]) -> Vec<String> {
 /// process's order.
 #[test]
 fn the_demo_transcript_is_what_the_demo_prints() {
-    let shown = all_masked(&transcript(DEMO));
+    let mut shown = all_masked(&transcript(DEMO));
+    // Run without cargo (the Windows tests under Wine), the demo has nothing to build.
+    if std::env::var_os("CARGO").is_none() {
+        shown.retain(|line| !line.starts_with("Building the programs: "));
+    }
     let printed = all_masked(&demo(&[]));
     assert_eq!(by_tag(&shown), by_tag(&printed), "{printed:#?}");
 }

@@ -134,7 +134,7 @@ fn unreadable_registry_is_refused(
 #[test]
 fn a_fifo_registry_is_refused_not_waited_on() -> Result<(), Error> {
     if cfg!(windows) {
-        return skipped_on_windows("a_fifo_registry_is_refused_not_waited_on", "a FIFO");
+        return skipped_on_windows("a_fifo_registry_is_refused_not_waited_on", "FIFO (mkfifo)");
     }
     unreadable_registry_is_refused("fifo-registry", |path| {
         let made = Command::new("mkfifo").arg(path).status().unwrap();

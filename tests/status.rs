@@ -274,7 +274,9 @@ fn the_page_is_off_unless_asked_for() {
     let _workers = lab.start_workers(1, &[]).unwrap();
     let mut plain = lab.start_load_balancer(&[]).unwrap();
     ask(plain.port, 5);
-    assert_eq!(listening_ports(plain.process.pid()), [plain.port]);
+    if let Some(ports) = listening_ports(plain.process.pid()) {
+        assert_eq!(ports, [plain.port]);
+    }
     if let Some(names) = thread_names(plain.process.pid()) {
         assert!(!names.contains(&"status page".to_string()));
     }
@@ -286,7 +288,9 @@ fn the_page_is_off_unless_asked_for() {
     ask(with_page.port, 5);
     let mut expected = vec![with_page.port, page];
     expected.sort();
-    assert_eq!(listening_ports(with_page.process.pid()), expected);
+    if let Some(ports) = listening_ports(with_page.process.pid()) {
+        assert_eq!(ports, expected);
+    }
     if let Some(names) = thread_names(with_page.process.pid()) {
         assert!(names.contains(&"status page".to_string()));
     }
@@ -299,23 +303,31 @@ fn the_page_is_off_unless_asked_for() {
 }
 
 /// The TCP ports process `pid` listens on, sorted, from the system's tables of listening
-/// sockets, which name each one's process on Windows (see harness::win32).
+/// sockets, which name each one's process on Windows (see harness::win32). Under Wine they
+/// name none (process 0): then the test says that part skipped, and `None`.
 #[cfg(windows)]
-fn listening_ports(pid: u32) -> Vec<u16> {
+fn listening_ports(pid: u32) -> Option<Vec<u16>> {
     let listeners = harness::win32::listeners().unwrap();
+    if listeners.iter().all(|&(_, owner)| owner == 0) {
+        say_skipped(
+            "the_page_is_off_unless_asked_for (its listening ports)",
+            "this system's table of sockets names no process that listens (Wine's gives 0)",
+        );
+        return None;
+    }
     let mut ports: Vec<u16> = listeners
         .into_iter()
         .filter(|&(_, owner)| owner == pid)
         .map(|(port, _)| port)
         .collect();
     ports.sort();
-    ports
+    Some(ports)
 }
 
 /// The TCP ports process `pid` listens on, sorted, from Linux's /proc: the sockets among its
 /// open files that the kernel's tables list as listening.
 #[cfg(not(windows))]
-fn listening_ports(pid: u32) -> Vec<u16> {
+fn listening_ports(pid: u32) -> Option<Vec<u16>> {
     let sockets: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
@@ -341,7 +353,7 @@ fn listening_ports(pid: u32) -> Vec<u16> {
         }
     }
     ports.sort();
-    ports
+    Some(ports)
 }
 
 /// The names of process `pid`'s threads, from Linux's /proc; on Windows, where no other
