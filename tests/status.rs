@@ -309,10 +309,14 @@ fn the_page_is_off_unless_asked_for() {
 fn listening_ports(pid: u32) -> Option<Vec<u16>> {
     let listeners = harness::win32::listeners().unwrap();
     if listeners.iter().all(|&(_, owner)| owner == 0) {
-        say_skipped(
-            "the_page_is_off_unless_asked_for (its listening ports)",
-            "this system's table of sockets names no process that listens (Wine's gives 0)",
-        );
+        // Said once, though asked for each of the test's two load balancers.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            say_skipped(
+                "the_page_is_off_unless_asked_for (its listening ports)",
+                "this system's table of sockets names no process that listens (Wine's gives 0)",
+            )
+        });
         return None;
     }
     let mut ports: Vec<u16> = listeners
@@ -361,10 +365,14 @@ fn listening_ports(pid: u32) -> Option<Vec<u16>> {
 /// `None`.
 fn thread_names(pid: u32) -> Option<Vec<String>> {
     if cfg!(windows) {
-        say_skipped(
-            "the_page_is_off_unless_asked_for (the page's thread)",
-            "Windows has no /proc to list another process's threads by name",
-        );
+        // Said once, though asked for each of the test's two load balancers.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            say_skipped(
+                "the_page_is_off_unless_asked_for (the page's thread)",
+                "Windows has no /proc to list another process's threads by name",
+            )
+        });
         return None;
     }
     let names = std::fs::read_dir(format!("/proc/{pid}/task"))
