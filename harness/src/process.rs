@@ -92,6 +92,7 @@ impl Running {
         let mut child = command
             .spawn()
             .context(|| format!("cannot start {tag} ({command:?})"))?;
+        end_with_harness(&child);
         let (sender, lines) = mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
             forward_lines(stdout, Stream::Stdout, tag, echo, sender.clone());
@@ -118,6 +119,7 @@ impl Running {
         let mut child = command
             .spawn()
             .context(|| format!("cannot start {tag} ({command:?})"))?;
+        end_with_harness(&child);
         let (sender, lines) = mpsc::channel();
         if let Some(stderr) = child.stderr.take() {
             forward_lines(stderr, Stream::Stderr, tag, Echo::Quiet, sender);
@@ -141,6 +143,7 @@ impl Running {
         let child = command
             .spawn()
             .context(|| format!("cannot start {tag} ({command:?})"))?;
+        end_with_harness(&child);
         // No line will ever arrive: the sender is dropped at once.
         let (_, lines) = mpsc::channel();
         Ok(Running::new(tag, child, lines))
@@ -157,6 +160,7 @@ impl Running {
         let child = command
             .spawn()
             .context(|| format!("cannot start {tag} ({command:?})"))?;
+        end_with_harness(&child);
         // No line will ever arrive: the sender is dropped at once.
         let (_, lines) = mpsc::channel();
         Ok(Running::new(tag, child, lines))
@@ -596,6 +600,15 @@ fn signal_one(name: &str, pid: u32) -> std::io::Result<()> {
             "no Windows form of SIG{name}"
         ))),
     }
+}
+
+/// On Windows, makes the program end when the harness does (see
+/// [`crate::win32::end_with_harness`]); on Linux a terminal's Ctrl-C reaches it anyway.
+fn end_with_harness(child: &Child) {
+    #[cfg(windows)]
+    crate::win32::end_with_harness(child);
+    #[cfg(not(windows))]
+    let _ = child;
 }
 
 /// Starts a program in a console process group of its own on Windows, so that a Ctrl-Break

@@ -7,8 +7,10 @@
 
 use std::ffi::c_void;
 use std::io;
+use std::os::windows::io::AsRawHandle;
 use std::os::windows::process::CommandExt;
-use std::process::Command;
+use std::process::{Child, Command};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// A Win32 handle to a process.
@@ -73,6 +75,27 @@ struct MemoryCounters {
     peak_pagefile_usage: usize,
 }
 
+/// The limits of a job, as `SetInformationJobObject` takes them
+/// (`JOBOBJECT_EXTENDED_LIMIT_INFORMATION`); only `limit_flags` is set.
+#[repr(C)]
+#[derive(Default)]
+struct JobLimits {
+    per_process_user_time_limit: i64,
+    per_job_user_time_limit: i64,
+    limit_flags: u32,
+    minimum_working_set_size: usize,
+    maximum_working_set_size: usize,
+    active_process_limit: u32,
+    affinity: usize,
+    priority_class: u32,
+    scheduling_class: u32,
+    io_counters: [u64; 6],
+    process_memory_limit: usize,
+    job_memory_limit: usize,
+    peak_process_memory_used: usize,
+    peak_job_memory_used: usize,
+}
+
 /// One process in a snapshot, as `Process32FirstW` fills it (`PROCESSENTRY32W`).
 #[repr(C)]
 struct ProcessEntry {
@@ -103,6 +126,9 @@ unsafe extern "system" {
         user: *mut FileTime,
     ) -> i32;
     fn K32GetProcessMemoryInfo(process: Handle, counters: *mut MemoryCounters, size: u32) -> i32;
+    fn CreateJobObjectW(attributes: *mut c_void, name: *const u16) -> Handle;
+    fn SetInformationJobObject(job: Handle, class: u32, info: *mut c_void, size: u32) -> i32;
+    fn AssignProcessToJobObject(job: Handle, process: Handle) -> i32;
     fn CreateToolhelp32Snapshot(flags: u32, process_id: u32) -> Handle;
     fn Process32FirstW(snapshot: Handle, entry: *mut ProcessEntry) -> i32;
     fn Process32NextW(snapshot: Handle, entry: *mut ProcessEntry) -> i32;
@@ -136,6 +162,47 @@ unsafe extern "system" {
 /// [`ctrl_break`] can reach it alone.
 pub fn own_group(command: &mut Command) {
     command.creation_flags(CREATE_NEW_PROCESS_GROUP);
+}
+
+/// Makes `child` end when the harness does, however it ends. On Linux a terminal's Ctrl-C
+/// reaches every program the demo or a test started; here each runs in a process group of
+/// its own (see [`own_group`]), which Ctrl-C does not reach, so a Ctrl-C that ends the harness
+/// would leave them running. Every one is put in one job that Windows closes, and kills,
+/// with the harness. Where no such job can be made, they are stopped as before: on drop.
+pub fn end_with_harness(child: &Child) {
+    if let Some(&job) = harness_job().as_ref() {
+        // SAFETY: the job handle lives as long as the process; the child's handle is open
+        // while `child` is. A failure (the child has exited already) leaves nothing to do.
+        unsafe { AssignProcessToJobObject(job as Handle, child.as_raw_handle()) };
+    }
+}
+
+/// The job that ends with the harness (see [`end_with_harness`]), made once; its handle as an
+/// integer, since a raw pointer cannot be shared between threads.
+fn harness_job() -> &'static Option<usize> {
+    /// JobObjectExtendedLimitInformation, and its flag that kills the job's processes when
+    /// its last handle, ours, closes.
+    const EXTENDED_LIMITS: u32 = 9;
+    const KILL_ON_JOB_CLOSE: u32 = 0x2000;
+    static JOB: OnceLock<Option<usize>> = OnceLock::new();
+    JOB.get_or_init(|| {
+        // SAFETY: no attributes and no name: a new, unnamed job.
+        let job = unsafe { CreateJobObjectW(std::ptr::null_mut(), std::ptr::null()) };
+        if job.is_null() {
+            return None;
+        }
+        let mut limits = JobLimits {
+            limit_flags: KILL_ON_JOB_CLOSE,
+            ..JobLimits::default()
+        };
+        let size = std::mem::size_of::<JobLimits>() as u32;
+        let info = (&mut limits as *mut JobLimits).cast::<c_void>();
+        // SAFETY: `info` points to a JOBOBJECT_EXTENDED_LIMIT_INFORMATION of `size` bytes.
+        match unsafe { SetInformationJobObject(job, EXTENDED_LIMITS, info, size) } {
+            0 => None,
+            _ => Some(job as usize),
+        }
+    })
 }
 
 /// Sends Ctrl-Break to the process group led by `pid` (started with [`own_group`]).
