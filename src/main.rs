@@ -226,9 +226,14 @@ fn stop_next_in_turn(workers: &mut [Server], served: &[u16]) -> Result<(), Error
         .find(|w| w.port == *port)
         .ok_or_else(|| Error::new(format!("no worker of ours listens on port {port}")))?;
     say!("Stopping {} (as Ctrl-C would) ...", worker.process.tag);
-    if worker.process.interrupt()? == "TERM" {
+    match worker.process.interrupt()? {
         // A demo started with SIGINT ignored (`lab --fault &` in a script) passes that on.
-        say!("(it ignores Ctrl-C, as programs started in the background by a script do: SIGTERM)");
+        "TERM" => say!(
+            "(it ignores Ctrl-C, as programs started in the background by a script do: SIGTERM)"
+        ),
+        // Windows without a console to send Ctrl-Break through (see harness::process).
+        "KILL" => say!("(no console to send it Ctrl-Break through: ended outright instead)"),
+        _ => {}
     }
     worker.process.wait_for_exit(PATIENCE)?;
     Ok(())
@@ -284,8 +289,14 @@ mod ctrl_c {
     use std::ffi::c_int;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    /// SIGINT's number on Linux (and every Unix).
+    /// SIGINT's number on Linux (and every Unix), and in Windows' C library, where it stands
+    /// for Ctrl-C.
     const SIGINT: c_int = 2;
+
+    /// SIGBREAK, Ctrl-Break in Windows' C library: what a script (or our tests) can send to
+    /// the demo's own console process group, where Ctrl-C reaches a whole console only.
+    #[cfg(windows)]
+    const SIGBREAK: c_int = 21;
 
     /// Set by the handler.
     static PRESSED: AtomicBool = AtomicBool::new(false);
@@ -306,6 +317,9 @@ mod ctrl_c {
         // (one int, no result); the handler only stores to an atomic, which is safe at any
         // moment. Should it fail, Ctrl-C ends the demo as before, leaving its scratch folder.
         let _ = unsafe { signal(SIGINT, on_interrupt) };
+        // SAFETY: as above.
+        #[cfg(windows)]
+        let _ = unsafe { signal(SIGBREAK, on_interrupt) };
     }
 
     /// True once Ctrl-C has been pressed.

@@ -98,6 +98,12 @@ fn demo_with_fault_stops_a_worker_and_every_answer_arrives() {
 /// number is answered; it does not wait a minute for a Ctrl-C that cannot work.
 #[test]
 fn demo_with_fault_started_in_the_background_still_stops_a_worker() {
+    if cfg!(windows) {
+        return harness::lab::say_skipped(
+            "demo_with_fault_started_in_the_background_still_stops_a_worker",
+            "Windows has no SIGINT for a script to ignore (nor sh to start it so)",
+        );
+    }
     let output = Command::new("sh")
         .args(["-c", "trap '' INT; exec \"$0\" --fault"])
         .arg(env!("CARGO_BIN_EXE_lab"))
@@ -145,4 +151,48 @@ fn demo_takes_help_and_refuses_unknown_arguments() {
     );
     assert!(stderr.contains("Try 'lab --help'"), "{stderr}");
     assert!(output.stdout.is_empty(), "it started something");
+}
+
+/// On Windows the demo's programs end with it however it ends, as a terminal's Ctrl-C ends
+/// them all on Linux: each runs in a process group of its own, which Ctrl-C does not reach,
+/// so they are in a job that Windows kills with the demo. Here the demo is ended outright,
+/// and every port its workers and load balancer listened on closes.
+#[cfg(windows)]
+#[test]
+fn the_demo_s_programs_end_with_it_on_windows() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .arg("--status")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ports = Vec::new();
+    for line in BufReader::new(demo.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains("listening on 127.0.0.1:") {
+            ports.push(harness::lab::port_at_end(&line).unwrap());
+        }
+        if line.contains("press Ctrl-C") {
+            break;
+        }
+    }
+    assert_eq!(
+        ports.len(),
+        4,
+        "three workers and the load balancer: {ports:?}"
+    );
+    demo.kill().unwrap(); // the demo alone, as a crash or Task Manager would end it
+    demo.wait().unwrap();
+    let deadline = Instant::now() + harness::lab::PATIENCE;
+    let listening = || -> Vec<u16> {
+        let open = harness::win32::listening_ports().unwrap();
+        ports.iter().copied().filter(|p| open.contains(p)).collect()
+    };
+    while !listening().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(listening(), [], "still listening after the demo ended");
 }

@@ -182,7 +182,8 @@ fn an_answer_that_cannot_be_sent_is_not_logged_as_sent() -> Result<(), Error> {
          print('reset', flush=True)\n",
         lb.port
     );
-    let mut command = std::process::Command::new("python3");
+    // Python 3 as python_lab_dir found it: `python3`, or `python` on Windows.
+    let mut command = std::process::Command::new(harness::lab::python().unwrap_or("python3"));
     command.args(["-c", &script]);
     let mut client = lab.start("client", command)?;
     lb.process

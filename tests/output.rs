@@ -71,6 +71,13 @@ fn output_closed_by_its_reader() -> Result<(), Error> {
 /// log, and answers every request (it exited 101 after registering when `println!` panicked).
 #[test]
 fn output_to_a_full_disk() -> Result<(), Error> {
+    if cfg!(windows) {
+        harness::lab::say_skipped(
+            "output_to_a_full_disk",
+            "Windows has no /dev/full, a file that is always full",
+        );
+        return Ok(());
+    }
     let lab = Lab::new("full")?;
     let command = lab.command("worker")?;
     let full = std::fs::File::create("/dev/full").unwrap();
@@ -137,7 +144,11 @@ fn demo_piped_into_head() -> Result<(), Error> {
     assert!(output.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!scratch.exists(), "{} left behind", scratch.display());
-    assert_eq!(processes_in(&scratch), Vec::<String>::new());
+    // Windows refuses to remove a folder that a process works in, so there its removal,
+    // above, shows that no process was left in it; Linux lists them in /proc.
+    if cfg!(unix) {
+        assert_eq!(processes_in(&scratch), Vec::<String>::new());
+    }
     Ok(())
 }
 

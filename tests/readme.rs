@@ -23,6 +23,8 @@ const CLIENT_SESSION: &str = "$ client";
 const STOPPED_WORKER: &str = "Received request for factorial of 6";
 const FROZEN_WORKER: &str = "Received request for factorial of 5";
 const TIME_WAIT: &str = "$ load_balancer --port 47200; echo \"exit code $?\"";
+const POWERSHELL_CLIENT: &str = r"PS C:\lab> .\client.exe";
+const POWERSHELL_LOAD_BALANCER: &str = r"PS C:\lab> .\load_balancer.exe";
 
 /// The line of a transcript that stands for lines left out.
 const LEFT_OUT: &str = "...";
@@ -58,12 +60,13 @@ fn transcript(key: &str) -> Vec<&'static str> {
 }
 
 /// After each of these, the digits that follow are the OS's choice or a measured time.
-const MASKED_AFTER: [&str; 5] = [
+const MASKED_AFTER: [&str; 6] = [
     "('127.0.0.1', ",
     "127.0.0.1:",
     "on port ",
     "--port ",
     "answered in ",
+    "no answer in ",
 ];
 
 /// `line` with the numbers after [`MASKED_AFTER`] replaced by `#`, and the demo's scratch
@@ -72,8 +75,11 @@ fn masked(line: &str) -> String {
     for registry in [
         "Registry file: ",
         "[load_balancer] Reading the workers from ",
+        "Reading the workers from ",
     ] {
-        if line.starts_with(registry) && line.ends_with("/worker_ports.txt") {
+        // A Linux path, or a Windows one (`C:\lab\worker_ports.txt`).
+        let path = line.strip_prefix(registry).unwrap_or_default();
+        if path.ends_with("/worker_ports.txt") || path.ends_with("\\worker_ports.txt") {
             return format!("{registry}#/worker_ports.txt");
         }
     }
@@ -149,7 +155,11 @@ fn demo(args: &[&str]) -> Vec<String> {
 /// process's order.
 #[test]
 fn the_demo_transcript_is_what_the_demo_prints() {
-    let shown = all_masked(&transcript(DEMO));
+    let mut shown = all_masked(&transcript(DEMO));
+    // Run without cargo (the Windows tests under Wine), the demo has nothing to build.
+    if std::env::var_os("CARGO").is_none() {
+        shown.retain(|line| !line.starts_with("Building the programs: "));
+    }
     let printed = all_masked(&demo(&[]));
     assert_eq!(by_tag(&shown), by_tag(&printed), "{printed:#?}");
 }
@@ -201,6 +211,13 @@ fn run_in_shell(lab: &Lab, port: u16, line: &str, typed: &str) -> Finished {
 /// not, so the prompt's line and the next are one here.)
 #[test]
 fn the_client_session_is_what_the_client_prints() {
+    if cfg!(windows) {
+        return say_skipped(
+            "the_client_session_is_what_the_client_prints",
+            "README's session in terminal 5 is an sh session (its PowerShell twin is \
+             the_powershell_client_session_is_what_the_client_prints)",
+        );
+    }
     let (lab, _workers, load_balancer) = lab_by_hand("readme-client", 3);
     let session = transcript(CLIENT_SESSION);
     let mut commands = Vec::new();
@@ -286,10 +303,16 @@ fn the_frozen_worker_transcript_is_what_the_load_balancer_prints() {
 /// balancer started there says what README shows, and exits 1.
 #[test]
 fn the_time_wait_transcript_is_what_the_load_balancer_prints() {
-    if Command::new("python3").arg("--version").output().is_err() {
+    if harness::lab::python().is_none() {
         return say_skipped(
             "the_time_wait_transcript_is_what_the_load_balancer_prints",
-            "python3 is not installed",
+            "Python 3 is not installed (python3, python or py)",
+        );
+    }
+    if cfg!(windows) {
+        return say_skipped(
+            "the_time_wait_transcript_is_what_the_load_balancer_prints",
+            "README's line is an sh line (`echo \"exit code $?\"`)",
         );
     }
     let lab = Lab::new("readme-time-wait").unwrap();
@@ -317,7 +340,9 @@ fn the_report_card_rows_are_what_lab_check_prints() {
             return say_skipped("the_report_card_rows_are_what_lab_check_prints", &why);
         }
     };
-    let worker = format!("python3 {}", python_lab.join("worker_server.py").display());
+    // Python 3 as python_lab_dir found it: `python3`, or `python` on Windows.
+    let python = harness::lab::python().unwrap_or("python3");
+    let worker = format!("{python} {}", python_lab.join("worker_server.py").display());
     let lab = Lab::new("readme-card").unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_lab"));
     command.args(["check", "--worker", &worker]);
@@ -346,6 +371,8 @@ fn every_transcript_in_readme_md_is_checked_here() {
         STOPPED_WORKER,
         FROZEN_WORKER,
         TIME_WAIT,
+        POWERSHELL_CLIENT,
+        POWERSHELL_LOAD_BALANCER,
     ];
     let blocks = transcripts();
     for block in &blocks {
@@ -438,4 +465,69 @@ fn matches_print(pattern: &str, text: &str) -> bool {
         }
     }
     left.is_empty()
+}
+
+/// README's PowerShell session in window 5: each `.\client.exe` line run again (on this OS,
+/// without PowerShell) prints the lines that follow it, stdout's then stderr's, and a line's
+/// `; "exit code $LASTEXITCODE"` prints the client's real exit code.
+#[test]
+fn the_powershell_client_session_is_what_the_client_prints() {
+    let (lab, _workers, load_balancer) = lab_by_hand("readme-powershell-client", 3);
+    let session = transcript(POWERSHELL_CLIENT);
+    let mut commands: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in &session {
+        match line.strip_prefix(POWERSHELL_CLIENT) {
+            Some(command) => commands.push((command, Vec::new())),
+            None => commands.last_mut().unwrap().1.push(*line),
+        }
+    }
+    let exit_code = r#"; "exit code $LASTEXITCODE""#;
+    for (command, shown) in commands {
+        let (args, says_exit_code) = match command.strip_suffix(exit_code) {
+            Some(args) => (args, true),
+            None => (command, false),
+        };
+        let args: Vec<&str> = args.split_whitespace().collect();
+        // The number typed at the prompt shows on the prompt's line, as on a console.
+        let typed = shown.iter().find_map(|l| l.strip_prefix(PROMPT));
+        let typed = typed.map(|number| format!("{number}\n"));
+        let finished = lab
+            .run_client(load_balancer.port, &args, typed.as_deref())
+            .unwrap();
+        let mut printed: Vec<String> = Vec::new();
+        for line in &finished.stdout {
+            // A pipe shows no typed number and no newline after the prompt.
+            match (line.strip_prefix(PROMPT), &typed) {
+                (Some(answer), Some(number)) => {
+                    printed.push(format!("{PROMPT}{}", number.trim_end()));
+                    printed.push(answer.to_string());
+                }
+                _ => printed.push(line.clone()),
+            }
+        }
+        printed.extend(finished.stderr.iter().cloned());
+        if says_exit_code {
+            printed.push(format!("exit code {}", finished.status.code().unwrap()));
+        }
+        assert_eq!(printed, shown, "{command}: {finished:?}");
+    }
+}
+
+/// README's PowerShell window 4: the load balancer's lines for the client's 12, the registry's
+/// path and the ports masked.
+#[test]
+fn the_powershell_load_balancer_window_is_what_the_load_balancer_prints() {
+    let (lab, _workers, mut load_balancer) = lab_by_hand("readme-powershell-lb", 3);
+    let finished = lab.run_client(load_balancer.port, &["12"], None).unwrap();
+    assert!(finished.status.success(), "{finished:?}");
+    load_balancer
+        .process
+        .wait_for("Response sent to client: ", PATIENCE)
+        .unwrap();
+    let shown = all_masked(&transcript(POWERSHELL_LOAD_BALANCER)[1..]);
+    let printed = printed_by(&mut load_balancer.process);
+    assert!(
+        shown_in(&shown, &printed),
+        "{shown:#?}\nnot in\n{printed:#?}"
+    );
 }

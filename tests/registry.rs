@@ -133,6 +133,9 @@ fn unreadable_registry_is_refused(
 /// refused before it is opened.
 #[test]
 fn a_fifo_registry_is_refused_not_waited_on() -> Result<(), Error> {
+    if cfg!(windows) {
+        return skipped_on_windows("a_fifo_registry_is_refused_not_waited_on", "FIFO (mkfifo)");
+    }
     unreadable_registry_is_refused("fifo-registry", |path| {
         let made = Command::new("mkfifo").arg(path).status().unwrap();
         assert!(made.success(), "mkfifo failed");
@@ -142,9 +145,20 @@ fn a_fifo_registry_is_refused_not_waited_on() -> Result<(), Error> {
 /// The registry made a symlink to /dev/zero, which never ends: refused as not a regular file.
 #[test]
 fn a_registry_linked_to_dev_zero_is_refused() -> Result<(), Error> {
-    unreadable_registry_is_refused("zero-registry", |path| {
-        std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+    if cfg!(windows) {
+        return skipped_on_windows("a_registry_linked_to_dev_zero_is_refused", "/dev/zero");
+    }
+    unreadable_registry_is_refused("zero-registry", |_path| {
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/dev/zero", _path).unwrap();
     })
+}
+
+/// Says that `test` skipped on Windows, which has no `what` for a registry to be made into.
+fn skipped_on_windows(test: &str, what: &str) -> Result<(), Error> {
+    let why = format!("Windows has no {what}, so the registry cannot be made one there");
+    harness::skips::say_skipped(test, &why);
+    Ok(())
 }
 
 /// 100,000 garbage lines before one live worker: every request is served, and the load
@@ -183,14 +197,17 @@ fn a_missing_registry_is_named_once() -> Result<(), Error> {
     for _ in 0..3 {
         assert_eq!(ask_text(lb.port, "5")?, "Error: No workers available.");
     }
+    // The folder as a program working in it sees it: Linux resolves the links in its path;
+    // Windows keeps it as given (canonicalize would add `\\?\`).
+    let folder = if cfg!(windows) {
+        lab.dir().to_path_buf()
+    } else {
+        lab.dir().canonicalize().unwrap()
+    };
     let missing = format!(
         "{} does not exist: no worker registered in this folder (start the workers here, or \
          give --registry PATH)",
-        lab.dir()
-            .canonicalize()
-            .unwrap()
-            .join("worker_ports.txt")
-            .display()
+        folder.join("worker_ports.txt").display()
     );
     lb.process.wait_for("No available workers.", PATIENCE)?;
     let lines = lb
@@ -198,5 +215,38 @@ fn a_missing_registry_is_named_once() -> Result<(), Error> {
         .drain_when_quiet(Duration::from_millis(300), PATIENCE);
     let said = lines.iter().filter(|l| l.text == missing).count();
     assert_eq!(said, 1, "{lines:#?}");
+    Ok(())
+}
+
+/// A registry begun on Windows by PowerShell 5.1 (`echo PORT > worker_ports.txt`, UTF-16 with
+/// a byte-order mark): a worker started after it appends its line in UTF-16 too, and the load
+/// balancer reads both lines, so each worker serves a request.
+#[test]
+fn a_registry_begun_by_powershell_stays_utf16() -> Result<(), Error> {
+    let lab = Lab::new("powershell-registry")?;
+    // The first worker registers elsewhere; its port goes in as a student's `echo` would.
+    let first = lab.start_worker("worker 1", &["--registry", "elsewhere.txt"])?;
+    let by_powershell: Vec<u8> = std::iter::once(0xFEFF)
+        .chain(format!("{}\r\n", first.port).encode_utf16())
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    std::fs::write(lab.registry(), by_powershell).unwrap();
+    let second = lab.start_worker("worker 2", &[])?;
+    let bytes = std::fs::read(lab.registry()).unwrap();
+    let expected: Vec<u8> = std::iter::once(0xFEFF)
+        .chain(format!("{}\r\n{}\r\n", first.port, second.port).encode_utf16())
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    assert_eq!(bytes, expected, "{:?}", String::from_utf8_lossy(&bytes));
+    let mut lb = lab.start_load_balancer(&[])?;
+    both_workers_serve(&mut lb, &[first, second])?;
+    assert!(
+        !lb.process
+            .drain()
+            .iter()
+            .any(|l| l.text.starts_with("Skipping")),
+        "{:#?}",
+        lb.process.stdout_lines()
+    );
     Ok(())
 }

@@ -386,8 +386,12 @@ const WORKER: ReadingPath = ReadingPath {
         PARSING,
         &[
             ("worker/src/advertise.rs", "pub fn advertised_host("),
-            ("common/src/registry.rs", "fn ends_with_newline("),
             ("common/src/registry.rs", "fn append_whole_or_not_at_all("),
+            ("common/src/registry.rs", "fn look_at("),
+            ("common/src/registry.rs", "    fn of("),
+            ("common/src/registry.rs", "    fn unit_len("),
+            ("common/src/registry.rs", "    fn is_newline("),
+            ("common/src/registry.rs", "    fn encode_line("),
             ("common/src/registry.rs", "    pub fn registry_line("),
             ("common/src/protocol.rs", "pub fn parse_request("),
         ],

@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
 use std::net::TcpListener;
-use std::process::Command;
 
 use common::error::Error;
 use harness::lab::{Lab, port_in_time_wait, say_skipped};
@@ -37,10 +36,10 @@ fn a_port_someone_listens_on_is_named_as_taken() -> Result<(), Error> {
 /// suggesting to stop a program that is not there.
 #[test]
 fn a_port_held_in_time_wait_is_explained() -> Result<(), Error> {
-    if Command::new("python3").arg("--version").output().is_err() {
+    if harness::lab::python().is_none() {
         say_skipped(
             "a_port_held_in_time_wait_is_explained",
-            "python3 is not installed",
+            "Python 3 is not installed (python3, python or py)",
         );
         return Ok(());
     }

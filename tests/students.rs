@@ -44,7 +44,8 @@ fn start_python_worker(
     let script = lab.dir().join(format!("{}.py", tag.replace(' ', "_")));
     let text = support::fixed(python_lab, "worker_server.py", change);
     std::fs::write(&script, text).unwrap();
-    let mut command = Command::new("python3");
+    // Python 3 as python_lab_dir found it: `python3`, or `python` on Windows.
+    let mut command = Command::new(harness::lab::python().unwrap_or("python3"));
     command.arg("-u").arg(&script).current_dir(lab.dir());
     lab.start_server(tag, command, "Worker listening on ")
 }

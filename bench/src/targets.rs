@@ -135,6 +135,7 @@ impl Drop for Target {
 }
 
 /// How often Linux counts a process's CPU time in /proc/PID/stat (USER_HZ, 100 on Linux).
+#[cfg(not(windows))]
 const TICKS_PER_SECOND: u32 = 100;
 
 impl Target {
@@ -144,12 +145,22 @@ impl Target {
     /// worker processes do the work, it is the master's alone.)
     pub fn cpu_time(&self) -> Option<Duration> {
         let pid = self.process.as_ref()?.pid();
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // After the name in parentheses: state, then 10 fields, then utime and stime.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(Duration::from_secs(ticks) / TICKS_PER_SECOND)
+        // Windows has no /proc; it tells the same through GetProcessTimes.
+        #[cfg(windows)]
+        return harness::win32::cpu_time(pid);
+        #[cfg(not(windows))]
+        proc_cpu_time(pid)
     }
+}
+
+/// The CPU time of process `pid` from /proc/PID/stat (see [`Target::cpu_time`]).
+#[cfg(not(windows))]
+fn proc_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the name in parentheses: state, then 10 fields, then utime and stime.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_secs(ticks) / TICKS_PER_SECOND)
 }
 
 /// Whether `kind` can run here; the reason it cannot otherwise. `python_lab` is the Python

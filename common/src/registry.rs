@@ -117,20 +117,25 @@ pub struct Registry {
 /// Appends one worker's line in a single write, so that lines from workers starting at the
 /// same moment do not interleave. Creates the file if it is missing (worker_server.py lines
 /// 59–61). A file whose last line has no newline (written by hand with `printf 5001 >`) gets
-/// one first, in the same write, so the two lines do not run together as `50017000`.
+/// one first, in the same write, so the two lines do not run together as `50017000`. The line
+/// is written in the file's own encoding: a registry begun on Windows with PowerShell 5.1's
+/// `echo 5000 > worker_ports.txt` is UTF-16 with a byte-order mark, and a UTF-8 line appended
+/// to it would read as nonsense (`㌊㌶㔰`).
 pub fn register(path: &Path, worker: &WorkerAddr) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
         .read(true)
         .open(path)?;
-    let mut line = format!("{}\n", worker.registry_line());
-    if !ends_with_newline(&mut file)? {
+    let (encoding, ends_with_newline) = look_at(&mut file)?;
+    let mut line = worker.registry_line();
+    if !ends_with_newline {
         line.insert(0, '\n');
     }
     // One write() of a few bytes to a local file, which O_APPEND places whole at the end,
-    // however many workers append at once.
-    append_whole_or_not_at_all(&mut file, line.as_bytes())
+    // however many workers append at once; in the registry's own encoding (UTF-16 when
+    // PowerShell began it).
+    append_whole_or_not_at_all(&mut file, &encoding.encode_line(&line))
 }
 
 /// Appends `bytes`, or takes back what part of them went in: on a full disk (or past a file
@@ -174,16 +179,82 @@ fn take_back(file: &mut File, part: &[u8], error: io::Error) -> io::Error {
     error
 }
 
-/// True for an empty file or one whose last byte is a newline.
-fn ends_with_newline(file: &mut File) -> io::Result<bool> {
-    use std::io::{Seek, SeekFrom};
-    if file.metadata()?.len() == 0 {
-        return Ok(true);
+/// How a registry's text is stored, from its first bytes (see [`text_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// UTF-8 (or ASCII, as the Python lab writes it), lines ending `\n`.
+    Utf8,
+    /// UTF-16, little-endian, after the mark `FF FE`: PowerShell 5.1's `>` and Notepad's
+    /// "Unicode"; lines ending `\r\n`, as both write them.
+    Utf16Le,
+    /// UTF-16, big-endian, after the mark `FE FF` (Notepad's "Unicode big endian").
+    Utf16Be,
+}
+
+impl Encoding {
+    /// The encoding of a file that starts with `first` (its first two bytes, or fewer).
+    fn of(first: &[u8]) -> Encoding {
+        match first {
+            [0xFF, 0xFE, ..] => Encoding::Utf16Le,
+            [0xFE, 0xFF, ..] => Encoding::Utf16Be,
+            _ => Encoding::Utf8,
+        }
     }
-    file.seek(SeekFrom::End(-1))?;
-    let mut last = [0u8; 1];
+
+    /// `line` and its line end, as bytes of this encoding. A `\n` in `line` (a newline put
+    /// before it) becomes this encoding's line end too.
+    fn encode_line(self, line: &str) -> Vec<u8> {
+        let units = |line: &str| -> Vec<u16> {
+            format!("{line}\n")
+                .replace('\n', "\r\n")
+                .encode_utf16()
+                .collect()
+        };
+        match self {
+            Encoding::Utf8 => format!("{line}\n").into_bytes(),
+            Encoding::Utf16Le => units(line).into_iter().flat_map(u16::to_le_bytes).collect(),
+            Encoding::Utf16Be => units(line).into_iter().flat_map(u16::to_be_bytes).collect(),
+        }
+    }
+
+    /// How long one character of a line end is in this encoding, in bytes.
+    fn unit_len(self) -> u64 {
+        match self {
+            Encoding::Utf8 => 1,
+            Encoding::Utf16Le | Encoding::Utf16Be => 2,
+        }
+    }
+
+    /// True when `last` (the file's last [`Encoding::unit_len`] bytes) is a newline.
+    fn is_newline(self, last: &[u8]) -> bool {
+        match self {
+            Encoding::Utf8 => last == b"\n",
+            Encoding::Utf16Le => last == [b'\n', 0],
+            Encoding::Utf16Be => last == [0, b'\n'],
+        }
+    }
+}
+
+/// The file's encoding, and whether it is empty (but for its byte-order mark) or its last
+/// line ends with a newline.
+fn look_at(file: &mut File) -> io::Result<(Encoding, bool)> {
+    use std::io::{Seek, SeekFrom};
+    let length = file.metadata()?.len();
+    let mut first = [0u8; 2];
+    let read = file.read(&mut first)?;
+    let encoding = Encoding::of(&first[..read]);
+    let unit = encoding.unit_len();
+    let mark = if encoding == Encoding::Utf8 { 0 } else { 2 };
+    if length <= mark {
+        return Ok((encoding, true));
+    }
+    if length < mark + unit {
+        return Ok((encoding, false));
+    }
+    file.seek(SeekFrom::End(-(unit as i64)))?;
+    let mut last = vec![0u8; unit as usize];
     file.read_exact(&mut last)?;
-    Ok(last[0] == b'\n')
+    Ok((encoding, encoding.is_newline(&last)))
 }
 
 /// Empties the registry, for starting a lab afresh when the file still lists workers of an
@@ -305,13 +376,18 @@ fn text_of(bytes: &[u8]) -> String {
     }
 }
 
-/// The bytes after the last newline: a last line that has none, or nothing.
+/// The bytes after the last newline: a last line that has none, or nothing. In a UTF-16
+/// file a newline is a whole unit of two bytes, `0A 00` (or `00 0A`), after the mark.
 fn unterminated_tail(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |newline| newline + 1);
-    &bytes[start..]
+    let encoding = Encoding::of(bytes);
+    let start = match encoding {
+        Encoding::Utf8 => bytes.iter().rposition(|&b| b == b'\n').map(|i| i + 1),
+        Encoding::Utf16Le | Encoding::Utf16Be => bytes[2..]
+            .chunks_exact(2)
+            .rposition(|unit| encoding.is_newline(unit))
+            .map(|i| 2 + 2 * i + 2),
+    };
+    &bytes[start.unwrap_or(0)..]
 }
 
 /// The file's bytes, if it is a regular file of at most [`MAX_REGISTRY_BYTES`].
@@ -569,11 +645,65 @@ mod tests {
         // A registry that is a link to another file is not emptied through the link.
         let precious = dir.join("precious.txt");
         fs::write(&precious, "keep me\n").unwrap();
-        let link = dir.join("link.txt");
-        std::os::unix::fs::symlink(&precious, &link).unwrap();
-        assert!(clear(&link).is_err());
+        // Windows makes symbolic links only for administrators (or in developer mode).
+        #[cfg(unix)]
+        {
+            let link = dir.join("link.txt");
+            std::os::unix::fs::symlink(&precious, &link).unwrap();
+            assert!(clear(&link).is_err());
+        }
         assert_eq!(fs::read_to_string(&precious).unwrap(), "keep me\n");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `text` in UTF-16, little-endian, after its byte-order mark: what PowerShell 5.1's
+    /// `echo 5000 > worker_ports.txt` writes (with `\r\n` in `text`), or big-endian.
+    fn utf16(text: &str, little_endian: bool) -> Vec<u8> {
+        let unit = if little_endian {
+            u16::to_le_bytes
+        } else {
+            u16::to_be_bytes
+        };
+        std::iter::once(0xFEFF)
+            .chain(text.encode_utf16())
+            .flat_map(unit)
+            .collect()
+    }
+
+    /// Workers registering in a registry that PowerShell began in UTF-16 append their lines
+    /// in UTF-16 too, with its line ends, and every line reads back; a line PowerShell left
+    /// without a line end (`Set-Content -NoNewline`) gets one first, and big-endian works alike.
+    #[test]
+    fn register_keeps_a_utf16_registry_in_utf16() {
+        for little_endian in [true, false] {
+            let path = scratch_file(&format!("utf16-{little_endian}"), "");
+            fs::write(&path, utf16("5000\r\n", little_endian)).unwrap();
+            register(&path, &worker("127.0.0.1", 5001)).unwrap();
+            register(&path, &worker("::1", 5002)).unwrap();
+            let expected = utf16("5000\r\n5001\r\n[::1]:5002\r\n", little_endian);
+            assert_eq!(fs::read(&path).unwrap(), expected);
+            let read = read_registry(&path).unwrap();
+            let ports: Vec<u16> = read.workers.iter().map(|w| w.port).collect();
+            assert_eq!((ports, read.skipped), (vec![5000, 5001, 5002], vec![]));
+
+            fs::write(&path, utf16("5000", little_endian)).unwrap();
+            register(&path, &worker("127.0.0.1", 5001)).unwrap();
+            assert_eq!(
+                fs::read(&path).unwrap(),
+                utf16("5000\r\n5001\r\n", little_endian)
+            );
+        }
+    }
+
+    /// A UTF-16 registry whose lines all end is read at once, without the pause for a last
+    /// line still being written: its newline is the two bytes `0A 00`, not the byte `0A`.
+    #[test]
+    fn a_complete_utf16_registry_is_not_waited_on() {
+        let path = scratch_file("utf16-complete", "");
+        fs::write(&path, utf16("5000\r\n5001\r\n", true)).unwrap();
+        let mut settled = SettledTail::default();
+        let read = read_registry_settled(&path, &mut settled, |_| panic!("paused")).unwrap();
+        assert_eq!(read.workers.len(), 2);
     }
 
     /// A scratch file holding `text`, in a folder of its own named after `name`.
@@ -653,6 +783,8 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let refusal = |path: &Path| read_registry(path).unwrap_err().to_string();
         assert_eq!(refusal(&dir), "not a regular file");
+        // A device that never ends (Windows has no such file to name).
+        #[cfg(unix)]
         assert_eq!(refusal(Path::new("/dev/zero")), "not a regular file");
         let big = dir.join("big.txt");
         fs::write(&big, "5001\n".repeat(1_000_000)).unwrap();

@@ -6,6 +6,7 @@ use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -196,11 +197,21 @@ pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind((common::DEFAULT_HOST, port)).is_ok()
 }
 
-/// Whether a socket listens on TCP `port` on this machine, from Linux's tables of sockets
-/// (`/proc/net/tcp`, `/proc/net/tcp6`): learnt without connecting, since a connection is a
+/// Whether a socket listens on TCP `port` on this machine, from the system's tables of
+/// sockets (Linux's `/proc/net/tcp` and `/proc/net/tcp6`, Windows' `GetTcpTable`): learnt without connecting, since a connection is a
 /// request to a lab's server, and an empty one stops the Python worker (worker_server.py
 /// lines 43-45). `None` where there are no such tables.
 pub fn listens(port: u16) -> Option<bool> {
+    // Windows has no /proc; it gives the same tables through Win32.
+    #[cfg(windows)]
+    return crate::win32::listening_ports().map(|ports| ports.contains(&port));
+    #[cfg(not(windows))]
+    listens_in_proc(port)
+}
+
+/// [`listens`], from Linux's /proc/net/tcp and /proc/net/tcp6.
+#[cfg(not(windows))]
+fn listens_in_proc(port: u16) -> Option<bool> {
     /// The state number of a listening socket in those tables.
     const LISTEN: &str = "0A";
     let mut readable = false;
@@ -245,7 +256,7 @@ pub fn ask_text(port: u16, request: &str) -> Result<String, Error> {
 /// run the closed connections hold the port in TIME_WAIT for up to a minute and the next start
 /// fails; with it, the next start needs no waiting.
 pub fn python_load_balancer(lab: &Lab, python_lab: &Path) -> Result<Command, Error> {
-    let mut command = Command::new("python3");
+    let mut command = Command::new(python().unwrap_or(PYTHONS[0]));
     command
         .arg("-u")
         .arg(python_lab.join("load_balancer.py"))
@@ -338,14 +349,35 @@ pub fn python_lab_files() -> Result<PathBuf, String> {
     }
 }
 
-/// The folder holding the Python lab (see [`python_lab_files`]) when python3 is on PATH too,
-/// or why the tests that run the Python lab cannot.
+/// The folder holding the Python lab (see [`python_lab_files`]) when Python 3 is on PATH too
+/// (see [`python`]), or why the tests that run the Python lab cannot.
 pub fn python_lab_dir() -> Result<PathBuf, String> {
     let dir = python_lab_files()?;
-    match Command::new("python3").arg("--version").output() {
-        Ok(out) if out.status.success() => Ok(dir),
-        _ => Err("python3 is not on PATH".to_string()),
+    match python() {
+        Some(_) => Ok(dir),
+        None => Err(format!(
+            "no Python 3 on PATH (none of {} runs)",
+            PYTHONS.join(", ")
+        )),
     }
+}
+
+/// The names Python 3 goes by: `python3` on Linux and macOS; on Windows `python` (or the
+/// launcher `py`), where `python3` is missing or only a shortcut to the Microsoft Store.
+const PYTHONS: [&str; 3] = ["python3", "python", "py"];
+
+/// The first of [`PYTHONS`] that runs and is Python 3, looked for once; `None` when none is.
+pub fn python() -> Option<&'static str> {
+    static FOUND: OnceLock<Option<&'static str>> = OnceLock::new();
+    *FOUND.get_or_init(|| {
+        PYTHONS.into_iter().find(|name| {
+            // Python 2's `python` says its version on stderr, Python 3 on stdout.
+            Command::new(name)
+                .arg("--version")
+                .output()
+                .is_ok_and(|out| out.status.success() && out.stdout.starts_with(b"Python 3"))
+        })
+    })
 }
 
 /// A `sitecustomize.py` that makes every Python socket bind with SO_REUSEADDR, so that the
@@ -524,7 +556,7 @@ server.close()
 /// load balancer leaves 65432 after serving: made by a small Python server (python3 must be
 /// there) that closes a connection first.
 pub fn port_in_time_wait(lab: &Lab) -> Result<u16, Error> {
-    let mut python = Command::new("python3");
+    let mut python = Command::new(python().unwrap_or(PYTHONS[0]));
     python.args(["-c", PYTHON_SERVER_LEFT_IN_TIME_WAIT]);
     let mut server = lab.start("python server", python)?;
     let printed = server.wait_for("", PATIENCE)?;

@@ -10,6 +10,7 @@
 //! - [`products`]: HAProxy and nginx with the configuration our load balancer prints.
 //! - [`skips`]: tests that cannot run here say so in one summary at the end of the run.
 //! - [`slow`]: a step that takes more than a couple of seconds says what it is doing.
+//! - `win32` (Windows only): Ctrl-Break, freeze, thaw and kill there, where Linux has signals.
 
 pub mod chromium;
 pub mod hosts;
@@ -19,6 +20,8 @@ pub mod process;
 pub mod products;
 pub mod skips;
 pub mod slow;
+#[cfg(windows)]
+pub mod win32;
 
 pub use lab::{Finished, Lab, Server};
 pub use process::Running;

@@ -88,9 +88,11 @@ impl Running {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        own_group(&mut command);
         let mut child = command
             .spawn()
             .context(|| format!("cannot start {tag} ({command:?})"))?;
+        end_with_harness(&child);
         let (sender, lines) = mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
             forward_lines(stdout, Stream::Stdout, tag, echo, sender.clone());
@@ -113,9 +115,11 @@ impl Running {
             .stdin(Stdio::piped())
             .stdout(stdout)
             .stderr(Stdio::piped());
+        own_group(&mut command);
         let mut child = command
             .spawn()
             .context(|| format!("cannot start {tag} ({command:?})"))?;
+        end_with_harness(&child);
         let (sender, lines) = mpsc::channel();
         if let Some(stderr) = child.stderr.take() {
             forward_lines(stderr, Stream::Stderr, tag, Echo::Quiet, sender);
@@ -135,9 +139,11 @@ impl Running {
                 .context(|| format!("cannot open {}", path.display()))
         };
         command.stdin(Stdio::null()).stdout(open()?).stderr(open()?);
+        own_group(&mut command);
         let child = command
             .spawn()
             .context(|| format!("cannot start {tag} ({command:?})"))?;
+        end_with_harness(&child);
         // No line will ever arrive: the sender is dropped at once.
         let (_, lines) = mpsc::channel();
         Ok(Running::new(tag, child, lines))
@@ -150,9 +156,11 @@ impl Running {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        own_group(&mut command);
         let child = command
             .spawn()
             .context(|| format!("cannot start {tag} ({command:?})"))?;
+        end_with_harness(&child);
         // No line will ever arrive: the sender is dropped at once.
         let (_, lines) = mpsc::channel();
         Ok(Running::new(tag, child, lines))
@@ -168,13 +176,11 @@ impl Running {
         }
     }
 
-    /// Asks the program to stop (SIGTERM, through the `kill` command, as std has no signals)
-    /// and waits up to `timeout` before killing it. nginx needs this: its worker processes
-    /// outlive a master that is killed outright.
+    /// Asks the program to stop (SIGTERM, through the `kill` command, as std has no signals;
+    /// Ctrl-Break on Windows) and waits up to `timeout` before killing it. nginx needs this:
+    /// its worker processes outlive a master that is killed outright.
     pub fn terminate(&mut self, timeout: Duration) {
-        let asked = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let asked = signal_one(if cfg!(windows) { "INT" } else { "TERM" }, self.child.id());
         let deadline = Instant::now() + timeout;
         while asked.is_ok() && Instant::now() < deadline {
             match self.child.try_wait() {
@@ -198,17 +204,12 @@ impl Running {
     /// Sends a signal by name (`STOP`, `CONT`, `INT`) through the `kill` command, as std has
     /// none: how a test freezes a program, as Ctrl-Z does, at the moment it chooses. Like a
     /// terminal's Ctrl-Z, it reaches the processes the program started too (a wrapper script's
-    /// real worker).
+    /// real worker). On Windows, the same through Win32 (see [`crate::win32`]): `STOP` and
+    /// `CONT` suspend and resume the process, `INT` is a Ctrl-Break.
     pub fn signal(&mut self, name: &str) -> Result<(), Error> {
         let started = self.started_processes();
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .context(|| format!("cannot run kill -{name}"))?;
-        if !status.success() {
-            return Err(Error::new(format!("kill -{name} {} failed", self.tag)));
-        }
+        signal_one(name, self.child.id())
+            .map_err(|e| Error::new(format!("cannot send SIG{name} to {}: {e}", self.tag)))?;
         // A helper the program started may be gone by now; that is no failure of ours.
         send_signal(name, &started);
         Ok(())
@@ -216,15 +217,21 @@ impl Running {
 
     /// Stops the program as Ctrl-C would: SIGINT, or SIGTERM when the program ignores SIGINT,
     /// as every program started in the background by a script (`cmd &`, `nohup`) does, which
-    /// would otherwise never stop. Returns the signal's name.
+    /// would otherwise never stop. Returns the signal's name. On Windows, Ctrl-Break to the
+    /// program's console process group; where the harness shares no console with it (a
+    /// service, Wine without a terminal), no Ctrl-Break can be sent, and the program is ended
+    /// outright instead, as Task Manager's "End task" does: `KILL`.
     pub fn interrupt(&mut self) -> Result<&'static str, Error> {
         let name = if ignores_sigint(self.child.id()) {
             "TERM"
         } else {
             "INT"
         };
-        self.signal(name)?;
-        Ok(name)
+        match self.signal(name) {
+            Ok(()) => Ok(name),
+            Err(_) if cfg!(windows) => self.signal("KILL").map(|()| "KILL"),
+            Err(e) => Err(e),
+        }
     }
 
     /// The processes it started (see [`descendants`]), while it still runs: once it has
@@ -454,16 +461,10 @@ fn forward_lines(
     });
 }
 
-/// The processes `pid` started, and those they started, and so on, from /proc (Linux): what a
-/// terminal's Ctrl-C or Ctrl-Z would reach along with it. Empty where /proc cannot be read.
+/// The processes `pid` started, and those they started, and so on: what a terminal's Ctrl-C
+/// or Ctrl-Z would reach along with it.
 fn descendants(pid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let parent_of: Vec<(u32, u32)> = entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|child| Some((child, parent(child)?)))
-        .collect();
+    let parent_of = parents();
     let mut found = vec![pid];
     let mut next = 0;
     while let Some(&looked_at) = found.get(next) {
@@ -476,6 +477,24 @@ fn descendants(pid: u32) -> Vec<u32> {
         }
     }
     found.split_off(1)
+}
+
+/// Every process's (id, parent's id), from /proc (Linux); empty where /proc cannot be read.
+#[cfg(unix)]
+fn parents() -> Vec<(u32, u32)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|child| Some((child, parent(child)?)))
+        .collect()
+}
+
+/// Every process's (id, parent's id), from the system's process list (Windows).
+#[cfg(windows)]
+fn parents() -> Vec<(u32, u32)> {
+    crate::win32::parents()
 }
 
 /// How long [`wait_until_dead`] waits for killed processes: they die within milliseconds.
@@ -492,6 +511,7 @@ fn wait_until_dead(pids: &[u32]) {
 /// True when a process is gone, or a zombie whose threads have all ended: a process's files
 /// (its listening socket among them) close with its last thread, and its first thread can be
 /// a zombie (`State: Z`) while the others are still ending.
+#[cfg(unix)]
 fn is_dead(pid: u32) -> bool {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
         return true;
@@ -507,8 +527,16 @@ fn is_dead(pid: u32) -> bool {
     zombie && threads <= 1
 }
 
+/// True when a process has ended (Windows).
+#[cfg(windows)]
+fn is_dead(pid: u32) -> bool {
+    crate::win32::is_dead(pid)
+}
+
 /// True when the process ignores SIGINT: bit 1 (signal 2) of `SigIgn` in
-/// `/proc/PID/status`, a mask in hexadecimal. False where it cannot be read.
+/// `/proc/PID/status`, a mask in hexadecimal. False where it cannot be read (and on Windows,
+/// where a program started in a process group of its own takes Ctrl-Break whatever it does
+/// with Ctrl-C).
 fn ignores_sigint(pid: u32) -> bool {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
         return false;
@@ -522,6 +550,7 @@ fn ignores_sigint(pid: u32) -> bool {
 
 /// Sends a signal to each of `pids` through the `kill` command; those that have exited
 /// meanwhile are simply not found, which is no failure.
+#[cfg(unix)]
 fn send_signal(name: &str, pids: &[u32]) {
     if pids.is_empty() {
         return;
@@ -533,9 +562,69 @@ fn send_signal(name: &str, pids: &[u32]) {
         .status();
 }
 
+/// Sends a signal to each of `pids` (Windows, see [`signal_one`]); those that have exited
+/// meanwhile are simply not found, which is no failure.
+#[cfg(windows)]
+fn send_signal(name: &str, pids: &[u32]) {
+    for &pid in pids {
+        let _ = signal_one(name, pid);
+    }
+}
+
+/// Sends signal `name` to process `pid` through the `kill` command, as std has none.
+#[cfg(unix)]
+fn signal_one(name: &str, pid: u32) -> std::io::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()?;
+    match status.success() {
+        true => Ok(()),
+        false => Err(std::io::Error::other(format!(
+            "kill -{name} {pid} failed ({status})"
+        ))),
+    }
+}
+
+/// What signal `name` does on Linux, done to process `pid` through Win32: `STOP` and `CONT`
+/// freeze and thaw it, `INT` and `TERM` send Ctrl-Break to its process group, `KILL` ends it.
+#[cfg(windows)]
+fn signal_one(name: &str, pid: u32) -> std::io::Result<()> {
+    use crate::win32;
+    match name {
+        "STOP" => win32::suspend(pid),
+        "CONT" => win32::resume(pid),
+        "INT" | "TERM" => win32::ctrl_break(pid),
+        "KILL" => win32::terminate(pid),
+        _ => Err(std::io::Error::other(format!(
+            "no Windows form of SIG{name}"
+        ))),
+    }
+}
+
+/// On Windows, makes the program end when the harness does (see
+/// [`crate::win32::end_with_harness`]); on Linux a terminal's Ctrl-C reaches it anyway.
+fn end_with_harness(child: &Child) {
+    #[cfg(windows)]
+    crate::win32::end_with_harness(child);
+    #[cfg(not(windows))]
+    let _ = child;
+}
+
+/// Starts a program in a console process group of its own on Windows, so that a Ctrl-Break
+/// sent to it ([`Running::interrupt`]) reaches that program and not the harness. (On Linux a
+/// signal goes to one process id, and nothing is needed.)
+fn own_group(command: &mut Command) {
+    #[cfg(windows)]
+    crate::win32::own_group(command);
+    #[cfg(not(windows))]
+    let _ = command;
+}
+
 /// A process's parent, from `/proc/PID/stat`: the second field after the name in
 /// parentheses (which may itself hold spaces and parentheses, hence the last `)`), after the
 /// state.
+#[cfg(unix)]
 fn parent(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, after_name) = stat.rsplit_once(')')?;
