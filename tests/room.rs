@@ -178,6 +178,75 @@ fn a_frozen_worker_costs_seconds_not_the_worker_timeout() -> Result<(), Error> {
     Ok(())
 }
 
+/// Two students' workers next to each other in the registry, both frozen with Ctrl-Z, ahead
+/// of two live ones, and a fresh load balancer: every request is answered by a live worker.
+/// The hedge goes past the second frozen worker to the next one that keeps up, instead of
+/// waiting on it. With --worker-timeout at an hour, a rule that waited on the second frozen
+/// worker leaves the first request unanswered until the test gives up on it.
+#[test]
+fn two_frozen_neighbours_are_passed_over() -> Result<(), Error> {
+    let lab = Lab::new("two-frozen")?;
+    let mut workers = lab.start_workers(4, &[])?;
+    for frozen in &mut workers[..2] {
+        frozen.process.signal("STOP")?;
+    }
+    let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
+    for n in 0..6u64 {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    let live = [workers[2].port, workers[3].port];
+    let served = lb.wait_for_forwards(6)?;
+    assert!(served.iter().all(|port| live.contains(port)), "{served:?}");
+    // The first request went to the first frozen worker, then to its frozen neighbour too,
+    // and then on to a live one.
+    let printed = lb.process.printed();
+    let hedges: Vec<&String> = printed.iter().filter(|l| l.ends_with(" too")).collect();
+    let (frozen, next) = (workers[1].port, workers[2].port);
+    assert!(
+        hedges[0].ends_with(&format!("asking worker ('127.0.0.1', {frozen}) too"))
+            && hedges[1].ends_with(&format!("asking worker ('127.0.0.1', {next}) too")),
+        "{printed:#?}"
+    );
+    Ok(())
+}
+
+/// One worker listed three times, as `P`, `localhost:P` and `[::ffff:127.0.0.1]:P`, and
+/// another once: they are two workers, compared by where they are reached, so round-robin
+/// gives each half the requests (the first had three turns in four), and the other two lines
+/// are reported once each.
+#[test]
+fn one_worker_spelled_three_ways_gets_one_turn() -> Result<(), Error> {
+    let lab = Lab::new("spelled-thrice")?;
+    let workers = lab.start_workers(2, &["--registry", "live.txt"])?;
+    let (first, second) = (workers[0].port, workers[1].port);
+    write_registry(
+        &lab,
+        &[
+            first.to_string(),
+            format!("localhost:{first}"),
+            format!("[::ffff:127.0.0.1]:{first}"),
+            second.to_string(),
+        ],
+    );
+    let mut lb = lab.start_load_balancer(&[])?;
+    for n in 0..20u64 {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    let served = lb.wait_for_forwards(20)?;
+    let by_first = served.iter().filter(|&&port| port == first).count();
+    assert_eq!(by_first, 10, "{served:?}");
+    let printed = lb.process.printed();
+    for line in [
+        format!("localhost:{first}"),
+        format!("[::ffff:127.0.0.1]:{first}"),
+    ] {
+        let said = format!("Skipping {line} in worker_ports.txt: the same worker as {first}");
+        let times = printed.iter().filter(|l| **l == said).count();
+        assert_eq!(times, 1, "{said:?} in {printed:#?}");
+    }
+    Ok(())
+}
+
 /// A registered program that accepts and never answers, health checks included: requests are
 /// answered by the real worker, and the hanging one is marked down once the real worker has
 /// answered a request it held.

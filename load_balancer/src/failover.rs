@@ -6,11 +6,13 @@
 //!   wrong answer, or timed out (`--worker-timeout`). A busy or refusing worker is left up;
 //!   the others are marked down, so new requests skip them (`health.rs`);
 //! - never gives up on a worker because it is slow. After [`SLOW_ANSWER`] without an answer
-//!   (longer for a large n), the request is sent to the next worker too, if that one keeps up
-//!   with its own requests
-//!   (a hedged request: Envoy's `hedge_on_per_try_timeout`; Dean and Barroso, "The Tail at
-//!   Scale"). The first right answer wins — n! is the same whoever computes it — and the other
-//!   attempt runs to its end on its own thread, its answer dropped;
+//!   (longer for a large n), the request is sent too to the next worker in the order that
+//!   keeps up with its own requests, wherever it stands (a hedged request: Envoy's
+//!   `hedge_on_per_try_timeout`; Dean and Barroso, "The Tail at Scale"). When that one is
+//!   silent as long, a third is asked ([`MAX_ASKED_AT_ONCE`]), so two frozen neighbours cost a
+//!   request two seconds, not the worker timeout. The first right answer wins — n! is the same
+//!   whoever computes it — and the other attempts run to their end on their own threads, their
+//!   answers dropped;
 //! - suspects a worker that has answered nothing at all while another worker answered its
 //!   request in under [`SLOW_ANSWER`]: new requests pass it over while a health check tells a
 //!   frozen worker (no answer: marked down) from a swamped one (an answer: back). A worker
@@ -18,7 +20,11 @@
 //!   A worker that is only slow is not suspected: where every worker is slow, the other one
 //!   is slow too;
 //! - sends a request that workers take and fail with to [`MAX_TAKEN_AND_FAILED`] workers at
-//!   most, hedges included, and starts no new attempt after [`MAX_TIME_TRYING`].
+//!   most, and starts no new attempt after [`MAX_TIME_TRYING`];
+//! - tries workers that are down only when no worker that is up could be reached, and then
+//!   [`MAX_DOWN_TRIED`] of them at most (HAProxy's `retries`): a request that every live
+//!   worker refuses (above their `--max-n`) is answered at once, and no request walks a
+//!   registry full of dead entries.
 //!
 //! With `--status`, each request and each of its attempts is noted on the status page's board
 //! as it happens (a [`Trace`]); without it the trace is empty and noting does nothing.
@@ -59,6 +65,18 @@ fn patience(number: u64) -> Duration {
 /// Python workers) kills at most two.
 pub const MAX_TAKEN_AND_FAILED: usize = 2;
 
+/// How many workers may be working on one request at once, counting those that took it and
+/// failed: the slow first one, a hedge, and one more when the hedge is silent too. Two
+/// neighbours frozen with Ctrl-Z then cost a request about two seconds, and no request makes
+/// more than three workers compute it. An attempt at a worker found silent meanwhile
+/// (suspected or marked down) no longer counts: nobody waits on it.
+pub const MAX_ASKED_AT_ONCE: usize = 3;
+
+/// How many workers that are down one request may try, when no worker that is up could be
+/// reached: HAProxy's default `retries 3`. A down worker comes back through its health check,
+/// not by requests walking every dead entry of the registry.
+pub const MAX_DOWN_TRIED: usize = 3;
+
 /// After this long, a request starts no new attempt. Refused connections cost microseconds,
 /// so 50 dead entries are nothing; this bounds the walk when the registry has collected
 /// thousands of them, or unreachable hosts that each cost a connect timeout.
@@ -96,8 +114,11 @@ fn ask_in_order(
 ) -> Result<Vec<u8>, String> {
     let order = strategy::order_to_try(lb.strategy, workers, turn, &lb.health, &lb.random);
     let mut walk = Walk {
+        tried: vec![false; order.len()],
         order,
-        next: 0,
+        down_tried: 0,
+        reached_a_live_worker: false,
+        busy: false,
         number,
         patience: patience(number),
         timeouts: lb.timeouts,
@@ -136,8 +157,15 @@ fn ask_in_order(
 struct Walk<'a> {
     /// Every worker once, in the order to try them.
     order: Vec<WorkerAddr>,
-    /// The first worker in `order` not yet tried.
-    next: usize,
+    /// Which workers in `order` were tried already: hedges may skip ahead.
+    tried: Vec<bool>,
+    /// How many workers that were down it tried ([`MAX_DOWN_TRIED`]).
+    down_tried: usize,
+    /// Whether a live worker answered with an `Error: ` (busy, or a refusal): then workers
+    /// that are down are not tried.
+    reached_a_live_worker: bool,
+    /// Whether a worker answered `Error: server busy`, for the client if no worker answers.
+    busy: bool,
     number: u64,
     /// How long an attempt may wait before another worker is asked too ([`patience`]).
     patience: Duration,
@@ -166,30 +194,39 @@ struct Outcome {
 }
 
 impl Walk<'_> {
-    /// The next worker to try after a failure, if the limits allow one.
+    /// The next worker to try after a failure, if the limits allow one: the first not yet
+    /// tried. A worker that is down is tried only while no live worker was reached, and
+    /// [`MAX_DOWN_TRIED`] at most.
     fn next_to_try(&mut self) -> Option<WorkerAddr> {
         let walked_too_long = self.started.elapsed() > MAX_TIME_TRYING && !self.last_failure_took;
         if self.took_and_failed >= MAX_TAKEN_AND_FAILED || walked_too_long {
             return None;
         }
-        let worker = self.order.get(self.next).cloned();
-        self.next += 1;
-        worker
+        let index = self.tried.iter().position(|tried| !tried)?;
+        let worker = self.order[index].clone();
+        if !self.health.is_up(&worker) {
+            if self.reached_a_live_worker || self.down_tried >= MAX_DOWN_TRIED {
+                return None;
+            }
+            self.down_tried += 1;
+        }
+        self.tried[index] = true;
+        Some(worker)
     }
 
-    /// The worker to ask as well as the `running` ones, which are slow: the next worker in
-    /// the order, if it keeps up with its own requests (where every worker is slow, a second
-    /// request would only double the work) and the limits allow one.
-    fn next_to_hedge(&mut self, running: usize) -> Option<WorkerAddr> {
-        let worker = self.order.get(self.next)?;
-        if self.took_and_failed + running >= MAX_TAKEN_AND_FAILED
+    /// The worker to ask as well as the `waited_on` attempts, which are slow: the first worker
+    /// not yet tried, anywhere in the order, that keeps up with its own requests (where every
+    /// worker is slow, another request would only add work), if the limits allow one.
+    fn next_to_hedge(&mut self, waited_on: usize) -> Option<WorkerAddr> {
+        if self.took_and_failed + waited_on >= MAX_ASKED_AT_ONCE
             || self.started.elapsed() > MAX_TIME_TRYING
-            || !self.health.keeps_up(worker, SLOW_ANSWER)
         {
             return None;
         }
-        self.next += 1;
-        Some(worker.clone())
+        let index = (0..self.order.len())
+            .find(|&i| !self.tried[i] && self.health.keeps_up(&self.order[i], SLOW_ANSWER))?;
+        self.tried[index] = true;
+        Some(self.order[index].clone())
     }
 
     /// Counts a failure against the request's limits. `Err` with the client's error answer
@@ -197,7 +234,14 @@ impl Walk<'_> {
     fn failed(&mut self, failure: Failure) -> Result<(), String> {
         self.last_failure_took = failure.took_the_request();
         match failure {
-            Failure::Refused(answer) => self.refusal = Some(answer),
+            Failure::Busy => {
+                self.busy = true;
+                self.reached_a_live_worker = true;
+            }
+            Failure::Refused(answer) => {
+                self.refusal = Some(answer);
+                self.reached_a_live_worker = true;
+            }
             Failure::WrongAnswer { why, sent } => {
                 self.wrong_answer = Some(format!("answered {sent:?} ({why})"));
             }
@@ -211,7 +255,7 @@ impl Walk<'_> {
     }
 
     /// The client's answer when no worker answered n!: a worker's own refusal, said as it
-    /// was; the lab's `Error: Worker communication failed.`, saying what a lying worker sent;
+    /// was; `Error: server busy` when a worker was only full, so the client may ask again; the lab's `Error: Worker communication failed.`, saying what a lying worker sent;
     /// or, when two workers took the request and failed, that it goes no further.
     fn error(&self) -> String {
         if self.took_and_failed >= MAX_TAKEN_AND_FAILED {
@@ -219,6 +263,9 @@ impl Walk<'_> {
         }
         if let Some(refusal) = &self.refusal {
             return String::from_utf8_lossy(refusal).into_owned();
+        }
+        if self.busy {
+            return protocol::BUSY.to_string();
         }
         match &self.wrong_answer {
             Some(what) => {
@@ -274,18 +321,28 @@ impl Walk<'_> {
     }
 
     /// Whom to ask next while `running` attempts are under way: after a failure left none
-    /// running, the next worker; while one runs and has been slow, a worker to hedge to.
+    /// running, the next worker; while every attempt still waited on has been slow, a worker
+    /// to hedge to. Attempts at workers found silent meanwhile (suspected or marked down by
+    /// other requests) are not waited on.
     fn another_worker(&mut self, running: &[(WorkerAddr, Instant)]) -> Option<WorkerAddr> {
-        match running {
-            [] => self.next_to_try(),
-            [(slow, sent)] if sent.elapsed() >= self.patience => {
-                let worker = self.next_to_hedge(running.len())?;
-                let waited = sent.elapsed().as_secs_f64();
-                say!("Worker {slow} has not answered in {waited:.1}s; asking worker {worker} too");
-                Some(worker)
-            }
-            _ => None,
+        if running.is_empty() {
+            return self.next_to_try();
         }
+        let waited_on: Vec<&(WorkerAddr, Instant)> = running
+            .iter()
+            .filter(|(worker, _)| self.health.is_up(worker))
+            .collect();
+        if waited_on
+            .iter()
+            .any(|(_, sent)| sent.elapsed() < self.patience)
+        {
+            return None;
+        }
+        let worker = self.next_to_hedge(waited_on.len())?;
+        let (slow, sent) = running.last()?;
+        let waited = sent.elapsed().as_secs_f64();
+        say!("Worker {slow} has not answered in {waited:.1}s; asking worker {worker} too");
+        Some(worker)
     }
 
     /// Suspects each worker still working on the request that has answered nothing at all

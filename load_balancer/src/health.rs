@@ -210,6 +210,13 @@ impl Health {
         })
     }
 
+    /// True when `worker` is up: neither suspected nor down.
+    pub fn is_up(&self, worker: &WorkerAddr) -> bool {
+        lock(&self.records)
+            .get(worker)
+            .is_none_or(|r| r.down_until.is_none())
+    }
+
     /// True when `worker` has given no answer since `since`.
     pub fn silent_since(&self, worker: &WorkerAddr, since: Instant) -> bool {
         lock(&self.records)
