@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use harness::lab::{Lab, PATIENCE, ask_text, dead_addresses};
+use harness::lab::{Lab, PATIENCE, Server, ask_text, dead_addresses};
 use harness::peers::{FakeWorker, Misbehaviour};
 
 /// Writes the registry file of `lab` with these lines.
@@ -410,6 +410,120 @@ fn dead_entries_are_walked_once() -> Result<(), Error> {
     Ok(())
 }
 
+/// The lines about attempts that failed, from `printed` on.
+fn failed_attempts(printed: &[String]) -> Vec<&String> {
+    printed
+        .iter()
+        .filter(|l| l.starts_with("Error communicating with worker"))
+        .collect()
+}
+
+/// Waits for `count` more lines with `pattern` from the load balancer, then until it is quiet
+/// a moment (a line beyond those would come at once), and returns every line it printed from
+/// `from` on.
+fn lines_after(lb: &mut Server, from: usize, pattern: &str, count: usize) -> Vec<String> {
+    for _ in 0..count {
+        lb.process.wait_for(pattern, PATIENCE).unwrap();
+    }
+    lb.process
+        .drain_when_quiet(Duration::from_millis(300), PATIENCE)
+        .iter()
+        .skip(from)
+        .map(|l| l.text.clone())
+        .collect()
+}
+
+/// A request every live worker refuses (`200000`, above their --max-n) with 50 dead entries
+/// and a frozen worker, all marked down: the refusal is the answer, and no down worker is
+/// tried. (The frozen one held such a request until --worker-timeout, an hour here, and every
+/// dead entry was tried again for each request: an amplifier for anyone who sends `200000`.)
+#[test]
+fn a_request_every_live_worker_refuses_skips_the_down_ones() -> Result<(), Error> {
+    let lab = Lab::new("refused-by-all")?;
+    let mut workers = lab.start_workers(3, &["--registry", "live.txt"])?;
+    let mut lines = dead_entries(50);
+    lines.extend(workers.iter().map(|w| w.port.to_string()));
+    write_registry(&lab, &lines);
+    let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
+    let frozen = workers[0].port;
+    workers[0].process.signal("STOP")?;
+    let marked_down = format!("Worker ('127.0.0.1', {frozen}) marked down");
+    let mut asked = 0u64;
+    while !lb
+        .process
+        .printed()
+        .iter()
+        .any(|l| l.starts_with(&marked_down))
+    {
+        assert_eq!(
+            ask_text(lb.port, &(asked % 20).to_string())?,
+            factorial_digits(asked % 20)
+        );
+        asked += 1;
+        assert!(asked < 10_000, "the frozen worker never marked down");
+    }
+    let before = lb
+        .process
+        .drain_when_quiet(Duration::from_millis(300), PATIENCE)
+        .len();
+    for _ in 0..3 {
+        assert_eq!(
+            ask_text(lb.port, "200000")?,
+            "Error: 200000 is above this worker's limit of 100000"
+        );
+    }
+    let printed = lines_after(&mut lb, before, "refused: Error: 200000", 6);
+    let tried = failed_attempts(&printed);
+    assert_eq!(
+        tried.len(),
+        6,
+        "the two live workers, three times: {tried:#?}"
+    );
+    assert!(
+        tried.iter().all(|l| l.contains("refused: Error: 200000")),
+        "{tried:#?}"
+    );
+    Ok(())
+}
+
+/// A registry of 20 dead entries: the first request tries each, and marks each down; after
+/// that a request tries three down workers at most (HAProxy's `retries 3`), where it tried
+/// all 20 again each time.
+#[test]
+fn a_request_tries_three_down_workers_at_most() -> Result<(), Error> {
+    let lab = Lab::new("three-down")?;
+    write_registry(&lab, &dead_entries(20));
+    let mut lb = lab.start_load_balancer(&[])?;
+    let failed = "Error: Worker communication failed.";
+    assert_eq!(ask_text(lb.port, "5")?, failed);
+    let tried = "Error communicating with worker";
+    let first = lines_after(&mut lb, 0, tried, 20);
+    assert_eq!(failed_attempts(&first).len(), 20, "{first:#?}");
+    for _ in 0..3 {
+        assert_eq!(ask_text(lb.port, "5")?, failed);
+    }
+    let printed = lines_after(&mut lb, first.len(), tried, 9);
+    let again = failed_attempts(&printed);
+    assert_eq!(again.len(), 9, "{again:#?}");
+    Ok(())
+}
+
+/// Every worker full (`Error: server busy` from each): the client hears `Error: server busy`,
+/// so it knows to ask again, not `Error: Worker communication failed.`
+#[test]
+fn every_worker_busy_is_server_busy() -> Result<(), Error> {
+    let lab = Lab::new("all-busy")?;
+    let busy = [(); 2].map(|()| FakeWorker::start(Misbehaviour::Busy).unwrap());
+    write_registry(
+        &lab,
+        &busy.iter().map(|b| b.port.to_string()).collect::<Vec<_>>(),
+    );
+    let lb = lab.start_load_balancer(&[])?;
+    assert_eq!(ask_text(lb.port, "5")?, "Error: server busy");
+    assert_eq!(busy.iter().map(FakeWorker::requests).sum::<usize>(), 2);
+    Ok(())
+}
+
 /// 100,000 dead entries before 3 live workers: every request is answered. Prints the slowest.
 #[test]
 fn a_hundred_thousand_dead_entries() -> Result<(), Error> {
@@ -583,6 +697,65 @@ fn the_load_balancers_own_address_is_skipped() -> Result<(), Error> {
         connected, 6,
         "only the test's own requests reached it: {lines:?}"
     );
+    Ok(())
+}
+
+/// The load balancer's own address written other ways: `0.0.0.0:P`, `0:P`, `127.1:P`,
+/// `[::ffff:127.0.0.1]:P`, `LOCALHOST:P` and the machine's host name. Each is compared by
+/// where it leads, not as text, so each is skipped with one log line and every request goes
+/// to the worker: only the test's own requests reach the load balancer. (Each spelling passed
+/// the check as text, and one request went round through the load balancer until every place
+/// was taken.) Once with the load balancer on 127.0.0.1, once on every address.
+#[test]
+fn no_spelling_of_the_load_balancers_own_address_is_used() -> Result<(), Error> {
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let machine = machine.trim();
+    for host in ["127.0.0.1", "0.0.0.0"] {
+        let lab = Lab::new("own-spellings")?;
+        let worker = lab.start_worker("worker", &["--registry", "live.txt"])?;
+        let mut lb = lab.start_load_balancer(&["--host", host])?;
+        let p = lb.port;
+        let mut spellings = vec![
+            format!("0.0.0.0:{p}"),
+            format!("0:{p}"),
+            format!("127.1:{p}"),
+            format!("[::ffff:127.0.0.1]:{p}"),
+            format!("LOCALHOST:{p}"),
+        ];
+        // The host name leads to this load balancer when it listens everywhere, or when the
+        // name is 127.0.0.1 (as /etc/hosts has it on many machines); else it leads elsewhere.
+        let name_is_loopback = std::net::ToSocketAddrs::to_socket_addrs(&(machine, p))
+            .is_ok_and(|mut addrs| addrs.any(|a| a.ip().to_string() == "127.0.0.1"));
+        if host == "0.0.0.0" || name_is_loopback {
+            spellings.push(format!("{machine}:{p}"));
+        }
+        let mut lines = spellings.clone();
+        lines.push(worker.port.to_string());
+        write_registry(&lab, &lines);
+        for n in 0..spellings.len() as u64 + 1 {
+            assert_eq!(ask_text(p, &n.to_string())?, factorial_digits(n));
+        }
+        let count = spellings.len() + 1;
+        assert_eq!(lb.wait_for_forwards(count)?, vec![worker.port; count]);
+        let printed = lb.process.printed();
+        for spelling in &spellings {
+            let said = format!(
+                "Skipping {spelling} in worker_ports.txt: this load balancer's own address"
+            );
+            assert!(
+                printed.contains(&said),
+                "{host}: no {said:?} in {printed:#?}"
+            );
+        }
+        let connected = printed
+            .iter()
+            .filter(|l| l.starts_with("Client connected"))
+            .count();
+        assert_eq!(
+            connected, count,
+            "{host}: only the test's requests: {printed:#?}"
+        );
+    }
     Ok(())
 }
 

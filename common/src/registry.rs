@@ -108,18 +108,16 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 
 /// The workers once each, compared by where they are reached, not by how they are written:
 /// `P`, `localhost:P` and `[::ffff:127.0.0.1]:P` are one worker, listed where it first
-/// appears. `addresses` gives the socket addresses a worker's host resolves to (through
+/// appears. Each worker comes with the socket addresses its host resolves to (through
 /// [`canonical_ip`]); a worker with none (a name not resolved) is compared as text only.
 /// Returns the workers kept, and each worker left out with the one it is the same as.
 pub fn distinct_workers(
-    workers: Vec<WorkerAddr>,
-    mut addresses: impl FnMut(&WorkerAddr) -> Vec<SocketAddr>,
+    workers: Vec<(WorkerAddr, Vec<SocketAddr>)>,
 ) -> (Vec<WorkerAddr>, Vec<(WorkerAddr, WorkerAddr)>) {
     let mut reached: std::collections::HashMap<SocketAddr, usize> = Default::default();
     let mut kept: Vec<WorkerAddr> = Vec::with_capacity(workers.len());
     let mut same = Vec::new();
-    for worker in workers {
-        let addrs = addresses(&worker);
+    for (worker, addrs) in workers {
         if let Some(&first) = addrs.iter().find_map(|addr| reached.get(addr)) {
             same.push((worker, kept[first].clone()));
             continue;
@@ -443,7 +441,8 @@ mod tests {
             "7000\nlocalhost:7000\n[::ffff:127.0.0.1]:7000\n0.0.0.0:7000\n7001\n\
              unknown:7000\n",
         );
-        let (kept, same) = distinct_workers(listed.workers, resolve);
+        let listed = listed.workers.into_iter().map(|w| (resolve(&w), w));
+        let (kept, same) = distinct_workers(listed.map(|(a, w)| (w, a)).collect());
         assert_eq!(
             kept,
             [

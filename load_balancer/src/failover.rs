@@ -115,6 +115,7 @@ fn ask_in_order(
     let order = strategy::order_to_try(lb.strategy, workers, turn, &lb.health, &lb.random);
     let mut walk = Walk {
         tried: vec![false; order.len()],
+        next: 0,
         order,
         down_tried: 0,
         reached_a_live_worker: false,
@@ -159,6 +160,8 @@ struct Walk<'a> {
     order: Vec<WorkerAddr>,
     /// Which workers in `order` were tried already: hedges may skip ahead.
     tried: Vec<bool>,
+    /// Every worker before this one in `order` was tried.
+    next: usize,
     /// How many workers that were down it tried ([`MAX_DOWN_TRIED`]).
     down_tried: usize,
     /// Whether a live worker answered with an `Error: ` (busy, or a refusal): then workers
@@ -202,8 +205,11 @@ impl Walk<'_> {
         if self.took_and_failed >= MAX_TAKEN_AND_FAILED || walked_too_long {
             return None;
         }
-        let index = self.tried.iter().position(|tried| !tried)?;
-        let worker = self.order[index].clone();
+        while self.tried.get(self.next) == Some(&true) {
+            self.next += 1;
+        }
+        let index = self.next;
+        let worker = self.order.get(index)?.clone();
         if !self.health.is_up(&worker) {
             if self.reached_a_live_worker || self.down_tried >= MAX_DOWN_TRIED {
                 return None;

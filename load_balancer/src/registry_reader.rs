@@ -104,13 +104,14 @@ impl RegistryReader {
                 }
                 self.report_skipped_lines(&registry);
                 let mut lookups = MAX_LOOKUPS_PER_READ;
-                let mut workers = registry.workers;
-                workers.retain(|worker| {
-                    let addrs = self.addresses(worker, &mut lookups);
-                    !self.is_own_address(worker, &addrs)
-                });
-                let (workers, same) =
-                    registry::distinct_workers(workers, |w| self.addresses(w, &mut lookups));
+                let mut listed = Vec::with_capacity(registry.workers.len());
+                for worker in registry.workers {
+                    let addrs = self.addresses(&worker, &mut lookups);
+                    if !self.is_own_address(&worker, &addrs) {
+                        listed.push((worker, addrs));
+                    }
+                }
+                let (workers, same) = registry::distinct_workers(listed);
                 for (worker, first) in same {
                     self.skipped.say(format!(
                         "Skipping {} in {}: the same worker as {}",
