@@ -653,6 +653,52 @@ fn a_frozen_worker_is_suspect_then_down_then_back_up() {
     }
 }
 
+/// While the page is watched (its data read once a second, as the open page reads it), a
+/// worker killed and one frozen with Ctrl-Z while the lab is idle are shown down within a
+/// check interval and a check's time, with no request sent: the workers that are up are
+/// checked on a timer while the page is watched, as HAProxy checks every `inter`. (They
+/// stayed `up` until a request failed on them.) The third worker stays up.
+#[test]
+fn a_watched_page_shows_killed_and_frozen_workers_down() {
+    let (_lab, mut workers, mut balancer, page) = lab_with_page("status-watched", &[]);
+    let state = |json: &Json, port: u16| -> String {
+        let address = format!("127.0.0.1:{port}");
+        let rows = json.get("workers").items();
+        let row = rows
+            .iter()
+            .find(|w| w.get("address").text() == Some(address.as_str()));
+        row.unwrap().get("state").text().unwrap().to_string()
+    };
+    let (killed, frozen, live) = (workers[0].port, workers[1].port, workers[2].port);
+    assert_eq!(state(&status_json(page), killed), "up");
+    workers[0].process.kill();
+    workers[1].process.signal("STOP").unwrap();
+    let mut reads = 0;
+    loop {
+        let json = status_json(page);
+        reads += 1;
+        if state(&json, killed) == "down" && state(&json, frozen) == "down" {
+            assert_eq!(state(&json, live), "up", "{json}");
+            break;
+        }
+        assert!(
+            reads < 60,
+            "not both shown down after {reads} reads a second apart: {json}"
+        );
+        thread::sleep(Duration::from_secs(1)); // the open page's pace
+    }
+    for port in [killed, frozen] {
+        let down = format!("Worker ('127.0.0.1', {port}) marked down");
+        let printed = balancer.process.printed();
+        assert!(printed.iter().any(|l| l.starts_with(&down)), "{printed:#?}");
+    }
+    let printed = balancer.process.printed();
+    assert!(
+        !printed.iter().any(|l| l.starts_with("Received request")),
+        "{printed:#?}"
+    );
+}
+
 /// Round-robin made visible (docs/lab-guide.md, experiment 2): before each request the page
 /// names the worker whose turn comes next, and frames its box; that worker is the one that
 /// then serves the request, and its count of answers goes up by one.

@@ -47,8 +47,10 @@ struct Record {
     down_until: Option<Instant>,
     /// Health checks failed in a row while down: each doubles the next cool-down.
     failed_checks: u32,
-    /// True while the background thread checks it.
+    /// True while the background thread checks it, or the status page's checks do.
     checking: bool,
+    /// When the status page's checks last asked it, while it was up (`status/watch.rs`).
+    last_watched_check: Option<Instant>,
     /// Down only until a health check says whether it is frozen: it answered nothing while
     /// another worker answered its request at once (`failover.rs`).
     suspected: bool,
@@ -277,6 +279,67 @@ impl Health {
             record.changed = Some((now, Why::Answered));
         }
         was_down
+    }
+
+    /// Those of `workers` that are up and due for a check while the status page is watched
+    /// (`status/watch.rs`): not checked nor heard from within `interval`, and not being
+    /// checked now. Each is marked as being checked.
+    pub fn due_while_watched(&self, workers: &[WorkerAddr], interval: Duration) -> Vec<WorkerAddr> {
+        let mut records = lock(&self.records);
+        let mut due = Vec::new();
+        for worker in workers {
+            let record = records.entry(worker.clone()).or_default();
+            let lately = |at: Option<Instant>| at.is_some_and(|at| at.elapsed() < interval);
+            if record.down_until.is_none()
+                && !record.checking
+                && !lately(record.last_watched_check)
+                && !lately(record.last_answer)
+            {
+                record.checking = true;
+                record.last_watched_check = Some(Instant::now());
+                due.push(worker.clone());
+            }
+        }
+        due
+    }
+
+    /// Notes what a check of a worker that was up found: `Ok(true)` an answer, `Ok(false)` no
+    /// answer within the check's time, `Err` a failure. True when its state changed (worth
+    /// a log line). `done` ends the check; a check that waits on for a late answer is not done.
+    pub fn checked(&self, worker: &WorkerAddr, found: Result<bool, &Failure>, done: bool) -> bool {
+        let mut records = lock(&self.records);
+        let record = records.entry(worker.clone()).or_default();
+        record.checking &= !done;
+        let now = Instant::now();
+        let was_up = record.down_until.is_none();
+        match found {
+            Ok(true) => {
+                record.last_answer = Some(now);
+                record.suspected = false;
+                let was_down = record.down_until.take().is_some();
+                if was_down {
+                    record.changed = Some((now, Why::AnsweredCheck));
+                }
+                was_down
+            }
+            _ if !was_up => false,
+            Ok(false) => {
+                record.down_until = Some(now + self.cooldown);
+                record.changed = Some((now, Why::CheckUnanswered));
+                true
+            }
+            Err(failure) => {
+                record.down_until = Some(now + self.cooldown);
+                let (kind, text) = (failure.kind(), failure.to_string());
+                record.changed = Some((now, Why::Failed { kind, text }));
+                true
+            }
+        }
+    }
+
+    /// The timeout for connecting, as for a request (`--connect-timeout`).
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
     }
 
     /// How each of `workers` stands now, for the status page.

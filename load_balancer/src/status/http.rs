@@ -23,6 +23,7 @@ use common::{lock, protocol};
 use crate::LoadBalancer;
 use crate::status::board::Board;
 use crate::status::snapshot::Snapshot;
+use crate::status::watch::Watch;
 use crate::status::{StatusAddress, page};
 
 /// How many connections the page serves at once; more are closed at once. A projector, a few
@@ -61,9 +62,10 @@ pub fn bind(at: &StatusAddress) -> Result<TcpListener, Error> {
 }
 
 /// Serves the page for `lb` on `listener`, on a thread of its own.
-pub fn start(listener: TcpListener, lb: Arc<LoadBalancer>) -> Result<(), Error> {
+pub fn start(listener: TcpListener, lb: Arc<LoadBalancer>, watch: Arc<Watch>) -> Result<(), Error> {
     let server = Arc::new(Server {
         lb,
+        watch,
         open: AtomicUsize::new(0),
         latest: Mutex::new(None),
     });
@@ -77,6 +79,8 @@ pub fn start(listener: TcpListener, lb: Arc<LoadBalancer>) -> Result<(), Error> 
 /// The page's server: the load balancer it shows, its open connections, its latest view.
 struct Server {
     lb: Arc<LoadBalancer>,
+    /// Where each read of the page is noted, so its workers are checked while it is watched.
+    watch: Arc<Watch>,
     /// Connections being served now.
     open: AtomicUsize,
     /// The latest view, drawn: when taken, the page and the JSON.
@@ -164,6 +168,7 @@ impl Server {
         let Some(board) = &self.lb.board else {
             return plain_answer(Status::NotFound); // cannot be: the server runs with a board
         };
+        self.watch.read_now();
         let drawn = self.drawn(board);
         if json {
             ok("application/json", &drawn.json)
