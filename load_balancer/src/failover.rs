@@ -222,17 +222,21 @@ impl Walk<'_> {
 
     /// The worker to ask as well as the `waited_on` attempts, which are slow: the first worker
     /// not yet tried, anywhere in the order, that keeps up with its own requests (where every
-    /// worker is slow, another request would only add work), if the limits allow one.
-    fn next_to_hedge(&mut self, waited_on: usize) -> Option<WorkerAddr> {
+    /// worker is slow, another request would only add work) and holds no other hedge, if the
+    /// limits allow one. The hedge is counted at it from now on.
+    fn next_to_hedge(&mut self, waited_on: usize) -> Option<(WorkerAddr, InFlight)> {
         if self.took_and_failed + waited_on >= MAX_ASKED_AT_ONCE
             || self.started.elapsed() > MAX_TIME_TRYING
         {
             return None;
         }
-        let index = (0..self.order.len())
-            .find(|&i| !self.tried[i] && self.health.keeps_up(&self.order[i], SLOW_ANSWER))?;
+        let (index, in_flight) = (self.next..self.order.len()).find_map(|i| {
+            let untried = !self.tried[i];
+            let hedge = untried.then(|| self.health.start_hedge(&self.order[i], SLOW_ANSWER));
+            Some((i, hedge.flatten()?))
+        })?;
         self.tried[index] = true;
-        Some(self.order[index].clone())
+        Some((self.order[index].clone(), in_flight))
     }
 
     /// Counts a failure against the request's limits. `Err` with the client's error answer
@@ -297,9 +301,8 @@ impl Walk<'_> {
             &outcomes,
         );
         loop {
-            if let Some(worker) = self.another_worker(&running) {
-                running.push((worker.clone(), Instant::now()));
-                let job = Job::Ask(worker);
+            if let Some(job) = self.another_worker(&running) {
+                running.push((job.worker().clone(), Instant::now()));
                 let (number, timeouts) = (self.number, self.timeouts);
                 wait_in_background(job, number, timeouts, self.health, self.trace, &outcomes);
                 continue;
@@ -330,9 +333,9 @@ impl Walk<'_> {
     /// running, the next worker; while every attempt still waited on has been slow, a worker
     /// to hedge to. Attempts at workers found silent meanwhile (suspected or marked down by
     /// other requests) are not waited on.
-    fn another_worker(&mut self, running: &[(WorkerAddr, Instant)]) -> Option<WorkerAddr> {
+    fn another_worker(&mut self, running: &[(WorkerAddr, Instant)]) -> Option<Job> {
         if running.is_empty() {
-            return self.next_to_try();
+            return self.next_to_try().map(Job::Ask);
         }
         let waited_on: Vec<&(WorkerAddr, Instant)> = running
             .iter()
@@ -344,11 +347,17 @@ impl Walk<'_> {
         {
             return None;
         }
-        let worker = self.next_to_hedge(waited_on.len())?;
+        // A third worker only when the hedge is silent too (frozen, not busy with others).
+        let silent =
+            |(worker, sent): &&(WorkerAddr, Instant)| self.health.silent_since(worker, *sent);
+        if waited_on.len() >= 2 && !waited_on.iter().all(silent) {
+            return None;
+        }
+        let (worker, in_flight) = self.next_to_hedge(waited_on.len())?;
         let (slow, sent) = running.last()?;
         let waited = sent.elapsed().as_secs_f64();
         say!("Worker {slow} has not answered in {waited:.1}s; asking worker {worker} too");
-        Some(worker)
+        Some(Job::Hedge(worker, in_flight))
     }
 
     /// Suspects each worker still working on the request that has answered nothing at all
@@ -395,7 +404,16 @@ impl Asked {
         trace: &Trace,
     ) -> Result<Asked, Failure> {
         trace.asked(worker);
-        let in_flight = health.start_request(worker);
+        Asked::send_counted(worker, health.start_request(worker), number, timeouts)
+    }
+
+    /// Connects to `worker` and sends it the request, already counted there as `in_flight`.
+    fn send_counted(
+        worker: &WorkerAddr,
+        in_flight: InFlight,
+        number: u64,
+        timeouts: Timeouts,
+    ) -> Result<Asked, Failure> {
         let attempt = attempt::send(worker, number, timeouts)?;
         Ok(Asked {
             attempt,
@@ -404,13 +422,23 @@ impl Asked {
     }
 }
 
-/// What a thread of an attempt does: wait for one already sent, or ask a worker afresh.
+/// What a thread of an attempt does: wait for one already sent, ask a worker afresh, or ask a
+/// worker a hedge already counted there.
 enum Job {
     Wait(Asked),
     Ask(WorkerAddr),
+    Hedge(WorkerAddr, InFlight),
 }
 
 impl Job {
+    /// The worker asked.
+    fn worker(&self) -> &WorkerAddr {
+        match self {
+            Job::Wait(asked) => &asked.attempt.worker,
+            Job::Ask(worker) | Job::Hedge(worker, _) => worker,
+        }
+    }
+
     /// Runs the attempt to its end, and records what it says about the worker.
     fn run(self, number: u64, timeouts: Timeouts, health: &Health, trace: &Trace) -> Outcome {
         let (worker, sent, result) = match self {
@@ -421,6 +449,13 @@ impl Job {
             Job::Ask(worker) => {
                 let sent = Instant::now();
                 let result = Asked::send(&worker, number, timeouts, health, trace)
+                    .and_then(|asked| asked.attempt.answer());
+                (worker, sent, result)
+            }
+            Job::Hedge(worker, in_flight) => {
+                let sent = Instant::now();
+                trace.asked(&worker);
+                let result = Asked::send_counted(&worker, in_flight, number, timeouts)
                     .and_then(|asked| asked.attempt.answer());
                 (worker, sent, result)
             }

@@ -54,8 +54,9 @@ struct Record {
     /// Down only until a health check says whether it is frozen: it answered nothing while
     /// another worker answered its request at once (`failover.rs`).
     suspected: bool,
-    /// Requests in progress at it: each one's number and when it was sent.
-    in_flight: Vec<(u64, Instant)>,
+    /// Requests in progress at it: each one's number, when it was sent, and whether it is a
+    /// hedge (another worker was asked first).
+    in_flight: Vec<(u64, Instant, bool)>,
     /// When it last gave an answer.
     last_answer: Option<Instant>,
     /// When its state last changed, and why: what the status page says of it.
@@ -135,7 +136,7 @@ pub struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(record) = lock(&self.records).get_mut(&self.worker) {
-            record.in_flight.retain(|&(id, _)| id != self.id);
+            record.in_flight.retain(|&(id, _, _)| id != self.id);
         }
     }
 }
@@ -191,25 +192,46 @@ impl Health {
 
     /// Counts a request as in progress at `worker` until the returned guard is dropped.
     pub fn start_request(&self, worker: &WorkerAddr) -> InFlight {
+        self.count_request(worker)
+    }
+
+    /// Counts a hedge at `worker` as [`Health::start_request`] does, if `worker` keeps up: it
+    /// is up, none of its requests in progress has waited `slow` or longer, and it holds no
+    /// other hedge. Checked and counted under one lock, so that when a worker frees up, the
+    /// slow requests waiting for a worker that keeps up do not all pile onto it at once.
+    pub fn start_hedge(&self, worker: &WorkerAddr, slow: Duration) -> Option<InFlight> {
+        let mut records = lock(&self.records);
+        let record = records.entry(worker.clone()).or_default();
+        let keeps_up = record.down_until.is_none()
+            && record
+                .in_flight
+                .iter()
+                .all(|&(_, sent, hedge)| sent.elapsed() < slow && !hedge);
+        if !keeps_up {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        record.in_flight.push((id, Instant::now(), true));
+        Some(InFlight {
+            worker: worker.clone(),
+            id,
+            records: Arc::clone(&self.records),
+        })
+    }
+
+    /// Counts a request at `worker`.
+    fn count_request(&self, worker: &WorkerAddr) -> InFlight {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.records)
             .entry(worker.clone())
             .or_default()
             .in_flight
-            .push((id, Instant::now()));
+            .push((id, Instant::now(), false));
         InFlight {
             worker: worker.clone(),
             id,
             records: Arc::clone(&self.records),
         }
-    }
-
-    /// True when `worker` is up and none of its requests in progress has waited `slow` or
-    /// longer: it keeps up with what it is given.
-    pub fn keeps_up(&self, worker: &WorkerAddr, slow: Duration) -> bool {
-        lock(&self.records).get(worker).is_none_or(|r| {
-            r.down_until.is_none() && r.in_flight.iter().all(|(_, sent)| sent.elapsed() < slow)
-        })
     }
 
     /// True when `worker` is up: neither suspected nor down.

@@ -30,6 +30,15 @@ const MAX_LOOKUPS_PER_READ: usize = 8;
 /// How many resolved names are kept before the stale ones are dropped.
 const MAX_NAMES_KEPT: usize = 1024;
 
+/// True for a worker at an IPv4 address written the usual way (`127.0.0.1`, not `127.1` or
+/// `0.0.0.0`): the one spelling of its address.
+fn is_plain_ipv4(worker: &WorkerAddr) -> bool {
+    worker
+        .host
+        .parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|ip| !ip.is_unspecified())
+}
+
 /// `ip` as IPv4 when it is an IPv4 address written as IPv6.
 fn unmapped(ip: IpAddr) -> IpAddr {
     match ip {
@@ -104,13 +113,23 @@ impl RegistryReader {
                 }
                 self.report_skipped_lines(&registry);
                 let mut lookups = MAX_LOOKUPS_PER_READ;
-                let mut listed = Vec::with_capacity(registry.workers.len());
-                for worker in registry.workers {
-                    let addrs = self.addresses(&worker, &mut lookups);
-                    if !self.is_own_address(&worker, &addrs) {
-                        listed.push((worker, addrs));
+                let mut workers = registry.workers;
+                workers.retain(|worker| {
+                    worker.port != self.own_address.port || {
+                        let addrs = self.addresses(worker, &mut lookups);
+                        !self.is_own_address(worker, &addrs)
                     }
+                });
+                // The file already lists each spelling once; only another spelling of an
+                // address can be a worker listed twice.
+                if workers.iter().all(is_plain_ipv4) {
+                    return workers;
                 }
+                let listed = workers
+                    .into_iter()
+                    .map(|worker| (self.addresses(&worker, &mut lookups), worker))
+                    .map(|(addrs, worker)| (worker, addrs))
+                    .collect();
                 let (workers, same) = registry::distinct_workers(listed);
                 for (worker, first) in same {
                     self.skipped.say(format!(
@@ -147,9 +166,9 @@ impl RegistryReader {
     /// A name that could not be resolved is compared as text.
     fn is_own_address(&self, worker: &WorkerAddr, addrs: &[SocketAddr]) -> bool {
         let loopback = ["127.0.0.1", "localhost", "::1"];
-        let host = worker.host.to_ascii_lowercase();
         let own = worker.port == self.own_address.port
             && if addrs.is_empty() {
+                let host = worker.host.to_ascii_lowercase();
                 host == self.own_address.host || loopback.contains(&host.as_str())
             } else {
                 addrs.iter().any(|addr| self.listens_on(addr.ip()))
