@@ -167,7 +167,8 @@ impl Snapshot {
         format!(
             "{{\"n\":{},\"turn\":{},\"started\":{},\"state\":{},\"took_ms\":{},\"answer\":{},\
              \"answered_by\":{},\"attempts\":[{}]}}",
-            request.number,
+            // As text: JavaScript's numbers round every n above 2^53.
+            quote(&request.number.to_string()),
             request.turn,
             self.unix_ms(request.started),
             quote(request_state(request)),
