@@ -13,7 +13,8 @@
 //!   answered. Each failed check doubles the cool-down, up to [`MAX_COOLDOWN`], so long-dead
 //!   entries in the registry cost almost nothing.
 //!
-//! A worker that is up is never checked, so a lab at work sees no health checks at all, and
+//! A worker that is up is never checked here (only while the status page is watched:
+//! `status/watch.rs`), so a lab at work sees no health checks at all, and
 //! nothing here ever takes a request away from a worker: a down worker keeps the requests it
 //! holds until it answers them or the worker timeout ends them.
 //!
