@@ -112,8 +112,9 @@ fn ask_in_order(
     number: u64,
     trace: &Trace,
 ) -> Result<Vec<u8>, String> {
-    let order = strategy::order_to_try(lb.strategy, workers, turn, &lb.health, &lb.random);
+    let (order, up) = strategy::order_to_try(lb.strategy, workers, turn, &lb.health, &lb.random);
     let mut walk = Walk {
+        up,
         tried: vec![false; order.len()],
         next: 0,
         order,
@@ -156,8 +157,10 @@ fn ask_in_order(
 
 /// One request's walk over the workers: where it may go next, and what it met so far.
 struct Walk<'a> {
-    /// Every worker once, in the order to try them.
+    /// Every worker once, in the order to try them: those that were up first.
     order: Vec<WorkerAddr>,
+    /// How many workers at the start of `order` were up.
+    up: usize,
     /// Which workers in `order` were tried already: hedges may skip ahead.
     tried: Vec<bool>,
     /// Every worker before this one in `order` was tried.
@@ -210,7 +213,7 @@ impl Walk<'_> {
         }
         let index = self.next;
         let worker = self.order.get(index)?.clone();
-        if !self.health.is_up(&worker) {
+        if index >= self.up {
             if self.reached_a_live_worker || self.down_tried >= MAX_DOWN_TRIED {
                 return None;
             }

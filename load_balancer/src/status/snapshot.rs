@@ -51,7 +51,7 @@ impl Snapshot {
     pub fn take(lb: &LoadBalancer, board: &Board) -> Snapshot {
         let listed = lb.registry.read_workers();
         let turn = lb.worker_index.load(Ordering::Relaxed);
-        let order = strategy::order_to_try(lb.strategy, &listed, turn, &lb.health, &lb.random);
+        let (order, _) = strategy::order_to_try(lb.strategy, &listed, turn, &lb.health, &lb.random);
         let views = lb.health.view(&listed);
         let board_view = board.view(&listed);
         let workers = listed
