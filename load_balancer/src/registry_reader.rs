@@ -112,34 +112,7 @@ impl RegistryReader {
                     self.unreadable.forget();
                 }
                 self.report_skipped_lines(&registry);
-                let mut lookups = MAX_LOOKUPS_PER_READ;
-                let mut workers = registry.workers;
-                workers.retain(|worker| {
-                    worker.port != self.own_address.port || {
-                        let addrs = self.addresses(worker, &mut lookups);
-                        !self.is_own_address(worker, &addrs)
-                    }
-                });
-                // The file already lists each spelling once; only another spelling of an
-                // address can be a worker listed twice.
-                if workers.iter().all(is_plain_ipv4) {
-                    return workers;
-                }
-                let listed = workers
-                    .into_iter()
-                    .map(|worker| (self.addresses(&worker, &mut lookups), worker))
-                    .map(|(addrs, worker)| (worker, addrs))
-                    .collect();
-                let (workers, same) = registry::distinct_workers(listed);
-                for (worker, first) in same {
-                    self.skipped.say(format!(
-                        "Skipping {} in {}: the same worker as {}",
-                        worker.registry_line(),
-                        self.path.display(),
-                        first.registry_line()
-                    ));
-                }
-                workers
+                self.distinct_workers(registry.workers)
             }
             Err(e) => {
                 let path = self.path.display();
@@ -148,6 +121,41 @@ impl RegistryReader {
                 Vec::new()
             }
         }
+    }
+
+    /// The workers once each, compared by where they are reached (`P` and `localhost:P` are
+    /// one), without this load balancer's own address in any spelling; each line left out is
+    /// said once.
+    fn distinct_workers(&self, mut workers: Vec<WorkerAddr>) -> Vec<WorkerAddr> {
+        let mut lookups = MAX_LOOKUPS_PER_READ;
+        workers.retain(|worker| {
+            worker.port != self.own_address.port || {
+                let addrs = self.addresses(worker, &mut lookups);
+                !self.is_own_address(worker, &addrs)
+            }
+        });
+        // The file already lists each spelling once; only another spelling of an
+        // address can be a worker listed twice.
+        if workers.iter().all(is_plain_ipv4) {
+            return workers;
+        }
+        let listed = workers
+            .into_iter()
+            .map(|worker| {
+                let addrs = self.addresses(&worker, &mut lookups);
+                (worker, addrs)
+            })
+            .collect();
+        let (workers, same) = registry::distinct_workers(listed);
+        for (worker, first) in same {
+            self.skipped.say(format!(
+                "Skipping {} in {}: the same worker as {}",
+                worker.registry_line(),
+                self.path.display(),
+                first.registry_line()
+            ));
+        }
+        workers
     }
 
     /// What to say when the registry does not exist: which file was looked for, in full,
