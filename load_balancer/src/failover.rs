@@ -268,8 +268,9 @@ impl Walk<'_> {
     }
 
     /// The client's answer when no worker answered n!: a worker's own refusal, said as it
-    /// was; `Error: server busy` when a worker was only full, so the client may ask again; the lab's `Error: Worker communication failed.`, saying what a lying worker sent;
-    /// or, when two workers took the request and failed, that it goes no further.
+    /// was; `Error: server busy` when a worker was only full, so the client may ask again;
+    /// the lab's `Error: Worker communication failed.`, saying what a lying worker sent; or,
+    /// when two workers took the request and failed, that it goes no further.
     fn error(&self) -> String {
         if self.took_and_failed >= MAX_TAKEN_AND_FAILED {
             return protocol::GAVE_UP.to_string();

@@ -132,7 +132,8 @@ fn check(health: &Health, worker: &WorkerAddr) {
     if health.checked(worker, Err(&failure), true) {
         let cooldown = health.cooldown().as_secs_f64();
         say!(
-            "Worker {worker} marked down: its health check failed ({failure}); skipping it for {cooldown}s"
+            "Worker {worker} marked down: its health check failed ({failure}); \
+             skipping it for {cooldown}s"
         );
     }
 }
