@@ -210,6 +210,41 @@ fn two_frozen_neighbours_are_passed_over() -> Result<(), Error> {
     Ok(())
 }
 
+/// The same two frozen neighbours while 8 clients ask 25 times each: every request is
+/// answered, each by a live worker, though several requests meet the frozen two at once and
+/// all need a live worker to hedge to. (Requests waited on the second frozen worker until
+/// --worker-timeout, an hour here.)
+#[test]
+fn two_frozen_neighbours_under_load_lose_nothing() -> Result<(), Error> {
+    const CLIENTS: usize = 8;
+    let lab = Lab::new("two-frozen-load")?;
+    let mut workers = lab.start_workers(4, &[])?;
+    for frozen in &mut workers[..2] {
+        frozen.process.signal("STOP")?;
+    }
+    let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
+    let port = lb.port;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            thread::spawn(move || -> Result<(), Error> {
+                for n in (0..25u64).map(|i| (i + client as u64) % 30) {
+                    assert_eq!(ask_text(port, &n.to_string())?, factorial_digits(n));
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for client in clients {
+        client
+            .join()
+            .map_err(|_| Error::new("a client panicked"))??;
+    }
+    let live = [workers[2].port, workers[3].port];
+    let served = lb.wait_for_forwards(CLIENTS * 25)?;
+    assert!(served.iter().all(|port| live.contains(port)), "{served:?}");
+    Ok(())
+}
+
 /// One worker listed three times, as `P`, `localhost:P` and `[::ffff:127.0.0.1]:P`, and
 /// another once: they are two workers, compared by where they are reached, so round-robin
 /// gives each half the requests (the first had three turns in four), and the other two lines
