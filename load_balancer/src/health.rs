@@ -559,6 +559,57 @@ mod tests {
         assert_eq!(view(&first).in_progress, 1);
     }
 
+    /// A worker takes one hedge at a time, and none once a request there has waited too
+    /// long or while it is down: the slow requests waiting for a worker that keeps up do not
+    /// all pile onto the first one found.
+    #[test]
+    fn one_hedge_at_a_time_and_only_to_a_worker_that_keeps_up() {
+        let health = health(Duration::from_secs(3600));
+        let slow = Duration::from_secs(1);
+        let first = health.start_hedge(&worker(1), slow);
+        assert!(first.is_some());
+        assert!(
+            health.start_hedge(&worker(1), slow).is_none(),
+            "a second hedge"
+        );
+        drop(first);
+        let _request = health.start_request(&worker(1));
+        assert!(
+            health.start_hedge(&worker(1), slow).is_some(),
+            "a fresh request is fine"
+        );
+        let _old = health.start_request(&worker(2));
+        assert!(
+            health.start_hedge(&worker(2), Duration::ZERO).is_none(),
+            "not keeping up"
+        );
+        health.mark_down(&worker(3), &CLOSED);
+        assert!(health.start_hedge(&worker(3), slow).is_none(), "down");
+    }
+
+    /// A check of a worker that was up: unanswered, it is down and why; answered late, it is
+    /// back up; a failure of a worker already down changes nothing.
+    #[test]
+    fn a_watched_check_marks_down_and_up() {
+        let health = health(Duration::from_secs(3600));
+        let due = health.due_while_watched(&[worker(1)], Duration::from_secs(2));
+        assert_eq!(due, [worker(1)]);
+        assert!(
+            health
+                .due_while_watched(&[worker(1)], Duration::from_secs(2))
+                .is_empty()
+        );
+        assert!(health.checked(&worker(1), Ok(false), false));
+        let view = health.view(&[worker(1)]).remove(0);
+        assert_eq!(view.state, State::Down);
+        assert_eq!(view.changed.unwrap().1, Why::CheckUnanswered);
+        assert!(!health.checked(&worker(1), Err(&CLOSED), false));
+        assert!(health.checked(&worker(1), Ok(true), true));
+        let view = health.view(&[worker(1)]).remove(0);
+        assert_eq!((view.state, view.checking), (State::Up, false));
+        assert_eq!(view.changed.unwrap().1, Why::AnsweredCheck);
+    }
+
     /// Records of workers that left the registry are dropped.
     #[test]
     fn records_do_not_outgrow_the_registry() {

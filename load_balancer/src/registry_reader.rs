@@ -196,9 +196,9 @@ impl RegistryReader {
     /// address, any address of this machine (one it can bind to).
     fn listens_on(&self, ip: IpAddr) -> bool {
         self.own_ips.iter().any(|&own| {
-            own == ip
-                || (own.is_unspecified()
-                    && (ip.is_loopback() || TcpListener::bind((ip, 0)).is_ok()))
+            // `::` takes IPv4 connections too; `0.0.0.0` only IPv4 ones.
+            let every_address = own.is_unspecified() && (own.is_ipv6() || ip.is_ipv4());
+            own == ip || (every_address && (ip.is_loopback() || TcpListener::bind((ip, 0)).is_ok()))
         })
     }
 
