@@ -245,6 +245,37 @@ fn two_frozen_neighbours_under_load_lose_nothing() -> Result<(), Error> {
     Ok(())
 }
 
+/// Five registered programs in a row that accept and never answer, health checks included
+/// (as five frozen workers), ahead of two live workers, and a fresh load balancer: the first
+/// request is passed from one silent program to the next, a second apart, until a live worker
+/// answers it; none is waited on for --worker-timeout (an hour here). The five are then
+/// suspected, and later requests go straight to the live workers.
+#[test]
+fn a_row_of_silent_workers_is_walked_past() -> Result<(), Error> {
+    let lab = Lab::new("silent-row")?;
+    let silent = [(); 5].map(|()| FakeWorker::start(Misbehaviour::Hang).unwrap());
+    let workers = lab.start_workers(2, &["--registry", "live.txt"])?;
+    let mut lines: Vec<String> = silent.iter().map(|s| s.port.to_string()).collect();
+    lines.extend(workers.iter().map(|w| w.port.to_string()));
+    write_registry(&lab, &lines);
+    let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
+    for n in 0..4u64 {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    let live = [workers[0].port, workers[1].port];
+    let served = lb.wait_for_forwards(4)?;
+    assert!(served.iter().all(|port| live.contains(port)), "{served:?}");
+    let printed = lb.process.printed();
+    for fake in &silent[1..] {
+        let asked = format!("asking worker ('127.0.0.1', {}) too", fake.port);
+        assert!(
+            printed.iter().any(|l| l.ends_with(&asked)),
+            "{asked:?} in {printed:#?}"
+        );
+    }
+    Ok(())
+}
+
 /// One worker listed three times, as `P`, `localhost:P` and `[::ffff:127.0.0.1]:P`, and
 /// another once: they are two workers, compared by where they are reached, so round-robin
 /// gives each half the requests (the first had three turns in four), and the other two lines

@@ -8,11 +8,13 @@
 //! - never gives up on a worker because it is slow. After [`SLOW_ANSWER`] without an answer
 //!   (longer for a large n), the request is sent too to the next worker in the order that
 //!   keeps up with its own requests, wherever it stands (a hedged request: Envoy's
-//!   `hedge_on_per_try_timeout`; Dean and Barroso, "The Tail at Scale"). When that one is
-//!   silent as long, a third is asked ([`MAX_ASKED_AT_ONCE`]), so two frozen neighbours cost a
-//!   request two seconds, not the worker timeout. The first right answer wins — n! is the same
-//!   whoever computes it — and the other attempts run to their end on their own threads, their
-//!   answers dropped;
+//!   `hedge_on_per_try_timeout`; Dean and Barroso, "The Tail at Scale"). While every worker
+//!   asked is silent (has answered nothing at all since, as a frozen one), the next is asked
+//!   each time as long has passed: a second silent one is never waited on, so two frozen
+//!   neighbours cost a request two seconds, not the worker timeout. A worker that is slow but
+//!   answers others gets one hedge. The first right answer wins — n! is the same whoever
+//!   computes it — and the other attempts run to their end on their own threads, their answers
+//!   dropped;
 //! - suspects a worker that has answered nothing at all while another worker answered its
 //!   request in under [`SLOW_ANSWER`]: new requests pass it over while a health check tells a
 //!   frozen worker (no answer: marked down) from a swamped one (an answer: back). A worker
@@ -64,13 +66,6 @@ fn patience(number: u64) -> Duration {
 /// after a server took the request. A request that kills the workers it reaches (a big n at
 /// Python workers) kills at most two.
 pub const MAX_TAKEN_AND_FAILED: usize = 2;
-
-/// How many workers may be working on one request at once, counting those that took it and
-/// failed: the slow first one, a hedge, and one more when the hedge is silent too. Two
-/// neighbours frozen with Ctrl-Z then cost a request about two seconds, and no request makes
-/// more than three workers compute it. An attempt at a worker found silent meanwhile
-/// (suspected or marked down) no longer counts: nobody waits on it.
-pub const MAX_ASKED_AT_ONCE: usize = 3;
 
 /// How many workers that are down one request may try, when no worker that is up could be
 /// reached: HAProxy's default `retries 3`. A down worker comes back through its health check,
@@ -228,9 +223,13 @@ impl Walk<'_> {
     /// worker is slow, another request would only add work) and holds no other hedge, if the
     /// limits allow one. The hedge is counted at it from now on.
     fn next_to_hedge(&mut self, waited_on: usize) -> Option<(WorkerAddr, InFlight)> {
-        if self.took_and_failed + waited_on >= MAX_ASKED_AT_ONCE
-            || self.started.elapsed() > MAX_TIME_TRYING
-        {
+        // Once a worker took the request and failed, it may be a request that kills or hangs
+        // the workers it reaches: counting those still at it, two at most.
+        let failed_and_running = match self.took_and_failed {
+            0 => 0,
+            failed => failed + waited_on,
+        };
+        if failed_and_running >= MAX_TAKEN_AND_FAILED || self.started.elapsed() > MAX_TIME_TRYING {
             return None;
         }
         let (index, in_flight) = (self.next..self.order.len()).find_map(|i| {
@@ -351,7 +350,8 @@ impl Walk<'_> {
         {
             return None;
         }
-        // A third worker only when the hedge is silent too (frozen, not busy with others).
+        // Past the first hedge, only while every worker asked is silent (frozen, not busy with
+        // others): a second silent one is not waited on.
         let silent =
             |(worker, sent): &&(WorkerAddr, Instant)| self.health.silent_since(worker, *sent);
         if waited_on.len() >= 2 && !waited_on.iter().all(silent) {
