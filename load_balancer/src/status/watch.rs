@@ -5,7 +5,8 @@
 //! the wrong thing.
 //!
 //! Without a watcher nothing is checked: a lab at work and nobody looking sees no checks at
-//! all (`health.rs`). A check never gives up on a worker's connection early: a busy Python
+//! all (`health.rs`); and a worker that answered anything within the interval is plainly alive
+//! and not asked. A check never gives up on a worker's connection early: a busy Python
 //! worker, which serves one connection at a time, is shown down while it does not answer, and
 //! back up when it answers the check it held, which it answers into an open connection (one
 //! closed under it would kill it).
@@ -45,6 +46,7 @@ const TICK: Duration = Duration::from_millis(100);
 /// When the page was last read: shared by the page's server and the checking thread.
 #[derive(Default)]
 pub struct Watch {
+    /// When `/` or `/status.json` was last served; `None` before the first time.
     last_read: Mutex<Option<Instant>>,
 }
 
