@@ -52,6 +52,12 @@ struct Record {
     checking: bool,
     /// When the status page's checks last asked it, while it was up (`status/watch.rs`).
     last_watched_check: Option<Instant>,
+    /// Its last such check took long or went unanswered: a worker that sleeps before it
+    /// answers, checked less often so the checks take little of its time.
+    slow_to_check: bool,
+    /// When it last answered such a check at once: evidence that the machine is not just
+    /// slow, when another worker's check goes unanswered.
+    quick_check_at: Option<Instant>,
     /// Down only until a health check says whether it is frozen: it answered nothing while
     /// another worker answered its request at once (`failover.rs`).
     suspected: bool,
@@ -83,6 +89,18 @@ pub enum Why {
     Answered,
     /// Back up: it answered a health check.
     AnsweredCheck,
+}
+
+/// What a check of a worker that is up found, while the status page is watched.
+#[derive(Debug, Clone, Copy)]
+pub enum Checked<'a> {
+    /// It answered, after `took`; under `quick` counts as at once.
+    Answered { took: Duration, quick: Duration },
+    /// No answer within the check's time. It is marked down only if another worker answered
+    /// its check at once within `quick_within`: where every worker is slow, the machine is.
+    Unanswered { quick_within: Duration },
+    /// It could not be reached, or the check failed otherwise.
+    Failed(&'a Failure),
 }
 
 /// A worker's state, as new requests see it.
@@ -305,16 +323,28 @@ impl Health {
     }
 
     /// Those of `workers` that are up and due for a check while the status page is watched
-    /// (`status/watch.rs`): not checked nor heard from within `interval`, and not being
-    /// checked now. Each is marked as being checked.
-    pub fn due_while_watched(&self, workers: &[WorkerAddr], interval: Duration) -> Vec<WorkerAddr> {
+    /// (`status/watch.rs`): none in progress, no request in progress (a busy worker is watched
+    /// by its requests), and neither checked nor heard from within `interval`, or `slow_interval`
+    /// for one whose last check was slow. Each is marked as being checked.
+    pub fn due_while_watched(
+        &self,
+        workers: &[WorkerAddr],
+        interval: Duration,
+        slow_interval: Duration,
+    ) -> Vec<WorkerAddr> {
         let mut records = lock(&self.records);
         let mut due = Vec::new();
         for worker in workers {
             let record = records.entry(worker.clone()).or_default();
-            let lately = |at: Option<Instant>| at.is_some_and(|at| at.elapsed() < interval);
+            let wait = if record.slow_to_check {
+                slow_interval
+            } else {
+                interval
+            };
+            let lately = |at: Option<Instant>| at.is_some_and(|at| at.elapsed() < wait);
             if record.down_until.is_none()
                 && !record.checking
+                && record.in_flight.is_empty()
                 && !lately(record.last_watched_check)
                 && !lately(record.last_answer)
             {
@@ -326,38 +356,54 @@ impl Health {
         due
     }
 
-    /// Notes what a check of a worker that was up found: `Ok(true)` an answer, `Ok(false)` no
-    /// answer within the check's time, `Err` a failure. True when its state changed (worth
-    /// a log line). `done` ends the check; a check that waits on for a late answer is not done.
-    pub fn checked(&self, worker: &WorkerAddr, found: Result<bool, &Failure>, done: bool) -> bool {
+    /// Notes what a check of a worker that was up found (see [`Checked`]). True when its state
+    /// changed (worth a log line). `done` ends the check; a check that waits on for a late
+    /// answer is not done.
+    pub fn checked(&self, worker: &WorkerAddr, found: Checked, done: bool) -> bool {
         let mut records = lock(&self.records);
+        let now = Instant::now();
+        let others_quick = |records: &HashMap<WorkerAddr, Record>, within: Duration| {
+            records.iter().any(|(other, r)| {
+                other != worker && r.quick_check_at.is_some_and(|at| at.elapsed() < within)
+            })
+        };
+        let evidence = match found {
+            Checked::Unanswered { quick_within } => others_quick(&records, quick_within),
+            _ => false,
+        };
         let record = records.entry(worker.clone()).or_default();
         record.checking &= !done;
-        let now = Instant::now();
         let was_up = record.down_until.is_none();
-        match found {
-            Ok(true) => {
+        let why = match found {
+            Checked::Answered { took, quick } => {
                 record.last_answer = Some(now);
+                record.slow_to_check = took >= quick;
+                if took < quick {
+                    record.quick_check_at = Some(now);
+                }
                 record.suspected = false;
                 let was_down = record.down_until.take().is_some();
                 if was_down {
                     record.changed = Some((now, Why::AnsweredCheck));
                 }
-                was_down
+                return was_down;
             }
-            _ if !was_up => false,
-            Ok(false) => {
-                record.down_until = Some(now + self.cooldown);
-                record.changed = Some((now, Why::CheckUnanswered));
-                true
+            _ if !was_up => return false,
+            Checked::Unanswered { .. } => {
+                record.slow_to_check = true;
+                if !evidence {
+                    return false; // every worker slow: a busy machine, not a frozen worker
+                }
+                Why::CheckUnanswered
             }
-            Err(failure) => {
-                record.down_until = Some(now + self.cooldown);
-                let (kind, text) = (failure.kind(), failure.to_string());
-                record.changed = Some((now, Why::Failed { kind, text }));
-                true
-            }
-        }
+            Checked::Failed(failure) => Why::Failed {
+                kind: failure.kind(),
+                text: failure.to_string(),
+            },
+        };
+        record.down_until = Some(now + self.cooldown);
+        record.changed = Some((now, why));
+        true
     }
 
     /// The timeout for connecting, as for a request (`--connect-timeout`).
@@ -587,27 +633,45 @@ mod tests {
         assert!(health.start_hedge(&worker(3), slow).is_none(), "down");
     }
 
-    /// A check of a worker that was up: unanswered, it is down and why; answered late, it is
-    /// back up; a failure of a worker already down changes nothing.
+    /// A check of a worker that was up: unanswered while another worker answered its check at
+    /// once, it is down and why; unanswered where no worker answered at once, it stays up;
+    /// answered late, it is back up; a failure of a worker already down changes nothing.
     #[test]
     fn a_watched_check_marks_down_and_up() {
         let health = health(Duration::from_secs(3600));
-        let due = health.due_while_watched(&[worker(1)], Duration::from_secs(2));
-        assert_eq!(due, [worker(1)]);
+        let (interval, within) = (Duration::from_secs(2), Duration::from_secs(5));
+        let due = health.due_while_watched(&[worker(1), worker(2)], interval, interval);
+        assert_eq!(due, [worker(1), worker(2)]);
         assert!(
             health
-                .due_while_watched(&[worker(1)], Duration::from_secs(2))
+                .due_while_watched(&[worker(1)], interval, interval)
                 .is_empty()
         );
-        assert!(health.checked(&worker(1), Ok(false), false));
+        let quick = Duration::from_secs(1);
+        let unanswered = Checked::Unanswered {
+            quick_within: within,
+        };
+        assert!(
+            !health.checked(&worker(1), unanswered, false),
+            "nobody answered at once"
+        );
+        let answered = |took| Checked::Answered { took, quick };
+        health.checked(&worker(2), answered(Duration::ZERO), true);
+        assert!(health.checked(&worker(1), unanswered, false));
         let view = health.view(&[worker(1)]).remove(0);
         assert_eq!(view.state, State::Down);
         assert_eq!(view.changed.unwrap().1, Why::CheckUnanswered);
-        assert!(!health.checked(&worker(1), Err(&CLOSED), false));
-        assert!(health.checked(&worker(1), Ok(true), true));
+        assert!(!health.checked(&worker(1), Checked::Failed(&CLOSED), false));
+        assert!(health.checked(&worker(1), answered(Duration::from_secs(3)), true));
         let view = health.view(&[worker(1)]).remove(0);
         assert_eq!((view.state, view.checking), (State::Up, false));
         assert_eq!(view.changed.unwrap().1, Why::AnsweredCheck);
+        let _busy = health.start_request(&worker(3));
+        assert!(
+            health
+                .due_while_watched(&[worker(3)], interval, interval)
+                .is_empty()
+        );
     }
 
     /// Records of workers that left the registry are dropped.

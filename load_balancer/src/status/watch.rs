@@ -4,12 +4,14 @@
 //! a request happens to fail on it. A projector that says "up" about a killed worker teaches
 //! the wrong thing.
 //!
-//! Without a watcher nothing is checked: a lab at work and nobody looking sees no checks at
-//! all (`health.rs`); and a worker that answered anything within the interval is plainly alive
-//! and not asked. A check never gives up on a worker's connection early: a busy Python
-//! worker, which serves one connection at a time, is shown down while it does not answer, and
-//! back up when it answers the check it held, which it answers into an open connection (one
-//! closed under it would kill it).
+//! The checks never fight the lesson. Without a watcher nothing is checked (`health.rs`). A
+//! worker with requests in progress is watched by its requests, and one that answered anything
+//! lately is plainly alive: neither is asked. A worker that sleeps before it answers (a
+//! student's `time.sleep`, one connection at a time) answers a check late: it is asked every
+//! [`SLOW_INTERVAL`] only, and an unanswered check marks a worker down only when another
+//! worker answered its own at once, for where every worker is slow the machine is, and a
+//! frozen worker is told from a slow one only by a worker that answers at once. A check never
+//! gives up on its connection early: the worker answers into it, and is back up when it does.
 
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -20,12 +22,24 @@ use common::{lock, say};
 
 use crate::LoadBalancer;
 use crate::attempt::{self, CHECK_TIMEOUT, Failure, Timeouts};
-use crate::health::Health;
+use crate::health::{Checked, Health};
 
 /// How often a worker that is up is checked while the page is watched: HAProxy's default
 /// `inter`. A killed worker is shown down within it; a frozen one within it and
 /// [`CHECK_TIMEOUT`].
 pub const INTERVAL: Duration = Duration::from_secs(2);
+
+/// How often a worker whose last check took long (one that sleeps before it answers, as a
+/// student's `time.sleep` does) is checked: HAProxy's `inter 10s` of our printed
+/// configuration, so that a one-connection-at-a-time worker spends little of its time on checks.
+const SLOW_INTERVAL: Duration = Duration::from_secs(10);
+
+/// An answer to a check within this is at once: a live worker answers `1` in microseconds.
+const QUICK: Duration = Duration::from_secs(1);
+
+/// How long after another worker answered its check at once an unanswered check marks a worker
+/// down: this round of checks and the one before.
+const QUICK_WITHIN: Duration = Duration::from_secs(5);
 
 /// How long after its last read the page counts as watched: an open page reads its data every
 /// second, so a closed one stops the checks within a few seconds.
@@ -77,7 +91,10 @@ pub fn start(watch: Arc<Watch>, lb: Arc<LoadBalancer>) {
                 last_round = Some(Instant::now());
                 let mut workers = lb.registry.read_workers();
                 workers.truncate(MAX_CHECKED);
-                for worker in lb.health.due_while_watched(&workers, INTERVAL) {
+                let due = lb
+                    .health
+                    .due_while_watched(&workers, INTERVAL, SLOW_INTERVAL);
+                for worker in due {
                     let health = Arc::clone(&lb.health);
                     let theirs = worker.clone();
                     let spawned = thread::Builder::new().spawn(move || check(&health, &theirs));
@@ -92,35 +109,45 @@ pub fn start(watch: Arc<Watch>, lb: Arc<LoadBalancer>) {
     }
 }
 
-/// Checks one worker that is up: asks it for 1!, as the health checks of down workers do, and
-/// marks it down if it cannot be reached or does not answer within [`CHECK_TIMEOUT`]. An
-/// unanswered check waits on for the answer, which brings the worker back up.
+/// Checks one worker that is up: asks it for 1!, as the health checks of down workers do. One
+/// that cannot be reached is marked down; one that does not answer within [`CHECK_TIMEOUT`]
+/// is marked down if another worker answered its check at once (else the machine is slow, not
+/// the worker frozen). An unanswered check waits on for the answer, which brings the worker
+/// back up.
 fn check(health: &Health, worker: &WorkerAddr) {
     let timeouts = Timeouts {
         connect: health.connect_timeout(),
         answer: LATE_ANSWER,
     };
+    let sent = Instant::now();
+    let answered = |took| Checked::Answered { took, quick: QUICK };
     let failure = match attempt::send(worker, 1, timeouts) {
         Err(failure) => failure,
         Ok(mut asked) => match asked.answer_within(CHECK_TIMEOUT) {
             Some(Ok(_) | Err(Failure::Busy)) => {
-                health.checked(worker, Ok(true), true);
+                health.checked(worker, answered(sent.elapsed()), true);
                 return;
             }
             Some(Err(failure)) => failure,
             None => {
-                if health.checked(worker, Ok(false), false) {
+                let unanswered = Checked::Unanswered {
+                    quick_within: QUICK_WITHIN,
+                };
+                if health.checked(worker, unanswered, false) {
                     let cooldown = health.cooldown().as_secs_f64();
                     say!(
-                        "Worker {worker} marked down: no answer to a health check within {}s; \
-                         skipping it for {cooldown}s",
+                        "Worker {worker} marked down: no answer to a health check within {}s \
+                         while other workers answered theirs at once; skipping it for \
+                         {cooldown}s",
                         CHECK_TIMEOUT.as_secs_f64()
                     );
                 }
                 let back = match asked.answer() {
-                    Ok(_) | Err(Failure::Busy) => health.checked(worker, Ok(true), true),
+                    Ok(_) | Err(Failure::Busy) => {
+                        health.checked(worker, answered(sent.elapsed()), true)
+                    }
                     Err(failure) => {
-                        health.checked(worker, Err(&failure), true);
+                        health.checked(worker, Checked::Failed(&failure), true);
                         false
                     }
                 };
@@ -131,7 +158,7 @@ fn check(health: &Health, worker: &WorkerAddr) {
             }
         },
     };
-    if health.checked(worker, Err(&failure), true) {
+    if health.checked(worker, Checked::Failed(&failure), true) {
         let cooldown = health.cooldown().as_secs_f64();
         say!(
             "Worker {worker} marked down: its health check failed ({failure}); \
