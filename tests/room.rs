@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::error::Error;
 use common::factorial::factorial_digits;
-use harness::lab::{Lab, PATIENCE, ask_text, dead_addresses};
+use harness::lab::{Lab, PATIENCE, Server, ask_text, dead_addresses};
 use harness::peers::{FakeWorker, Misbehaviour};
 
 /// Writes the registry file of `lab` with these lines.
@@ -177,6 +177,141 @@ fn a_frozen_worker_costs_seconds_not_the_worker_timeout() -> Result<(), Error> {
          after the first 3 s: {longest_pause:.2?}; {} requests answered",
         done.len()
     );
+    Ok(())
+}
+
+/// Two students' workers next to each other in the registry, both frozen with Ctrl-Z, ahead
+/// of two live ones, and a fresh load balancer: every request is answered by a live worker.
+/// The hedge goes past the second frozen worker to the next one that keeps up, instead of
+/// waiting on it. With --worker-timeout at an hour, a rule that waited on the second frozen
+/// worker leaves the first request unanswered until the test gives up on it.
+#[test]
+fn two_frozen_neighbours_are_passed_over() -> Result<(), Error> {
+    let lab = Lab::new("two-frozen")?;
+    let mut workers = lab.start_workers(4, &[])?;
+    for frozen in &mut workers[..2] {
+        frozen.process.signal("STOP")?;
+    }
+    let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
+    for n in 0..6u64 {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    let live = [workers[2].port, workers[3].port];
+    let served = lb.wait_for_forwards(6)?;
+    assert!(served.iter().all(|port| live.contains(port)), "{served:?}");
+    // The first request went to the first frozen worker, then to its frozen neighbour too,
+    // and then on to a live one.
+    let printed = lb.process.printed();
+    let hedges: Vec<&String> = printed.iter().filter(|l| l.ends_with(" too")).collect();
+    let (frozen, next) = (workers[1].port, workers[2].port);
+    assert!(
+        hedges[0].ends_with(&format!("asking worker ('127.0.0.1', {frozen}) too"))
+            && hedges[1].ends_with(&format!("asking worker ('127.0.0.1', {next}) too")),
+        "{printed:#?}"
+    );
+    Ok(())
+}
+
+/// The same two frozen neighbours while 8 clients ask 25 times each: every request is
+/// answered, each by a live worker, though several requests meet the frozen two at once and
+/// all need a live worker to hedge to. (Requests waited on the second frozen worker until
+/// --worker-timeout, an hour here.)
+#[test]
+fn two_frozen_neighbours_under_load_lose_nothing() -> Result<(), Error> {
+    const CLIENTS: usize = 8;
+    let lab = Lab::new("two-frozen-load")?;
+    let mut workers = lab.start_workers(4, &[])?;
+    for frozen in &mut workers[..2] {
+        frozen.process.signal("STOP")?;
+    }
+    let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
+    let port = lb.port;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            thread::spawn(move || -> Result<(), Error> {
+                for n in (0..25u64).map(|i| (i + client as u64) % 30) {
+                    assert_eq!(ask_text(port, &n.to_string())?, factorial_digits(n));
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for client in clients {
+        client
+            .join()
+            .map_err(|_| Error::new("a client panicked"))??;
+    }
+    let live = [workers[2].port, workers[3].port];
+    let served = lb.wait_for_forwards(CLIENTS * 25)?;
+    assert!(served.iter().all(|port| live.contains(port)), "{served:?}");
+    Ok(())
+}
+
+/// Five registered programs in a row that accept and never answer, health checks included
+/// (as five frozen workers), ahead of two live workers, and a fresh load balancer: the first
+/// request is passed from one silent program to the next, a second apart, until a live worker
+/// answers it; none is waited on for --worker-timeout (an hour here). The five are then
+/// suspected, and later requests go straight to the live workers.
+#[test]
+fn a_row_of_silent_workers_is_walked_past() -> Result<(), Error> {
+    let lab = Lab::new("silent-row")?;
+    let silent = [(); 5].map(|()| FakeWorker::start(Misbehaviour::Hang).unwrap());
+    let workers = lab.start_workers(2, &["--registry", "live.txt"])?;
+    let mut lines: Vec<String> = silent.iter().map(|s| s.port.to_string()).collect();
+    lines.extend(workers.iter().map(|w| w.port.to_string()));
+    write_registry(&lab, &lines);
+    let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
+    for n in 0..4u64 {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    let live = [workers[0].port, workers[1].port];
+    let served = lb.wait_for_forwards(4)?;
+    assert!(served.iter().all(|port| live.contains(port)), "{served:?}");
+    let printed = lb.process.printed();
+    for fake in &silent[1..] {
+        let asked = format!("asking worker ('127.0.0.1', {}) too", fake.port);
+        assert!(
+            printed.iter().any(|l| l.ends_with(&asked)),
+            "{asked:?} in {printed:#?}"
+        );
+    }
+    Ok(())
+}
+
+/// One worker listed three times, as `P`, `localhost:P` and `[::ffff:127.0.0.1]:P`, and
+/// another once: they are two workers, compared by where they are reached, so round-robin
+/// gives each half the requests (the first had three turns in four), and the other two lines
+/// are reported once each.
+#[test]
+fn one_worker_spelled_three_ways_gets_one_turn() -> Result<(), Error> {
+    let lab = Lab::new("spelled-thrice")?;
+    let workers = lab.start_workers(2, &["--registry", "live.txt"])?;
+    let (first, second) = (workers[0].port, workers[1].port);
+    write_registry(
+        &lab,
+        &[
+            first.to_string(),
+            format!("localhost:{first}"),
+            format!("[::ffff:127.0.0.1]:{first}"),
+            second.to_string(),
+        ],
+    );
+    let mut lb = lab.start_load_balancer(&[])?;
+    for n in 0..20u64 {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    let served = lb.wait_for_forwards(20)?;
+    let by_first = served.iter().filter(|&&port| port == first).count();
+    assert_eq!(by_first, 10, "{served:?}");
+    let printed = lb.process.printed();
+    for line in [
+        format!("localhost:{first}"),
+        format!("[::ffff:127.0.0.1]:{first}"),
+    ] {
+        let said = format!("Skipping {line} in worker_ports.txt: the same worker as {first}");
+        let times = printed.iter().filter(|l| **l == said).count();
+        assert_eq!(times, 1, "{said:?} in {printed:#?}");
+    }
     Ok(())
 }
 
@@ -346,6 +481,120 @@ fn dead_entries_are_walked_once() -> Result<(), Error> {
         "2000 dead entries: {n} requests answered, slowest {slowest:.2?}, {failed_attempts} failed attempts"
     );
     assert!(failed_attempts <= 2000, "{failed_attempts} failed attempts");
+    Ok(())
+}
+
+/// The lines about attempts that failed, from `printed` on.
+fn failed_attempts(printed: &[String]) -> Vec<&String> {
+    printed
+        .iter()
+        .filter(|l| l.starts_with("Error communicating with worker"))
+        .collect()
+}
+
+/// Waits for `count` more lines with `pattern` from the load balancer, then until it is quiet
+/// a moment (a line beyond those would come at once), and returns every line it printed from
+/// `from` on.
+fn lines_after(lb: &mut Server, from: usize, pattern: &str, count: usize) -> Vec<String> {
+    for _ in 0..count {
+        lb.process.wait_for(pattern, PATIENCE).unwrap();
+    }
+    lb.process
+        .drain_when_quiet(Duration::from_millis(300), PATIENCE)
+        .iter()
+        .skip(from)
+        .map(|l| l.text.clone())
+        .collect()
+}
+
+/// A request every live worker refuses (`200000`, above their --max-n) with 50 dead entries
+/// and a frozen worker, all marked down: the refusal is the answer, and no down worker is
+/// tried. (The frozen one held such a request until --worker-timeout, an hour here, and every
+/// dead entry was tried again for each request: an amplifier for anyone who sends `200000`.)
+#[test]
+fn a_request_every_live_worker_refuses_skips_the_down_ones() -> Result<(), Error> {
+    let lab = Lab::new("refused-by-all")?;
+    let mut workers = lab.start_workers(3, &["--registry", "live.txt"])?;
+    let mut lines = dead_entries(50);
+    lines.extend(workers.iter().map(|w| w.port.to_string()));
+    write_registry(&lab, &lines);
+    let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
+    let frozen = workers[0].port;
+    workers[0].process.signal("STOP")?;
+    let marked_down = format!("Worker ('127.0.0.1', {frozen}) marked down");
+    let mut asked = 0u64;
+    while !lb
+        .process
+        .printed()
+        .iter()
+        .any(|l| l.starts_with(&marked_down))
+    {
+        assert_eq!(
+            ask_text(lb.port, &(asked % 20).to_string())?,
+            factorial_digits(asked % 20)
+        );
+        asked += 1;
+        assert!(asked < 10_000, "the frozen worker never marked down");
+    }
+    let before = lb
+        .process
+        .drain_when_quiet(Duration::from_millis(300), PATIENCE)
+        .len();
+    for _ in 0..3 {
+        assert_eq!(
+            ask_text(lb.port, "200000")?,
+            "Error: 200000 is above this worker's limit of 100000"
+        );
+    }
+    let printed = lines_after(&mut lb, before, "refused: Error: 200000", 6);
+    let tried = failed_attempts(&printed);
+    assert_eq!(
+        tried.len(),
+        6,
+        "the two live workers, three times: {tried:#?}"
+    );
+    assert!(
+        tried.iter().all(|l| l.contains("refused: Error: 200000")),
+        "{tried:#?}"
+    );
+    Ok(())
+}
+
+/// A registry of 20 dead entries: the first request tries each, and marks each down; after
+/// that a request tries three down workers at most (HAProxy's `retries 3`), where it tried
+/// all 20 again each time.
+#[test]
+fn a_request_tries_three_down_workers_at_most() -> Result<(), Error> {
+    let lab = Lab::new("three-down")?;
+    write_registry(&lab, &dead_entries(20));
+    let mut lb = lab.start_load_balancer(&[])?;
+    let failed = "Error: Worker communication failed.";
+    assert_eq!(ask_text(lb.port, "5")?, failed);
+    let tried = "Error communicating with worker";
+    let first = lines_after(&mut lb, 0, tried, 20);
+    assert_eq!(failed_attempts(&first).len(), 20, "{first:#?}");
+    for _ in 0..3 {
+        assert_eq!(ask_text(lb.port, "5")?, failed);
+    }
+    let printed = lines_after(&mut lb, first.len(), tried, 9);
+    let again = failed_attempts(&printed);
+    assert_eq!(again.len(), 9, "{again:#?}");
+    Ok(())
+}
+
+/// Every worker full (`Error: server busy` from each): the client hears `Error: server busy`,
+/// so it knows to ask again, not `Error: Worker communication failed.`
+#[test]
+fn every_worker_busy_is_server_busy() -> Result<(), Error> {
+    let lab = Lab::new("all-busy")?;
+    let busy = [(); 2].map(|()| FakeWorker::start(Misbehaviour::Busy).unwrap());
+    write_registry(
+        &lab,
+        &busy.iter().map(|b| b.port.to_string()).collect::<Vec<_>>(),
+    );
+    let lb = lab.start_load_balancer(&[])?;
+    assert_eq!(ask_text(lb.port, "5")?, "Error: server busy");
+    assert_eq!(busy.iter().map(FakeWorker::requests).sum::<usize>(), 2);
     Ok(())
 }
 
@@ -538,6 +787,65 @@ fn the_load_balancers_own_address_is_skipped() -> Result<(), Error> {
         connected, 6,
         "only the test's own requests reached it: {lines:?}"
     );
+    Ok(())
+}
+
+/// The load balancer's own address written other ways: `0.0.0.0:P`, `0:P`, `127.1:P`,
+/// `[::ffff:127.0.0.1]:P`, `LOCALHOST:P` and the machine's host name. Each is compared by
+/// where it leads, not as text, so each is skipped with one log line and every request goes
+/// to the worker: only the test's own requests reach the load balancer. (Each spelling passed
+/// the check as text, and one request went round through the load balancer until every place
+/// was taken.) Once with the load balancer on 127.0.0.1, once on every address.
+#[test]
+fn no_spelling_of_the_load_balancers_own_address_is_used() -> Result<(), Error> {
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let machine = machine.trim();
+    for host in ["127.0.0.1", "0.0.0.0"] {
+        let lab = Lab::new("own-spellings")?;
+        let worker = lab.start_worker("worker", &["--registry", "live.txt"])?;
+        let mut lb = lab.start_load_balancer(&["--host", host])?;
+        let p = lb.port;
+        let mut spellings = vec![
+            format!("0.0.0.0:{p}"),
+            format!("0:{p}"),
+            format!("127.1:{p}"),
+            format!("[::ffff:127.0.0.1]:{p}"),
+            format!("LOCALHOST:{p}"),
+        ];
+        // The host name leads to this load balancer when it listens everywhere, or when the
+        // name is 127.0.0.1 (as /etc/hosts has it on many machines); else it leads elsewhere.
+        let name_is_loopback = std::net::ToSocketAddrs::to_socket_addrs(&(machine, p))
+            .is_ok_and(|mut addrs| addrs.any(|a| a.ip().to_string() == "127.0.0.1"));
+        if host == "0.0.0.0" || name_is_loopback {
+            spellings.push(format!("{machine}:{p}"));
+        }
+        let mut lines = spellings.clone();
+        lines.push(worker.port.to_string());
+        write_registry(&lab, &lines);
+        for n in 0..spellings.len() as u64 + 1 {
+            assert_eq!(ask_text(p, &n.to_string())?, factorial_digits(n));
+        }
+        let count = spellings.len() + 1;
+        assert_eq!(lb.wait_for_forwards(count)?, vec![worker.port; count]);
+        let printed = lb.process.printed();
+        for spelling in &spellings {
+            let said = format!(
+                "Skipping {spelling} in worker_ports.txt: this load balancer's own address"
+            );
+            assert!(
+                printed.contains(&said),
+                "{host}: no {said:?} in {printed:#?}"
+            );
+        }
+        let connected = printed
+            .iter()
+            .filter(|l| l.starts_with("Client connected"))
+            .count();
+        assert_eq!(
+            connected, count,
+            "{host}: only the test's requests: {printed:#?}"
+        );
+    }
     Ok(())
 }
 

@@ -447,6 +447,11 @@ const LOAD_BALANCER: ReadingPath = ReadingPath {
             ("load_balancer/src/registry_reader.rs", "    pub fn new("),
             (
                 "load_balancer/src/registry_reader.rs",
+                "    fn distinct_workers(",
+            ),
+            ("common/src/registry.rs", "pub fn distinct_workers("),
+            (
+                "load_balancer/src/registry_reader.rs",
                 "    fn is_own_address(",
             ),
             (

@@ -128,7 +128,7 @@ fn shown_in_json(json: &Json) -> Shown {
             .iter()
             .map(|r| {
                 let by = r.get("answered_by").text().map(String::from);
-                (r.get("n").count().unwrap(), by)
+                (r.get("n").text().unwrap().parse().unwrap(), by)
             })
             .collect(),
     }
@@ -152,7 +152,7 @@ const READ_THE_PAGE: &str = r#"(() => {
       failures: Number(cell(r, "failures")),
     })),
     recent: [...main.querySelectorAll("table.recent tr.request")].map((r) => ({
-      n: Number(cell(r, "n")),
+      n: cell(r, "n"),
       answered_by: relayed(r) ? relayed(r).dataset.address : null,
     })),
   };
@@ -449,7 +449,8 @@ fn the_flag_its_mistakes_and_its_warning() {
 }
 
 /// `GET /` is the page and `GET /status.json` its data (a query string is ignored); any other
-/// path is `404`, any other method `405` with `Allow: GET`, and what is not HTTP `400`. The
+/// path is `404`, any other method but `HEAD` `405` with `Allow: GET, HEAD`, and what is not
+/// HTTP `400`. The
 /// page holds everything it needs: no address of any other server, no file to fetch but its
 /// data, and with JavaScript off it reloads itself.
 #[test]
@@ -499,13 +500,13 @@ fn only_the_page_and_its_data_are_served() {
     ] {
         assert_eq!(http::get(page, path).unwrap().status, 404, "{path}");
     }
-    for method in ["POST", "HEAD", "PUT", "DELETE", "OPTIONS"] {
+    for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
         for path in ["/", "/status.json"] {
             let request =
                 format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
             let reply = http::send(page, &request).unwrap();
             assert_eq!(reply.status, 405, "{method} {path}");
-            assert_eq!(reply.header("Allow"), Some("GET"), "{method} {path}");
+            assert_eq!(reply.header("Allow"), Some("GET, HEAD"), "{method} {path}");
         }
     }
     for garbage in [
@@ -527,6 +528,75 @@ fn only_the_page_and_its_data_are_served() {
             .status,
         200
     );
+}
+
+/// `HEAD` gets `GET`'s head without its body (it got `405`); a `Host` that names another
+/// server, as a web page's own name pointed at 127.0.0.1 does (DNS rebinding), gets `421`
+/// and no data (any `Host` was served), while the page's own addresses and `localhost` are
+/// served.
+#[test]
+fn head_is_answered_and_only_the_pages_own_names() {
+    let (_lab, _workers, balancer, page) = lab_with_page("status-host", &[]);
+    ask(balancer.port, 7);
+    let request = |method: &str, path: &str, host: &str| {
+        let text = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        http::send(page, &text).unwrap()
+    };
+    for path in ["/", "/status.json"] {
+        let get = request("GET", path, &format!("127.0.0.1:{page}"));
+        let head = request("HEAD", path, &format!("127.0.0.1:{page}"));
+        assert_eq!(head.status, 200, "{head:?}");
+        assert_eq!(head.body, "", "{head:?}");
+        for header in ["Content-Type", "Cache-Control", "Content-Security-Policy"] {
+            assert_eq!(head.header(header), get.header(header), "{path} {header}");
+        }
+        assert!(head.header("Content-Length").is_some(), "{head:?}");
+
+        for host in [
+            format!("localhost:{page}"),
+            format!("[::1]:{page}"),
+            "127.0.0.1".into(),
+        ] {
+            assert_eq!(request("GET", path, &host).status, 200, "{host}");
+        }
+        for host in [format!("rebind.example:{page}"), "127.0.0.1.nip.io".into()] {
+            let refused = request("GET", path, &host);
+            assert_eq!(refused.status, 421, "{host}: {refused:?}");
+            assert!(!refused.body.contains("workers"), "{host}: {refused:?}");
+        }
+    }
+}
+
+/// An n above 2^53 is shown exactly, in `/status.json` and on the page in a browser: the data
+/// sends n as a string of digits, where JavaScript's numbers showed 9007199254740993 as
+/// 9007199254740992.
+#[test]
+fn an_n_above_two_to_the_53_is_shown_exactly() {
+    let test = "an_n_above_two_to_the_53_is_shown_exactly";
+    let (_lab, _workers, balancer, page) = lab_with_page("status-big-n", &[]);
+    let n = "9007199254740993";
+    let answer = ask_text(balancer.port, n).unwrap();
+    assert!(
+        answer.starts_with("Error: 9007199254740993 is above"),
+        "{answer}"
+    );
+    let json = status_json(page);
+    assert_eq!(
+        json.get("recent").items()[0].get("n").text(),
+        Some(n),
+        "{json}"
+    );
+    let Some(mut browser) = browser(test, &format!("http://127.0.0.1:{page}/")) else {
+        return;
+    };
+    let shown = browser
+        .wait_until(
+            "the request's n",
+            "document.querySelector('table.recent tr.request td.n')?.textContent ?? null",
+            |v| v.text().is_some_and(|t| t.len() >= 16),
+        )
+        .unwrap();
+    assert_eq!(shown.text(), Some(n));
 }
 
 /// docs/protocol.md documents every field of `/status.json` and no other: its tables of the
@@ -700,6 +770,52 @@ fn a_frozen_worker_is_suspect_then_down_then_back_up() {
         );
         thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// While the page is watched (its data read once a second, as the open page reads it), a
+/// worker killed and one frozen with Ctrl-Z while the lab is idle are shown down within a
+/// check interval and a check's time, with no request sent: the workers that are up are
+/// checked on a timer while the page is watched, as HAProxy checks every `inter`. (They
+/// stayed `up` until a request failed on them.) The third worker stays up.
+#[test]
+fn a_watched_page_shows_killed_and_frozen_workers_down() {
+    let (_lab, mut workers, mut balancer, page) = lab_with_page("status-watched", &[]);
+    let state = |json: &Json, port: u16| -> String {
+        let address = format!("127.0.0.1:{port}");
+        let rows = json.get("workers").items();
+        let row = rows
+            .iter()
+            .find(|w| w.get("address").text() == Some(address.as_str()));
+        row.unwrap().get("state").text().unwrap().to_string()
+    };
+    let (killed, frozen, live) = (workers[0].port, workers[1].port, workers[2].port);
+    assert_eq!(state(&status_json(page), killed), "up");
+    workers[0].process.kill();
+    workers[1].process.signal("STOP").unwrap();
+    let mut reads = 0;
+    loop {
+        let json = status_json(page);
+        reads += 1;
+        if state(&json, killed) == "down" && state(&json, frozen) == "down" {
+            assert_eq!(state(&json, live), "up", "{json}");
+            break;
+        }
+        assert!(
+            reads < 60,
+            "not both shown down after {reads} reads a second apart: {json}"
+        );
+        thread::sleep(Duration::from_secs(1)); // the open page's pace
+    }
+    for port in [killed, frozen] {
+        let down = format!("Worker ('127.0.0.1', {port}) marked down");
+        let printed = balancer.process.printed();
+        assert!(printed.iter().any(|l| l.starts_with(&down)), "{printed:#?}");
+    }
+    let printed = balancer.process.printed();
+    assert!(
+        !printed.iter().any(|l| l.starts_with("Received request")),
+        "{printed:#?}"
+    );
 }
 
 /// Round-robin made visible (docs/lab-guide.md, experiment 2): before each request the page

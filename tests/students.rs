@@ -112,6 +112,82 @@ fn workers_that_sleep_1_5_s_serve_six_clients_at_once() -> Result<(), Error> {
     sleeping_workers_serve_six_clients("sleep-1.5", 1.5)
 }
 
+/// `GET /status.json` from the page at 127.0.0.1:`page`, as text (empty if it failed).
+fn read_status(page: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", page)) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(harness::lab::PATIENCE));
+    let request = format!("GET /status.json HTTP/1.1\r\nHost: 127.0.0.1:{page}\r\n\r\n");
+    let mut reply = String::new();
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let _ = stream.read_to_string(&mut reply);
+    }
+    reply
+}
+
+/// The status page open (its data read once a second, as the open page reads it) while three
+/// workers that sleep 3 s serve six clients at once: every client gets n!, no worker is
+/// marked down or dies, and the page shows all three up. The page's checks leave a worker
+/// with requests in progress alone, ask a worker whose checks are slow every 10 s only, and
+/// mark a worker down for an unanswered check only when another answered its own at once: a
+/// check answered after 3 s is a sleeping worker, not a frozen one. (With every up worker
+/// checked every 2 s, they were marked down and up again, and the checks took their time.)
+#[test]
+fn a_watched_page_and_sleeping_workers_lose_nothing() -> Result<(), Error> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(py) = python_lab("watched-sleepers") else {
+        return Ok(());
+    };
+    let lab = Lab::new("watched-sleepers")?;
+    let mut workers = start_python_workers(&lab, &py, &sleeping(3.0), 3)?;
+    let mut lb = lab.start_load_balancer(&["--status", "127.0.0.1:0"])?;
+    let line = lb
+        .process
+        .wait_for("Status page at http://127.0.0.1:", harness::lab::PATIENCE)?;
+    let page: u16 = line
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                read_status(page);
+                std::thread::sleep(std::time::Duration::from_secs(1)); // the open page's pace
+            }
+        })
+    };
+    all_at_once(&lb, 6, 12)?;
+    let deadline = Instant::now() + harness::lab::PATIENCE;
+    loop {
+        let status = read_status(page);
+        if status.matches("\"state\":\"up\"").count() == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not all up again: {status}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for worker in &mut workers {
+        assert!(
+            !worker.process.has_exited(),
+            "{:#?}",
+            worker.process.printed()
+        );
+    }
+    all_at_once(&lb, 3, 12)?;
+    stop.store(true, Ordering::Release);
+    watcher.join().unwrap();
+    no_worker_marked_down(&mut lb);
+    Ok(())
+}
+
 /// One client, three workers that sleep 3 s: answered, though the load balancer asks a second
 /// worker after a second; the first one's answer wins and nobody is marked down.
 #[test]

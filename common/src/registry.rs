@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::thread;
 use std::time::Duration;
@@ -88,6 +88,46 @@ impl fmt::Display for WorkerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "('{}', {})", self.host, self.port)
     }
+}
+
+/// Where a connection to `ip` really goes, so that two spellings of one address compare
+/// equal: an IPv4 address written as IPv6 (`::ffff:127.0.0.1`) is that IPv4 address, and the
+/// unspecified address (`0.0.0.0`, `0`, `::`), which Linux connects to as this machine, is
+/// loopback.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    };
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        _ => ip,
+    }
+}
+
+/// The workers once each, compared by where they are reached, not by how they are written:
+/// `P`, `localhost:P` and `[::ffff:127.0.0.1]:P` are one worker, listed where it first
+/// appears. Each worker comes with the socket addresses its host resolves to (through
+/// [`canonical_ip`]); a worker with none (a name not resolved) is compared as text only.
+/// Returns the workers kept, and each worker left out with the one it is the same as.
+pub fn distinct_workers(
+    workers: Vec<(WorkerAddr, Vec<SocketAddr>)>,
+) -> (Vec<WorkerAddr>, Vec<(WorkerAddr, WorkerAddr)>) {
+    let mut reached: std::collections::HashMap<SocketAddr, usize> = Default::default();
+    let mut kept: Vec<WorkerAddr> = Vec::with_capacity(workers.len());
+    let mut same = Vec::new();
+    for (worker, addrs) in workers {
+        if let Some(&first) = addrs.iter().find_map(|addr| reached.get(addr)) {
+            same.push((worker, kept[first].clone()));
+            continue;
+        }
+        for addr in addrs {
+            reached.insert(addr, kept.len());
+        }
+        kept.push(worker);
+    }
+    (kept, same)
 }
 
 /// A registry line that names no worker, kept so the load balancer can say why it skipped it.
@@ -498,6 +538,45 @@ mod tests {
             host: host.into(),
             port,
         }
+    }
+
+    /// One worker in three spellings is listed once, under its first; a worker at another
+    /// port, or one whose host is unknown, stays.
+    #[test]
+    fn one_worker_spelled_three_ways_is_one() {
+        let resolve = |w: &WorkerAddr| -> Vec<SocketAddr> {
+            let ips: Vec<IpAddr> = match w.host.as_str() {
+                "localhost" => vec!["::1".parse().unwrap(), "127.0.0.1".parse().unwrap()],
+                "unknown" => vec![],
+                host => vec![host.parse().unwrap()],
+            };
+            ips.into_iter()
+                .map(|ip| SocketAddr::new(canonical_ip(ip), w.port))
+                .collect()
+        };
+        let listed = parse_registry(
+            "7000\nlocalhost:7000\n[::ffff:127.0.0.1]:7000\n0.0.0.0:7000\n7001\n\
+             unknown:7000\n",
+        );
+        let listed = listed.workers.into_iter().map(|w| (resolve(&w), w));
+        let (kept, same) = distinct_workers(listed.map(|(a, w)| (w, a)).collect());
+        assert_eq!(
+            kept,
+            [
+                worker("127.0.0.1", 7000),
+                worker("127.0.0.1", 7001),
+                worker("unknown", 7000)
+            ]
+        );
+        let dropped: Vec<String> = same.iter().map(|(w, _)| w.host_port()).collect();
+        assert_eq!(
+            dropped,
+            ["localhost:7000", "[::ffff:127.0.0.1]:7000", "0.0.0.0:7000"]
+        );
+        assert!(
+            same.iter()
+                .all(|(_, first)| *first == worker("127.0.0.1", 7000))
+        );
     }
 
     /// IPv6 addresses are bracketed, as in a URL; 127.0.0.1 is a port alone only in the

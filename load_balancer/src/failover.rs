@@ -6,11 +6,15 @@
 //!   wrong answer, or timed out (`--worker-timeout`). A busy or refusing worker is left up;
 //!   the others are marked down, so new requests skip them (`health.rs`);
 //! - never gives up on a worker because it is slow. After [`SLOW_ANSWER`] without an answer
-//!   (longer for a large n), the request is sent to the next worker too, if that one keeps up
-//!   with its own requests
-//!   (a hedged request: Envoy's `hedge_on_per_try_timeout`; Dean and Barroso, "The Tail at
-//!   Scale"). The first right answer wins — n! is the same whoever computes it — and the other
-//!   attempt runs to its end on its own thread, its answer dropped;
+//!   (longer for a large n), the request is sent too to the next worker in the order that
+//!   keeps up with its own requests, wherever it stands (a hedged request: Envoy's
+//!   `hedge_on_per_try_timeout`; Dean and Barroso, "The Tail at Scale"). While every worker
+//!   asked is silent (has answered nothing at all since, as a frozen one), the next is asked
+//!   each time as long has passed: a second silent one is never waited on, so two frozen
+//!   neighbours cost a request two seconds, not the worker timeout. A worker that is slow but
+//!   answers others gets one hedge. The first right answer wins — n! is the same whoever
+//!   computes it — and the other attempts run to their end on their own threads, their answers
+//!   dropped;
 //! - suspects a worker that has answered nothing at all while another worker answered its
 //!   request in under [`SLOW_ANSWER`]: new requests pass it over while a health check tells a
 //!   frozen worker (no answer: marked down) from a swamped one (an answer: back). A worker
@@ -18,7 +22,11 @@
 //!   A worker that is only slow is not suspected: where every worker is slow, the other one
 //!   is slow too;
 //! - sends a request that workers take and fail with to [`MAX_TAKEN_AND_FAILED`] workers at
-//!   most, hedges included, and starts no new attempt after [`MAX_TIME_TRYING`].
+//!   most, and starts no new attempt after [`MAX_TIME_TRYING`];
+//! - tries workers that are down only when no worker that is up could be reached, and then
+//!   [`MAX_DOWN_TRIED`] of them at most (HAProxy's `retries`): a request that every live
+//!   worker refuses (above their `--max-n`) is answered at once, and no request walks a
+//!   registry full of dead entries.
 //!
 //! With `--status`, each request and each of its attempts is noted on the status page's board
 //! as it happens (a [`Trace`]); without it the trace is empty and noting does nothing.
@@ -59,6 +67,11 @@ fn patience(number: u64) -> Duration {
 /// Python workers) kills at most two.
 pub const MAX_TAKEN_AND_FAILED: usize = 2;
 
+/// How many workers that are down one request may try, when no worker that is up could be
+/// reached: HAProxy's default `retries 3`. A down worker comes back through its health check,
+/// not by requests walking every dead entry of the registry.
+pub const MAX_DOWN_TRIED: usize = 3;
+
 /// After this long, a request starts no new attempt. Refused connections cost microseconds,
 /// so 50 dead entries are nothing; this bounds the walk when the registry has collected
 /// thousands of them, or unreachable hosts that each cost a connect timeout.
@@ -94,10 +107,15 @@ fn ask_in_order(
     number: u64,
     trace: &Trace,
 ) -> Result<Vec<u8>, String> {
-    let order = strategy::order_to_try(lb.strategy, workers, turn, &lb.health, &lb.random);
+    let (order, up) = strategy::order_to_try(lb.strategy, workers, turn, &lb.health, &lb.random);
     let mut walk = Walk {
-        order,
+        up,
+        tried: vec![false; order.len()],
         next: 0,
+        order,
+        down_tried: 0,
+        reached_a_live_worker: false,
+        busy: false,
         number,
         patience: patience(number),
         timeouts: lb.timeouts,
@@ -134,10 +152,21 @@ fn ask_in_order(
 
 /// One request's walk over the workers: where it may go next, and what it met so far.
 struct Walk<'a> {
-    /// Every worker once, in the order to try them.
+    /// Every worker once, in the order to try them: those that were up first.
     order: Vec<WorkerAddr>,
-    /// The first worker in `order` not yet tried.
+    /// How many workers at the start of `order` were up.
+    up: usize,
+    /// Which workers in `order` were tried already: hedges may skip ahead.
+    tried: Vec<bool>,
+    /// Every worker before this one in `order` was tried.
     next: usize,
+    /// How many workers that were down it tried ([`MAX_DOWN_TRIED`]).
+    down_tried: usize,
+    /// Whether a live worker answered with an `Error: ` (busy, or a refusal): then workers
+    /// that are down are not tried.
+    reached_a_live_worker: bool,
+    /// Whether a worker answered `Error: server busy`, for the client if no worker answers.
+    busy: bool,
     number: u64,
     /// How long an attempt may wait before another worker is asked too ([`patience`]).
     patience: Duration,
@@ -166,30 +195,50 @@ struct Outcome {
 }
 
 impl Walk<'_> {
-    /// The next worker to try after a failure, if the limits allow one.
+    /// The next worker to try after a failure, if the limits allow one: the first not yet
+    /// tried. A worker that is down is tried only while no live worker was reached, and
+    /// [`MAX_DOWN_TRIED`] at most.
     fn next_to_try(&mut self) -> Option<WorkerAddr> {
         let walked_too_long = self.started.elapsed() > MAX_TIME_TRYING && !self.last_failure_took;
         if self.took_and_failed >= MAX_TAKEN_AND_FAILED || walked_too_long {
             return None;
         }
-        let worker = self.order.get(self.next).cloned();
-        self.next += 1;
-        worker
+        while self.tried.get(self.next) == Some(&true) {
+            self.next += 1;
+        }
+        let index = self.next;
+        let worker = self.order.get(index)?.clone();
+        if index >= self.up {
+            if self.reached_a_live_worker || self.down_tried >= MAX_DOWN_TRIED {
+                return None;
+            }
+            self.down_tried += 1;
+        }
+        self.tried[index] = true;
+        Some(worker)
     }
 
-    /// The worker to ask as well as the `running` ones, which are slow: the next worker in
-    /// the order, if it keeps up with its own requests (where every worker is slow, a second
-    /// request would only double the work) and the limits allow one.
-    fn next_to_hedge(&mut self, running: usize) -> Option<WorkerAddr> {
-        let worker = self.order.get(self.next)?;
-        if self.took_and_failed + running >= MAX_TAKEN_AND_FAILED
-            || self.started.elapsed() > MAX_TIME_TRYING
-            || !self.health.keeps_up(worker, SLOW_ANSWER)
-        {
+    /// The worker to ask as well as the `waited_on` attempts, which are slow: the first worker
+    /// not yet tried, anywhere in the order, that keeps up with its own requests (where every
+    /// worker is slow, another request would only add work) and holds no other hedge, if the
+    /// limits allow one. The hedge is counted at it from now on.
+    fn next_to_hedge(&mut self, waited_on: usize) -> Option<(WorkerAddr, InFlight)> {
+        // Once a worker took the request and failed, it may be a request that kills or hangs
+        // the workers it reaches: counting those still at it, two at most.
+        let failed_and_running = match self.took_and_failed {
+            0 => 0,
+            failed => failed + waited_on,
+        };
+        if failed_and_running >= MAX_TAKEN_AND_FAILED || self.started.elapsed() > MAX_TIME_TRYING {
             return None;
         }
-        self.next += 1;
-        Some(worker.clone())
+        let (index, in_flight) = (self.next..self.order.len()).find_map(|i| {
+            let untried = !self.tried[i];
+            let hedge = untried.then(|| self.health.start_hedge(&self.order[i], SLOW_ANSWER));
+            Some((i, hedge.flatten()?))
+        })?;
+        self.tried[index] = true;
+        Some((self.order[index].clone(), in_flight))
     }
 
     /// Counts a failure against the request's limits. `Err` with the client's error answer
@@ -197,7 +246,14 @@ impl Walk<'_> {
     fn failed(&mut self, failure: Failure) -> Result<(), String> {
         self.last_failure_took = failure.took_the_request();
         match failure {
-            Failure::Refused(answer) => self.refusal = Some(answer),
+            Failure::Busy => {
+                self.busy = true;
+                self.reached_a_live_worker = true;
+            }
+            Failure::Refused(answer) => {
+                self.refusal = Some(answer);
+                self.reached_a_live_worker = true;
+            }
             Failure::WrongAnswer { why, sent } => {
                 self.wrong_answer = Some(format!("answered {sent:?} ({why})"));
             }
@@ -211,14 +267,18 @@ impl Walk<'_> {
     }
 
     /// The client's answer when no worker answered n!: a worker's own refusal, said as it
-    /// was; the lab's `Error: Worker communication failed.`, saying what a lying worker sent;
-    /// or, when two workers took the request and failed, that it goes no further.
+    /// was; `Error: server busy` when a worker was only full, so the client may ask again;
+    /// the lab's `Error: Worker communication failed.`, saying what a lying worker sent; or,
+    /// when two workers took the request and failed, that it goes no further.
     fn error(&self) -> String {
         if self.took_and_failed >= MAX_TAKEN_AND_FAILED {
             return protocol::GAVE_UP.to_string();
         }
         if let Some(refusal) = &self.refusal {
             return String::from_utf8_lossy(refusal).into_owned();
+        }
+        if self.busy {
+            return protocol::BUSY.to_string();
         }
         match &self.wrong_answer {
             Some(what) => {
@@ -244,9 +304,8 @@ impl Walk<'_> {
             &outcomes,
         );
         loop {
-            if let Some(worker) = self.another_worker(&running) {
-                running.push((worker.clone(), Instant::now()));
-                let job = Job::Ask(worker);
+            if let Some(job) = self.another_worker(&running) {
+                running.push((job.worker().clone(), Instant::now()));
                 let (number, timeouts) = (self.number, self.timeouts);
                 wait_in_background(job, number, timeouts, self.health, self.trace, &outcomes);
                 continue;
@@ -274,18 +333,35 @@ impl Walk<'_> {
     }
 
     /// Whom to ask next while `running` attempts are under way: after a failure left none
-    /// running, the next worker; while one runs and has been slow, a worker to hedge to.
-    fn another_worker(&mut self, running: &[(WorkerAddr, Instant)]) -> Option<WorkerAddr> {
-        match running {
-            [] => self.next_to_try(),
-            [(slow, sent)] if sent.elapsed() >= self.patience => {
-                let worker = self.next_to_hedge(running.len())?;
-                let waited = sent.elapsed().as_secs_f64();
-                say!("Worker {slow} has not answered in {waited:.1}s; asking worker {worker} too");
-                Some(worker)
-            }
-            _ => None,
+    /// running, the next worker; while every attempt still waited on has been slow, a worker
+    /// to hedge to. Attempts at workers found silent meanwhile (suspected or marked down by
+    /// other requests) are not waited on.
+    fn another_worker(&mut self, running: &[(WorkerAddr, Instant)]) -> Option<Job> {
+        if running.is_empty() {
+            return self.next_to_try().map(Job::Ask);
         }
+        let waited_on: Vec<&(WorkerAddr, Instant)> = running
+            .iter()
+            .filter(|(worker, _)| self.health.is_up(worker))
+            .collect();
+        if waited_on
+            .iter()
+            .any(|(_, sent)| sent.elapsed() < self.patience)
+        {
+            return None;
+        }
+        // Past the first hedge, only while every worker asked is silent (frozen, not busy with
+        // others): a second silent one is not waited on.
+        let silent =
+            |(worker, sent): &&(WorkerAddr, Instant)| self.health.silent_since(worker, *sent);
+        if waited_on.len() >= 2 && !waited_on.iter().all(silent) {
+            return None;
+        }
+        let (worker, in_flight) = self.next_to_hedge(waited_on.len())?;
+        let (slow, sent) = running.last()?;
+        let waited = sent.elapsed().as_secs_f64();
+        say!("Worker {slow} has not answered in {waited:.1}s; asking worker {worker} too");
+        Some(Job::Hedge(worker, in_flight))
     }
 
     /// Suspects each worker still working on the request that has answered nothing at all
@@ -332,7 +408,16 @@ impl Asked {
         trace: &Trace,
     ) -> Result<Asked, Failure> {
         trace.asked(worker);
-        let in_flight = health.start_request(worker);
+        Asked::send_counted(worker, health.start_request(worker), number, timeouts)
+    }
+
+    /// Connects to `worker` and sends it the request, already counted there as `in_flight`.
+    fn send_counted(
+        worker: &WorkerAddr,
+        in_flight: InFlight,
+        number: u64,
+        timeouts: Timeouts,
+    ) -> Result<Asked, Failure> {
         let attempt = attempt::send(worker, number, timeouts)?;
         Ok(Asked {
             attempt,
@@ -341,13 +426,23 @@ impl Asked {
     }
 }
 
-/// What a thread of an attempt does: wait for one already sent, or ask a worker afresh.
+/// What a thread of an attempt does: wait for one already sent, ask a worker afresh, or ask a
+/// worker a hedge already counted there.
 enum Job {
     Wait(Asked),
     Ask(WorkerAddr),
+    Hedge(WorkerAddr, InFlight),
 }
 
 impl Job {
+    /// The worker asked.
+    fn worker(&self) -> &WorkerAddr {
+        match self {
+            Job::Wait(asked) => &asked.attempt.worker,
+            Job::Ask(worker) | Job::Hedge(worker, _) => worker,
+        }
+    }
+
     /// Runs the attempt to its end, and records what it says about the worker.
     fn run(self, number: u64, timeouts: Timeouts, health: &Health, trace: &Trace) -> Outcome {
         let (worker, sent, result) = match self {
@@ -358,6 +453,13 @@ impl Job {
             Job::Ask(worker) => {
                 let sent = Instant::now();
                 let result = Asked::send(&worker, number, timeouts, health, trace)
+                    .and_then(|asked| asked.attempt.answer());
+                (worker, sent, result)
+            }
+            Job::Hedge(worker, in_flight) => {
+                let sent = Instant::now();
+                trace.asked(&worker);
+                let result = Asked::send_counted(&worker, in_flight, number, timeouts)
                     .and_then(|asked| asked.attempt.answer());
                 (worker, sent, result)
             }

@@ -13,7 +13,8 @@
 //!   answered. Each failed check doubles the cool-down, up to [`MAX_COOLDOWN`], so long-dead
 //!   entries in the registry cost almost nothing.
 //!
-//! A worker that is up is never checked, so a lab at work sees no health checks at all, and
+//! A worker that is up is never checked here (only while the status page is watched:
+//! `status/watch.rs`), so a lab at work sees no health checks at all, and
 //! nothing here ever takes a request away from a worker: a down worker keeps the requests it
 //! holds until it answers them or the worker timeout ends them.
 //!
@@ -47,13 +48,22 @@ struct Record {
     down_until: Option<Instant>,
     /// Health checks failed in a row while down: each doubles the next cool-down.
     failed_checks: u32,
-    /// True while the background thread checks it.
+    /// True while the background thread checks it, or the status page's checks do.
     checking: bool,
+    /// When the status page's checks last asked it, while it was up (`status/watch.rs`).
+    last_watched_check: Option<Instant>,
+    /// Its last such check took long or went unanswered: a worker that sleeps before it
+    /// answers, checked less often so the checks take little of its time.
+    slow_to_check: bool,
+    /// When it last answered such a check at once: evidence that the machine is not just
+    /// slow, when another worker's check goes unanswered.
+    quick_check_at: Option<Instant>,
     /// Down only until a health check says whether it is frozen: it answered nothing while
     /// another worker answered its request at once (`failover.rs`).
     suspected: bool,
-    /// Requests in progress at it: each one's number and when it was sent.
-    in_flight: Vec<(u64, Instant)>,
+    /// Requests in progress at it: each one's number, when it was sent, and whether it is a
+    /// hedge (another worker was asked first).
+    in_flight: Vec<(u64, Instant, bool)>,
     /// When it last gave an answer.
     last_answer: Option<Instant>,
     /// When its state last changed, and why: what the status page says of it.
@@ -79,6 +89,18 @@ pub enum Why {
     Answered,
     /// Back up: it answered a health check.
     AnsweredCheck,
+}
+
+/// What a check of a worker that is up found, while the status page is watched.
+#[derive(Debug, Clone, Copy)]
+pub enum Checked<'a> {
+    /// It answered, after `took`; under `quick` counts as at once.
+    Answered { took: Duration, quick: Duration },
+    /// No answer within the check's time. It is marked down only if another worker answered
+    /// its check at once within `quick_within`: where every worker is slow, the machine is.
+    Unanswered { quick_within: Duration },
+    /// It could not be reached, or the check failed otherwise.
+    Failed(&'a Failure),
 }
 
 /// A worker's state, as new requests see it.
@@ -133,7 +155,7 @@ pub struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(record) = lock(&self.records).get_mut(&self.worker) {
-            record.in_flight.retain(|&(id, _)| id != self.id);
+            record.in_flight.retain(|&(id, _, _)| id != self.id);
         }
     }
 }
@@ -189,12 +211,41 @@ impl Health {
 
     /// Counts a request as in progress at `worker` until the returned guard is dropped.
     pub fn start_request(&self, worker: &WorkerAddr) -> InFlight {
+        self.count_request(worker)
+    }
+
+    /// Counts a hedge at `worker` as [`Health::start_request`] does, if `worker` keeps up: it
+    /// is up, none of its requests in progress has waited `slow` or longer, and it holds no
+    /// other hedge. Checked and counted under one lock, so that when a worker frees up, the
+    /// slow requests waiting for a worker that keeps up do not all pile onto it at once.
+    pub fn start_hedge(&self, worker: &WorkerAddr, slow: Duration) -> Option<InFlight> {
+        let mut records = lock(&self.records);
+        let record = records.entry(worker.clone()).or_default();
+        let keeps_up = record.down_until.is_none()
+            && record
+                .in_flight
+                .iter()
+                .all(|&(_, sent, hedge)| sent.elapsed() < slow && !hedge);
+        if !keeps_up {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        record.in_flight.push((id, Instant::now(), true));
+        Some(InFlight {
+            worker: worker.clone(),
+            id,
+            records: Arc::clone(&self.records),
+        })
+    }
+
+    /// Counts a request at `worker`.
+    fn count_request(&self, worker: &WorkerAddr) -> InFlight {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.records)
             .entry(worker.clone())
             .or_default()
             .in_flight
-            .push((id, Instant::now()));
+            .push((id, Instant::now(), false));
         InFlight {
             worker: worker.clone(),
             id,
@@ -202,12 +253,11 @@ impl Health {
         }
     }
 
-    /// True when `worker` is up and none of its requests in progress has waited `slow` or
-    /// longer: it keeps up with what it is given.
-    pub fn keeps_up(&self, worker: &WorkerAddr, slow: Duration) -> bool {
-        lock(&self.records).get(worker).is_none_or(|r| {
-            r.down_until.is_none() && r.in_flight.iter().all(|(_, sent)| sent.elapsed() < slow)
-        })
+    /// True when `worker` is up: neither suspected nor down.
+    pub fn is_up(&self, worker: &WorkerAddr) -> bool {
+        lock(&self.records)
+            .get(worker)
+            .is_none_or(|r| r.down_until.is_none())
     }
 
     /// True when `worker` has given no answer since `since`.
@@ -270,6 +320,95 @@ impl Health {
             record.changed = Some((now, Why::Answered));
         }
         was_down
+    }
+
+    /// Those of `workers` that are up and due for a check while the status page is watched
+    /// (`status/watch.rs`): none in progress, no request in progress (a busy worker is watched
+    /// by its requests), and neither checked nor heard from within `interval`, or `slow_interval`
+    /// for one whose last check was slow. Each is marked as being checked.
+    pub fn due_while_watched(
+        &self,
+        workers: &[WorkerAddr],
+        interval: Duration,
+        slow_interval: Duration,
+    ) -> Vec<WorkerAddr> {
+        let mut records = lock(&self.records);
+        let mut due = Vec::new();
+        for worker in workers {
+            let record = records.entry(worker.clone()).or_default();
+            let wait = if record.slow_to_check {
+                slow_interval
+            } else {
+                interval
+            };
+            let lately = |at: Option<Instant>| at.is_some_and(|at| at.elapsed() < wait);
+            if record.down_until.is_none()
+                && !record.checking
+                && record.in_flight.is_empty()
+                && !lately(record.last_watched_check)
+                && !lately(record.last_answer)
+            {
+                record.checking = true;
+                record.last_watched_check = Some(Instant::now());
+                due.push(worker.clone());
+            }
+        }
+        due
+    }
+
+    /// Notes what a check of a worker that was up found (see [`Checked`]). True when its state
+    /// changed (worth a log line). `done` ends the check; a check that waits on for a late
+    /// answer is not done.
+    pub fn checked(&self, worker: &WorkerAddr, found: Checked, done: bool) -> bool {
+        let mut records = lock(&self.records);
+        let now = Instant::now();
+        let others_quick = |records: &HashMap<WorkerAddr, Record>, within: Duration| {
+            records.iter().any(|(other, r)| {
+                other != worker && r.quick_check_at.is_some_and(|at| at.elapsed() < within)
+            })
+        };
+        let evidence = match found {
+            Checked::Unanswered { quick_within } => others_quick(&records, quick_within),
+            _ => false,
+        };
+        let record = records.entry(worker.clone()).or_default();
+        record.checking &= !done;
+        let was_up = record.down_until.is_none();
+        let why = match found {
+            Checked::Answered { took, quick } => {
+                record.last_answer = Some(now);
+                record.slow_to_check = took >= quick;
+                if took < quick {
+                    record.quick_check_at = Some(now);
+                }
+                record.suspected = false;
+                let was_down = record.down_until.take().is_some();
+                if was_down {
+                    record.changed = Some((now, Why::AnsweredCheck));
+                }
+                return was_down;
+            }
+            _ if !was_up => return false,
+            Checked::Unanswered { .. } => {
+                record.slow_to_check = true;
+                if !evidence {
+                    return false; // every worker slow: a busy machine, not a frozen worker
+                }
+                Why::CheckUnanswered
+            }
+            Checked::Failed(failure) => Why::Failed {
+                kind: failure.kind(),
+                text: failure.to_string(),
+            },
+        };
+        record.down_until = Some(now + self.cooldown);
+        record.changed = Some((now, why));
+        true
+    }
+
+    /// The timeout for connecting, as for a request (`--connect-timeout`).
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
     }
 
     /// How each of `workers` stands now, for the status page.
@@ -464,6 +603,75 @@ mod tests {
         );
         let _in_flight = health.start_request(&first);
         assert_eq!(view(&first).in_progress, 1);
+    }
+
+    /// A worker takes one hedge at a time, and none once a request there has waited too
+    /// long or while it is down: the slow requests waiting for a worker that keeps up do not
+    /// all pile onto the first one found.
+    #[test]
+    fn one_hedge_at_a_time_and_only_to_a_worker_that_keeps_up() {
+        let health = health(Duration::from_secs(3600));
+        let slow = Duration::from_secs(1);
+        let first = health.start_hedge(&worker(1), slow);
+        assert!(first.is_some());
+        assert!(
+            health.start_hedge(&worker(1), slow).is_none(),
+            "a second hedge"
+        );
+        drop(first);
+        let _request = health.start_request(&worker(1));
+        assert!(
+            health.start_hedge(&worker(1), slow).is_some(),
+            "a fresh request is fine"
+        );
+        let _old = health.start_request(&worker(2));
+        assert!(
+            health.start_hedge(&worker(2), Duration::ZERO).is_none(),
+            "not keeping up"
+        );
+        health.mark_down(&worker(3), &CLOSED);
+        assert!(health.start_hedge(&worker(3), slow).is_none(), "down");
+    }
+
+    /// A check of a worker that was up: unanswered while another worker answered its check at
+    /// once, it is down and why; unanswered where no worker answered at once, it stays up;
+    /// answered late, it is back up; a failure of a worker already down changes nothing.
+    #[test]
+    fn a_watched_check_marks_down_and_up() {
+        let health = health(Duration::from_secs(3600));
+        let (interval, within) = (Duration::from_secs(2), Duration::from_secs(5));
+        let due = health.due_while_watched(&[worker(1), worker(2)], interval, interval);
+        assert_eq!(due, [worker(1), worker(2)]);
+        assert!(
+            health
+                .due_while_watched(&[worker(1)], interval, interval)
+                .is_empty()
+        );
+        let quick = Duration::from_secs(1);
+        let unanswered = Checked::Unanswered {
+            quick_within: within,
+        };
+        assert!(
+            !health.checked(&worker(1), unanswered, false),
+            "nobody answered at once"
+        );
+        let answered = |took| Checked::Answered { took, quick };
+        health.checked(&worker(2), answered(Duration::ZERO), true);
+        assert!(health.checked(&worker(1), unanswered, false));
+        let view = health.view(&[worker(1)]).remove(0);
+        assert_eq!(view.state, State::Down);
+        assert_eq!(view.changed.unwrap().1, Why::CheckUnanswered);
+        assert!(!health.checked(&worker(1), Checked::Failed(&CLOSED), false));
+        assert!(health.checked(&worker(1), answered(Duration::from_secs(3)), true));
+        let view = health.view(&[worker(1)]).remove(0);
+        assert_eq!((view.state, view.checking), (State::Up, false));
+        assert_eq!(view.changed.unwrap().1, Why::AnsweredCheck);
+        let _busy = health.start_request(&worker(3));
+        assert!(
+            health
+                .due_while_watched(&[worker(3)], interval, interval)
+                .is_empty()
+        );
     }
 
     /// Records of workers that left the registry are dropped.

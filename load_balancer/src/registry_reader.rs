@@ -1,16 +1,51 @@
 //! Reading the registry file for the load balancer: what load_balancer.py's
 //! `get_available_workers` does (lines 10–16), with the care a file edited by hand needs. The
 //! format, the limits on what is read and when a read is read again are in
-//! `common::registry`; here the odd lines are logged, each once.
+//! `common::registry`; here the odd lines are logged, each once, and the workers are compared
+//! by the addresses they resolve to, not as text: `P` and `localhost:P` are one worker, and
+//! no spelling of this load balancer's own address is taken for a worker.
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use common::error::in_words;
 use common::log::SaidOnce;
 use common::registry::{self, Registry, SettledTail, WorkerAddr};
 use common::{lock, say};
+
+/// How long a host name's addresses are used before it is resolved again: a worker's address
+/// rarely changes within a lab, and a registry of names must not cost a lookup per name per
+/// request.
+const RESOLVED_FOR: Duration = Duration::from_secs(10);
+
+/// How many host names one read may resolve anew: a lookup can take seconds when the name
+/// server is away, and a registry of a thousand new names must not hold up a request a
+/// thousand times. The rest are resolved by the next reads, and compared as text meanwhile.
+const MAX_LOOKUPS_PER_READ: usize = 8;
+
+/// How many resolved names are kept before the stale ones are dropped.
+const MAX_NAMES_KEPT: usize = 1024;
+
+/// True for a worker at an IPv4 address written the usual way (`127.0.0.1`, not `127.1` or
+/// `0.0.0.0`): the one spelling of its address.
+fn is_plain_ipv4(worker: &WorkerAddr) -> bool {
+    worker
+        .host
+        .parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|ip| !ip.is_unspecified())
+}
+
+/// `ip` as IPv4 when it is an IPv4 address written as IPv6.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
 
 /// The registry file, and what was already logged about it.
 pub struct RegistryReader {
@@ -19,6 +54,12 @@ pub struct RegistryReader {
     /// The load balancer's own address. Listed in the registry by mistake, it would make each
     /// request go round through this load balancer until every place is taken.
     own_address: WorkerAddr,
+    /// The addresses it listens on, resolved once at start (`0.0.0.0` or `::`: every
+    /// address of this machine).
+    own_ips: Vec<IpAddr>,
+    /// Host names already resolved, with when: a registry read for every request must not
+    /// ask the resolver about every name every time.
+    names: Mutex<HashMap<String, (Instant, Vec<IpAddr>)>>,
     /// Lines skipped, and this load balancer's own address, each said once.
     skipped: SaidOnce,
     /// Why the file cannot be read, said once until a read works again.
@@ -37,9 +78,15 @@ impl RegistryReader {
     pub fn new(path: PathBuf, own_address: WorkerAddr) -> RegistryReader {
         let full = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
         say!("Reading the workers from {}", full.display());
+        let own_ips = (own_address.host.as_str(), own_address.port)
+            .to_socket_addrs()
+            .map(|addrs| addrs.map(|a| unmapped(a.ip())).collect())
+            .unwrap_or_default();
         RegistryReader {
             path,
             own_address,
+            own_ips,
+            names: Mutex::new(HashMap::new()),
             skipped: SaidOnce::default(),
             unreadable: SaidOnce::default(),
             settled: Mutex::new(SettledTail::default()),
@@ -65,9 +112,7 @@ impl RegistryReader {
                     self.unreadable.forget();
                 }
                 self.report_skipped_lines(&registry);
-                let mut workers = registry.workers;
-                workers.retain(|worker| !self.is_own_address(worker));
-                workers
+                self.distinct_workers(registry.workers)
             }
             Err(e) => {
                 let path = self.path.display();
@@ -76,6 +121,41 @@ impl RegistryReader {
                 Vec::new()
             }
         }
+    }
+
+    /// The workers once each, compared by where they are reached (`P` and `localhost:P` are
+    /// one), without this load balancer's own address in any spelling; each line left out is
+    /// said once.
+    fn distinct_workers(&self, mut workers: Vec<WorkerAddr>) -> Vec<WorkerAddr> {
+        let mut lookups = MAX_LOOKUPS_PER_READ;
+        workers.retain(|worker| {
+            worker.port != self.own_address.port || {
+                let addrs = self.addresses(worker, &mut lookups);
+                !self.is_own_address(worker, &addrs)
+            }
+        });
+        // The file already lists each spelling once; only another spelling of an
+        // address can be a worker listed twice.
+        if workers.iter().all(is_plain_ipv4) {
+            return workers;
+        }
+        let listed = workers
+            .into_iter()
+            .map(|worker| {
+                let addrs = self.addresses(&worker, &mut lookups);
+                (worker, addrs)
+            })
+            .collect();
+        let (workers, same) = registry::distinct_workers(listed);
+        for (worker, first) in same {
+            self.skipped.say(format!(
+                "Skipping {} in {}: the same worker as {}",
+                worker.registry_line(),
+                self.path.display(),
+                first.registry_line()
+            ));
+        }
+        workers
     }
 
     /// What to say when the registry does not exist: which file was looked for, in full,
@@ -89,12 +169,18 @@ impl RegistryReader {
         )
     }
 
-    /// True for a line that names this load balancer itself: its port, at its host or at a
-    /// loopback name for it.
-    fn is_own_address(&self, worker: &WorkerAddr) -> bool {
+    /// True for a line that names this load balancer itself, however it is spelled: its port
+    /// at an address it listens on (`0.0.0.0:P`, `127.1:P`, `LOCALHOST:P`, the machine's name).
+    /// A name that could not be resolved is compared as text.
+    fn is_own_address(&self, worker: &WorkerAddr, addrs: &[SocketAddr]) -> bool {
         let loopback = ["127.0.0.1", "localhost", "::1"];
         let own = worker.port == self.own_address.port
-            && (worker.host == self.own_address.host || loopback.contains(&worker.host.as_str()));
+            && if addrs.is_empty() {
+                let host = worker.host.to_ascii_lowercase();
+                host == self.own_address.host || loopback.contains(&host.as_str())
+            } else {
+                addrs.iter().any(|addr| self.listens_on(addr.ip()))
+            };
         if own {
             self.skipped.say(format!(
                 "Skipping {} in {}: this load balancer's own address",
@@ -103,6 +189,52 @@ impl RegistryReader {
             ));
         }
         own
+    }
+
+    /// True when a connection to `ip` (already through [`registry::canonical_ip`]) reaches
+    /// this load balancer's listener: the address it listens on, or, when it listens on every
+    /// address, any address of this machine (one it can bind to).
+    fn listens_on(&self, ip: IpAddr) -> bool {
+        self.own_ips.iter().any(|&own| {
+            // `::` takes IPv4 connections too; `0.0.0.0` only IPv4 ones.
+            let every_address = own.is_unspecified() && (own.is_ipv6() || ip.is_ipv4());
+            own == ip || (every_address && (ip.is_loopback() || TcpListener::bind((ip, 0)).is_ok()))
+        })
+    }
+
+    /// The socket addresses `worker` is reached at, each through [`registry::canonical_ip`]. A
+    /// host name is resolved at most once every [`RESOLVED_FOR`], and only `lookups` more
+    /// names in this read; one not resolved (yet) has none.
+    fn addresses(&self, worker: &WorkerAddr, lookups: &mut usize) -> Vec<SocketAddr> {
+        let ips = match worker.host.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => self.resolve(&worker.host, lookups),
+        };
+        ips.into_iter()
+            .map(|ip| SocketAddr::new(registry::canonical_ip(ip), worker.port))
+            .collect()
+    }
+
+    /// The addresses of the host `name`, from the cache while fresh.
+    fn resolve(&self, name: &str, lookups: &mut usize) -> Vec<IpAddr> {
+        let cached = lock(&self.names).get(name).cloned();
+        match cached {
+            Some((when, ips)) if when.elapsed() < RESOLVED_FOR || *lookups == 0 => return ips,
+            None if *lookups == 0 => return Vec::new(),
+            _ => {}
+        }
+        *lookups -= 1;
+        // Not locked while the resolver works: other requests read the registry meanwhile.
+        let ips: Vec<IpAddr> = (name, 0)
+            .to_socket_addrs()
+            .map(|addrs| addrs.map(|a| a.ip()).collect())
+            .unwrap_or_default();
+        let mut names = lock(&self.names);
+        if names.len() >= MAX_NAMES_KEPT {
+            names.retain(|_, (when, _)| when.elapsed() < RESOLVED_FOR);
+        }
+        names.insert(name.to_string(), (Instant::now(), ips.clone()));
+        ips
     }
 
     /// Logs each registry line that names no worker, once (Python's int() crashes on the

@@ -52,20 +52,21 @@ impl fmt::Display for Strategy {
 /// Every worker once, in the order to try them for the request that took `turn`: the workers
 /// that are up in the strategy's order, then those that are down in the same order (tried only
 /// when no worker that is up answers, and never in registry order, so round-robin is kept
-/// after a burst of failures).
+/// after a burst of failures), and how many of them are up.
 pub fn order_to_try(
     strategy: Strategy,
     workers: &[WorkerAddr],
     turn: usize,
     health: &Health,
     random: &RandomState,
-) -> Vec<WorkerAddr> {
+) -> (Vec<WorkerAddr>, usize) {
     // For `random`, the start is a keyed hash of the turn: std only, and new for each request.
     let start = match strategy {
         Strategy::Random => random.hash_one(turn) as usize,
         Strategy::RoundRobin | Strategy::LeastConnections => turn,
     };
     let (up, down) = health.split(workers);
+    let up_count = up.len();
     let mut chosen = Vec::with_capacity(workers.len());
     for group in [up, down] {
         let load = if strategy == Strategy::LeastConnections {
@@ -76,7 +77,7 @@ pub fn order_to_try(
         let order = strategy.order(group.len(), start, &load);
         chosen.extend(order.into_iter().map(|i| group[i].clone()));
     }
-    chosen
+    (chosen, up_count)
 }
 
 impl Strategy {

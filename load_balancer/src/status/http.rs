@@ -1,5 +1,7 @@
 //! The status page's own HTTP/1.1 server, std only: `GET /` (the page) and `GET /status.json`
-//! (its data), one request per connection, then the connection closes.
+//! (its data), and `HEAD` of both, one request per connection, then the connection closes. A
+//! request whose `Host` names another server is refused (`421`): a web page a student opens
+//! could otherwise read this page by pointing a name of its own at 127.0.0.1 (DNS rebinding).
 //!
 //! Whatever an HTTP client does, it costs the page and nothing else: the server has its own
 //! threads, its own small cap on connections ([`MAX_CONNECTIONS`]; a connection over it is
@@ -23,6 +25,7 @@ use common::{lock, protocol};
 use crate::LoadBalancer;
 use crate::status::board::Board;
 use crate::status::snapshot::Snapshot;
+use crate::status::watch::Watch;
 use crate::status::{StatusAddress, page};
 
 /// How many connections the page serves at once; more are closed at once. A projector, a few
@@ -61,9 +64,10 @@ pub fn bind(at: &StatusAddress) -> Result<TcpListener, Error> {
 }
 
 /// Serves the page for `lb` on `listener`, on a thread of its own.
-pub fn start(listener: TcpListener, lb: Arc<LoadBalancer>) -> Result<(), Error> {
+pub fn start(listener: TcpListener, lb: Arc<LoadBalancer>, watch: Arc<Watch>) -> Result<(), Error> {
     let server = Arc::new(Server {
         lb,
+        watch,
         open: AtomicUsize::new(0),
         latest: Mutex::new(None),
     });
@@ -77,6 +81,8 @@ pub fn start(listener: TcpListener, lb: Arc<LoadBalancer>) -> Result<(), Error> 
 /// The page's server: the load balancer it shows, its open connections, its latest view.
 struct Server {
     lb: Arc<LoadBalancer>,
+    /// Where each read of the page is noted, so its workers are checked while it is watched.
+    watch: Arc<Watch>,
     /// Connections being served now.
     open: AtomicUsize,
     /// The latest view, drawn: when taken, the page and the JSON.
@@ -158,18 +164,32 @@ impl Server {
             "/status.json" => true,
             _ => return plain_answer(Status::NotFound),
         };
-        if method != "GET" {
+        if method != "GET" && method != "HEAD" {
             return plain_answer(Status::MethodNotAllowed);
         }
         let Some(board) = &self.lb.board else {
             return plain_answer(Status::NotFound); // cannot be: the server runs with a board
         };
+        match host_header(head) {
+            Err(()) => return plain_answer(Status::BadRequest),
+            Ok(Some(host)) if !is_served_name(host, &board.page.host) => {
+                return plain_answer(Status::Misdirected);
+            }
+            Ok(_) => {}
+        }
+        self.watch.read_now();
         let drawn = self.drawn(board);
-        if json {
+        let mut answer = if json {
             ok("application/json", &drawn.json)
         } else {
             ok("text/html; charset=utf-8", &drawn.page)
+        };
+        if method == "HEAD" {
+            // The same head, without the body (RFC 9110, 9.3.2).
+            let head_ends = head_end(&answer).unwrap_or(answer.len());
+            answer.truncate(head_ends);
         }
+        answer
     }
 
     /// The latest view, taken afresh when it is older than [`FRESH_FOR`].
@@ -188,6 +208,36 @@ impl Server {
         *latest = Some((Instant::now(), Arc::clone(&drawn)));
         drawn
     }
+}
+
+/// The request's `Host` header, without its port: `Ok(None)` when there is none (HTTP/1.0,
+/// or typed by hand), `Err` when there are two.
+fn host_header(head: &[u8]) -> Result<Option<&str>, ()> {
+    let text = std::str::from_utf8(head).map_err(|_| ())?;
+    let mut hosts = text.lines().skip(1).filter_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("host")
+            .then_some(value.trim())
+    });
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(());
+    }
+    Ok(host.map(|host| match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    }))
+}
+
+/// True for a `Host` that names this page's server: an IP address (a browser sends the address
+/// it was given; a name of an attacker's pointed at 127.0.0.1 is not one), `localhost`, or the
+/// host given to `--status`. Any other name is someone else's.
+fn is_served_name(host: &str, status_host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host.parse::<std::net::IpAddr>().is_ok()
+        || host.eq_ignore_ascii_case("localhost")
+        || host.eq_ignore_ascii_case(status_host)
 }
 
 /// What went wrong while reading a request.
@@ -264,6 +314,8 @@ enum Status {
     BadRequest,
     NotFound,
     MethodNotAllowed,
+    /// A `Host` that names another server: a web page's name pointed at this one.
+    Misdirected,
     RequestTimeout,
     UriTooLong,
     HeadersTooLarge,
@@ -276,6 +328,7 @@ impl Status {
             Status::BadRequest => "400 Bad Request",
             Status::NotFound => "404 Not Found",
             Status::MethodNotAllowed => "405 Method Not Allowed",
+            Status::Misdirected => "421 Misdirected Request",
             Status::RequestTimeout => "408 Request Timeout",
             Status::UriTooLong => "414 URI Too Long",
             Status::HeadersTooLarge => "431 Request Header Fields Too Large",
@@ -304,11 +357,15 @@ fn ok(content_type: &str, body: &str) -> Vec<u8> {
 fn plain_answer(status: Status) -> Vec<u8> {
     let line = status.line();
     let allow = if status == Status::MethodNotAllowed {
-        "Allow: GET\r\n"
+        "Allow: GET, HEAD\r\n"
     } else {
         ""
     };
-    let body = format!("{line}: this server has GET / and GET /status.json only\n");
+    let body = if status == Status::Misdirected {
+        format!("{line}: this page answers to its own address, not to that name\n")
+    } else {
+        format!("{line}: this server has GET / and GET /status.json only\n")
+    };
     format!(
         "HTTP/1.1 {line}\r\n{allow}Content-Type: text/plain; charset=utf-8\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -321,6 +378,41 @@ fn plain_answer(status: Status) -> Vec<u8> {
 #[allow(clippy::unwrap_used)] // a test reports a failure by panicking
 mod tests {
     use super::*;
+
+    /// The `Host` header is found whatever its case, without its port; two are refused. IP
+    /// addresses, `localhost` and the `--status` host are this server's names; others are not.
+    #[test]
+    fn reads_and_judges_the_host() {
+        fn host(head: &str) -> Result<Option<&str>, ()> {
+            host_header(head.as_bytes())
+        }
+        assert_eq!(
+            host("GET / HTTP/1.1\r\nhOsT: 127.0.0.1:8404\r\n\r\n"),
+            Ok(Some("127.0.0.1"))
+        );
+        assert_eq!(
+            host("GET / HTTP/1.1\r\nHost: [::1]:8404\r\n\r\n"),
+            Ok(Some("::1"))
+        );
+        assert_eq!(host("GET / HTTP/1.0\r\n\r\n"), Ok(None));
+        assert_eq!(
+            host("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            Err(())
+        );
+        for served in [
+            "127.0.0.1",
+            "::1",
+            "10.0.0.5",
+            "localhost",
+            "LOCALHOST.",
+            "lab-pc",
+        ] {
+            assert!(is_served_name(served, "lab-pc"), "{served}");
+        }
+        for other in ["evil.example", "127.0.0.1.nip.io", "localhost.evil.example"] {
+            assert!(!is_served_name(other, "127.0.0.1"), "{other}");
+        }
+    }
 
     /// A request's head ends at its blank line, however the lines end.
     #[test]
@@ -338,7 +430,7 @@ mod tests {
             answer.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
             "{answer}"
         );
-        assert!(answer.contains("\r\nAllow: GET\r\n"), "{answer}");
+        assert!(answer.contains("\r\nAllow: GET, HEAD\r\n"), "{answer}");
         let body = answer.split("\r\n\r\n").nth(1).unwrap();
         assert!(answer.contains(&format!("Content-Length: {}\r\n", body.len())));
     }

@@ -9,6 +9,8 @@
 //! - `snapshot.rs`: one view of the load balancer, and the `/status.json` made from it;
 //! - `page.rs` (with `page.css` and `page.js`): the page drawn from the same view, which its
 //!   script draws again from `/status.json` every second;
+//! - `watch.rs`: while the page is watched, every worker is health-checked on a timer, so a
+//!   killed worker is shown down without waiting for a request to fail on it;
 //! - `http.rs`: a small HTTP/1.1 server of its own, with its own cap and deadlines, so that
 //!   no HTTP client, however slow or hostile, can cost the lab more than this page.
 //!
@@ -30,6 +32,7 @@ mod board;
 mod http;
 mod page;
 mod snapshot;
+mod watch;
 
 pub use board::{Board, Trace};
 
@@ -86,7 +89,10 @@ pub fn serve_if_asked(lb: LoadBalancer) -> Result<Arc<LoadBalancer>, Error> {
         port: listener.local_addr().map_or(board.page.port, |a| a.port()),
         ..board.page.clone()
     };
-    http::start(listener, Arc::clone(&lb))?;
+    let watch = Arc::new(watch::Watch::default());
+    http::start(listener, Arc::clone(&lb), Arc::clone(&watch))?;
+    // Ours: while the page is watched, the workers that are up are checked too (`watch.rs`).
+    watch::start(watch, Arc::clone(&lb));
     say!("Status page at http://{at}/");
     Ok(lb)
 }

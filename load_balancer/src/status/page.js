@@ -80,7 +80,7 @@
         `${a.hedge ? "also " : ""}${at} ${esc(what)}</span>`;
     }).join("");
     const took = r.took_ms === null ? "…" : millis(r.took_ms);
-    return `<tr class="request ${esc(r.state)}"><td class="n">${r.n}</td>` +
+    return `<tr class="request ${esc(r.state)}"><td class="n">${esc(r.n)}</td>` +
       `<td class="turn">${r.turn}</td><td class="answer">${esc(r.answer === null ? "" : r.answer)}</td>` +
       `<td class="took">${took}</td><td class="attempts">${attempts}</td></tr>`;
   }

@@ -51,7 +51,7 @@ impl Snapshot {
     pub fn take(lb: &LoadBalancer, board: &Board) -> Snapshot {
         let listed = lb.registry.read_workers();
         let turn = lb.worker_index.load(Ordering::Relaxed);
-        let order = strategy::order_to_try(lb.strategy, &listed, turn, &lb.health, &lb.random);
+        let (order, _) = strategy::order_to_try(lb.strategy, &listed, turn, &lb.health, &lb.random);
         let views = lb.health.view(&listed);
         let board_view = board.view(&listed);
         let workers = listed
@@ -167,7 +167,8 @@ impl Snapshot {
         format!(
             "{{\"n\":{},\"turn\":{},\"started\":{},\"state\":{},\"took_ms\":{},\"answer\":{},\
              \"answered_by\":{},\"attempts\":[{}]}}",
-            request.number,
+            // As text: JavaScript's numbers round every n above 2^53.
+            quote(&request.number.to_string()),
             request.turn,
             self.unix_ms(request.started),
             quote(request_state(request)),
