@@ -12,8 +12,11 @@
 
 pub mod ask;
 pub mod card;
+pub mod diagnose;
 pub mod evidence;
+pub mod hints;
 pub mod properties;
+pub mod reach;
 pub mod setup;
 pub mod start;
 pub mod timeline;
@@ -191,8 +194,33 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
         .filter(|p| p.applies.to(kind, any_order))
         .collect();
     let (mut held, mut undecided, mut silent) = (0, 0, false);
+    let mut reach = Reach::NotYet;
     for (row, property) in applicable.iter().enumerate() {
-        let prepared = system.prepare();
+        let about_workers = kind == setup::Kind::LoadBalancer && property.applies.about_workers();
+        if about_workers && reach == Reach::Unreached {
+            say!("  FAIL  {}", property.claim);
+            say!("          {}", reach::NEEDS);
+            say!(
+                "          not checked further: the requests do not reach the workers in \
+                 worker_ports.txt (see the first row about workers, above)"
+            );
+            continue;
+        }
+        let unreached = if about_workers && reach == Reach::NotYet {
+            let checked = system.reaches_the_workers();
+            reach = if checked.is_ok() {
+                Reach::Reached
+            } else {
+                Reach::Unreached
+            };
+            checked.err()
+        } else {
+            None
+        };
+        let prepared = match unreached {
+            Some(_) => Ok(()),
+            None => system.prepare(),
+        };
         if row == 0 && kind == setup::Kind::LoadBalancer && prepared.is_err() {
             // Nothing was checked: say that, not that the first property failed.
             let why = prepared.err().unwrap_or_default();
@@ -203,9 +231,13 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
             return false;
         }
         let started = prepared.is_ok();
-        let mut verdict = prepared
-            .map_err(Evidence::from)
-            .and_then(|()| (property.check)(&mut system));
+        let is_unreached = unreached.is_some();
+        let mut verdict = match unreached {
+            Some(evidence) => Err(evidence),
+            None => prepared
+                .map_err(Evidence::from)
+                .and_then(|()| (property.check)(&mut system)),
+        };
         // A load balancer that died during this property fails it, whatever came back.
         let died = started && system.balancer_has_exited();
         if died {
@@ -228,7 +260,12 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
                     say!("  skip  {}", property.claim);
                 } else {
                     say!("  FAIL  {}", property.claim);
-                    say!("          {}", property.needs);
+                    let first = if is_unreached && !died {
+                        reach::NEEDS.to_string()
+                    } else {
+                        system.first_line(property, &evidence)
+                    };
+                    say!("          {first}");
                 }
                 for line in system.evidence_lines(&evidence) {
                     say!("          {}", setup::printable(&line));
@@ -254,6 +291,18 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
         );
     }
     held == total
+}
+
+/// Whether the requests of a load balancer under check reach the workers in worker_ports.txt,
+/// as found before the first row about workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Not found yet: no row about workers has come.
+    NotYet,
+    /// They do, or it could not be told: the rows about workers are checked.
+    Reached,
+    /// They do not: every row about workers fails.
+    Unreached,
 }
 
 /// Whether the check starts one of our programs, which may need building first.

@@ -64,10 +64,19 @@ impl System {
         request: Request,
         patience: Duration,
     ) -> Result<Exchange, Evidence> {
+        let number = match &request {
+            Request::Number(n) if patience >= self.patience => Some(*n),
+            _ => None,
+        };
         let pending = self.send(request, patience)?;
         // Without an `until`, the wait ends only with the exchange.
-        self.wait(pending, None)
-            .map_err(|_| Evidence::from("the checker stopped waiting".to_string()))
+        let exchange = self
+            .wait(pending, None)
+            .map_err(|_| Evidence::from("the checker stopped waiting".to_string()))?;
+        if let Some(n) = number {
+            self.after_silence(&exchange, n);
+        }
+        Ok(exchange)
     }
 
     /// Sends `request` and waits for what comes back, for at most the check's patience.
@@ -79,7 +88,7 @@ impl System {
     pub fn open(&mut self) -> Result<TcpStream, Evidence> {
         let addr = self.address()?;
         let opened = Instant::now();
-        ask::connect(addr).map_err(|reply| {
+        let stream = ask::connect(addr).map_err(|reply| {
             let exchange = Exchange {
                 asked: "opened a connection".to_string(),
                 sent: opened,
@@ -90,7 +99,10 @@ impl System {
             self.record(&exchange);
             let text = format!("a slow client: {}", exchange.reply.describe());
             Evidence::of(Note::failed(&exchange, text))
-        })
+        })?;
+        self.connections += 1;
+        self.last_reached = Some("opened a connection".to_string());
+        Ok(stream)
     }
 
     /// Waits `time`, as a user does, noting the processes' lines meanwhile.
@@ -100,6 +112,8 @@ impl System {
             self.watch();
             thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
         }
+        // The checker's own pause keeps no one waiting: the progress line counts without it.
+        self.progress.skip(time);
     }
 
     /// Notes the lines each process has printed since last looked at.
@@ -207,6 +221,17 @@ impl System {
     /// Notes what an exchange says about the server: that something answered, that it was
     /// reached, or that a server reached before accepts no connection any more.
     pub(super) fn record(&mut self, exchange: &Exchange) {
+        let accepted = matches!(
+            exchange.reply,
+            Reply::Answer(_) | Reply::Failed(_) | Reply::TimedOut(_)
+        );
+        if accepted {
+            self.connections += 1;
+            if self.connections == 1 {
+                self.first_unanswered = matches!(&exchange.reply, Reply::Answer(b) if b.is_empty())
+                    || matches!(exchange.reply, Reply::Failed(_));
+            }
+        }
         match &exchange.reply {
             Reply::Answer(bytes) => {
                 self.answered |= !bytes.is_empty();
@@ -240,7 +265,7 @@ impl System {
 /// What an answer is awaited for, in a line of progress: `12!`, `"abc"`.
 fn waited_for(request: &Request) -> String {
     match request {
-        Request::Number(n) | Request::Typed(_, n) => format!("{n}!"),
+        Request::Number(n) | Request::Typed(_, n) | Request::Line(n) => format!("{n}!"),
         Request::Text(text) => format!("{text:?}"),
         Request::Nothing => "a client that sent nothing".to_string(),
     }
