@@ -263,25 +263,26 @@ fn read_the_rest(
     patience: Duration,
 ) -> Reply {
     let right = n.map(factorial_digits);
+    let cannot_be = |answer: &[u8]| !hints::can_begin_an_answer(answer, right.as_deref());
     loop {
+        // What cannot begin an answer (a greeting, words, digits that are not n!'s) is judged
+        // as soon as the server pauses: waiting out the patience adds nothing.
+        if cannot_be(&answer) && !protocol::is_error_answer(&answer) {
+            // Room for words around the digits too: the evidence shows what they were.
+            let limit = n.map_or(0, protocol::answer_limit) + protocol::MAX_ERROR_ANSWER_BYTES;
+            return read_until_quiet(stream, answer, deadline, limit);
+        }
         // Read in steps of ERROR_QUIET: an `Error: ` answer that ends in no newline, on a
         // connection kept open, is whole once a step has brought nothing more.
         let had = answer.len();
         let until = deadline.min(Instant::now() + ERROR_QUIET);
         match protocol::read_answer_for(&mut stream, n, &mut answer, Deadline::at(until)) {
+            Ok(AnswerEnd::LeftOpen)
+                if cannot_be(&answer) && !protocol::is_error_answer(&answer) => {}
             Ok(AnswerEnd::Closed | AnswerEnd::LeftOpen) => return Reply::Answer(answer),
-            Ok(AnswerEnd::TooLong) => {
-                return Reply::Failed(format!(
-                    "more than {} bytes came back, more than the answer can have",
-                    answer.len() - 1
-                ));
-            }
+            Ok(AnswerEnd::TooLong) => return too_long(&answer),
             Err(e) if protocol::is_timeout(&e) => {
-                // An error, or what cannot begin an answer (a greeting, words, digits that are
-                // not n!'s), is judged once it pauses: waiting out the patience adds nothing.
-                let judged = protocol::is_error_answer(&answer)
-                    || !hints::can_begin_an_answer(&answer, right.as_deref());
-                if answer.len() == had && judged {
+                if answer.len() == had && protocol::is_error_answer(&answer) {
                     return Reply::Answer(answer);
                 }
                 if Instant::now() >= deadline {
@@ -292,6 +293,46 @@ fn read_the_rest(
             Err(e) => return Reply::Failed(format!("the connection failed: {}", in_words(&e))),
         }
     }
+}
+
+/// Reads what follows an answer already judged, until the server closes or pauses for
+/// [`ERROR_QUIET`], so that the evidence shows all of it (a greeting, then the digits).
+fn read_until_quiet(
+    mut stream: TcpStream,
+    mut answer: Vec<u8>,
+    deadline: Instant,
+    limit: usize,
+) -> Reply {
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        let left = deadline
+            .min(Instant::now() + ERROR_QUIET)
+            .saturating_duration_since(Instant::now());
+        // A zero timeout means "wait forever" to std, so it ends here.
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Reply::Answer(answer);
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return Reply::Answer(answer),
+            Ok(got) => {
+                answer.extend_from_slice(&chunk[..got]);
+                if answer.len() > limit {
+                    return too_long(&answer);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // A pause, or a reset after what came: what came is the answer.
+            Err(_) => return Reply::Answer(answer),
+        }
+    }
+}
+
+/// More came back than any answer can have: a flood.
+fn too_long(answer: &[u8]) -> Reply {
+    Reply::Failed(format!(
+        "more than {} bytes came back, more than the answer can have",
+        answer.len().saturating_sub(1)
+    ))
 }
 
 /// The patience ran out: say so, and what had arrived by then.

@@ -102,11 +102,8 @@ impl System {
             Kind::LoadBalancer => self.balancer.as_mut()?,
             Kind::Address => return None,
         };
-        if !process.process.has_exited() {
-            return None;
-        }
+        // A dying program prints its last words, then exits: both are waited for a moment.
         process.take_new_lines_when_quiet(QUIET, LAST_WORDS);
-        let status = process.process.exit_status();
         let lines: Vec<String> = process
             .lines_since(since)
             .iter()
@@ -118,17 +115,22 @@ impl System {
             "StackOverflowError",
             "stack overflow",
         ];
-        let said = lines
+        // Said whether the program exited or only the thread serving that connection died.
+        if let Some(line) = lines
             .iter()
-            .find(|line| overflow.iter().any(|word| line.contains(word)));
-        let signal = status.and_then(signal_of);
-        if let Some(line) = said {
+            .find(|line| overflow.iter().any(|word| line.contains(word)))
+        {
             return Some(format!(
                 "It crashed with a stack overflow ({}): a factorial that calls itself goes n \
                  calls deep. It needs a loop instead.",
                 short(line)
             ));
         }
+        if !process.process.has_exited() {
+            return None;
+        }
+        let status = process.process.exit_status();
+        let signal = status.and_then(signal_of);
         if signal == Some(SIGSEGV) {
             return Some(
                 "It crashed with a segmentation fault (signal 11): for a factorial, most often \
@@ -166,7 +168,7 @@ impl System {
     }
 
     /// Whether the program under check is the Python lab's own `file`, changed or not.
-    fn is_lab_file(&self, file: LabFile) -> bool {
+    pub fn is_lab_file(&self, file: LabFile) -> bool {
         let program = match (&self.target, file) {
             (Target::Worker(program), LabFile::Worker) => program,
             (Target::LoadBalancer { workers, .. }, LabFile::Worker) => workers,

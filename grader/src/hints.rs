@@ -8,11 +8,11 @@ use common::factorial::factorial_digits;
 
 /// The most characters of an answer's text a line of evidence quotes: the line stays within
 /// about 200 characters with what is said around it.
-const QUOTED: usize = 100;
+const QUOTED: usize = 60;
 
 /// Of [`QUOTED`], how many come from the end of a text that is cut: the end of a long answer
 /// (its zeros, its newline) says as much as its start.
-const QUOTED_TAIL: usize = 20;
+const QUOTED_TAIL: usize = 15;
 
 /// The largest n whose n! fits in 64 bits: an answer equal to it for a larger n is a clamp or
 /// a loop that stopped there.
@@ -67,13 +67,13 @@ fn quote_text(text: &str) -> String {
     let head: String = text.chars().take(QUOTED - QUOTED_TAIL).collect();
     let tail: String = text.chars().skip(count - QUOTED_TAIL).collect();
     let trimmed = text.trim_ascii();
-    let what = if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{} digits", trimmed.len())
+    let quoted = format!("{:?}", format!("{head}...{tail}"));
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits are counted as digits: what was cut out of the middle is told by its count.
+        format!("{quoted} ({} digits)", trimmed.len())
     } else {
-        format!("{count} characters")
-    };
-    let quoted = format!("{head}...{tail}");
-    format!("{:?} ({what})", quoted)
+        quoted
+    }
 }
 
 /// Whether the bytes that came so far can still begin an answer to `n` (n!'s digits, after
@@ -133,6 +133,13 @@ pub fn cause(bytes: &[u8], n: u64) -> Option<String> {
         return Some(format!(
             "Text came before the digits ({}): the answer needs to be n!'s digits alone. A \
              greeting or a prompt goes to the screen, not to the connection.",
+            quote_text(first_words(lines[0]))
+        ));
+    }
+    if digits_start.is_none() && !trimmed.is_empty() && !trimmed.starts_with("Error") {
+        return Some(format!(
+            "Text came back instead of n!'s digits ({}): the answer needs to be the digits \
+             alone. A greeting or a prompt goes to the screen, not to the connection.",
             quote_text(first_words(lines[0]))
         ));
     }
@@ -230,7 +237,7 @@ mod tests {
         let quoted = quote(long.as_bytes());
         assert!(quoted.chars().count() < 160, "{quoted}");
         assert!(
-            quoted.ends_with("(4300 characters) (8600 bytes)"),
+            quoted.ends_with("...ééééééééééééééé\" (8600 bytes)"),
             "{quoted}"
         );
         let digits = factorial_digits(1500);

@@ -349,7 +349,7 @@ fn bad_requests_are_answered(system: &mut System) -> Verdict {
     if !exchange.reply.is_error() {
         let mut text = format!("{}: {}", exchange.asked, exchange.reply.describe_as_error());
         if !matches!(exchange.reply, Reply::Refused(_) | Reply::Unreachable(_)) {
-            text = format!("{text} ({})", empty_request_hint(system.kind()));
+            text = format!("{text} ({})", empty_request_hint(system));
         }
         notes.push(Note::failed(&exchange, text));
     }
@@ -370,18 +370,26 @@ fn bad_requests_are_answered(system: &mut System) -> Verdict {
     verdict(notes)
 }
 
-/// Where an empty request goes wrong in the Python lab, for the evidence.
-fn empty_request_hint(kind: Kind) -> &'static str {
-    match kind {
-        Kind::LoadBalancer => {
+/// What an empty request needs, for the evidence: where it goes wrong in the Python lab, when
+/// the program is the lab's own file.
+fn empty_request_hint(system: &System) -> &'static str {
+    match system.kind() {
+        Kind::LoadBalancer if system.is_lab_file(LabFile::Balancer) => {
             "an empty request needs an `Error: ` answer from the load balancer itself: \
              load_balancer.py lines 21-44 forward it as it is, and a worker cannot tell it \
              from a request still on its way"
         }
-        Kind::Worker | Kind::Address => {
+        Kind::LoadBalancer => {
+            "an empty request needs an `Error: ` answer from the load balancer itself: \
+             forwarded as it is, a worker cannot tell it from a request still on its way"
+        }
+        Kind::Worker if system.is_lab_file(LabFile::Worker) => {
             "an empty request needs an `Error: ` answer, and the worker needs to go on \
              serving: worker_server.py lines 43-45 `break` out of the accept loop instead, and \
              the worker stops"
+        }
+        Kind::Worker | Kind::Address => {
+            "an empty request needs an `Error: ` answer, and the server needs to go on serving"
         }
     }
 }
