@@ -301,8 +301,9 @@ fn a_server_that_keeps_its_connection_open_holds_every_property() {
     card.assert_rows(&BY_ADDRESS, &[]);
 }
 
-/// A server that serves one connection and stops: the row where it stopped says so, and
-/// the check goes no further, instead of every later row saying only `connection refused`.
+/// A server that serves one connection and stops: the row where it stopped says so, and that
+/// it accepts once, and the check goes no further (each later row is named as not checked),
+/// instead of every later row failing with `connection refused` and a hint of its own.
 #[test]
 fn a_server_that_stops_is_said_to_have_stopped() {
     let lab = Lab::new("check-one-connection").unwrap();
@@ -326,6 +327,22 @@ fn a_server_that_stops_is_said_to_have_stopped() {
         card.stdout.contains(
             "It did not start, or it stopped: the properties after this one are not checked."
         ),
+        "{}",
+        card.context()
+    );
+    let first = card
+        .evidence(SMALL)
+        .first()
+        .map(|l| l.trim())
+        .unwrap_or_default();
+    assert!(
+        first.starts_with("It served the first connection, then stopped listening"),
+        "{}",
+        card.context()
+    );
+    assert!(
+        card.stdout
+            .contains(&format!("  ----  {LONG} (not checked)")),
         "{}",
         card.context()
     );
@@ -507,9 +524,9 @@ fn the_empty_request_row_points_at_lines_43_to_45() {
     card.assert_evidence(
         BAD,
         &[
-            "sent nothing, then closed: got nothing: the connection closed without an answer \
-           (an empty request needs an `Error: ` answer, and the worker needs to go on serving: \
-           worker_server.py lines 43-45",
+            "sent nothing, then closed: got nothing: the connection closed without an answer",
+            "(an empty request needs an `Error: ` answer, and the worker needs to go on serving: \
+             worker_server.py lines 43-45",
         ],
     );
 }

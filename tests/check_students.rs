@@ -424,3 +424,51 @@ fn a_load_balancer_that_ignores_the_registry_fails_the_worker_rows() {
         ],
     );
 }
+
+/// The Python load balancer changed so that it never advances its turn (line 38 removed):
+/// every request goes to the first worker listed. The rows about workers fail, each saying
+/// that the requests reach only that one; the killed and frozen workers, never used, prove
+/// nothing, so those rows do not pass.
+#[test]
+fn a_load_balancer_stuck_on_one_worker_fails_the_worker_rows() {
+    let test = "a_load_balancer_stuck_on_one_worker_fails_the_worker_rows";
+    let Some(python) = python_lab(test) else {
+        return;
+    };
+    let lab = Lab::new("check-stuck-turn").unwrap();
+    write_changed(
+        &python,
+        "worker_server.py",
+        WORKER_FIXES,
+        lab.dir(),
+        "worker.py",
+    );
+    let mut stuck: Vec<(usize, usize, &str)> = LOAD_BALANCER_ON_PORT_0.to_vec();
+    stuck.push((38, 38, ""));
+    write_changed(&python, "load_balancer.py", &stuck, lab.dir(), "lb.py");
+    let args = [
+        "--load-balancer",
+        "python3 lb.py",
+        "--worker",
+        "python3 worker.py",
+        "--patience",
+        "12",
+    ];
+    let card = Card::run(lab.dir(), &args);
+    let context = card.context();
+    for row in [IN_TURN, KILLED, FROZEN, ADDED] {
+        assert!(card.rows("FAIL").contains(&row), "{row}:\n{context}");
+        assert!(
+            first_line(&card, row).starts_with("Each request needs to go to a worker listed"),
+            "{context}"
+        );
+    }
+    card.assert_evidence(
+        IN_TURN,
+        &[
+            "no request reached worker 2",
+            "no request reached worker 3",
+            "the requests never reach worker(s) 2 3 of the 3 in worker_ports.txt",
+        ],
+    );
+}

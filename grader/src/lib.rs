@@ -276,6 +276,10 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
         system.stopped = None;
         if !started || died || stopped {
             say!("It did not start, or it stopped: the properties after this one are not checked.");
+            // Each named, so that none reads as failed for a cause of its own.
+            for later in &applicable[row + 1..] {
+                say!("  ----  {} (not checked)", later.claim);
+            }
             break;
         }
     }

@@ -349,7 +349,8 @@ fn bad_requests_are_answered(system: &mut System) -> Verdict {
     if !exchange.reply.is_error() {
         let mut text = format!("{}: {}", exchange.asked, exchange.reply.describe_as_error());
         if !matches!(exchange.reply, Reply::Refused(_) | Reply::Unreachable(_)) {
-            text = format!("{text} ({})", empty_request_hint(system));
+            // On a line of its own: the line above it may be long already.
+            text = format!("{text}\n  ({})", empty_request_hint(system));
         }
         notes.push(Note::failed(&exchange, text));
     }
