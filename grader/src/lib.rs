@@ -9,6 +9,10 @@
 //! - [`watch`]: a property's requests, while the processes' lines are noted as they come.
 //! - [`ask`]: one request with a deadline, and what came back in words.
 //! - [`evidence`], [`card`], [`timeline`]: what a row that fails shows, and when it happened.
+//! - [`hints`], [`diagnose`]: the cause a row's evidence points to, in words for any language
+//!   (the Python lab's lines only for the lab's own files).
+//! - [`reach`]: whether a load balancer's requests reach the workers in worker_ports.txt, before
+//!   the rows about them.
 
 pub mod ask;
 pub mod card;

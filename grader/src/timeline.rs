@@ -145,6 +145,17 @@ mod tests {
         assert_eq!(due, [2, 15, 30, 60, 120, 180]);
     }
 
+    /// The checker's own pause is left out of the wait a progress line counts: 3 s into a
+    /// property, after a pause of a minute, nothing is due.
+    #[test]
+    fn the_checker_s_own_pause_is_not_counted() {
+        let mut progress = Progress::new();
+        progress.started -= Duration::from_secs(3);
+        progress.skip(Duration::from_secs(60));
+        progress.tick("an answer to 9!");
+        assert_eq!(progress.said, 0);
+    }
+
     /// Times read as seconds from the start, to the hundredth.
     #[test]
     fn times_are_seconds_from_the_start() {
