@@ -16,6 +16,10 @@ use super::setup::{Kind, LAST_WORDS, Program, QUIET, System, Target};
 /// fail in seconds, not a minute each.
 pub const SHORT_PATIENCE: Duration = Duration::from_secs(5);
 
+/// How long the same request with a newline may take to be answered: a server that waits for
+/// a line answers it at once; this leaves room for a loaded machine.
+const PROBE_PATIENCE: Duration = Duration::from_secs(15);
+
 /// What the program under check has shown, across rows, about answering the lab's request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Silence {
@@ -126,8 +130,18 @@ impl System {
                 short(line)
             ));
         }
+        let last = lines.iter().rev().find(|l| !l.trim().is_empty());
+        let place = lines.iter().rev().find_map(|l| traceback_place(l));
         if !process.process.has_exited() {
-            return None;
+            // Still running: at most the thread that served one connection died.
+            return match (last, place) {
+                (Some(last), Some(place)) => Some(format!(
+                    "A connection's thread crashed: {} ({place}), while the server went on \
+                     accepting. It needs to answer an `Error: ` instead.",
+                    short(last)
+                )),
+                _ => None,
+            };
         }
         let status = process.process.exit_status();
         let signal = status.and_then(signal_of);
@@ -139,8 +153,6 @@ impl System {
                     .to_string(),
             );
         }
-        let last = lines.iter().rev().find(|l| !l.trim().is_empty());
-        let place = lines.iter().rev().find_map(|l| traceback_place(l));
         match (last, place) {
             (Some(last), Some(place)) => Some(format!(
                 "It crashed: {} ({place}). It needs to answer an `Error: ` instead, and to go \
@@ -217,7 +229,7 @@ impl System {
         let Ok(addr) = self.address() else {
             return;
         };
-        let probe = ask::exchange(addr, Request::Line(n), SHORT_PATIENCE);
+        let probe = ask::exchange(addr, Request::Line(n), PROBE_PATIENCE);
         let answered = probe.reply.is_factorial_of(n)
             || matches!(&probe.reply, Reply::Answer(b) if !b.is_empty());
         self.silence = if answered {

@@ -64,24 +64,25 @@ impl System {
         request: Request,
         patience: Duration,
     ) -> Result<Exchange, Evidence> {
-        let number = match &request {
-            Request::Number(n) if patience >= self.patience => Some(*n),
-            _ => None,
-        };
         let pending = self.send(request, patience)?;
         // Without an `until`, the wait ends only with the exchange.
-        let exchange = self
-            .wait(pending, None)
-            .map_err(|_| Evidence::from("the checker stopped waiting".to_string()))?;
+        self.wait(pending, None)
+            .map_err(|_| Evidence::from("the checker stopped waiting".to_string()))
+    }
+
+    /// Sends `request` and waits for what comes back, for at most the check's patience.
+    /// A request for n! that gets nothing back, on a connection kept open, is asked again with
+    /// a newline, to tell why (see `diagnose.rs`).
+    pub fn ask(&mut self, request: Request) -> Result<Exchange, Evidence> {
+        let number = match &request {
+            Request::Number(n) => Some(*n),
+            _ => None,
+        };
+        let exchange = self.ask_within(request, self.patience)?;
         if let Some(n) = number {
             self.after_silence(&exchange, n);
         }
         Ok(exchange)
-    }
-
-    /// Sends `request` and waits for what comes back, for at most the check's patience.
-    pub fn ask(&mut self, request: Request) -> Result<Exchange, Evidence> {
-        self.ask_within(request, self.patience)
     }
 
     /// Opens a connection and sends nothing yet, as a client whose user is still typing.
