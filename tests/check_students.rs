@@ -254,9 +254,12 @@ fn python_script(test: &str, lab: &Lab, name: &str, script: &str) -> Option<()> 
 /// A worker in Python, written as a student might from scratch (none of the lab's code): it
 /// says where it listens in a line of its own, registers unless told `unregistered`, and
 /// serves one connection at a time. `recursive`: n! by a function that calls itself, which
-/// Python stops with a RecursionError past 1,000 calls; `once`: it serves one connection and
-/// exits.
-const STUDENT_WORKER: &str = r#"import socket
+/// Python stops with a RecursionError past 1,000 calls; `segfault`: past 1,000 it ends as a C
+/// program whose recursion overflows its stack does, on signal 11; `once`: it serves one
+/// connection and exits.
+const STUDENT_WORKER: &str = r#"import os
+import signal
+import socket
 import sys
 
 if hasattr(sys, "set_int_max_str_digits"):
@@ -265,6 +268,8 @@ style = sys.argv[1]
 
 
 def fact(n):
+    if style == "segfault" and n > 1000:
+        os.kill(os.getpid(), signal.SIGSEGV)
     if style == "recursive":
         return 1 if n <= 1 else n * fact(n - 1)
     product = 1
@@ -296,7 +301,7 @@ while True:
 "#;
 
 /// A worker whose recursive factorial overflows Python's stack is told so on the rows it
-/// crashes on; one that serves one connection and exits is told that it accepts once, on
+/// crashes on, and so is one that ends on signal 11 as C does; one that serves one connection and exits is told that it accepts once, on
 /// the rows that ask twice; one that says `Starting up on localhost port N` and registers
 /// nothing is shown how to check it at that address.
 #[test]
@@ -306,7 +311,7 @@ fn workers_that_crash_stop_or_do_not_register_are_told_why() {
     if python_script(test, &lab, "fact_server.py", STUDENT_WORKER).is_none() {
         return;
     }
-    let cards: Vec<_> = ["recursive", "once", "unregistered"]
+    let cards: Vec<_> = ["recursive", "once", "unregistered", "segfault"]
         .into_iter()
         .map(|style| {
             let dir = lab.dir().to_path_buf();
@@ -315,7 +320,7 @@ fn workers_that_crash_stop_or_do_not_register_are_told_why() {
         })
         .collect();
     let cards: Vec<Card> = cards.into_iter().map(|c| c.join().unwrap()).collect();
-    let [recursive, once, unregistered] = &cards[..] else {
+    let [recursive, once, unregistered, segfault] = &cards[..] else {
         unreachable!()
     };
     for card in &cards {
@@ -327,6 +332,13 @@ fn workers_that_crash_stop_or_do_not_register_are_told_why() {
             first_line(recursive, row).starts_with("It crashed with a stack overflow"),
             "{}",
             recursive.context()
+        );
+    }
+    for row in [LONG, BIG] {
+        assert!(
+            first_line(segfault, row).starts_with("It crashed with a segmentation fault"),
+            "{}",
+            segfault.context()
         );
     }
     once.assert_rows(&[REGISTERS, LONG, BIG, WAITING], &[SMALL, BAD, SLOW]);
