@@ -484,3 +484,48 @@ fn a_load_balancer_stuck_on_one_worker_fails_the_worker_rows() {
         ],
     );
 }
+
+/// A load balancer in Python that serves its first connection (working n! out itself), then
+/// closes its listening socket and lives on: a loop around accept forgotten.
+const ONCE_BALANCER: &str = r#"import math
+import socket
+import time
+
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen()
+print(f"Load balancer listening on 127.0.0.1:{server.getsockname()[1]}", flush=True)
+client, _ = server.accept()
+server.close()
+client.sendall(str(math.factorial(int(client.recv(1024)))).encode())
+client.close()
+time.sleep(600)
+"#;
+
+/// A load balancer that accepts one connection and stays running is told that it accepts
+/// once, on the row where it stopped; every row after it is named as not checked, none failed
+/// with a hint of its own.
+#[test]
+fn a_load_balancer_that_accepts_once_stops_the_check() {
+    let test = "a_load_balancer_that_accepts_once_stops_the_check";
+    let lab = Lab::new("check-once-lb").unwrap();
+    if python_script(test, &lab, "once_lb.py", ONCE_BALANCER).is_none() {
+        return;
+    }
+    let card = Card::run(lab.dir(), &["--load-balancer", "python3 once_lb.py"]);
+    let context = card.context();
+    assert_eq!(card.rows("FAIL"), [SMALL], "{context}");
+    assert!(card.rows("pass").is_empty(), "{context}");
+    assert!(
+        first_line(&card, SMALL).contains("it accepts one connection only"),
+        "{context}"
+    );
+    for row in [LONG, IN_TURN, ADDED] {
+        let named = format!("  ----  {row} (not checked)");
+        assert!(card.stdout.contains(&named), "{context}");
+    }
+    assert!(
+        card.stdout.contains("0 of 10 properties hold."),
+        "{context}"
+    );
+}

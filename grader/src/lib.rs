@@ -252,7 +252,8 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
             evidence.undecided = false;
             verdict = Err(evidence);
         }
-        let stopped = system.stopped.is_some() && kind == setup::Kind::Address;
+        // A worker under check starts afresh for each row; a load balancer or a service does not.
+        let stopped = system.stopped.is_some() && kind != setup::Kind::Worker;
         match verdict {
             Ok(()) => {
                 held += 1;
