@@ -61,7 +61,10 @@ impl System {
         let tries = if self.any_order { AT_RANDOM } else { IN_TURN };
         let mut unreached = Vec::new();
         for alive in 0..WORKERS_BEHIND {
+            // One check, so one count of how long it keeps the checker waiting.
+            let progress = std::mem::take(&mut self.progress);
             self.prepare()?;
+            self.progress = progress;
             for index in (0..self.workers.len()).filter(|&i| i != alive) {
                 self.workers[index].process.process.kill();
             }
