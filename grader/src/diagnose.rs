@@ -48,11 +48,15 @@ impl System {
     /// The row's first line when it fails: the cause the evidence points to, or else what the
     /// property needs, naming the Python lab's lines only for the lab's own file.
     pub fn first_line(&mut self, property: &Property, evidence: &Evidence) -> String {
-        if self.is_lab_file(property.lab_file) || self.printed_lab_traceback(property) {
+        if self.is_lab_file(property.lab_file) {
             return property.needs_lab.to_string();
         }
+        // Its own crash names its own file and line, more than the lab's would.
         if let Some(cause) = self.shown_cause() {
             return cause;
+        }
+        if self.printed_lab_traceback(property) {
+            return property.needs_lab.to_string();
         }
         match evidence.cause() {
             Some(cause) => cause.to_string(),
@@ -133,15 +137,18 @@ impl System {
         let last = lines.iter().rev().find(|l| !l.trim().is_empty());
         let place = lines.iter().rev().find_map(|l| traceback_place(l));
         if !process.process.has_exited() {
-            // Still running: at most the thread that served one connection died.
-            return match (last, place) {
-                (Some(last), Some(place)) => Some(format!(
-                    "A connection's thread crashed: {} ({place}), while the server went on \
-                     accepting. It needs to answer an `Error: ` instead.",
-                    short(last)
-                )),
-                _ => None,
+            // Still running: at most the thread that served one connection died, which Java
+            // says in a line of its own, and Python in a traceback.
+            let java = lines.iter().find(|l| l.contains("Exception in thread"));
+            let what = match (last, place, java) {
+                (Some(last), Some(place), _) => format!("{} ({place})", short(last)),
+                (_, _, Some(java)) => short(java),
+                _ => return None,
             };
+            return Some(format!(
+                "A connection's thread crashed, while the server went on accepting: {what}. It \
+                 needs to catch the error and answer an `Error: `, then close the connection."
+            ));
         }
         let status = process.process.exit_status();
         let signal = status.and_then(signal_of);
@@ -223,7 +230,12 @@ impl System {
     pub(super) fn after_silence(&mut self, exchange: &Exchange, n: u64) {
         let unanswered =
             matches!(exchange.reply, Reply::TimedOut(_)) && exchange.first_byte.is_none();
-        if !unanswered || self.silence != Silence::None || self.patience <= SHORT_PATIENCE {
+        // One that answered before has shown that it can: silence now is another fault.
+        if !unanswered
+            || self.ever_answered
+            || self.silence != Silence::None
+            || self.patience <= SHORT_PATIENCE
+        {
             return;
         }
         let Ok(addr) = self.address() else {

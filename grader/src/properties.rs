@@ -231,6 +231,12 @@ pub const PROPERTIES: &[Property] = &[
 /// What a row says when it sends no more requests after one that got no answer.
 const NOT_SENT: &str = "the rest of this row's requests are not sent: each could wait as long";
 
+/// How long a request that is not a number may take to be refused: a server refuses it
+/// without computing anything, so this is far above what even a worker that sleeps before it
+/// reads (3 s, say) takes on a loaded machine. A server whose connection's thread died on it,
+/// leaving the connection open, costs this, not the whole patience.
+const BAD_REQUEST_PATIENCE: Duration = Duration::from_secs(20);
+
 /// Requests that are not a whole number n >= 0, or whose n! is absurdly large.
 const BAD_REQUESTS: [&str; 4] = ["abc", "-5", "1.5", "99999999999999999999"];
 
@@ -328,7 +334,8 @@ fn large_n_is_answered(system: &mut System) -> Verdict {
 fn bad_requests_are_answered(system: &mut System) -> Verdict {
     let mut notes = Vec::new();
     for request in BAD_REQUESTS {
-        let exchange = system.ask(Request::Text(request))?;
+        let patience = system.patience.min(BAD_REQUEST_PATIENCE);
+        let exchange = system.ask_within(Request::Text(request), patience)?;
         if !exchange.reply.is_error() {
             let text = format!("{}: {}", exchange.asked, exchange.reply.describe_as_error());
             notes.push(Note::failed(&exchange, text));

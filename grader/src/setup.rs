@@ -176,6 +176,9 @@ pub struct System {
     /// Whether the first of those connections got no answer (closed, or failed): a crash,
     /// then, not a server that accepts once.
     pub(super) first_unanswered: bool,
+    /// Whether the program under check has answered anything at all, in any row: one that has
+    /// is not taken for one that answers nothing.
+    pub(super) ever_answered: bool,
     /// The scratch folder; `None` for a running service. Last, so that it is removed after
     /// the processes running in it are stopped.
     lab: Option<Lab>,
@@ -206,6 +209,7 @@ impl System {
             silence: Silence::None,
             connections: 0,
             first_unanswered: false,
+            ever_answered: false,
         }
     }
 

@@ -15,11 +15,24 @@ use super::setup::{POLL, System, Target};
 /// line through a pipe takes microseconds; this leaves room for a loaded machine.
 const SERVED_PATIENCE: Duration = Duration::from_secs(5);
 
+/// How often a request under way looks whether the program printed an error since it was
+/// sent: often enough that a crash costs seconds, not the whole patience.
+const CRASH_LOOK: Duration = Duration::from_secs(1);
+
+/// How long a program must have printed nothing after an error before the request it was
+/// serving is given up on: a traceback or a Java stack trace comes in one burst.
+const QUIET_AFTER_ERROR: Duration = Duration::from_secs(2);
+
 /// A request under way on a thread of its own.
 pub struct Pending {
     handle: JoinHandle<Exchange>,
     /// What it waits for, for a line of progress: `an answer to 12!`.
     awaited: String,
+    /// What was sent, in words, and when: for an exchange given up on.
+    asked: String,
+    sent: Instant,
+    /// How long it may take.
+    patience: Duration,
 }
 
 impl System {
@@ -27,15 +40,24 @@ impl System {
     pub fn send(&mut self, request: Request, patience: Duration) -> Result<Pending, Evidence> {
         let addr = self.address()?;
         let awaited = format!("an answer to {}", waited_for(&request));
+        let asked = request.describe();
+        let sent = Instant::now();
         let handle = thread::Builder::new()
             .spawn(move || ask::exchange(addr, request, patience))
             .map_err(|e| format!("cannot start a thread for a request: {e}"))?;
-        Ok(Pending { handle, awaited })
+        Ok(Pending {
+            handle,
+            awaited,
+            asked,
+            sent,
+            patience,
+        })
     }
 
     /// Waits for `pending` to end, noting the processes' lines meanwhile; `Err` gives it back
     /// when `until` comes first.
     pub fn wait(&mut self, pending: Pending, until: Option<Instant>) -> Result<Exchange, Pending> {
+        let mut looked = Instant::now();
         loop {
             self.watch();
             if pending.handle.is_finished() {
@@ -52,6 +74,26 @@ impl System {
             }
             if until.is_some_and(|until| Instant::now() >= until) {
                 return Err(pending);
+            }
+            // A program that printed an error after the request came, and nothing since, will
+            // not answer it: its connection's thread died, and the connection stays open.
+            let look = looked.elapsed() >= CRASH_LOOK;
+            if look {
+                looked = Instant::now();
+            }
+            if until.is_none()
+                && look
+                && let Some(why) = self.crashed_since(pending.sent, pending.patience)
+            {
+                let exchange = Exchange {
+                    asked: pending.asked,
+                    sent: pending.sent,
+                    first_byte: None,
+                    ended: Instant::now(),
+                    reply: Reply::TimedOut(why),
+                };
+                self.record(&exchange);
+                return Ok(exchange);
             }
             self.progress.tick(&pending.awaited);
             thread::sleep(POLL);
@@ -70,7 +112,6 @@ impl System {
             .map_err(|_| Evidence::from("the checker stopped waiting".to_string()))
     }
 
-    /// Sends `request` and waits for what comes back, for at most the check's patience.
     /// A request for n! that gets nothing back, on a connection kept open, is asked again with
     /// a newline, to tell why (see `diagnose.rs`).
     pub fn ask(&mut self, request: Request) -> Result<Exchange, Evidence> {
@@ -104,6 +145,39 @@ impl System {
         self.connections += 1;
         self.last_reached = Some("opened a connection".to_string());
         Ok(stream)
+    }
+
+    /// Why the request sent at `sent` will not be answered, when the program under check (the
+    /// worker, or the load balancer) printed an error after it and has been quiet since, for
+    /// [`QUIET_AFTER_ERROR`].
+    fn crashed_since(&mut self, sent: Instant, patience: Duration) -> Option<String> {
+        let process = match self.kind() {
+            super::setup::Kind::Worker => self.workers.get_mut(0).map(|w| &mut w.process)?,
+            super::setup::Kind::LoadBalancer => self.balancer.as_mut()?,
+            super::setup::Kind::Address => return None,
+        };
+        let lines = process.lines_since(sent);
+        let (last, _) = lines.last()?;
+        let quiet = last.elapsed() >= QUIET_AFTER_ERROR;
+        let error = lines.iter().any(|(_, line)| {
+            [
+                "Traceback (most recent call last)",
+                "Exception in thread",
+                "Exception:",
+            ]
+            .iter()
+            .any(|words| line.text.contains(words))
+        });
+        (quiet && error && patience > QUIET_AFTER_ERROR).then(|| {
+            format!(
+                "no answer: the connection stayed open, and the program printed an error \
+                 after this request and nothing for {} s since (given up after {:.0} s, not \
+                 the whole {} s)",
+                QUIET_AFTER_ERROR.as_secs(),
+                sent.elapsed().as_secs_f64(),
+                patience.as_secs()
+            )
+        })
     }
 
     /// Waits `time`, as a user does, noting the processes' lines meanwhile.
@@ -236,6 +310,7 @@ impl System {
         match &exchange.reply {
             Reply::Answer(bytes) => {
                 self.answered |= !bytes.is_empty();
+                self.ever_answered |= !bytes.is_empty();
                 self.last_reached = Some(exchange.asked.clone());
             }
             Reply::Refused(_) => {
