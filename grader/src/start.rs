@@ -222,8 +222,8 @@ pub fn wait_for_listening_line(
         .unwrap_or_default();
     Err(format!(
         "{exited} ending in `listening on HOST:PORT` within {} s, the line from which \
-         lab check learns its port (the lab's is `Load Balancer listening on 127.0.0.1:65432`, \
-         load_balancer.py line 72){hint}{elsewhere}",
+         lab check learns its port (the lab's is `Load Balancer listening on \
+         127.0.0.1:65432`){hint}{elsewhere}",
         started.elapsed().as_secs()
     ))
 }

@@ -256,22 +256,28 @@ impl System {
             let lines = worker.process.lines_since(since);
             lines.iter().any(|(_, l)| is_received_line(&l.text))
         });
+        // The lab's line is named by its number only to a student of the lab's own file.
+        let line_49 = if self.is_lab_file(super::properties::LabFile::Worker) {
+            " (worker_server.py line 49)"
+        } else {
+            ""
+        };
         if prints_the_line {
             let text = format!(
-                "no worker printed \"Worker received number: {n}\" (worker_server.py line 49) \
-                 within {} s of the answer, though they print it for other numbers: the \
-                 request reached none of them",
+                "no worker printed \"Worker received number: {n}\"{line_49} within {} s of the \
+                 answer, though they print it for other numbers: the request reached none of \
+                 them",
                 SERVED_PATIENCE.as_secs()
             );
             return Err(Note::at(Instant::now(), text).into());
         }
-        Err(Evidence::undecided(vec![Note::in_words(
-            "not checked: no worker printed the lab's `Worker received number: N` line \
-             (worker_server.py line 49) as it served, which is how lab check tells which \
-             worker served a request. A worker that words it otherwise, or whose output waits \
-             in a buffer, cannot be followed: print that line and flush each line \
-             (docs/protocol.md, \"Writing your own worker\").",
-        )]))
+        Err(Evidence::undecided(vec![Note::in_words(format!(
+            "not checked: no worker printed the lab's `Worker received number: N` line{line_49} \
+             as it served, which is how lab check tells which worker served a request. A \
+             worker that words it otherwise, or whose output waits in a buffer, cannot be \
+             followed: print that line and flush each line (docs/protocol.md, \"Writing your \
+             own worker\").",
+        ))]))
     }
 
     /// The workers that have said, so far in this property, that they received `n`, in the
