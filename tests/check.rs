@@ -27,7 +27,7 @@ fn path_of(program: &str) -> String {
 #[test]
 fn our_worker_passes_every_row() {
     let lab = Lab::new("check-our-worker").unwrap();
-    let card = Card::run(lab.dir(), &["--worker", &path_of("worker")]);
+    let card = Card::run_within_limit(lab.dir(), &["--worker", &path_of("worker")]);
     card.assert_rows(&[REGISTERS, SMALL, LONG, BIG, BAD, SLOW, WAITING], &[]);
 }
 
@@ -36,7 +36,7 @@ fn our_worker_passes_every_row() {
 fn our_load_balancer_passes_every_row() {
     let lab = Lab::new("check-our-lb").unwrap();
     let balancer = format!("{} --port 0", path_of("load_balancer"));
-    let card = Card::run(lab.dir(), &["--load-balancer", &balancer]);
+    let card = Card::run_within_limit(lab.dir(), &["--load-balancer", &balancer]);
     card.assert_rows(
         &[
             SMALL, LONG, BIG, BAD, SLOW, WAITING, IN_TURN, KILLED, FROZEN, ADDED,
@@ -52,7 +52,7 @@ fn a_random_load_balancer_is_checked_with_any_order() {
     let lab = Lab::new("check-random").unwrap();
     let balancer = format!("{} --port 0 --strategy random", path_of("load_balancer"));
     let args = ["--load-balancer", &balancer, "--any-order"];
-    let card = Card::run(lab.dir(), &args);
+    let card = Card::run_within_limit(lab.dir(), &args);
     card.assert_rows(
         &[
             SMALL,
@@ -78,7 +78,7 @@ fn a_running_service_is_checked_by_address() {
     let _workers = lab.start_workers(2, &[]).unwrap();
     let balancer = lab.start_load_balancer(&[]).unwrap();
     let address = format!("127.0.0.1:{}", balancer.port);
-    let card = Card::run(lab.dir(), &["--address", &address]);
+    let card = Card::run_within_limit(lab.dir(), &["--address", &address]);
     card.assert_rows(&[SMALL, LONG, BIG, BAD, SLOW, WAITING], &[]);
 }
 
@@ -90,7 +90,7 @@ fn a_worker_that_lies_fails_every_row() {
     let lab = Lab::new("check-liar").unwrap();
     let liar = FakeWorker::start(Misbehaviour::Lie).unwrap();
     let address = format!("127.0.0.1:{}", liar.port);
-    let card = Card::run(lab.dir(), &["--address", &address]);
+    let card = Card::run_within_limit(lab.dir(), &["--address", &address]);
     card.assert_rows(&[], &[SMALL, LONG, BIG, BAD, SLOW, WAITING]);
     for evidence in [
         "asked for 0!: got \"42\" (2 bytes), where 0! is \"1\"",
@@ -108,7 +108,7 @@ fn a_load_balancer_that_cannot_start_stops_the_check() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let balancer = format!("{} --port {port}", path_of("load_balancer"));
-    let card = Card::run(lab.dir(), &["--load-balancer", &balancer]);
+    let card = Card::run_within_limit(lab.dir(), &["--load-balancer", &balancer]);
     let context = card.context();
     assert_eq!(card.code, Some(1), "{context}");
     assert!(card.rows("FAIL").is_empty(), "{context}");
@@ -133,7 +133,7 @@ fn check_refuses_a_missing_or_mixed_target() {
         &["--worker"][..],
         &["--bogus"][..],
     ] {
-        let card = Card::run(lab.dir(), args);
+        let card = Card::run_within_limit(lab.dir(), args);
         assert_eq!(card.code, Some(2), "{args:?}");
         assert!(card.stdout.is_empty(), "{args:?}: {}", card.stdout);
         let stderr = &card.stderr;
@@ -297,7 +297,7 @@ const BY_ADDRESS: [&str; 6] = [SMALL, LONG, BIG, BAD, SLOW, WAITING];
 fn a_server_that_keeps_its_connection_open_holds_every_property() {
     let lab = Lab::new("check-keep-open").unwrap();
     let port = student_server(Style::KeepsConnectionOpen);
-    let card = Card::run(lab.dir(), &["--address", &format!("127.0.0.1:{port}")]);
+    let card = Card::run_within_limit(lab.dir(), &["--address", &format!("127.0.0.1:{port}")]);
     card.assert_rows(&BY_ADDRESS, &[]);
 }
 
@@ -308,7 +308,7 @@ fn a_server_that_keeps_its_connection_open_holds_every_property() {
 fn a_server_that_stops_is_said_to_have_stopped() {
     let lab = Lab::new("check-one-connection").unwrap();
     let port = student_server(Style::OneConnection);
-    let card = Card::run(lab.dir(), &["--address", &format!("127.0.0.1:{port}")]);
+    let card = Card::run_within_limit(lab.dir(), &["--address", &format!("127.0.0.1:{port}")]);
     assert_eq!(card.rows("FAIL"), [SMALL], "{}", card.context());
     assert!(card.rows("pass").is_empty(), "{}", card.context());
     assert!(
@@ -357,7 +357,7 @@ fn a_relayed_timeout_is_an_answer() {
     let lab = Lab::new("check-relay").unwrap();
     let worker = lab.start_worker("worker", &["--timeout", "12"]).unwrap();
     let relay = relay(worker.port);
-    let card = Card::run(lab.dir(), &["--address", &format!("127.0.0.1:{relay}")]);
+    let card = Card::run_within_limit(lab.dir(), &["--address", &format!("127.0.0.1:{relay}")]);
     card.assert_rows(&BY_ADDRESS, &[]);
 }
 
@@ -368,7 +368,7 @@ fn a_relayed_timeout_is_an_answer() {
 fn an_event_loop_that_blocks_on_a_large_n_holds_up_a_small_one() {
     let lab = Lab::new("check-event-loop").unwrap();
     let port = student_server(Style::EventLoop);
-    let card = Card::run(lab.dir(), &["--address", &format!("127.0.0.1:{port}")]);
+    let card = Card::run_within_limit(lab.dir(), &["--address", &format!("127.0.0.1:{port}")]);
     card.assert_rows(&[SMALL, LONG, BIG, BAD, WAITING], &[SLOW]);
     card.assert_evidence(
         SLOW,
@@ -391,7 +391,7 @@ fn a_load_balancer_with_its_own_line_is_checked_at_its_address() {
         path_of("load_balancer")
     );
     std::fs::write(lab.dir().join("lb.sh"), script).unwrap();
-    let unsaid = Card::run(lab.dir(), &["--load-balancer", "sh lb.sh"]);
+    let unsaid = Card::run_within_limit(lab.dir(), &["--load-balancer", "sh lb.sh"]);
     for expected in [
         "The load balancer did not start: it printed no line ending in `listening on HOST:PORT`",
         &format!("--address 127.0.0.1:{port}"),
@@ -404,7 +404,7 @@ fn a_load_balancer_with_its_own_line_is_checked_at_its_address() {
         );
     }
     let address = format!("127.0.0.1:{port}");
-    let card = Card::run(
+    let card = Card::run_within_limit(
         lab.dir(),
         &["--load-balancer", "sh lb.sh", "--address", &address],
     );
@@ -455,7 +455,7 @@ fn a_failing_row_says_what_it_needs_and_when() {
     {
         return;
     }
-    let card = Card::run(lab.dir(), &["--worker", "python3 worker_server.py"]);
+    let card = Card::run_within_limit(lab.dir(), &["--worker", "python3 worker_server.py"]);
     card.assert_rows(&PYTHON_WORKER_PASSES, &PYTHON_WORKER_FAILS);
     for (row, needs) in [
         (BIG, "A large n needs all its digits or an `Error: ` answer"),
@@ -519,7 +519,7 @@ fn the_empty_request_row_points_at_lines_43_to_45() {
     if python_worker(test, &lab, BAD_NUMBERS_FIXED_ONLY, "worker.py").is_none() {
         return;
     }
-    let card = Card::run(lab.dir(), &["--worker", "python3 worker.py"]);
+    let card = Card::run_within_limit(lab.dir(), &["--worker", "python3 worker.py"]);
     card.assert_rows(&[REGISTERS, SMALL, LONG, BIG, WAITING], &[BAD, SLOW]);
     card.assert_evidence(
         BAD,
@@ -564,7 +564,7 @@ fn the_python_load_balancer_card_shows_the_request_that_failed() {
         "--patience",
         "12",
     ];
-    let card = Card::run(lab.dir(), &args);
+    let card = Card::run_within_limit(lab.dir(), &args);
     card.assert_rows(
         &[SMALL, BIG, SLOW, WAITING, IN_TURN, ADDED],
         &[LONG, BAD, KILLED, FROZEN],
@@ -608,7 +608,7 @@ fn a_file_missing_here_is_said_to_be_missing() {
         return;
     }
     let lab = Lab::new("check-missing-file").unwrap();
-    let card = Card::run(lab.dir(), &["--worker", "python3 worker_server.py"]);
+    let card = Card::run_within_limit(lab.dir(), &["--worker", "python3 worker_server.py"]);
     assert_eq!(card.rows("FAIL"), [REGISTERS], "{}", card.context());
     let here = lab.dir().canonicalize().unwrap();
     let said = format!(
@@ -642,8 +642,9 @@ fn the_answer_format_is_not_the_registry_row_s_business() {
         return;
     };
     let dir = lab.dir().to_path_buf();
-    let worded = thread::spawn(move || Card::run(&dir, &["--worker", "python3 worded.py"]));
-    let newline = Card::run(lab.dir(), &["--worker", "python3 newline.py"]);
+    let worded =
+        thread::spawn(move || Card::run_within_limit(&dir, &["--worker", "python3 worded.py"]));
+    let newline = Card::run_within_limit(lab.dir(), &["--worker", "python3 newline.py"]);
     newline.assert_rows(&PYTHON_WORKER_PASSES, &PYTHON_WORKER_FAILS);
     let worded = worded.join().unwrap();
     worded.assert_rows(&[REGISTERS], &[SMALL, LONG, BIG, BAD, SLOW, WAITING]);
@@ -671,7 +672,7 @@ fn workers_that_cannot_be_followed_are_not_failed_for_it() {
     let dir = lab.dir().to_path_buf();
     let theirs = balancer.clone();
     let buffered = thread::spawn(move || {
-        Card::run(
+        Card::run_within_limit(
             &dir,
             &[
                 "--load-balancer",
@@ -681,7 +682,7 @@ fn workers_that_cannot_be_followed_are_not_failed_for_it() {
             ],
         )
     });
-    let worded = Card::run(
+    let worded = Card::run_within_limit(
         lab.dir(),
         &[
             "--load-balancer",
@@ -724,8 +725,10 @@ fn a_slow_worker_gets_the_verdicts_it_would_without() {
         return;
     };
     let dir = lab.dir().to_path_buf();
-    let quick = thread::spawn(move || Card::run(&dir, &["--worker", "python3 worker_server.py"]));
-    let slow = Card::run(lab.dir(), &["--worker", "python3 sleeper.py"]);
+    let quick = thread::spawn(move || {
+        Card::run_within_limit(&dir, &["--worker", "python3 worker_server.py"])
+    });
+    let slow = Card::run_within_limit(lab.dir(), &["--worker", "python3 sleeper.py"]);
     let quick = quick.join().unwrap();
     quick.assert_rows(&PYTHON_WORKER_PASSES, &PYTHON_WORKER_FAILS);
     slow.assert_rows(&PYTHON_WORKER_PASSES, &PYTHON_WORKER_FAILS);
@@ -751,7 +754,7 @@ fn slow_workers_pass_behind_our_load_balancer() {
         .map(|worker| {
             let (dir, balancer) = (lab.dir().to_path_buf(), balancer.clone());
             thread::spawn(move || {
-                Card::run(&dir, &["--load-balancer", &balancer, "--worker", worker])
+                Card::run_within_limit(&dir, &["--load-balancer", &balancer, "--worker", worker])
             })
         })
         .collect();

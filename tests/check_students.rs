@@ -98,7 +98,7 @@ fn check_address(name: &str, address: &str, args: &[&str]) -> Card {
     let lab = Lab::new(name).unwrap();
     let mut all = vec!["--address", address];
     all.extend_from_slice(args);
-    Card::run(lab.dir(), &all)
+    Card::run_within_limit(lab.dir(), &all)
 }
 
 /// The first line under a row that fails: what the row says the program needs, or the cause.
@@ -313,7 +313,7 @@ fn workers_that_crash_stop_or_do_not_register_are_told_why() {
         .map(|style| {
             let dir = lab.dir().to_path_buf();
             let worker = format!("python3 fact_server.py {style}");
-            thread::spawn(move || Card::run(&dir, &["--worker", &worker]))
+            thread::spawn(move || Card::run_within_limit(&dir, &["--worker", &worker]))
         })
         .collect();
     let cards: Vec<Card> = cards.into_iter().map(|c| c.join().unwrap()).collect();
@@ -412,7 +412,7 @@ fn a_load_balancer_that_ignores_the_registry_fails_the_worker_rows() {
     let backend_lab = Lab::new("check-fixed-backend-worker").unwrap();
     let backend = backend_lab.start_worker("backend", &[]).unwrap();
     let balancer = format!("python3 fixed_lb.py {}", backend.port);
-    let card = Card::run(lab.dir(), &["--load-balancer", &balancer]);
+    let card = Card::run_within_limit(lab.dir(), &["--load-balancer", &balancer]);
     assert_no_lab_lines_and_short(&card);
     card.assert_rows(
         &[SMALL, LONG, BIG, BAD, SLOW, WAITING],
@@ -463,7 +463,7 @@ fn a_load_balancer_stuck_on_one_worker_fails_the_worker_rows() {
         "--patience",
         "12",
     ];
-    let card = Card::run(lab.dir(), &args);
+    let card = Card::run_within_limit(lab.dir(), &args);
     let context = card.context();
     for row in [IN_TURN, KILLED, FROZEN, ADDED] {
         assert!(card.rows("FAIL").contains(&row), "{row}:\n{context}");
@@ -509,7 +509,7 @@ fn a_load_balancer_that_accepts_once_stops_the_check() {
     if python_script(test, &lab, "once_lb.py", ONCE_BALANCER).is_none() {
         return;
     }
-    let card = Card::run(lab.dir(), &["--load-balancer", "python3 once_lb.py"]);
+    let card = Card::run_within_limit(lab.dir(), &["--load-balancer", "python3 once_lb.py"]);
     let context = card.context();
     assert_eq!(card.rows("FAIL"), [SMALL], "{context}");
     assert!(card.rows("pass").is_empty(), "{context}");
@@ -570,7 +570,7 @@ fn a_thread_that_dies_on_a_bad_request_is_told_so() {
     if python_script(test, &lab, "leaky.py", LEAKY_WORKER).is_none() {
         return;
     }
-    let card = Card::run(lab.dir(), &["--worker", "python3 leaky.py"]);
+    let card = Card::run_within_limit(lab.dir(), &["--worker", "python3 leaky.py"]);
     let context = card.context();
     assert!(card.rows("FAIL").contains(&BAD), "{context}");
     assert!(
