@@ -71,9 +71,12 @@ Usage:
 A command is split at spaces; a word naming a file here, or a relative path such as
 target/release/worker, is passed as its full path.
 
-A row that passes says `pass`; one that fails, `FAIL`, with what it needs and the evidence,
-timed in seconds from the row's start; one that cannot be checked (the workers print no
-`Worker received number: N` line to tell who served a request), `skip`, with why.
+A row that passes says `pass`; one that fails, `FAIL`, with the cause its evidence points to
+(or what it needs) and the evidence, timed in seconds from the row's start; one that cannot be
+checked (the workers print no `Worker received number: N` line to tell who served a request),
+`skip`, with why; one after what is under check stopped, `----`, not checked. Before the rows
+about workers, the check makes sure the load balancer's requests reach the workers in
+worker_ports.txt (it kills them: with none running, no answer can be n!).
 
 Exit codes: 0 when every property holds, 1 when one does not or cannot be checked, 2 for a
 bad argument.
@@ -202,20 +205,14 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
     for (row, property) in applicable.iter().enumerate() {
         let about_workers = kind == setup::Kind::LoadBalancer && property.applies.about_workers();
         if about_workers && reach == Reach::Unreached {
-            say!("  FAIL  {}", property.claim);
-            say!("          {}", reach::NEEDS);
-            say!(
-                "          not checked further: the requests do not reach the workers in \
-                 worker_ports.txt (see the first row about workers, above)"
-            );
+            say_unreached(property);
             continue;
         }
         let unreached = if about_workers && reach == Reach::NotYet {
             let checked = system.reaches_the_workers();
-            reach = if checked.is_ok() {
-                Reach::Reached
-            } else {
-                Reach::Unreached
+            reach = match checked {
+                Ok(()) => Reach::Reached,
+                Err(_) => Reach::Unreached,
             };
             checked.err()
         } else {
@@ -312,6 +309,17 @@ enum Reach {
     Reached,
     /// They do not: every row about workers fails.
     Unreached,
+}
+
+/// A row about workers after the first found that the requests do not reach them: it fails
+/// for the same reason, said once above.
+fn say_unreached(property: &properties::Property) {
+    say!("  FAIL  {}", property.claim);
+    say!("          {}", reach::NEEDS);
+    say!(
+        "          not checked further: the requests do not reach the workers in \
+         worker_ports.txt (see the first row about workers, above)"
+    );
 }
 
 /// Whether the check starts one of our programs, which may need building first.
