@@ -534,9 +534,10 @@ fn the_empty_request_row_points_at_lines_43_to_45() {
 /// The Python load balancer (on a port of its own) with workers fixed as answer 9 says: the
 /// bad-requests row shows the load balancer's lines for the empty request itself, which it
 /// forwarded and then waited on, and the frozen-worker row says what a load balancer needs.
+/// (Named to sort among the first, as a long test.)
 #[test]
-fn the_python_load_balancer_card_shows_the_request_that_failed() {
-    let test = "the_python_load_balancer_card_shows_the_request_that_failed";
+fn a_card_of_the_python_load_balancer_shows_the_request_that_failed() {
+    let test = "a_card_of_the_python_load_balancer_shows_the_request_that_failed";
     let Some(python) = python_lab(test) else {
         return;
     };
@@ -737,10 +738,11 @@ fn a_slow_worker_gets_the_verdicts_it_would_without() {
 /// Behind our load balancer, which never gives up on a slow worker (after a second it asks
 /// the next one too), workers that take 1.5 s per request pass every row, as the Python
 /// workers without the sleep do (experiment 9 of tests/lab_guide.rs): one connection at a
-/// time, or a thread per connection.
+/// time, or a thread per connection. (The longest test of this file: its name sorts first, and
+/// the test harness starts tests in that order, so it runs while the others do.)
 #[test]
-fn slow_workers_pass_behind_our_load_balancer() {
-    let test = "slow_workers_pass_behind_our_load_balancer";
+fn a_lab_of_slow_workers_passes_behind_our_load_balancer() {
+    let test = "a_lab_of_slow_workers_passes_behind_our_load_balancer";
     let lab = Lab::new("check-sleepers-behind").unwrap();
     let (Some(()), Some(())) = (
         python_worker(test, &lab, &sleeping(1.5), "sleeper.py"),
