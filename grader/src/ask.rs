@@ -6,10 +6,11 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::deadline::Deadline;
-use common::display::shorten;
 use common::error::in_words;
 use common::factorial::factorial_digits;
 use common::protocol::{self, AnswerEnd};
+
+use super::hints;
 
 /// How long a correct server may take for anything the checker asks, unless a property says
 /// less, or `--patience` says otherwise. It must exceed our worker's `--timeout` (60 s, which
@@ -22,9 +23,10 @@ pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(70);
 /// while the program is busy or frozen.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
-/// How long an `Error: ` answer with no line end must be followed by silence, on a connection
-/// the server keeps open, to be taken as whole: a server that answers several requests on one
-/// connection sends its answer in one write.
+/// How long an `Error: ` answer with no line end, or one that cannot be n! (a greeting, words,
+/// wrong digits), must be followed by silence, on a connection the server keeps open, to be
+/// taken as whole: a server that answers several requests on one connection sends its answer
+/// in one write or a few, close together.
 const ERROR_QUIET: Duration = Duration::from_secs(1);
 
 /// What is sent.
@@ -38,6 +40,9 @@ pub enum Request {
     Nothing,
     /// n, sent on a connection opened earlier (a client that was slow to type it).
     Typed(TcpStream, u64),
+    /// n and a newline, which the lab's client never sends: asked only to tell a server that
+    /// waits for a line from one that answers nothing.
+    Line(u64),
 }
 
 impl Request {
@@ -45,6 +50,7 @@ impl Request {
     pub fn describe(&self) -> String {
         match self {
             Request::Number(n) | Request::Typed(_, n) => format!("asked for {n}!"),
+            Request::Line(n) => format!("sent \"{n}\\n\" (the same, with a newline)"),
             Request::Text(text) => format!("sent {text:?}"),
             Request::Nothing => "sent nothing, then closed".to_string(),
         }
@@ -53,7 +59,7 @@ impl Request {
     /// The n whose n! answers it, if it asks for one.
     fn number(&self) -> Option<u64> {
         match self {
-            Request::Number(n) | Request::Typed(_, n) => Some(*n),
+            Request::Number(n) | Request::Typed(_, n) | Request::Line(n) => Some(*n),
             Request::Text(_) | Request::Nothing => None,
         }
     }
@@ -105,10 +111,7 @@ impl Reply {
             Reply::Answer(bytes) if bytes.is_empty() => {
                 "got nothing: the connection closed without an answer".to_string()
             }
-            Reply::Answer(bytes) => {
-                let text = String::from_utf8_lossy(bytes);
-                format!("got {:?} ({} bytes)", shorten(&text), bytes.len())
-            }
+            Reply::Answer(bytes) => format!("got {}", hints::quote(bytes)),
             Reply::Refused(why)
             | Reply::Unreachable(why)
             | Reply::Failed(why)
@@ -142,6 +145,10 @@ pub fn exchange(addr: SocketAddr, request: Request, patience: Duration) -> Excha
         Request::Typed(stream, n) => send_and_read(stream, &n.to_string(), Some(n), patience),
         Request::Number(n) => match connect(addr) {
             Ok(stream) => send_and_read(stream, &n.to_string(), Some(n), patience),
+            Err(failed) => (failed, None),
+        },
+        Request::Line(n) => match connect(addr) {
+            Ok(stream) => send_and_read(stream, &format!("{n}\n"), Some(n), patience),
             Err(failed) => (failed, None),
         },
         Request::Text(text) => match connect(addr) {
@@ -255,19 +262,25 @@ fn read_the_rest(
     deadline: Instant,
     patience: Duration,
 ) -> Reply {
+    let right = n.map(factorial_digits);
+    let cannot_be = |answer: &[u8]| !hints::can_begin_an_answer(answer, right.as_deref());
     loop {
+        // What cannot begin an answer (a greeting, words, digits that are not n!'s) is judged
+        // as soon as the server pauses: waiting out the patience adds nothing.
+        if cannot_be(&answer) && !protocol::is_error_answer(&answer) {
+            // Room for words around the digits too: the evidence shows what they were.
+            let limit = n.map_or(0, protocol::answer_limit) + protocol::MAX_ERROR_ANSWER_BYTES;
+            return read_until_quiet(stream, answer, deadline, limit);
+        }
         // Read in steps of ERROR_QUIET: an `Error: ` answer that ends in no newline, on a
         // connection kept open, is whole once a step has brought nothing more.
         let had = answer.len();
         let until = deadline.min(Instant::now() + ERROR_QUIET);
         match protocol::read_answer_for(&mut stream, n, &mut answer, Deadline::at(until)) {
+            Ok(AnswerEnd::LeftOpen)
+                if cannot_be(&answer) && !protocol::is_error_answer(&answer) => {}
             Ok(AnswerEnd::Closed | AnswerEnd::LeftOpen) => return Reply::Answer(answer),
-            Ok(AnswerEnd::TooLong) => {
-                return Reply::Failed(format!(
-                    "more than {} bytes came back, more than the answer can have",
-                    answer.len() - 1
-                ));
-            }
+            Ok(AnswerEnd::TooLong) => return too_long(&answer),
             Err(e) if protocol::is_timeout(&e) => {
                 if answer.len() == had && protocol::is_error_answer(&answer) {
                     return Reply::Answer(answer);
@@ -282,17 +295,55 @@ fn read_the_rest(
     }
 }
 
+/// Reads what follows an answer already judged, until the server closes or pauses for
+/// [`ERROR_QUIET`], so that the evidence shows all of it (a greeting, then the digits).
+fn read_until_quiet(
+    mut stream: TcpStream,
+    mut answer: Vec<u8>,
+    deadline: Instant,
+    limit: usize,
+) -> Reply {
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        let left = deadline
+            .min(Instant::now() + ERROR_QUIET)
+            .saturating_duration_since(Instant::now());
+        // A zero timeout means "wait forever" to std, so it ends here.
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Reply::Answer(answer);
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return Reply::Answer(answer),
+            Ok(got) => {
+                answer.extend_from_slice(&chunk[..got]);
+                if answer.len() > limit {
+                    return too_long(&answer);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // A pause, or a reset after what came: what came is the answer.
+            Err(_) => return Reply::Answer(answer),
+        }
+    }
+}
+
+/// More came back than any answer can have: a flood.
+fn too_long(answer: &[u8]) -> Reply {
+    Reply::Failed(format!(
+        "more than {} bytes came back, more than the answer can have",
+        answer.len().saturating_sub(1)
+    ))
+}
+
 /// The patience ran out: say so, and what had arrived by then.
 fn no_answer_yet(answer: &[u8], patience: Duration) -> Reply {
     let seconds = patience.as_secs();
     if answer.is_empty() {
         Reply::TimedOut(format!("no answer within {seconds} s"))
     } else {
-        let text = String::from_utf8_lossy(answer);
         Reply::TimedOut(format!(
-            "the connection stayed open for {seconds} s after {:?} ({} bytes)",
-            shorten(&text),
-            answer.len()
+            "the connection stayed open for {seconds} s after {}",
+            hints::quote(answer)
         ))
     }
 }

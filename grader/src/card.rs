@@ -15,6 +15,10 @@ const LAST_LINES: usize = 4;
 /// connection before it. Beyond that, its first and last halves.
 const MOST_LINES: usize = 8;
 
+/// The longest line of evidence, in characters: a line a person reads at once, on a wide
+/// terminal or a projector, with the row's indent.
+const LONGEST_LINE: usize = 190;
+
 /// How long after a failed request ended its processes' lines still belong to it: a dying
 /// program's traceback comes just after the connection closed.
 const AFTERMATH: Duration = Duration::from_millis(300);
@@ -44,11 +48,12 @@ impl System {
         for note in &notes {
             let mut text = note.text.lines();
             let first = text.next().unwrap_or_default();
-            match note.at {
-                Some(at) => lines.push(format!("{} {first}", when(at, start))),
-                None => lines.push(first.to_string()),
-            }
-            lines.extend(text.map(str::to_string));
+            let first = match note.at {
+                Some(at) => format!("{} {first}", when(at, start)),
+                None => first.to_string(),
+            };
+            lines.extend(wrapped(&first));
+            lines.extend(text.flat_map(wrapped));
         }
         let windows = evidence.windows();
         let answered = self.answered;
@@ -83,6 +88,30 @@ impl System {
             .all(|worker| worker.process.lines_since(start).is_empty());
         self.answered && !self.workers.is_empty() && silent
     }
+}
+
+/// A line of evidence, broken at spaces into lines of at most [`LONGEST_LINE`] characters; the
+/// lines after the first are indented, so that they read as one.
+fn wrapped(line: &str) -> Vec<String> {
+    if line.chars().count() <= LONGEST_LINE {
+        return vec![line.to_string()];
+    }
+    let body = line.trim_start();
+    let lead = &line[..line.len() - body.len()];
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = lead.to_string();
+    for word in body.split(' ') {
+        let full = current.chars().count() + 1 + word.chars().count() > LONGEST_LINE;
+        if full && !current.trim_start().is_empty() {
+            lines.push(std::mem::take(&mut current));
+            current = format!("{lead}  ");
+        } else if !current.trim_start().is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    lines.push(current);
+    lines
 }
 
 /// What one process printed during the property, for its evidence: the lines from while the
@@ -155,4 +184,24 @@ fn printed(
         said.extend(chosen[chosen.len() - half..].iter().map(show));
     }
     said
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A long line is broken at spaces, the rest indented; a short one is left as it is.
+    #[test]
+    fn long_lines_are_wrapped_at_spaces() {
+        assert_eq!(wrapped("  short line"), ["  short line"]);
+        let long = format!("{} end", "word ".repeat(60));
+        let lines = wrapped(&long);
+        assert!(lines.len() > 1, "{lines:?}");
+        assert!(
+            lines.iter().all(|l| l.chars().count() <= LONGEST_LINE),
+            "{lines:?}"
+        );
+        assert!(lines[1].starts_with("  word"), "{lines:?}");
+        assert_eq!(lines.join(" ").split_whitespace().count(), 61);
+    }
 }

@@ -16,6 +16,9 @@ pub struct Note {
     /// When a request that failed was under way: the lines the processes printed meanwhile
     /// are shown with the evidence.
     pub during: Option<(Instant, Instant)>,
+    /// What this evidence points to as the cause, in one sentence for any language, when it
+    /// points to one (text before the digits, a whole buffer sent): the row's first line.
+    pub cause: Option<String>,
 }
 
 impl Note {
@@ -25,6 +28,7 @@ impl Note {
             at: None,
             text: text.into(),
             during: None,
+            cause: None,
         }
     }
 
@@ -34,6 +38,7 @@ impl Note {
             at: Some(at),
             text: text.into(),
             during: None,
+            cause: None,
         }
     }
 
@@ -44,7 +49,14 @@ impl Note {
             at: Some(exchange.ended),
             text: text.into(),
             during: Some((exchange.sent, exchange.ended)),
+            cause: None,
         }
+    }
+
+    /// The same note, pointing to `cause`.
+    pub fn because(mut self, cause: Option<String>) -> Note {
+        self.cause = cause;
+        self
     }
 }
 
@@ -73,6 +85,11 @@ impl Evidence {
             notes,
             undecided: true,
         }
+    }
+
+    /// The cause the first note that points to one points to.
+    pub fn cause(&self) -> Option<&str> {
+        self.notes.iter().find_map(|note| note.cause.as_deref())
     }
 
     /// The windows of time when the requests that failed were under way, in order.

@@ -9,11 +9,18 @@
 //! - [`watch`]: a property's requests, while the processes' lines are noted as they come.
 //! - [`ask`]: one request with a deadline, and what came back in words.
 //! - [`evidence`], [`card`], [`timeline`]: what a row that fails shows, and when it happened.
+//! - [`hints`], [`diagnose`]: the cause a row's evidence points to, in words for any language
+//!   (the Python lab's lines only for the lab's own files).
+//! - [`reach`]: whether a load balancer's requests reach the workers in worker_ports.txt, before
+//!   the rows about them.
 
 pub mod ask;
 pub mod card;
+pub mod diagnose;
 pub mod evidence;
+pub mod hints;
 pub mod properties;
+pub mod reach;
 pub mod setup;
 pub mod start;
 pub mod timeline;
@@ -64,9 +71,12 @@ Usage:
 A command is split at spaces; a word naming a file here, or a relative path such as
 target/release/worker, is passed as its full path.
 
-A row that passes says `pass`; one that fails, `FAIL`, with what it needs and the evidence,
-timed in seconds from the row's start; one that cannot be checked (the workers print no
-`Worker received number: N` line to tell who served a request), `skip`, with why.
+A row that passes says `pass`; one that fails, `FAIL`, with the cause its evidence points to
+(or what it needs) and the evidence, timed in seconds from the row's start; one that cannot be
+checked (the workers print no `Worker received number: N` line to tell who served a request),
+`skip`, with why; one after what is under check stopped, `----`, not checked. Before the rows
+about workers, the check makes sure the load balancer's requests reach the workers in
+worker_ports.txt (it kills them: with none running, no answer can be n!).
 
 Exit codes: 0 when every property holds, 1 when one does not or cannot be checked, 2 for a
 bad argument.
@@ -191,8 +201,27 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
         .filter(|p| p.applies.to(kind, any_order))
         .collect();
     let (mut held, mut undecided, mut silent) = (0, 0, false);
+    let mut reach = Reach::NotYet;
     for (row, property) in applicable.iter().enumerate() {
-        let prepared = system.prepare();
+        let about_workers = kind == setup::Kind::LoadBalancer && property.applies.about_workers();
+        if about_workers && reach == Reach::Unreached {
+            say_unreached(property);
+            continue;
+        }
+        let unreached = if about_workers && reach == Reach::NotYet {
+            let checked = system.reaches_the_workers();
+            reach = match checked {
+                Ok(()) => Reach::Reached,
+                Err(_) => Reach::Unreached,
+            };
+            checked.err()
+        } else {
+            None
+        };
+        let prepared = match unreached {
+            Some(_) => Ok(()),
+            None => system.prepare(),
+        };
         if row == 0 && kind == setup::Kind::LoadBalancer && prepared.is_err() {
             // Nothing was checked: say that, not that the first property failed.
             let why = prepared.err().unwrap_or_default();
@@ -203,9 +232,13 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
             return false;
         }
         let started = prepared.is_ok();
-        let mut verdict = prepared
-            .map_err(Evidence::from)
-            .and_then(|()| (property.check)(&mut system));
+        let is_unreached = unreached.is_some();
+        let mut verdict = match unreached {
+            Some(evidence) => Err(evidence),
+            None => prepared
+                .map_err(Evidence::from)
+                .and_then(|()| (property.check)(&mut system)),
+        };
         // A load balancer that died during this property fails it, whatever came back.
         let died = started && system.balancer_has_exited();
         if died {
@@ -216,7 +249,8 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
             evidence.undecided = false;
             verdict = Err(evidence);
         }
-        let stopped = system.stopped.is_some() && kind == setup::Kind::Address;
+        // A worker under check starts afresh for each row; a load balancer or a service does not.
+        let stopped = system.stopped.is_some() && kind != setup::Kind::Worker;
         match verdict {
             Ok(()) => {
                 held += 1;
@@ -228,7 +262,12 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
                     say!("  skip  {}", property.claim);
                 } else {
                     say!("  FAIL  {}", property.claim);
-                    say!("          {}", property.needs);
+                    let first = if is_unreached && !died {
+                        reach::NEEDS.to_string()
+                    } else {
+                        system.first_line(property, &evidence)
+                    };
+                    say!("          {first}");
                 }
                 for line in system.evidence_lines(&evidence) {
                     say!("          {}", setup::printable(&line));
@@ -239,6 +278,10 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
         system.stopped = None;
         if !started || died || stopped {
             say!("It did not start, or it stopped: the properties after this one are not checked.");
+            // Each named, so that none reads as failed for a cause of its own.
+            for later in &applicable[row + 1..] {
+                say!("  ----  {} (not checked)", later.claim);
+            }
             break;
         }
     }
@@ -254,6 +297,29 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
         );
     }
     held == total
+}
+
+/// Whether the requests of a load balancer under check reach the workers in worker_ports.txt,
+/// as found before the first row about workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Not found yet: no row about workers has come.
+    NotYet,
+    /// They do, or it could not be told: the rows about workers are checked.
+    Reached,
+    /// They do not: every row about workers fails.
+    Unreached,
+}
+
+/// A row about workers after the first found that the requests do not reach them: it fails
+/// for the same reason, said once above.
+fn say_unreached(property: &properties::Property) {
+    say!("  FAIL  {}", property.claim);
+    say!("          {}", reach::NEEDS);
+    say!(
+        "          not checked further: the requests do not reach the workers in \
+         worker_ports.txt (see the first row about workers, above)"
+    );
 }
 
 /// Whether the check starts one of our programs, which may need building first.

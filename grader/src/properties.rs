@@ -16,19 +16,37 @@ use common::protocol::trim_answer;
 
 use super::ask::{Exchange, Reply, Request};
 use super::evidence::{Evidence, Note, Verdict, verdict};
+use super::hints;
 use super::setup::{Kind, System};
 
 /// One row of the report card.
 pub struct Property {
     /// What must hold, as the row says it.
     pub claim: &'static str,
-    /// What an implementation needs to hold it, in one sentence: the row's first line when it
-    /// fails.
+    /// What an implementation needs to hold it, in one sentence for any language: the row's
+    /// first line when it fails and the evidence points to no cause of its own.
     pub needs: &'static str,
+    /// The same, pointing at the Python lab's lines: said instead when the program under check
+    /// is the lab's own file ([`LabFile`]), or printed the traceback of [`Property::traceback`].
+    pub needs_lab: &'static str,
+    /// Which of the lab's files `needs_lab` points into.
+    pub lab_file: LabFile,
+    /// The last words of the Python lab's traceback for this property, when it has one: a
+    /// program that prints them fails as the lab's file does.
+    pub traceback: Option<&'static str>,
     /// What it can be checked on.
     pub applies: Applies,
     /// The check: `Ok` when it holds, or the evidence that it does not.
     pub check: fn(&mut System) -> Verdict,
+}
+
+/// Which of the Python lab's files a property's hint points into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabFile {
+    /// worker_server.py.
+    Worker,
+    /// load_balancer.py.
+    Balancer,
 }
 
 /// Which targets a property is checked on.
@@ -57,6 +75,15 @@ impl Applies {
             Applies::AnyOrder => kind == Kind::LoadBalancer && any_order,
         }
     }
+
+    /// Whether the property is about the workers behind a load balancer: it proves something
+    /// only when the requests reach them.
+    pub fn about_workers(self) -> bool {
+        matches!(
+            self,
+            Applies::LoadBalancer | Applies::RoundRobin | Applies::AnyOrder
+        )
+    }
 }
 
 /// The properties, in the report card's order. A load balancer meets them all with the same
@@ -66,7 +93,11 @@ pub const PROPERTIES: &[Property] = &[
     Property {
         claim: "the worker registers its port in worker_ports.txt",
         needs: "The worker needs to append the port it listens on, and a newline, to \
+                worker_ports.txt in the folder it runs in.",
+        needs_lab: "The worker needs to append the port it listens on, and a newline, to \
                 worker_ports.txt in the folder it runs in (worker_server.py lines 9-13, 25).",
+        lab_file: LabFile::Worker,
+        traceback: None,
         applies: Applies::Worker,
         check: registers_its_port,
     },
@@ -74,37 +105,58 @@ pub const PROPERTIES: &[Property] = &[
         claim: "small answers are right: 0!, 1!, 12!, 20!",
         needs: "Each answer needs to be n!'s digits exactly, sent before the connection \
                 closes (whitespace after them is fine).",
+        needs_lab: "Each answer needs to be n!'s digits exactly, sent before the connection \
+                closes (whitespace after them is fine).",
+        lab_file: LabFile::Worker,
+        traceback: None,
         applies: Applies::Everywhere,
         check: small_answers_are_right,
     },
     Property {
         claim: "an answer longer than 4096 digits arrives whole: 1500!",
-        needs: "An answer needs to be read until the sender closes, not with one recv(1024) \
+        needs: "An answer needs to be read until the sender closes, not with one read into a \
+                buffer of a fixed size, and sent whole (a loop until every byte is written).",
+        needs_lab: "An answer needs to be read until the sender closes, not with one recv(1024) \
                 (load_balancer.py line 46), and sent whole (sendall).",
+        lab_file: LabFile::Balancer,
+        traceback: None,
         applies: Applies::Everywhere,
         check: long_answer_arrives_whole,
     },
     Property {
         claim: "a large n gets all its digits or an error: 5000!",
-        needs: "A large n needs all its digits or an `Error: ` answer: Python 3.11 will not \
+        needs: "A large n needs all its digits, or an `Error: ` answer: not a crash, and not \
+                silence.",
+        needs_lab: "A large n needs all its digits or an `Error: ` answer: Python 3.11 will not \
                 turn an integer of over 4300 digits into text (worker_server.py line 53) \
                 unless sys.set_int_max_str_digits allows it, or the ValueError is caught.",
+        lab_file: LabFile::Worker,
+        traceback: Some("Exceeds the limit (4300 digits) for integer string conversion"),
         applies: Applies::Everywhere,
         check: large_n_is_answered,
     },
     Property {
         claim: "each bad request gets an answer, and the server still serves",
         needs: "Each request that is not a whole number n >= 0, and an empty one, needs an \
+                `Error: ` answer instead of a crash or silence, and the server needs to go on \
+                serving.",
+        needs_lab: "Each request that is not a whole number n >= 0, and an empty one, needs an \
                 `Error: ` answer instead of a crash or silence (worker_server.py line 47 \
                 raises on `abc`), and the server needs to go on serving.",
+        lab_file: LabFile::Worker,
+        traceback: Some("ValueError: invalid literal for int() with base 10"),
         applies: Applies::Everywhere,
         check: bad_requests_are_answered,
     },
     Property {
         claim: "a slow client does not hold up a fast one",
-        needs: "Each connection needs its own thread or process, or a timeout on the worker's \
+        needs: "Each connection needs its own thread or process, or a timeout on its socket, \
+                so that a client slow to send, or a large n, holds up no other.",
+        needs_lab: "Each connection needs its own thread or process, or a timeout on the worker's \
                 socket, so that a client slow to send, or a large n, holds up no other \
                 (worker_server.py lines 33-55 serve one connection at a time).",
+        lab_file: LabFile::Worker,
+        traceback: None,
         applies: Applies::Everywhere,
         check: slow_client_does_not_hold_up_others,
     },
@@ -112,45 +164,78 @@ pub const PROPERTIES: &[Property] = &[
         claim: "a client that connects and waits before sending is served",
         needs: "The server needs to wait for the request to arrive, as recv does, not to read \
                 once the moment a client connects.",
+        needs_lab: "The server needs to wait for the request to arrive, as recv does, not to read \
+                once the moment a client connects.",
+        lab_file: LabFile::Worker,
+        traceback: None,
         applies: Applies::Everywhere,
         check: waiting_client_is_served,
     },
     Property {
         claim: "requests go to every worker, each in turn (round-robin)",
         needs: "Each request needs to go to the next worker listed in worker_ports.txt, back \
+                to the first after the last.",
+        needs_lab: "Each request needs to go to the next worker listed in worker_ports.txt, back \
                 to the first after the last (load_balancer.py lines 36-38).",
+        lab_file: LabFile::Balancer,
+        traceback: None,
         applies: Applies::RoundRobin,
         check: every_worker_in_turn,
     },
     Property {
         claim: "requests go to every worker",
         needs: "Every worker listed in worker_ports.txt needs a share of the requests.",
+        needs_lab: "Every worker listed in worker_ports.txt needs a share of the requests.",
+        lab_file: LabFile::Balancer,
+        traceback: None,
         applies: Applies::AnyOrder,
         check: every_worker_gets_requests,
     },
     Property {
         claim: "a worker killed mid-run is bypassed: no later request fails",
         needs: "A worker that cannot be reached needs to be skipped: send the request to the \
+                next worker instead of answering an error.",
+        needs_lab: "A worker that cannot be reached needs to be skipped: send the request to the \
                 next worker instead of answering an error (load_balancer.py line 55).",
+        lab_file: LabFile::Balancer,
+        traceback: None,
         applies: Applies::LoadBalancer,
         check: killed_worker_is_bypassed,
     },
     Property {
         claim: "a frozen worker (Ctrl-Z) does not stall the rest",
         needs: "A frozen worker accepts connections and never answers, so the load balancer \
+                needs a timeout on each worker's socket, and then to send the request to the \
+                next worker.",
+        needs_lab: "A frozen worker accepts connections and never answers, so the load balancer \
                 needs a timeout on each worker's socket (settimeout) and then to send the \
                 request to the next worker (load_balancer.py line 46 waits forever).",
+        lab_file: LabFile::Balancer,
+        traceback: None,
         applies: Applies::LoadBalancer,
         check: frozen_worker_does_not_stall,
     },
     Property {
         claim: "a worker added mid-run gets requests",
-        needs: "worker_ports.txt needs to be read again for each request \
+        needs: "worker_ports.txt needs to be read again for each request, so that a worker \
+                started later gets turns.",
+        needs_lab: "worker_ports.txt needs to be read again for each request \
                 (load_balancer.py line 25), so that a worker started later gets turns.",
+        lab_file: LabFile::Balancer,
+        traceback: None,
         applies: Applies::LoadBalancer,
         check: added_worker_gets_requests,
     },
 ];
+
+/// What a row says when it sends no more requests after one that got no answer.
+const NOT_SENT: &str = "the rest of this row's requests are not sent: each could wait as long";
+
+/// How long a request that is not a number may take to be refused: a server refuses it
+/// without computing anything, so this is far above what even a worker that sleeps before it
+/// reads (3 s, say) takes on a loaded machine. A server whose connection's thread died on it,
+/// leaving the connection open, costs this, not the whole patience.
+const BAD_REQUEST_PATIENCE: Duration = Duration::from_secs(20);
 
 /// Requests that are not a whole number n >= 0, or whose n! is absurdly large.
 const BAD_REQUESTS: [&str; 4] = ["abc", "-5", "1.5", "99999999999999999999"];
@@ -203,6 +288,8 @@ fn registers_its_port(system: &mut System) -> Verdict {
     let exchange = system.ask(Request::Number(5))?;
     match &exchange.reply {
         Reply::Answer(bytes) if !bytes.is_empty() => Ok(()),
+        // It accepted the connection and kept it: it listens there, whatever it answers.
+        Reply::TimedOut(_) => Ok(()),
         reply => {
             let text = format!(
                 "it registered {line:?}; {} there: {}",
@@ -247,22 +334,30 @@ fn large_n_is_answered(system: &mut System) -> Verdict {
 fn bad_requests_are_answered(system: &mut System) -> Verdict {
     let mut notes = Vec::new();
     for request in BAD_REQUESTS {
-        let exchange = system.ask(Request::Text(request))?;
+        let patience = system.patience.min(BAD_REQUEST_PATIENCE);
+        let exchange = system.ask_within(Request::Text(request), patience)?;
         if !exchange.reply.is_error() {
             let text = format!("{}: {}", exchange.asked, exchange.reply.describe_as_error());
             notes.push(Note::failed(&exchange, text));
         }
         if let Reply::TimedOut(_) = exchange.reply {
-            // A server that is stuck would make every later request wait as long.
-            notes.push(Note::in_words("the server is stuck: nothing more is sent"));
+            // Each later request could make the row wait as long again.
+            notes.push(Note::in_words(NOT_SENT));
+            return verdict(notes);
+        }
+        if system.has_stopped() {
             return verdict(notes);
         }
     }
     let exchange = system.ask(Request::Nothing)?;
+    if system.has_stopped() {
+        return verdict(notes);
+    }
     if !exchange.reply.is_error() {
         let mut text = format!("{}: {}", exchange.asked, exchange.reply.describe_as_error());
         if !matches!(exchange.reply, Reply::Refused(_) | Reply::Unreachable(_)) {
-            text = format!("{text} ({})", empty_request_hint(system.kind()));
+            // On a line of its own: the line above it may be long already.
+            text = format!("{text}\n  ({})", empty_request_hint(system));
         }
         notes.push(Note::failed(&exchange, text));
     }
@@ -273,25 +368,36 @@ fn bad_requests_are_answered(system: &mut System) -> Verdict {
             notes.push(note);
         }
         if let Reply::TimedOut(_) = exchange.reply {
-            notes.push(Note::in_words("the server is stuck: nothing more is sent"));
+            notes.push(Note::in_words(NOT_SENT));
+            break;
+        }
+        if system.has_stopped() {
             break;
         }
     }
     verdict(notes)
 }
 
-/// Where an empty request goes wrong in the Python lab, for the evidence.
-fn empty_request_hint(kind: Kind) -> &'static str {
-    match kind {
-        Kind::LoadBalancer => {
+/// What an empty request needs, for the evidence: where it goes wrong in the Python lab, when
+/// the program is the lab's own file.
+fn empty_request_hint(system: &System) -> &'static str {
+    match system.kind() {
+        Kind::LoadBalancer if system.is_lab_file(LabFile::Balancer) => {
             "an empty request needs an `Error: ` answer from the load balancer itself: \
              load_balancer.py lines 21-44 forward it as it is, and a worker cannot tell it \
              from a request still on its way"
         }
-        Kind::Worker | Kind::Address => {
+        Kind::LoadBalancer => {
+            "an empty request needs an `Error: ` answer from the load balancer itself: \
+             forwarded as it is, a worker cannot tell it from a request still on its way"
+        }
+        Kind::Worker if system.is_lab_file(LabFile::Worker) => {
             "an empty request needs an `Error: ` answer, and the worker needs to go on \
              serving: worker_server.py lines 43-45 `break` out of the accept loop instead, and \
              the worker stops"
+        }
+        Kind::Worker | Kind::Address => {
+            "an empty request needs an `Error: ` answer, and the server needs to go on serving"
         }
     }
 }
@@ -335,6 +441,7 @@ fn slow_client_does_not_hold_up_others(system: &mut System) -> Verdict {
                     factorial_digits(12)
                 ),
                 during: Some((typing_since, now)),
+                cause: None,
             }];
             notes.push(Note::at(now, "the slow client sends \"10\" now"));
             let typed = system.send(Request::Typed(typist, 10), system.patience)?;
@@ -377,7 +484,11 @@ fn large_n_does_not_hold_up_small(system: &mut System, alone: Duration) -> Verdi
     let took = small.ended - small.sent;
     let (times, more) = NEXT_TO_LARGE;
     let large_came = large.first_byte.unwrap_or(large.ended);
-    if small.ended >= large_came && took > alone * times + more {
+    let bound = alone * times + more;
+    // Held up only by a large n that took long itself: next to one answered at once, a small
+    // request that was slow was slowed by the machine, not by it.
+    let large_took = large_came.saturating_duration_since(large.sent);
+    if small.ended >= large_came && took > bound && large_took > bound {
         let text = format!(
             "asked for 12! next to {LARGE_N}!: it came back only after {LARGE_N}!'s answer \
              began, {:.2} s after it was asked, where alone it took {:.2} s: the large n held \
@@ -546,7 +657,11 @@ fn wrong(exchange: &Exchange, n: u64, when: &str) -> Option<Note> {
             shorten(&right)
         ),
     };
-    Some(Note::failed(exchange, text))
+    let cause = match &exchange.reply {
+        Reply::Answer(bytes) => hints::cause(bytes, n),
+        _ => None,
+    };
+    Some(Note::failed(exchange, text).because(cause))
 }
 
 /// Evidence for a wait that ended without its exchange, which a wait with no end cannot do.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::registry::parse_registry;
 
+use super::diagnose::Silence;
 use super::evidence::Note;
 use super::start::{
     missing_files, wait_for_listener, wait_for_listening_line, wait_for_registration,
@@ -165,6 +166,19 @@ pub struct System {
     pub patience: Duration,
     /// What the current property says when it keeps the checker waiting.
     pub(super) progress: Progress,
+    /// Whether the program has shown that it does not answer the lab's request as sent, and
+    /// how: later requests then wait less (see `diagnose.rs`).
+    pub(super) silence: Silence,
+    /// How many connections the program under check accepted (since the worker under check
+    /// started, or since the check began): one before it stopped listening is a server that
+    /// accepts once.
+    pub(super) connections: usize,
+    /// Whether the first of those connections got no answer (closed, or failed): a crash,
+    /// then, not a server that accepts once.
+    pub(super) first_unanswered: bool,
+    /// Whether the program under check has answered anything at all, in any row: one that has
+    /// is not taken for one that answers nothing.
+    pub(super) ever_answered: bool,
     /// The scratch folder; `None` for a running service. Last, so that it is removed after
     /// the processes running in it are stopped.
     lab: Option<Lab>,
@@ -192,6 +206,10 @@ impl System {
             any_order,
             patience,
             progress: Progress::new(),
+            silence: Silence::None,
+            connections: 0,
+            first_unanswered: false,
+            ever_answered: false,
         }
     }
 
@@ -208,6 +226,7 @@ impl System {
             Target::Worker(_) => {
                 self.workers.clear(); // stops them: a Running is killed when dropped
                 self.last_reached = None;
+                self.connections = 0;
                 self.lab = Some(new_lab()?);
                 self.add_worker()?;
                 self.addr = Some(self.workers[0].addr);
@@ -278,6 +297,12 @@ impl System {
         self.balancer
             .as_mut()
             .is_some_and(|balancer| balancer.process.has_exited())
+    }
+
+    /// True once the server under check, reached before, no longer accepts connections: the
+    /// rest of the row is not asked.
+    pub fn has_stopped(&self) -> bool {
+        self.stopped.is_some()
     }
 
     /// Where requests go.

@@ -100,10 +100,19 @@ pub fn wait_for_registration(
         ),
         None => String::new(),
     };
+    let words = last_words(process);
+    let elsewhere = said_address(process)
+        .map(|addr| {
+            format!(
+                "\nIf it listens at {addr}, as it printed, and registers nowhere: start it \
+                 yourself and check it there, lab check --address {addr}"
+            )
+        })
+        .unwrap_or_default();
     Err(format!(
-        "{tag} wrote no line to worker_ports.txt in its folder within {} s{unfinished}{}",
+        "{tag} wrote no line to worker_ports.txt in its folder within {} s{unfinished}{words}\
+         {elsewhere}",
         START_PATIENCE.as_secs(),
-        last_words(process)
     ))
 }
 
@@ -165,9 +174,21 @@ pub fn wait_for_listening_line(
     progress: &mut Progress,
 ) -> Result<SocketAddr, String> {
     let awaited = "the load balancer to print a line ending in `listening on HOST:PORT`";
-    let deadline = Instant::now() + START_PATIENCE;
+    let started = Instant::now();
+    let deadline = started + START_PATIENCE;
+    // When it listens at an address it printed otherwise: the lab's line, if it comes, comes
+    // with it, so the rest of the wait is cut short.
+    let mut listening_since: Option<Instant> = None;
     while Instant::now() < deadline {
         process.take_new_lines();
+        if listening_since.is_none()
+            && said_address(process).is_some_and(|addr| listens(addr.port()) == Some(true))
+        {
+            listening_since = Some(Instant::now());
+        }
+        if listening_since.is_some_and(|since| since.elapsed() >= LISTEN_GRACE) {
+            break;
+        }
         let line = process
             .lines()
             .iter()
@@ -201,19 +222,36 @@ pub fn wait_for_listening_line(
         .unwrap_or_default();
     Err(format!(
         "{exited} ending in `listening on HOST:PORT` within {} s, the line from which \
-         lab check learns its port (the lab's is `Load Balancer listening on 127.0.0.1:65432`, \
-         load_balancer.py line 72){hint}{elsewhere}",
-        START_PATIENCE.as_secs()
+         lab check learns its port (the lab's is `Load Balancer listening on \
+         127.0.0.1:65432`){hint}{elsewhere}",
+        started.elapsed().as_secs()
     ))
 }
 
-/// The last address a program printed at the end of a line (`running on 127.0.0.1:6000`).
+/// The last address a program printed at the end of a line (`running on 127.0.0.1:6000`, or
+/// `Starting up on localhost port 12345`).
 fn said_address(process: &mut Watched) -> Option<SocketAddr> {
     process
         .lines()
         .iter()
         .rev()
-        .find_map(|(_, line)| line.text.split_whitespace().last()?.parse().ok())
+        .find_map(|(_, line)| address_in(&line.text))
+}
+
+/// The address a line names at its end: `HOST:PORT`, or `[on HOST] port PORT` (on this
+/// machine, where the host is not an address).
+fn address_in(line: &str) -> Option<SocketAddr> {
+    let words: Vec<&str> = line
+        .split_whitespace()
+        .map(|w| w.trim_end_matches(['.', ',', ')']))
+        .collect();
+    let last = *words.last()?;
+    if let Ok(addr) = last.parse() {
+        return Some(addr);
+    }
+    let port: u16 = last.parse().ok()?;
+    let said_port = words.len() >= 2 && words[words.len() - 2].eq_ignore_ascii_case("port");
+    (said_port && port != 0).then(|| SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 /// A hint for the commonest reason a load balancer cannot start in a lab room.
@@ -257,6 +295,22 @@ fn last_words(process: &mut Watched) -> String {
 #[allow(clippy::unwrap_used)] // a test reports a failure by panicking
 mod tests {
     use super::*;
+
+    /// An address is read from a line that ends in one, in either way a server says it.
+    #[test]
+    fn addresses_at_the_end_of_a_line() {
+        let addr = |line| address_in(line).map(|a| a.to_string());
+        assert_eq!(
+            addr("running on 127.0.0.1:6000").as_deref(),
+            Some("127.0.0.1:6000")
+        );
+        assert_eq!(
+            addr("Starting up on localhost port 12345").as_deref(),
+            Some("127.0.0.1:12345")
+        );
+        assert_eq!(addr("Worker received number: 12"), None);
+        assert_eq!(addr("listening on port 0"), None);
+    }
 
     /// File names are told from options, numbers, addresses and paths.
     #[test]

@@ -104,6 +104,12 @@ impl Progress {
         );
     }
 
+    /// Leaves `time` out of the wait: the checker's own pause, during which it waits for no
+    /// one.
+    pub fn skip(&mut self, time: Duration) {
+        self.started += time;
+    }
+
     /// When the next line is due, from the start.
     fn next(&self) -> Duration {
         match SAY_AFTER.get(self.said as usize) {
@@ -137,6 +143,17 @@ mod tests {
             })
             .collect();
         assert_eq!(due, [2, 15, 30, 60, 120, 180]);
+    }
+
+    /// The checker's own pause is left out of the wait a progress line counts: 3 s into a
+    /// property, after a pause of a minute, nothing is due.
+    #[test]
+    fn the_checker_s_own_pause_is_not_counted() {
+        let mut progress = Progress::new();
+        progress.started -= Duration::from_secs(3);
+        progress.skip(Duration::from_secs(60));
+        progress.tick("an answer to 9!");
+        assert_eq!(progress.said, 0);
     }
 
     /// Times read as seconds from the start, to the hundredth.

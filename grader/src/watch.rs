@@ -15,11 +15,24 @@ use super::setup::{POLL, System, Target};
 /// line through a pipe takes microseconds; this leaves room for a loaded machine.
 const SERVED_PATIENCE: Duration = Duration::from_secs(5);
 
+/// How often a request under way looks whether the program printed an error since it was
+/// sent: often enough that a crash costs seconds, not the whole patience.
+const CRASH_LOOK: Duration = Duration::from_secs(1);
+
+/// How long a program must have printed nothing after an error before the request it was
+/// serving is given up on: a traceback or a Java stack trace comes in one burst.
+const QUIET_AFTER_ERROR: Duration = Duration::from_secs(2);
+
 /// A request under way on a thread of its own.
 pub struct Pending {
     handle: JoinHandle<Exchange>,
     /// What it waits for, for a line of progress: `an answer to 12!`.
     awaited: String,
+    /// What was sent, in words, and when: for an exchange given up on.
+    asked: String,
+    sent: Instant,
+    /// How long it may take.
+    patience: Duration,
 }
 
 impl System {
@@ -27,15 +40,24 @@ impl System {
     pub fn send(&mut self, request: Request, patience: Duration) -> Result<Pending, Evidence> {
         let addr = self.address()?;
         let awaited = format!("an answer to {}", waited_for(&request));
+        let asked = request.describe();
+        let sent = Instant::now();
         let handle = thread::Builder::new()
             .spawn(move || ask::exchange(addr, request, patience))
             .map_err(|e| format!("cannot start a thread for a request: {e}"))?;
-        Ok(Pending { handle, awaited })
+        Ok(Pending {
+            handle,
+            awaited,
+            asked,
+            sent,
+            patience,
+        })
     }
 
     /// Waits for `pending` to end, noting the processes' lines meanwhile; `Err` gives it back
     /// when `until` comes first.
     pub fn wait(&mut self, pending: Pending, until: Option<Instant>) -> Result<Exchange, Pending> {
+        let mut looked = Instant::now();
         loop {
             self.watch();
             if pending.handle.is_finished() {
@@ -52,6 +74,26 @@ impl System {
             }
             if until.is_some_and(|until| Instant::now() >= until) {
                 return Err(pending);
+            }
+            // A program that printed an error after the request came, and nothing since, will
+            // not answer it: its connection's thread died, and the connection stays open.
+            let look = looked.elapsed() >= CRASH_LOOK;
+            if look {
+                looked = Instant::now();
+            }
+            if until.is_none()
+                && look
+                && let Some(why) = self.crashed_since(pending.sent, pending.patience)
+            {
+                let exchange = Exchange {
+                    asked: pending.asked,
+                    sent: pending.sent,
+                    first_byte: None,
+                    ended: Instant::now(),
+                    reply: Reply::TimedOut(why),
+                };
+                self.record(&exchange);
+                return Ok(exchange);
             }
             self.progress.tick(&pending.awaited);
             thread::sleep(POLL);
@@ -70,16 +112,25 @@ impl System {
             .map_err(|_| Evidence::from("the checker stopped waiting".to_string()))
     }
 
-    /// Sends `request` and waits for what comes back, for at most the check's patience.
+    /// A request for n! that gets nothing back, on a connection kept open, is asked again with
+    /// a newline, to tell why (see `diagnose.rs`).
     pub fn ask(&mut self, request: Request) -> Result<Exchange, Evidence> {
-        self.ask_within(request, self.patience)
+        let number = match &request {
+            Request::Number(n) => Some(*n),
+            _ => None,
+        };
+        let exchange = self.ask_within(request, self.patience)?;
+        if let Some(n) = number {
+            self.after_silence(&exchange, n);
+        }
+        Ok(exchange)
     }
 
     /// Opens a connection and sends nothing yet, as a client whose user is still typing.
     pub fn open(&mut self) -> Result<TcpStream, Evidence> {
         let addr = self.address()?;
         let opened = Instant::now();
-        ask::connect(addr).map_err(|reply| {
+        let stream = ask::connect(addr).map_err(|reply| {
             let exchange = Exchange {
                 asked: "opened a connection".to_string(),
                 sent: opened,
@@ -90,6 +141,42 @@ impl System {
             self.record(&exchange);
             let text = format!("a slow client: {}", exchange.reply.describe());
             Evidence::of(Note::failed(&exchange, text))
+        })?;
+        self.connections += 1;
+        self.last_reached = Some("opened a connection".to_string());
+        Ok(stream)
+    }
+
+    /// Why the request sent at `sent` will not be answered, when the program under check (the
+    /// worker, or the load balancer) printed an error after it and has been quiet since, for
+    /// [`QUIET_AFTER_ERROR`].
+    fn crashed_since(&mut self, sent: Instant, patience: Duration) -> Option<String> {
+        let process = match self.kind() {
+            super::setup::Kind::Worker => self.workers.get_mut(0).map(|w| &mut w.process)?,
+            super::setup::Kind::LoadBalancer => self.balancer.as_mut()?,
+            super::setup::Kind::Address => return None,
+        };
+        let lines = process.lines_since(sent);
+        let (last, _) = lines.last()?;
+        let quiet = last.elapsed() >= QUIET_AFTER_ERROR;
+        let error = lines.iter().any(|(_, line)| {
+            [
+                "Traceback (most recent call last)",
+                "Exception in thread",
+                "Exception:",
+            ]
+            .iter()
+            .any(|words| line.text.contains(words))
+        });
+        (quiet && error && patience > QUIET_AFTER_ERROR).then(|| {
+            format!(
+                "no answer: the connection stayed open, and the program printed an error \
+                 after this request and nothing for {} s since (given up after {:.0} s, not \
+                 the whole {} s)",
+                QUIET_AFTER_ERROR.as_secs(),
+                sent.elapsed().as_secs_f64(),
+                patience.as_secs()
+            )
         })
     }
 
@@ -100,6 +187,8 @@ impl System {
             self.watch();
             thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
         }
+        // The checker's own pause keeps no one waiting: the progress line counts without it.
+        self.progress.skip(time);
     }
 
     /// Notes the lines each process has printed since last looked at.
@@ -167,22 +256,28 @@ impl System {
             let lines = worker.process.lines_since(since);
             lines.iter().any(|(_, l)| is_received_line(&l.text))
         });
+        // The lab's line is named by its number only to a student of the lab's own file.
+        let line_49 = if self.is_lab_file(super::properties::LabFile::Worker) {
+            " (worker_server.py line 49)"
+        } else {
+            ""
+        };
         if prints_the_line {
             let text = format!(
-                "no worker printed \"Worker received number: {n}\" (worker_server.py line 49) \
-                 within {} s of the answer, though they print it for other numbers: the \
-                 request reached none of them",
+                "no worker printed \"Worker received number: {n}\"{line_49} within {} s of the \
+                 answer, though they print it for other numbers: the request reached none of \
+                 them",
                 SERVED_PATIENCE.as_secs()
             );
             return Err(Note::at(Instant::now(), text).into());
         }
-        Err(Evidence::undecided(vec![Note::in_words(
-            "not checked: no worker printed the lab's `Worker received number: N` line \
-             (worker_server.py line 49) as it served, which is how lab check tells which \
-             worker served a request. A worker that words it otherwise, or whose output waits \
-             in a buffer, cannot be followed: print that line and flush each line \
-             (docs/protocol.md, \"Writing your own worker\").",
-        )]))
+        Err(Evidence::undecided(vec![Note::in_words(format!(
+            "not checked: no worker printed the lab's `Worker received number: N` line{line_49} \
+             as it served, which is how lab check tells which worker served a request. A \
+             worker that words it otherwise, or whose output waits in a buffer, cannot be \
+             followed: print that line and flush each line (docs/protocol.md, \"Writing your \
+             own worker\").",
+        ))]))
     }
 
     /// The workers that have said, so far in this property, that they received `n`, in the
@@ -207,9 +302,21 @@ impl System {
     /// Notes what an exchange says about the server: that something answered, that it was
     /// reached, or that a server reached before accepts no connection any more.
     pub(super) fn record(&mut self, exchange: &Exchange) {
+        let accepted = matches!(
+            exchange.reply,
+            Reply::Answer(_) | Reply::Failed(_) | Reply::TimedOut(_)
+        );
+        if accepted {
+            self.connections += 1;
+            if self.connections == 1 {
+                self.first_unanswered = matches!(&exchange.reply, Reply::Answer(b) if b.is_empty())
+                    || matches!(exchange.reply, Reply::Failed(_));
+            }
+        }
         match &exchange.reply {
             Reply::Answer(bytes) => {
                 self.answered |= !bytes.is_empty();
+                self.ever_answered |= !bytes.is_empty();
                 self.last_reached = Some(exchange.asked.clone());
             }
             Reply::Refused(_) => {
@@ -240,7 +347,7 @@ impl System {
 /// What an answer is awaited for, in a line of progress: `12!`, `"abc"`.
 fn waited_for(request: &Request) -> String {
     match request {
-        Request::Number(n) | Request::Typed(_, n) => format!("{n}!"),
+        Request::Number(n) | Request::Typed(_, n) | Request::Line(n) => format!("{n}!"),
         Request::Text(text) => format!("{text:?}"),
         Request::Nothing => "a client that sent nothing".to_string(),
     }

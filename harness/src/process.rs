@@ -196,6 +196,11 @@ impl Running {
         !matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// How the process ended, once it has: an exit code, or the signal that ended it.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// The process id, for `kill -STOP` and `/proc/<pid>/status` in tests.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -24,6 +24,11 @@ pub const KILLED: &str = "a worker killed mid-run is bypassed: no later request 
 pub const FROZEN: &str = "a frozen worker (Ctrl-Z) does not stall the rest";
 pub const ADDED: &str = "a worker added mid-run gets requests";
 
+/// How long a test lets one `lab check` run before it gives up: the longest card (a program
+/// that answers nothing) takes about two and a half minutes; this leaves room for a machine
+/// many times busier.
+pub const CARD_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// What `lab check` printed and how it exited.
 pub struct Card {
     /// Its exit code.
@@ -44,6 +49,48 @@ impl Card {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// As [`Card::run`], giving up after [`CARD_LIMIT`] with what the card printed by then:
+    /// a `lab check` that hangs fails its test with a message, instead of hanging the run.
+    pub fn run_within_limit(dir: &Path, args: &[&str]) -> Card {
+        use std::io::Read;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lab"));
+        command
+            .arg("check")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let read_all = |mut from: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut all = Vec::new();
+                let _ = from.read_to_end(&mut all);
+                String::from_utf8_lossy(&all).into_owned()
+            })
+        };
+        let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+        let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+        let deadline = std::time::Instant::now() + CARD_LIMIT;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                let printed = stdout.join().unwrap();
+                panic!(
+                    "lab check {args:?} had not finished after {CARD_LIMIT:?}; it printed:\n{printed}"
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Card {
+            code: status.code(),
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
         }
     }
 
