@@ -535,7 +535,7 @@ struct Transcript {
 }
 
 /// What experiment 1 shows with our programs; with `forwarded` false, the Python lab's, which
-/// is the same without the registry's line and the `Forwarded to worker` lines.
+/// is the same without the registry's lines and the `Forwarded to worker` lines.
 fn transcript_as_written(forwarded: bool) -> Transcript {
     let mut load_balancer = vec!["Load Balancer listening on 127.0.0.1:65432".to_string()];
     if forwarded {
@@ -545,6 +545,10 @@ fn transcript_as_written(forwarded: bool) -> Transcript {
     for (n, factorial) in LAB_AS_WRITTEN {
         load_balancer.push("Client connected: ('127.0.0.1', PORT)".to_string());
         load_balancer.push(format!("Received request for factorial of {n}"));
+        if forwarded && workers.is_empty() {
+            // Ours: how many workers the first read found.
+            load_balancer.push("3 workers in worker_ports.txt".to_string());
+        }
         if forwarded {
             load_balancer.push("Forwarded to worker ('127.0.0.1', PORT)".to_string());
         }
