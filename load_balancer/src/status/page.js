@@ -12,7 +12,8 @@
     String(text).replace(/[&<>"']/g, (c) =>
       ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   const seconds = (s) => `${s.toFixed(1)} s`;
-  const millis = (ms) => `${ms.toFixed(1)} ms`;
+  // A no-break space: a line that wraps never parts a number from its unit.
+  const millis = (ms) => `${ms.toFixed(1)}\u00a0ms`;
   // The browser knows the time zone; the load balancer draws its own page in UTC.
   const clock = (ms) => new Date(ms).toLocaleTimeString();
 
@@ -80,7 +81,7 @@
   function requestRow(s, r) {
     const attempts = r.attempts.map((a) => {
       let what = "… no answer yet";
-      if (a.outcome === "failed") what = `✗ ${a.detail} after ${millis(a.took_ms)}`;
+      if (a.outcome === "failed") what = `✗ ${a.detail} (${millis(a.took_ms)})`;
       else if (a.outcome === "relayed") what = `✓ in ${millis(a.took_ms)}`;
       else if (a.outcome === "dropped") what = `✓ in ${millis(a.took_ms)}, not needed`;
       return `<span class="attempt ${esc(a.outcome)}" data-address="${esc(a.worker)}">` +

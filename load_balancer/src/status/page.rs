@@ -186,7 +186,7 @@ fn request_row(s: &Snapshot, request: &Request) -> String {
             let took = a.result.as_ref().map(|(took, _)| millis(*took));
             let what = match (&a.result, took) {
                 (Some((_, Err(failed))), Some(took)) => {
-                    format!("✗ {} after {took}", failed.text)
+                    format!("✗ {} ({took})", failed.text)
                 }
                 (_, Some(took)) if a.relayed => format!("✓ in {took}"),
                 (_, Some(took)) => format!("✓ in {took}, not needed"),
@@ -232,9 +232,9 @@ fn seconds(time: Duration) -> String {
     format!("{:.1} s", time.as_secs_f64())
 }
 
-/// `2.1 ms`.
+/// `2.1 ms`, with a no-break space: a line that wraps never parts a number from its unit.
 fn millis(time: Duration) -> String {
-    format!("{:.1} ms", time.as_secs_f64() * 1000.0)
+    format!("{:.1}\u{a0}ms", time.as_secs_f64() * 1000.0)
 }
 
 /// `text` safe inside HTML, as text or as an attribute's value.
