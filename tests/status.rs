@@ -1379,7 +1379,15 @@ fn the_page_shows_what_status_json_and_the_log_say() {
     let in_log = shown_in_log(&printed, &listed);
     assert_eq!(in_log.workers[3].failures, 1, "{printed:#?}");
 
-    let in_json = shown_in_json(&status_json(page));
+    let json = status_json(page);
+    let numbers: Vec<u64> = json
+        .get("workers")
+        .items()
+        .iter()
+        .map(|w| w.get("number").count().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3, 4], "each worker's place in the registry");
+    let in_json = shown_in_json(&json);
     assert_eq!(in_json, in_log, "/status.json and the log");
     let html = http::get(page, "/").unwrap().body;
     assert_eq!(

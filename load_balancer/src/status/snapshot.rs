@@ -152,8 +152,8 @@ impl Snapshot {
             }
         };
         format!(
-            "{{\"number\":{},\"address\":{},\"state\":{},\"since\":{},\"for_seconds\":{},\"reason\":{},\
-             \"why\":{},\"next_check_in_seconds\":{next_check},\"checking\":{},\
+            "{{\"number\":{},\"address\":{},\"state\":{},\"since\":{},\"for_seconds\":{},\
+             \"reason\":{},\"why\":{},\"next_check_in_seconds\":{next_check},\"checking\":{},\
              \"failed_checks\":{},\"in_progress\":{},\"answered\":{},\"failures\":{}}}",
             worker.number,
             quote(&worker.address.host_port()),
