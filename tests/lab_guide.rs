@@ -535,7 +535,7 @@ struct Transcript {
 }
 
 /// What experiment 1 shows with our programs; with `forwarded` false, the Python lab's, which
-/// is the same without the registry's line and the `Forwarded to worker` lines.
+/// is the same without the registry's lines and the `Forwarded to worker` lines.
 fn transcript_as_written(forwarded: bool) -> Transcript {
     let mut load_balancer = vec!["Load Balancer listening on 127.0.0.1:65432".to_string()];
     if forwarded {
@@ -545,6 +545,10 @@ fn transcript_as_written(forwarded: bool) -> Transcript {
     for (n, factorial) in LAB_AS_WRITTEN {
         load_balancer.push("Client connected: ('127.0.0.1', PORT)".to_string());
         load_balancer.push(format!("Received request for factorial of {n}"));
+        if forwarded && workers.is_empty() {
+            // Ours: how many workers the first read found.
+            load_balancer.push("3 workers in worker_ports.txt".to_string());
+        }
         if forwarded {
             load_balancer.push("Forwarded to worker ('127.0.0.1', PORT)".to_string());
         }
@@ -671,7 +675,8 @@ fn experiment_2_round_robin_made_visible() {
 
 /// Experiment 3: a fourth worker started while the lab runs is in the registry at once, and
 /// of the next four requests, the load balancer (never restarted) sends one to each of the four
-/// workers, the new one included.
+/// workers, the new one included, and says `4 workers in worker_ports.txt` (after experiment
+/// 1's `3 workers …`), once.
 #[test]
 fn experiment_3_a_worker_added_while_the_lab_runs() {
     if !sh_runs("experiment_3_a_worker_added_while_the_lab_runs") {
@@ -680,6 +685,8 @@ fn experiment_3_a_worker_added_while_the_lab_runs() {
     let _port = port_65432();
     let room = Room::new("guide-3");
     let (mut workers, mut load_balancer) = start_our_lab(&room);
+    // Experiment 1's requests, with three workers.
+    ask_as_written(&room, CLIENT, &mut workers, &mut load_balancer);
     workers.push(room.start_server("worker 4", WORKER));
     let registry = fs::read_to_string(room.lab.registry()).unwrap();
     assert_eq!(registry.lines().count(), 4, "{registry}");
@@ -701,6 +708,19 @@ fn experiment_3_a_worker_added_while_the_lab_runs() {
     let mut ports: Vec<u16> = workers.iter().map(|w| w.port).collect();
     ports.sort();
     assert_eq!(forwarded, ports, "one request each");
+    let counts: Vec<String> = load_balancer
+        .process
+        .printed()
+        .into_iter()
+        .filter(|l| l.ends_with(" in worker_ports.txt"))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            "3 workers in worker_ports.txt",
+            "4 workers in worker_ports.txt"
+        ]
+    );
 }
 
 /// Experiment 4, with the four workers of experiment 3: after Ctrl-C in terminal 2, four

@@ -262,11 +262,26 @@ fn assert_printed(process: &mut Running, key: &str) {
     );
 }
 
+/// A lab at work, as README's excerpts find it: one request for each of the two workers, so
+/// the load balancer has read the registry (and said how many workers it found) and the next
+/// turn is the first worker's again.
+fn warm_up(lab: &Lab, load_balancer: &mut Server) {
+    for n in ["1", "2"] {
+        let finished = lab.run_client(load_balancer.port, &[n], None).unwrap();
+        assert!(finished.status.success(), "{finished:?}");
+        load_balancer
+            .process
+            .wait_for("Response sent to client: ", PATIENCE)
+            .unwrap();
+    }
+}
+
 /// README's stopped worker: with the first worker stopped (as Ctrl-C does), the request for
 /// 6, whose turn is that worker's, shows the load balancer's lines README shows, in a run.
 #[test]
 fn the_stopped_worker_transcript_is_what_the_load_balancer_prints() {
     let (lab, mut workers, mut load_balancer) = lab_by_hand("readme-stopped", 2);
+    warm_up(&lab, &mut load_balancer);
     workers[0].process.interrupt().unwrap();
     workers[0].process.wait_for_exit(PATIENCE).unwrap();
     let finished = lab.run_client(load_balancer.port, &["6"], None).unwrap();
@@ -284,6 +299,7 @@ fn the_stopped_worker_transcript_is_what_the_load_balancer_prints() {
 #[test]
 fn the_frozen_worker_transcript_is_what_the_load_balancer_prints() {
     let (lab, mut workers, mut load_balancer) = lab_by_hand("readme-frozen", 2);
+    warm_up(&lab, &mut load_balancer);
     workers[0].process.signal("STOP").unwrap();
     let finished = lab.run_client(load_balancer.port, &["5"], None).unwrap();
     assert!(finished.status.success(), "{finished:?}");
@@ -386,15 +402,15 @@ fn every_transcript_in_readme_md_is_checked_here() {
 }
 
 /// README says that every tagged line of the demo's transcript is the Python lab's, word for
-/// word, but for `Reading the workers from …` and `Forwarded to worker …`: each line is matched
-/// against the Python lab's own `print(f"…")` lines (a `{…}` there stands for any text), and
-/// only those two lines, which README's sentence names, may match none.
+/// word, but for `Reading the workers from …`, `3 workers in …` and `Forwarded to worker …`:
+/// each line is matched against the Python lab's own `print(f"…")` lines (a `{…}` there stands
+/// for any text), and only those three lines, which README's sentence names, may match none.
 #[test]
-fn the_demo_lines_are_the_python_labs_but_two() {
+fn the_demo_lines_are_the_python_labs_but_three() {
     let python = match harness::lab::python_lab_files() {
         Ok(dir) => dir,
         Err(why) => {
-            return say_skipped("the_demo_lines_are_the_python_labs_but_two", &why);
+            return say_skipped("the_demo_lines_are_the_python_labs_but_three", &why);
         }
     };
     let mut printed_by_python = Vec::new();
@@ -410,8 +426,12 @@ fn the_demo_lines_are_the_python_labs_but_two() {
         }
     }
     assert!(printed_by_python.len() >= 10, "{printed_by_python:?}");
-    let ours = ["Reading the workers from ", "Forwarded to worker "];
-    let claim = README.split_once("Every tagged line but two").unwrap().1;
+    let ours = [
+        "Reading the workers from ",
+        "3 workers in ",
+        "Forwarded to worker ",
+    ];
+    let claim = README.split_once("Every tagged line but three").unwrap().1;
     let claim = claim.split_once("\n\n").unwrap().0.replace('\n', " ");
     for line in ours {
         assert!(

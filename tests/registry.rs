@@ -250,3 +250,42 @@ fn a_registry_begun_by_powershell_stays_utf16() -> Result<(), Error> {
     );
     Ok(())
 }
+
+/// The load balancer says how many workers it found whenever that number changes, from its
+/// first read (`0 workers in worker_ports.txt` before any worker registered) to each worker
+/// added while the lab runs, and says nothing more while the number stays the same.
+#[test]
+fn the_number_of_workers_is_said_when_it_changes() -> Result<(), Error> {
+    let lab = Lab::new("worker-count")?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    assert_eq!(ask_text(lb.port, "5")?, "Error: No workers available.");
+    lb.process
+        .wait_for("0 workers in worker_ports.txt", PATIENCE)?;
+    let _first = lab.start_worker("worker 1", &[])?;
+    assert_eq!(ask_text(lb.port, "5")?, factorial_digits(5));
+    lb.process
+        .wait_for("1 worker in worker_ports.txt", PATIENCE)?;
+    let _second = lab.start_worker("worker 2", &[])?;
+    for n in [6u64, 7, 8] {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    lb.process
+        .wait_for("2 workers in worker_ports.txt", PATIENCE)?;
+    lb.process
+        .wait_for("Response sent to client: 40320", PATIENCE)?;
+    let said: Vec<String> = lb
+        .process
+        .printed()
+        .into_iter()
+        .filter(|line| line.ends_with(" in worker_ports.txt"))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "0 workers in worker_ports.txt",
+            "1 worker in worker_ports.txt",
+            "2 workers in worker_ports.txt"
+        ]
+    );
+    Ok(())
+}

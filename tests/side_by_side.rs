@@ -458,6 +458,10 @@ const LOAD_BALANCER: ReadingPath = ReadingPath {
                 "load_balancer/src/registry_reader.rs",
                 "    fn report_skipped_lines(",
             ),
+            (
+                "load_balancer/src/registry_reader.rs",
+                "    fn report_count(",
+            ),
             ("common/src/log.rs", "    pub fn forget("),
             ("common/src/registry.rs", "pub fn read_registry_settled("),
             ("common/src/registry.rs", "fn read_settled_once("),

@@ -27,8 +27,13 @@ use browser::{Browser, http};
 /// The page's own cap on connections (`load_balancer/src/status/http.rs`).
 const PAGE_CONNECTIONS: usize = 16;
 
-/// The window the browser tests use, and README's screenshot: a projector's shape.
-const WINDOW: (u32, u32) = (1600, 1000);
+/// The window the browser tests use, and README's screenshot: a common projector's picture,
+/// the smallest a lab room is likely to show the page on.
+const WINDOW: (u32, u32) = (1024, 768);
+
+/// The least type size on the page, in CSS pixels, at [`WINDOW`]'s width: a fiftieth of the
+/// picture's width, the size of a slide's body text, read from the back of a lab room.
+const READABLE_PX: f64 = 20.0;
 
 /// Each state's colour in the page's style (`page.css`): what the screenshot must show.
 const COLOURS: [(&str, [u8; 3]); 3] = [
@@ -246,7 +251,8 @@ fn shown_in_log(lines: &[String], listed: &[String]) -> Shown {
         }
     }
     served.reverse();
-    served.truncate(20);
+    // The page lists the last ten (`RECENT` in load_balancer/src/status/board.rs).
+    served.truncate(10);
     Shown {
         requests: lines
             .iter()
@@ -893,6 +899,7 @@ fn only_lab_lines_in_the_log(balancer: &mut Server) {
             ]
             .iter()
             .any(|start| l.starts_with(start))
+            || l.ends_with(" workers in worker_ports.txt")
     };
     let other: Vec<&String> = printed.iter().filter(|l| !own(l)).collect();
     assert!(other.is_empty(), "the load balancer printed: {other:#?}");
@@ -1372,7 +1379,15 @@ fn the_page_shows_what_status_json_and_the_log_say() {
     let in_log = shown_in_log(&printed, &listed);
     assert_eq!(in_log.workers[3].failures, 1, "{printed:#?}");
 
-    let in_json = shown_in_json(&status_json(page));
+    let json = status_json(page);
+    let numbers: Vec<u64> = json
+        .get("workers")
+        .items()
+        .iter()
+        .map(|w| w.get("number").count().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3, 4], "each worker's place in the registry");
+    let in_json = shown_in_json(&json);
     assert_eq!(in_json, in_log, "/status.json and the log");
     let html = http::get(page, "/").unwrap().body;
     assert_eq!(
@@ -1438,11 +1453,48 @@ fn without_javascript_the_page_reloads_itself() {
     assert_eq!(again.get("workers").items().len(), 3, "{again}");
 }
 
-/// README's screenshot: `lab --fault --status`, once every answer has arrived, in a browser
-/// the size of a projector's screen. The page shows the three workers, the stopped one down
-/// and why, and the nine requests; the screenshot shows the three rows. With
-/// `LAB_WRITE_SCREENSHOT` set it is written to docs/status-page.png. Ctrl-C then stops the
-/// demo.
+/// Measures the page as the browser lays it out: the window, how wide the page is, the body's
+/// type size and the smallest type of any text shown, each worker row's name, address and
+/// bottom edge, and each request row's bottom edge.
+const MEASURE_THE_PAGE: &str = r#"(() => {
+  const main = document.getElementById("status");
+  const shown = (e) => e.getClientRects().length > 0;
+  const size = (e) => parseFloat(getComputedStyle(e).fontSize);
+  // Every element shown that holds text of its own (not only its children's).
+  const texts = [...main.querySelectorAll("*")].filter((e) => shown(e) &&
+    [...e.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim() !== ""));
+  const smallest = texts.reduce((least, e) => (least === null || size(e) < size(least) ? e : least),
+    null);
+  const bottom = (e) => e.getBoundingClientRect().bottom;
+  return {
+    updates: Number(main.dataset.updates || 0),
+    requests: Number(main.querySelector(".summary .requests").textContent),
+    width: window.innerWidth,
+    height: window.innerHeight,
+    page_width: document.documentElement.scrollWidth,
+    body_px: size(document.body),
+    smallest_px: smallest === null ? null : size(smallest),
+    smallest: smallest === null ? null : smallest.outerHTML.slice(0, 120),
+    workers: [...main.querySelectorAll("table.workers tr.worker")].map((r) => ({
+      name: r.querySelector(".name").textContent,
+      address: r.querySelector(".address").textContent,
+      bottom: bottom(r),
+    })),
+    requests_shown: [...main.querySelectorAll("table.recent tr.request")].map((r) => ({
+      n: r.querySelector(".n").textContent,
+      bottom: bottom(r),
+    })),
+  };
+})()"#;
+
+/// README's screenshot, and the page measured at a projector's 1024×768: `lab --fault
+/// --status`, once every answer has arrived, then 20! and 100! asked of its load balancer, in
+/// a browser of [`WINDOW`]'s size. The page names the workers as the room does, `worker 1` to
+/// `worker 3` in registry order with each address beside, shows the stopped one down and why,
+/// and shows the three workers and the last ten requests (100!'s 158 digits among them) without
+/// scrolling, down or sideways, in no type smaller than the body's [`READABLE_PX`]; the
+/// screenshot shows the three rows. With `LAB_WRITE_SCREENSHOT` set it is written to
+/// docs/status-page.png. Ctrl-C then stops the demo.
 #[test]
 fn the_demo_with_fault_in_a_browser() {
     let test = "the_demo_with_fault_in_a_browser";
@@ -1451,15 +1503,29 @@ fn the_demo_with_fault_in_a_browser() {
     }
     let mut demo = start_demo(&["--fault", "--status"]);
     let folder = demo_folder(&mut demo);
+    let listening = demo
+        .wait_for("[load_balancer] Load Balancer listening on ", PATIENCE * 3)
+        .unwrap();
+    let balancer = harness::lab::port_at_end(&listening).unwrap();
     let page = demo_page(&mut demo);
+    for n in [20, 100] {
+        ask(balancer, n);
+    }
+    let registry = std::fs::read_to_string(folder.join("worker_ports.txt")).unwrap();
+    let listed: Vec<String> = registry
+        .lines()
+        .map(|port| format!("127.0.0.1:{}", port.trim()))
+        .collect();
+    assert_eq!(listed.len(), 3, "{registry}");
     let mut browser = browser(test, &format!("http://127.0.0.1:{page}/")).unwrap();
     browser
-        .wait_until("nine requests and a worker down", READ_THE_PAGE, |p| {
+        .wait_until("eleven requests and a worker down", READ_THE_PAGE, |p| {
             let rows = p.get("workers").items();
             let down = rows
                 .iter()
                 .filter(|w| w.get("state").text() == Some("down"));
-            p.get("requests").count() == Some(9)
+            p.get("updates").count() >= Some(1)
+                && p.get("requests").count() == Some(11)
                 && rows.len() == 3
                 && down.count() == 1
                 && rows
@@ -1469,9 +1535,60 @@ fn the_demo_with_fault_in_a_browser() {
         .unwrap();
     let (png, base64) = browser.screenshot().unwrap();
     let cells = browser.evaluate(STATE_CELLS).unwrap();
+    let measured = browser.evaluate(MEASURE_THE_PAGE).unwrap();
+    check_measures(&measured, &listed);
     check_screenshot(&mut browser, &png, &base64, &cells);
     if std::env::var_os("LAB_WRITE_SCREENSHOT").is_some() {
         std::fs::write(top().join("docs/status-page.png"), &png).unwrap();
     }
     press_ctrl_c(demo, &folder);
+}
+
+/// Checks the page as [`MEASURE_THE_PAGE`] measured it with three workers and eleven requests,
+/// against the registry's workers `listed` in order.
+fn check_measures(m: &Json, listed: &[String]) {
+    let number = |name: &str| m.get(name).number().unwrap();
+    assert_eq!(
+        (number("width"), number("height")),
+        (f64::from(WINDOW.0), f64::from(WINDOW.1)),
+        "{m}"
+    );
+    let height = number("height");
+    assert!(
+        number("page_width") <= number("width"),
+        "the page is wider than the window: {m}"
+    );
+    assert!(number("body_px") >= READABLE_PX, "the body's type: {m}");
+    assert!(
+        number("smallest_px") >= number("body_px"),
+        "type smaller than the body's: {m}"
+    );
+    let workers = m.get("workers").items();
+    let names: Vec<(&str, &str)> = workers
+        .iter()
+        .map(|w| {
+            (
+                w.get("name").text().unwrap(),
+                w.get("address").text().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, &str)> = listed
+        .iter()
+        .enumerate()
+        .map(|(i, address)| (format!("worker {}", i + 1), address.as_str()))
+        .collect();
+    let expected: Vec<(&str, &str)> = expected.iter().map(|(n, a)| (n.as_str(), *a)).collect();
+    assert_eq!(names, expected, "the workers as the room names them");
+    let requests = m.get("requests_shown").items();
+    let ns: Vec<&str> = requests
+        .iter()
+        .map(|r| r.get("n").text().unwrap())
+        .collect();
+    assert_eq!(ns.len(), 10, "the last ten requests: {m}");
+    assert_eq!(ns[..2], ["100", "20"], "newest first: {m}");
+    for row in workers.iter().chain(requests) {
+        let bottom = row.get("bottom").number().unwrap();
+        assert!(bottom <= height, "below the window (scrolled to): {row}");
+    }
 }

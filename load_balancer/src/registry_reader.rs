@@ -68,6 +68,9 @@ pub struct RegistryReader {
     /// makes only the first request wait [`registry::SETTLE`] to tell it from a line being
     /// written (a shared folder, several machines appending).
     settled: Mutex<SettledTail>,
+    /// How many workers the last read found, said whenever it changes: ours only, so that
+    /// requests all sent to one worker while the others have not registered yet show why.
+    count: Mutex<Option<usize>>,
 }
 
 impl RegistryReader {
@@ -90,6 +93,7 @@ impl RegistryReader {
             skipped: SaidOnce::default(),
             unreadable: SaidOnce::default(),
             settled: Mutex::new(SettledTail::default()),
+            count: Mutex::new(None),
         }
     }
 
@@ -112,7 +116,10 @@ impl RegistryReader {
                     self.unreadable.forget();
                 }
                 self.report_skipped_lines(&registry);
-                self.distinct_workers(registry.workers)
+                let workers = self.distinct_workers(registry.workers);
+                // Ours: `3 workers in worker_ports.txt`, whenever that number changes.
+                self.report_count(workers.len());
+                workers
             }
             Err(e) => {
                 let path = self.path.display();
@@ -235,6 +242,24 @@ impl RegistryReader {
         }
         names.insert(name.to_string(), (Instant::now(), ips.clone()));
         ips
+    }
+
+    /// Says how many workers a read found, on the first read and whenever the number changes
+    /// (a file that cannot be read changes nothing: that is said by itself). Said under the
+    /// lock, so that two reads that differ say their numbers in the order they were noted.
+    fn report_count(&self, count: usize) {
+        let mut last = lock(&self.count);
+        if *last == Some(count) {
+            return;
+        }
+        *last = Some(count);
+        // The file's name alone: its full path was said at start (`Reading the workers from`).
+        let file = self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |name| name.to_string_lossy().into(),
+        );
+        let workers = if count == 1 { "worker" } else { "workers" };
+        say!("{count} {workers} in {file}");
     }
 
     /// Logs each registry line that names no worker, once (Python's int() crashes on the

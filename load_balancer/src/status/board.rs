@@ -20,9 +20,10 @@ use common::registry::WorkerAddr;
 use crate::attempt::Failure;
 use crate::status::StatusAddress;
 
-/// How many of the latest requests the page lists: a screenful on a projector, and enough to
-/// see round-robin go round a few times.
-pub const RECENT: usize = 20;
+/// How many of the latest requests the page lists: what fits below three workers on a
+/// 1024×768 projector in type read from the back of the room (`tests/status.rs` measures it),
+/// and enough to see round-robin go round three workers three times.
+pub const RECENT: usize = 10;
 
 /// Over how many whole seconds requests per second are counted: long enough to be steady when
 /// a person sends a request every second or two, short enough to follow a change.

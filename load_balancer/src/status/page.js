@@ -12,72 +12,80 @@
     String(text).replace(/[&<>"']/g, (c) =>
       ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   const seconds = (s) => `${s.toFixed(1)} s`;
-  const millis = (ms) => `${ms.toFixed(1)} ms`;
+  // A no-break space: a line that wraps never parts a number from its unit.
+  const millis = (ms) => `${ms.toFixed(1)}\u00a0ms`;
   // The browser knows the time zone; the load balancer draws its own page in UTC.
   const clock = (ms) => new Date(ms).toLocaleTimeString();
 
+  // What the page calls a worker: `worker N` by its place in the registry, or its address
+  // when the registry no longer lists it.
+  const nameOf = (s, address) => {
+    const worker = s.workers.find((w) => w.address === address);
+    return worker === undefined ? address : `worker ${worker.number}`;
+  };
+
   function draw(s) {
-    const next = s.next_worker === null ? "none" : s.next_worker;
+    const next = s.next_worker === null ? "none" : nameOf(s, s.next_worker);
     return `<header><h1>Load balancer <span class="addr">${esc(s.load_balancer)}</span></h1>` +
       `<p class="clock">live, as of ${esc(clock(s.time))}</p></header>` +
       `<p class="summary"><span>strategy <b class="strategy">${esc(s.strategy)}</b></span> ` +
       `<span>next turn <b class="turn">${s.turn}</b> to <b class="next">${esc(next)}</b></span> ` +
       `<span><b class="rate">${s.requests_per_second.toFixed(1)}</b> requests/s</span> ` +
       `<span><b class="requests">${s.requests}</b> requests</span></p>` +
-      picture(s, next) + workers(s) + recent(s);
+      picture(s) + workers(s) + recent(s);
   }
 
-  function picture(s, next) {
+  function picture(s) {
     const boxes = s.workers.map((w) =>
-      `<div class="box worker ${esc(w.state)}${w.address === next ? " next" : ""}" ` +
-      `data-address="${esc(w.address)}"><b>${esc(w.address)}</b>` +
-      `<small>${esc(w.state)}, ${w.answered} answered, ${w.in_progress} in progress</small>` +
-      `</div>`).join("");
+      `<div class="box worker ${esc(w.state)}${w.address === s.next_worker ? " next" : ""}" ` +
+      `data-address="${esc(w.address)}"><b>worker ${w.number}</b> ${esc(w.state)}</div>`).join("");
     return `<div class="picture"><div class="box client">client</div>` +
-      `<div class="arrow">→</div><div class="box balancer">load balancer<small>` +
-      `${esc(s.load_balancer)}</small></div><div class="arrow">→</div><div class="boxes">` +
+      `<div class="arrow">→</div><div class="box balancer">load balancer</div>` +
+      `<div class="arrow">→</div><div class="boxes">` +
       (boxes || `<div class="box none">no worker in the registry</div>`) + `</div></div>`;
   }
 
   function workers(s) {
-    return `<h2>Workers</h2><table class="workers"><thead><tr><th>worker</th><th>state</th>` +
-      `<th>since</th><th>why</th><th>next check</th><th>in progress</th><th>answered</th>` +
-      `<th>failures</th></tr></thead><tbody>${s.workers.map(workerRow).join("")}</tbody></table>`;
+    return `<table class="workers"><thead><tr><th>worker</th><th>address</th><th>state</th>` +
+      `<th>answered</th><th>failures</th><th>in progress</th></tr></thead>` +
+      `<tbody>${s.workers.map(workerRow).join("")}</tbody></table>`;
   }
 
   function workerRow(w) {
-    const since = w.since === null ? "the start"
-      : `${clock(w.since)}, ${seconds(w.for_seconds)} ago`;
+    const since = w.since === null ? ""
+      : `${w.state} since ${clock(w.since)} (${seconds(w.for_seconds)} ago): `;
     let nextCheck = "";
     if (w.state !== "up") {
-      nextCheck = w.checking ? "checking now" : `in ${seconds(w.next_check_in_seconds)}`;
+      nextCheck = w.checking ? "; checking now" : `; next check in ${seconds(w.next_check_in_seconds)}`;
     }
     const failedChecks = w.failed_checks === 0 ? ""
       : w.failed_checks === 1 ? " (1 check failed)" : ` (${w.failed_checks} checks failed)`;
+    // Nothing to say beneath a worker that has been as it is since the start.
+    const hidden = w.since === null && nextCheck === "" ? " hidden" : "";
     const at = esc(w.address);
-    return `<tr class="worker ${esc(w.state)}" data-address="${at}"><td class="address">${at}</td>` +
-      `<td class="state">${esc(w.state)}</td><td class="since">${esc(since)}</td>` +
-      `<td class="why">${esc(w.why === null ? "" : w.why)}</td>` +
-      `<td class="next-check">${esc(nextCheck)}${failedChecks}</td>` +
-      `<td class="in-progress">${w.in_progress}</td><td class="answered">${w.answered}</td>` +
-      `<td class="failures">${w.failures}</td></tr>`;
+    return `<tr class="worker ${esc(w.state)}" data-address="${at}">` +
+      `<td class="name">worker ${w.number}</td><td class="address">${at}</td>` +
+      `<td class="state">${esc(w.state)}</td><td class="answered">${w.answered}</td>` +
+      `<td class="failures">${w.failures}</td><td class="in-progress">${w.in_progress}</td>` +
+      `<td class="change"${hidden}><span class="since">${esc(since)}</span>` +
+      `<span class="why">${esc(w.why === null ? "" : w.why)}</span>` +
+      `<span class="next-check">${esc(nextCheck)}${failedChecks}</span></td></tr>`;
   }
 
   function recent(s) {
-    return `<h2>The last 20 requests, newest first</h2><table class="recent"><thead><tr>` +
+    return `<h2>The last 10 requests, newest first</h2><table class="recent"><thead><tr>` +
       `<th>n</th><th>turn</th><th>answer</th><th>took</th><th>workers asked</th></tr></thead>` +
-      `<tbody>${s.recent.map(requestRow).join("")}</tbody></table>`;
+      `<tbody>${s.recent.map((r) => requestRow(s, r)).join("")}</tbody></table>`;
   }
 
-  function requestRow(r) {
+  function requestRow(s, r) {
     const attempts = r.attempts.map((a) => {
       let what = "… no answer yet";
-      if (a.outcome === "failed") what = `✗ ${a.detail} after ${millis(a.took_ms)}`;
+      if (a.outcome === "failed") what = `✗ ${a.detail} (${millis(a.took_ms)})`;
       else if (a.outcome === "relayed") what = `✓ in ${millis(a.took_ms)}`;
       else if (a.outcome === "dropped") what = `✓ in ${millis(a.took_ms)}, not needed`;
-      const at = esc(a.worker);
-      return `<span class="attempt ${esc(a.outcome)}" data-address="${at}">` +
-        `${a.hedge ? "also " : ""}${at} ${esc(what)}</span>`;
+      return `<span class="attempt ${esc(a.outcome)}" data-address="${esc(a.worker)}">` +
+        `${a.hedge ? "also " : ""}${esc(nameOf(s, a.worker))} ${esc(what)}</span>`;
     }).join("");
     const took = r.took_ms === null ? "…" : millis(r.took_ms);
     return `<tr class="request ${esc(r.state)}"><td class="n">${esc(r.n)}</td>` +

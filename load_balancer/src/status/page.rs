@@ -11,8 +11,6 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use common::registry::WorkerAddr;
-
 use crate::health::State;
 use crate::status::board::{RECENT, Request};
 use crate::status::snapshot::{Snapshot, Worker, outcome, request_state, state_name, why_text};
@@ -51,10 +49,7 @@ fn body(s: &Snapshot) -> String {
          <p class=\"clock\">as of {clock} UTC; reloads every {REFRESH_SECONDS} s</p></header>",
         esc(&s.balancer)
     );
-    let next = s
-        .next
-        .as_ref()
-        .map_or("none".to_string(), WorkerAddr::host_port);
+    let next = s.next.as_ref().map_or("none".to_string(), |w| s.name_of(w));
     let _ = write!(
         html,
         "<p class=\"summary\"><span>strategy <b class=\"strategy\">{}</b></span> \
@@ -67,36 +62,37 @@ fn body(s: &Snapshot) -> String {
         s.board.per_second,
         s.board.requests
     );
-    html.push_str(&picture(s, &next));
+    html.push_str(&picture(s));
     html.push_str(&workers(s));
     html.push_str(&recent(s));
     html
 }
 
-/// The small picture: client → load balancer → each worker, its box in its state's colour.
-fn picture(s: &Snapshot, next: &str) -> String {
+/// The small picture: client → load balancer → each worker, its box in its state's colour,
+/// and the one whose turn comes next framed.
+fn picture(s: &Snapshot) -> String {
     let boxes: String = s
         .workers
         .iter()
         .map(|w| {
-            let at = w.address.host_port();
             let state = state_name(w.view.state);
-            let next = if at == next { " next" } else { "" };
+            let next = if s.next.as_ref() == Some(&w.address) {
+                " next"
+            } else {
+                ""
+            };
             format!(
-                "<div class=\"box worker {state}{next}\" data-address=\"{}\"><b>{}</b>\
-                 <small>{state}, {} answered, {} in progress</small></div>",
-                esc(&at),
-                esc(&at),
-                w.tally.answered,
-                w.view.in_progress
+                "<div class=\"box worker {state}{next}\" data-address=\"{}\">\
+                 <b>worker {}</b> {state}</div>",
+                esc(&w.address.host_port()),
+                w.number
             )
         })
         .collect();
     format!(
         "<div class=\"picture\"><div class=\"box client\">client</div>\
-         <div class=\"arrow\">→</div><div class=\"box balancer\">load balancer<small>{}</small>\
-         </div><div class=\"arrow\">→</div><div class=\"boxes\">{}</div></div>",
-        esc(&s.balancer),
+         <div class=\"arrow\">→</div><div class=\"box balancer\">load balancer</div>\
+         <div class=\"arrow\">→</div><div class=\"boxes\">{}</div></div>",
         if boxes.is_empty() {
             "<div class=\"box none\">no worker in the registry</div>".to_string()
         } else {
@@ -105,35 +101,40 @@ fn picture(s: &Snapshot, next: &str) -> String {
     )
 }
 
-/// The table of workers, one row each.
+/// The table of workers, one row each, in registry order: `worker 1` first.
 fn workers(s: &Snapshot) -> String {
     let rows: String = s.workers.iter().map(|w| worker_row(s, w)).collect();
     format!(
-        "<h2>Workers</h2><table class=\"workers\"><thead><tr><th>worker</th><th>state</th>\
-         <th>since</th><th>why</th><th>next check</th><th>in progress</th><th>answered</th>\
-         <th>failures</th></tr></thead><tbody>{rows}</tbody></table>"
+        "<table class=\"workers\"><thead><tr><th>worker</th><th>address</th><th>state</th>\
+         <th>answered</th><th>failures</th><th>in progress</th></tr></thead>\
+         <tbody>{rows}</tbody></table>"
     )
 }
 
-/// One worker's row.
+/// One worker's row: its numbers on one line, and on a line beneath, when its state has
+/// changed, since when, why and when it is checked next.
 fn worker_row(s: &Snapshot, w: &Worker) -> String {
     let view = &w.view;
     let state = state_name(view.state);
     let (since, why) = match &view.changed {
-        None => ("the start".to_string(), String::new()),
+        None => (String::new(), String::new()),
         Some((at, why)) => (
-            format!("{} UTC, {} ago", clock(s.unix_ms(*at)), seconds(s.ago(*at))),
+            format!(
+                "{state} since {} UTC ({} ago): ",
+                clock(s.unix_ms(*at)),
+                seconds(s.ago(*at))
+            ),
             why_text(why),
         ),
     };
     let next_check = match view.state {
         State::Up => String::new(),
-        _ if view.checking => "checking now".to_string(),
+        _ if view.checking => "; checking now".to_string(),
         _ => {
             let due = view
                 .next_check
                 .map_or(Duration::ZERO, |at| at.saturating_duration_since(s.taken));
-            format!("in {}", seconds(due))
+            format!("; next check in {}", seconds(due))
         }
     };
     let failed_checks = match view.failed_checks {
@@ -141,24 +142,33 @@ fn worker_row(s: &Snapshot, w: &Worker) -> String {
         1 => " (1 check failed)".to_string(),
         n => format!(" ({n} checks failed)"),
     };
+    // Nothing to say beneath a worker that has been as it is since the start.
+    let hidden = if view.changed.is_none() && next_check.is_empty() {
+        " hidden"
+    } else {
+        ""
+    };
     let at = esc(&w.address.host_port());
     format!(
-        "<tr class=\"worker {state}\" data-address=\"{at}\"><td class=\"address\">{at}</td>\
-         <td class=\"state\">{state}</td><td class=\"since\">{}</td><td class=\"why\">{}</td>\
-         <td class=\"next-check\">{}{failed_checks}</td><td class=\"in-progress\">{}</td>\
-         <td class=\"answered\">{}</td><td class=\"failures\">{}</td></tr>",
+        "<tr class=\"worker {state}\" data-address=\"{at}\"><td class=\"name\">worker {}</td>\
+         <td class=\"address\">{at}</td><td class=\"state\">{state}</td>\
+         <td class=\"answered\">{}</td><td class=\"failures\">{}</td>\
+         <td class=\"in-progress\">{}</td><td class=\"change\"{hidden}><span class=\"since\">\
+         {}</span><span class=\"why\">{}</span><span class=\"next-check\">{}{failed_checks}\
+         </span></td></tr>",
+        w.number,
+        w.tally.answered,
+        w.tally.failures,
+        view.in_progress,
         esc(&since),
         esc(&why),
         esc(&next_check),
-        view.in_progress,
-        w.tally.answered,
-        w.tally.failures
     )
 }
 
 /// The table of the latest requests, the newest first, each worker asked in its row.
 fn recent(s: &Snapshot) -> String {
-    let rows: String = s.board.recent.iter().map(request_row).collect();
+    let rows: String = s.board.recent.iter().map(|r| request_row(s, r)).collect();
     format!(
         "<h2>The last {RECENT} requests, newest first</h2><table class=\"recent\"><thead><tr>\
          <th>n</th><th>turn</th><th>answer</th><th>took</th><th>workers asked</th></tr></thead>\
@@ -167,7 +177,7 @@ fn recent(s: &Snapshot) -> String {
 }
 
 /// One request's row.
-fn request_row(request: &Request) -> String {
+fn request_row(s: &Snapshot, request: &Request) -> String {
     let attempts: String = request
         .attempts
         .iter()
@@ -176,16 +186,17 @@ fn request_row(request: &Request) -> String {
             let took = a.result.as_ref().map(|(took, _)| millis(*took));
             let what = match (&a.result, took) {
                 (Some((_, Err(failed))), Some(took)) => {
-                    format!("✗ {} after {took}", failed.text)
+                    format!("✗ {} ({took})", failed.text)
                 }
                 (_, Some(took)) if a.relayed => format!("✓ in {took}"),
                 (_, Some(took)) => format!("✓ in {took}, not needed"),
                 _ => "… no answer yet".to_string(),
             };
             let hedge = if a.hedge { "also " } else { "" };
-            let at = esc(&a.worker.host_port());
             format!(
-                "<span class=\"attempt {outcome}\" data-address=\"{at}\">{hedge}{at} {}</span>",
+                "<span class=\"attempt {outcome}\" data-address=\"{}\">{hedge}{} {}</span>",
+                esc(&a.worker.host_port()),
+                esc(&s.name_of(&a.worker)),
                 esc(&what)
             )
         })
@@ -221,9 +232,9 @@ fn seconds(time: Duration) -> String {
     format!("{:.1} s", time.as_secs_f64())
 }
 
-/// `2.1 ms`.
+/// `2.1 ms`, with a no-break space: a line that wraps never parts a number from its unit.
 fn millis(time: Duration) -> String {
-    format!("{:.1} ms", time.as_secs_f64() * 1000.0)
+    format!("{:.1}\u{a0}ms", time.as_secs_f64() * 1000.0)
 }
 
 /// `text` safe inside HTML, as text or as an attribute's value.

@@ -38,6 +38,9 @@ pub struct Snapshot {
 
 /// One worker in the registry.
 pub struct Worker {
+    /// Its place in the registry, from 1: the room calls it `worker 1`, as the demo's
+    /// terminals do, and nobody reads a port across a room.
+    pub number: usize,
     /// Where it listens.
     pub address: WorkerAddr,
     /// Its state, since when and why.
@@ -57,7 +60,9 @@ impl Snapshot {
         let workers = listed
             .into_iter()
             .zip(views)
-            .map(|(address, view)| Worker {
+            .enumerate()
+            .map(|(place, (address, view))| Worker {
+                number: place + 1,
                 tally: board_view
                     .tallies
                     .get(&address)
@@ -84,6 +89,15 @@ impl Snapshot {
         let wall = self.wall.checked_sub(self.ago(at)).unwrap_or(UNIX_EPOCH);
         let since_1970 = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
         u64::try_from(since_1970.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// What the page calls the worker at `address`: `worker N`, by its place in the registry,
+    /// or its address when the registry no longer lists it.
+    pub fn name_of(&self, address: &WorkerAddr) -> String {
+        self.workers
+            .iter()
+            .find(|w| &w.address == address)
+            .map_or_else(|| address.host_port(), |w| format!("worker {}", w.number))
     }
 
     /// How long ago `at` was, when the view was taken.
@@ -138,9 +152,10 @@ impl Snapshot {
             }
         };
         format!(
-            "{{\"address\":{},\"state\":{},\"since\":{},\"for_seconds\":{},\"reason\":{},\
-             \"why\":{},\"next_check_in_seconds\":{next_check},\"checking\":{},\
+            "{{\"number\":{},\"address\":{},\"state\":{},\"since\":{},\"for_seconds\":{},\
+             \"reason\":{},\"why\":{},\"next_check_in_seconds\":{next_check},\"checking\":{},\
              \"failed_checks\":{},\"in_progress\":{},\"answered\":{},\"failures\":{}}}",
+            worker.number,
             quote(&worker.address.host_port()),
             quote(state_name(view.state)),
             changed.map_or("null".into(), |(at, _)| self.unix_ms(*at).to_string()),
