@@ -7,7 +7,9 @@
 //! every answer, and reports requests/s, p50, p99, max latency and errors as Markdown tables,
 //! medians of several rounds with the order of the targets rotated each round.
 //!
-//! `--factorial` times n! against CPython and GMP instead. docs/benchmarks.md has results.
+//! `--factorial` times n! against CPython and GMP instead, and `--soak SECS` checks every
+//! answer under mixed load while workers are killed, restarted and frozen (`soak.rs`).
+//! docs/benchmarks.md has results.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use harness::process::build_programs;
 mod factorial;
 mod load;
 mod page;
+mod soak;
 mod targets;
 
 use targets::{Kind, ServerOutput};
@@ -32,6 +35,7 @@ factorial against CPython and GMP
 Usage: bench [--workers K] [--clients C,C,...] [--requests N] [--n N] [--rounds R]
              [--targets T,T,...]
        bench --factorial [--ns N,N,...]
+       bench --soak SECS [--threads spawn|reuse|both] [--workers K] [--clients C]
 
 Options:
   --workers K        workers behind every load balancer [default: 3]
@@ -47,6 +51,13 @@ Options:
                      the scratch folder, as a lab's terminal would [default: to a file]
   --factorial        time n! instead: ours, our first version, CPython, GMP (gmpy2)
   --ns N,...         the n for --factorial [default: 1000,10000,100000,1000000]
+  --soak SECS        instead, SECS seconds of mixed load (small, medium and large n, and bad
+                     input) from C clients (the first --clients) in each thread mode, every
+                     answer checked, while every minute (every fifth of SECS, if shorter) a
+                     worker is killed and restarted and another frozen for 5 s; one line a
+                     mode; exits 1 if any answer was wrong or lost
+  --threads MODE     the load balancer's thread mode for --soak: spawn, reuse or both
+                     [default: both, spawn first]
   -h, --help         print this help
 
 The Python lab runs from the folder PYTHON_LAB_DIR names, or from ../shared/python-lab beside
@@ -64,6 +75,10 @@ struct Options {
     targets: Vec<Kind>,
     factorial: bool,
     ns: Vec<u64>,
+    /// How long to soak each thread mode (`--soak SECS`), if soaking.
+    soak: Option<u64>,
+    /// The thread modes to soak (`--threads`).
+    threads: Vec<soak::Threads>,
     /// Where the servers' printed lines go (`--quiet-servers`).
     server_output: ServerOutput,
 }
@@ -78,6 +93,8 @@ fn parse_args(args: &mut Args) -> Result<Options, CliError> {
         targets: Kind::DEFAULT.to_vec(),
         factorial: false,
         ns: vec![1000, 10_000, 100_000, 1_000_000],
+        soak: None,
+        threads: vec![soak::Threads::Spawn, soak::Threads::Reuse],
         server_output: ServerOutput::File,
     };
     while let Some(arg) = args.next_arg() {
@@ -92,10 +109,36 @@ fn parse_args(args: &mut Args) -> Result<Options, CliError> {
             "--factorial" => options.factorial = true,
             "--quiet-servers" => options.server_output = ServerOutput::Discard,
             "--ns" => options.ns = list(&args.value::<String>(&arg)?, &arg)?,
+            "--soak" => options.soak = Some(soak_seconds(args.value(&arg)?, &arg)?),
+            "--threads" => options.threads = thread_modes(&args.value::<String>(&arg)?, &arg)?,
             _ => return Err(cli::unknown(&arg)),
         }
     }
     Ok(options)
+}
+
+/// The soak's length, from 1 s to [`soak::MAX_SECS`].
+fn soak_seconds(secs: u64, flag: &str) -> Result<u64, CliError> {
+    match secs {
+        1..=soak::MAX_SECS => Ok(secs),
+        _ => Err(CliError::Usage(format!(
+            "{flag} takes 1 to {} seconds",
+            soak::MAX_SECS
+        ))),
+    }
+}
+
+/// `spawn`, `reuse` or `both`: the thread modes to soak, in that order.
+fn thread_modes(text: &str, flag: &str) -> Result<Vec<soak::Threads>, CliError> {
+    use soak::Threads::{Reuse, Spawn};
+    match text {
+        "spawn" => Ok(vec![Spawn]),
+        "reuse" => Ok(vec![Reuse]),
+        "both" => Ok(vec![Spawn, Reuse]),
+        _ => Err(CliError::Usage(format!(
+            "{flag} takes spawn, reuse or both, not {text:?}"
+        ))),
+    }
 }
 
 /// A comma-separated list of numbers, such as `16,64`.
@@ -121,7 +164,9 @@ fn targets(text: &str, flag: &str) -> Result<Vec<Kind>, CliError> {
 
 fn main() -> ExitCode {
     let options = cli::parse_or_exit("bench", HELP, parse_args);
-    let result = if options.factorial {
+    let result = if let Some(secs) = options.soak {
+        run_soak(&options, secs)
+    } else if options.factorial {
         run_factorial(&options)
     } else {
         run_load(&options)
@@ -182,6 +227,23 @@ fn run_factorial(options: &Options) -> Result<(), Error> {
     println!("Times are medians of repeated runs; — means not measured (CPython above n = 100000");
     println!("converts to text in quadratic time; GMP needs the gmpy2 module).");
     Ok(())
+}
+
+/// The soak (`soak.rs`); an error when any answer was wrong or lost.
+fn run_soak(options: &Options, secs: u64) -> Result<(), Error> {
+    build_programs()?;
+    print_machine();
+    let soak = soak::Soak {
+        duration: Duration::from_secs(secs),
+        clients: options.clients.first().copied().unwrap_or(16).max(1),
+        workers: options.workers.max(1),
+        output: options.server_output,
+    };
+    if soak::run(&soak, &options.threads)? {
+        Ok(())
+    } else {
+        Err(Error::new("the soak lost requests or answered wrongly"))
+    }
 }
 
 /// One target's results over the rounds.

@@ -128,8 +128,11 @@ impl Drop for Target {
         // The page's watcher first, so that it does not see the load balancer go.
         drop(self.watcher.take());
         if let Some(process) = &mut self.process {
-            // nginx's workers outlive a killed master; every target stops cleanly on SIGTERM.
-            process.terminate(Duration::from_secs(5));
+            // One the soak killed has nothing left to stop.
+            if !process.has_exited() {
+                // nginx's workers outlive a killed master; every target stops cleanly on SIGTERM.
+                process.terminate(Duration::from_secs(5));
+            }
         }
     }
 }
@@ -139,6 +142,12 @@ impl Drop for Target {
 const TICKS_PER_SECOND: u32 = 100;
 
 impl Target {
+    /// Its process, for the soak to kill, freeze and count the threads of; `None` for a target
+    /// with no process of its own.
+    pub fn process(&mut self) -> Option<&mut Running> {
+        self.process.as_mut()
+    }
+
     /// The CPU time (user and system) its process has used so far, from Linux's
     /// /proc/PID/stat, all its threads included, also those that have ended; `None` for a
     /// target with no process of its own, or where /proc cannot be read. (For nginx, whose
@@ -211,25 +220,31 @@ fn start_server(
 ) -> Result<Running, Error> {
     match output {
         ServerOutput::Discard => Running::start_quiet(tag, command),
-        ServerOutput::File => {
-            let path = lab.dir().join(format!("{}.log", tag.replace(' ', "-")));
-            Running::start_to_file(tag, command, &path)
-        }
+        ServerOutput::File => Running::start_to_file(tag, command, &log_path(lab, tag)),
     }
+}
+
+/// The file a server's lines go to with [`ServerOutput::File`]: its tag, spaces as dashes.
+pub fn log_path(lab: &Lab, tag: &str) -> PathBuf {
+    lab.dir().join(format!("{}.log", tag.replace(' ', "-")))
 }
 
 /// The workers (each with a pool of threads, so that they cost the load balancers in front as
 /// little as possible), on ports we choose so no output needs reading.
 pub fn start_workers(lab: &Lab, count: usize, output: ServerOutput) -> Result<Vec<Target>, Error> {
     (1..=count)
-        .map(|n| {
-            let port = free_port()?;
-            let mut command = lab.command("worker")?;
-            command.args(["--port", &port.to_string(), "--threads", "reuse"]);
-            let process = start_server(lab, &format!("worker {n}"), command, output)?;
-            ready(port, Some(process))
-        })
+        .map(|n| start_worker(lab, &format!("worker {n}"), output))
         .collect()
+}
+
+/// One worker as [`start_workers`] starts them, tagged `tag`; it appends its port to the
+/// registry, as a student's restarted worker does.
+pub fn start_worker(lab: &Lab, tag: &str, output: ServerOutput) -> Result<Target, Error> {
+    let port = free_port()?;
+    let mut command = lab.command("worker")?;
+    command.args(["--port", &port.to_string(), "--threads", "reuse"]);
+    let process = start_server(lab, tag, command, output)?;
+    ready(port, Some(process))
 }
 
 /// Starts `kind` in front of `workers` (ports), in `lab`'s folder.

@@ -182,3 +182,37 @@ fn the_status_page_targets_measure_without_errors() {
     assert!(!default.contains("status page"), "{default}");
     assert!(!default.contains(cpu), "{default}");
 }
+
+/// Soak mode, short: in each thread mode a worker is killed and restarted and another frozen
+/// under mixed load, and the summary line counts requests right and refused, none wrong and
+/// none lost, and (on Linux) the load balancer's threads and descriptors.
+#[test]
+fn soak_mode_kills_and_freezes_workers_and_loses_nothing() {
+    let stdout = bench(&["--soak", "4", "--clients", "4"]);
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("soak --threads "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("soak --threads spawn: "), "{stdout}");
+    assert!(lines[1].starts_with("soak --threads reuse: "), "{stdout}");
+    // The number just before `words` in `line`, such as 12 in "…, 12 right, …".
+    let count = |line: &str, words: &str| -> usize {
+        let before = &line[..line
+            .find(words)
+            .unwrap_or_else(|| panic!("{words}: {line}"))];
+        before.rsplit([' ', ':']).next().unwrap().parse().unwrap()
+    };
+    for line in lines {
+        assert!(line.contains(", 3 workers, 4 clients: "), "{line}");
+        assert!(line.contains(" 0 wrong, 0 lost; "), "{line}");
+        let right = count(line, " right, ");
+        let refused = count(line, " refused as they must be");
+        assert!(right > 0 && refused > 0, "{line}");
+        assert_eq!(count(line, " requests, "), right + refused, "{line}");
+        assert!(count(line, " workers killed and restarted") >= 1, "{line}");
+        assert!(count(line, " frozen for ") >= 1, "{line}");
+        let measured = line.contains("load balancer threads ") && line.contains(" → ");
+        assert!(measured || !cfg!(target_os = "linux"), "{line}");
+    }
+}
