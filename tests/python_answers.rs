@@ -76,6 +76,31 @@ fn answers_with_a_plus_or_leading_zeros_are_n_factorial() -> Result<(), Error> {
     Ok(())
 }
 
+/// A worker written in C that sends its whole zeroed 1024-byte buffer (`send(fd, buf,
+/// sizeof buf, 0)`): n!'s digits, then NUL bytes. The load balancer relays the digits and
+/// marks the worker down for nothing, as the Python lab relays the answer (its client prints
+/// the NULs too), where it took the answer for a wrong one and answered `Error: Worker
+/// communication failed: …`. An answer longer than the buffer comes as it is.
+#[test]
+fn an_answer_padded_with_nul_bytes_is_n_factorial() -> Result<(), Error> {
+    let lab = Lab::new("nul-padded")?;
+    let padded = students_worker(Duration::ZERO, |digits| {
+        let mut buffer = digits;
+        while buffer.len() < 1024 {
+            buffer.push('\0');
+        }
+        buffer
+    });
+    std::fs::write(lab.registry(), format!("{padded}\n")).unwrap();
+    let mut lb = lab.start_load_balancer(&[])?;
+    for n in [12u64, 100, 3000] {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    assert_eq!(lb.wait_for_forwards(3)?, [padded, padded, padded]);
+    assert_eq!(lb.lines_marking_workers_down(), Vec::<String>::new());
+    Ok(())
+}
+
 /// A request padded with 2,000 spaces after the number (the Python reads its first 1024
 /// bytes, and `int()` skips the spaces): answered by the load balancer and by a worker asked
 /// directly, where both refused it as longer than 1024 bytes. Spaces before the number still

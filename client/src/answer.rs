@@ -38,7 +38,8 @@ pub fn ask(
         .and_then(|()| protocol::send_request(stream, number));
     sent.map_err(|e| Error::new(format!("cannot ask the load balancer: {}", in_words(&e))))?;
     let answer = receive(stream, number, at, timeout)?;
-    let answer = String::from_utf8_lossy(protocol::trim_answer(&answer)).into_owned();
+    let answer = protocol::without_nul_padding(&answer);
+    let answer = String::from_utf8_lossy(protocol::trim_answer(answer)).into_owned();
     if answer.is_empty() {
         return Err(Error::new(
             "the load balancer closed the connection without an answer",

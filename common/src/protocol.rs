@@ -540,6 +540,18 @@ fn is_complete(answer: &[u8], most_digits: Option<u64>) -> bool {
     Seen::default().is_complete(answer, most_digits)
 }
 
+/// An answer without the NUL bytes after it: a worker written in C that sends its whole zeroed
+/// buffer (`send(fd, buf, sizeof buf, 0)`) writes n! and then NULs, which the Python lab relays
+/// and its client prints. The load balancer and the client read past them; `lab check` does
+/// not, and names them (the worker's answer is its digits only).
+pub fn without_nul_padding(answer: &[u8]) -> &[u8] {
+    let written = answer
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1);
+    &answer[..written]
+}
+
 /// An answer as the number it writes: without the ASCII whitespace around it, a `+` before
 /// its digits, or zeros before its first other digit. A worker that answers `120\n` (Python's
 /// `print`, C's `puts`, Rust's `println!`), `+120` or `00120` means 120, as a request of `7\n`,
@@ -859,6 +871,11 @@ mod tests {
         );
         assert_eq!(trim_answer(&answer), b"120");
         assert_eq!(trim_answer(b" \t1\n"), b"1");
+        let mut buffer = b"120".to_vec();
+        buffer.resize(1024, 0);
+        assert_eq!(trim_answer(without_nul_padding(&buffer)), b"120");
+        assert_eq!(without_nul_padding(b"120\n\0\0"), b"120\n");
+        assert_eq!(without_nul_padding(b"\0\0"), b"");
         for same in [&b"+120"[..], b"00120", b"+000120\r\n"] {
             assert_eq!(trim_answer(same), b"120", "{same:?}");
         }

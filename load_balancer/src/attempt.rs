@@ -160,7 +160,8 @@ impl Attempt {
 
     /// What a whole answer means: n!, a busy or refusing worker, or a wrong answer.
     fn judge(&self, end: AnswerEnd) -> Result<Vec<u8>, Failure> {
-        let answer = protocol::trim_answer(&self.answer);
+        // Ours: the digits of a C worker's whole zeroed buffer, as the Python lab relays them.
+        let answer = protocol::trim_answer(protocol::without_nul_padding(&self.answer));
         let sent = || protocol::request_for_log(answer);
         if end == AnswerEnd::TooLong {
             let limit = protocol::answer_limit(self.number);
