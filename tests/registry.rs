@@ -289,3 +289,48 @@ fn the_number_of_workers_is_said_when_it_changes() -> Result<(), Error> {
     );
     Ok(())
 }
+
+/// `text` in UTF-16LE, as PowerShell 5.1 and our worker write into a registry PowerShell began.
+fn utf16le(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+/// A registry PowerShell began in UTF-16 (`FF FE`, `P1\r\n`), to which the Python lab's worker
+/// appended ASCII on Linux (`P2\n`) and on Windows (`P3\r\n`, which leaves the next line at an
+/// odd byte offset), then a UTF-16 line (`P4\r\n`), written byte for byte; our worker then
+/// appends in the file's UTF-16. The load balancer reads every line in the encoding it was
+/// written in, so round-robin reaches all five workers and no line is skipped. (The whole file
+/// was read as UTF-16: the Python worker's line was skipped as `㜵ㄲਲ਼`, and every line after
+/// an odd one too.)
+#[test]
+fn a_utf16_registry_with_ascii_lines_appended_is_read_whole() -> Result<(), Error> {
+    let lab = Lab::new("mixed-registry")?;
+    let others = lab.start_workers(4, &["--registry", "elsewhere.txt"])?;
+    let [p1, p2, p3, p4] = [0, 1, 2, 3].map(|i| others[i].port);
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(utf16le(&format!("{p1}\r\n")));
+    bytes.extend(format!("{p2}\n{p3}\r\n").into_bytes());
+    assert_eq!(bytes.len() % 2, 1, "the next line starts at an odd offset");
+    bytes.extend(utf16le(&format!("{p4}\r\n")));
+    std::fs::write(lab.registry(), &bytes).unwrap();
+    let ours = lab.start_worker("worker 5", &[])?;
+    bytes.extend(utf16le(&format!("{}\r\n", ours.port)));
+    let written = std::fs::read(lab.registry()).unwrap();
+    assert_eq!(written, bytes, "{:?}", String::from_utf8_lossy(&written));
+    let mut lb = lab.start_load_balancer(&[])?;
+    for n in 0..5u64 {
+        assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
+    }
+    let mut served = lb.wait_for_forwards(5)?;
+    served.sort_unstable();
+    let mut all = vec![p1, p2, p3, p4, ours.port];
+    all.sort_unstable();
+    let printed = lb.process.printed();
+    assert_eq!(served, all, "{printed:#?}");
+    let skipped: Vec<&String> = printed
+        .iter()
+        .filter(|l| l.starts_with("Skipping"))
+        .collect();
+    assert!(skipped.is_empty(), "{skipped:#?}");
+    Ok(())
+}

@@ -875,6 +875,61 @@ fn no_spelling_of_the_load_balancers_own_address_is_used() -> Result<(), Error> 
     Ok(())
 }
 
+/// Names for 127.0.0.1 that /etc/hosts gives besides `localhost` (`runsc`, `vm` on some
+/// machines), for a test that needs the load balancer's address spelled as a name the
+/// resolver must be asked about; none where the file is missing.
+fn other_names_for_loopback() -> Vec<String> {
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    hosts
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default())
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            (fields.next() == Some("127.0.0.1")).then(|| fields.map(String::from).collect())
+        })
+        .flat_map(|names: Vec<String>| names)
+        .filter(|name| !name.eq_ignore_ascii_case("localhost"))
+        .collect()
+}
+
+/// The load balancer's own port under names the resolver must be asked about (`127.1`, and
+/// any other name /etc/hosts gives 127.0.0.1), after eight lines whose names take all the
+/// lookups one read may make (`x1.invalid:P` … `x8.invalid:P`), then a live worker: a name
+/// with no lookup left is not used until a later read has resolved it, so no request goes
+/// round through the load balancer itself, and each name is then skipped as its own address.
+/// (A name with no lookup left was compared as text, passed, and the load balancer sent a
+/// request to itself.)
+#[test]
+fn an_own_address_left_without_a_lookup_is_not_used() -> Result<(), Error> {
+    let lab = Lab::new("own-unresolved")?;
+    let worker = lab.start_worker("worker", &["--registry", "live.txt"])?;
+    let mut lb = lab.start_load_balancer(&[])?;
+    let p = lb.port;
+    let mut names = vec!["127.1".to_string()];
+    names.extend(other_names_for_loopback());
+    let mut lines: Vec<String> = (1..=8).map(|i| format!("x{i}.invalid:{p}")).collect();
+    lines.extend(names.iter().map(|name| format!("{name}:{p}")));
+    lines.push(worker.port.to_string());
+    write_registry(&lab, &lines);
+    let count = 4;
+    for n in 0..count as u64 {
+        assert_eq!(ask_text(p, &n.to_string())?, factorial_digits(n));
+    }
+    assert_eq!(lb.wait_for_forwards(count)?, vec![worker.port; count]);
+    let printed = lb.process.printed();
+    for name in &names {
+        let said =
+            format!("Skipping {name}:{p} in worker_ports.txt: this load balancer's own address");
+        assert!(printed.contains(&said), "no {said:?} in {printed:#?}");
+    }
+    let connected = printed
+        .iter()
+        .filter(|l| l.starts_with("Client connected"))
+        .count();
+    assert_eq!(connected, count, "only the test's requests: {printed:#?}");
+    Ok(())
+}
+
 /// A client that trickles its request, a space every 0.3 s, never sending a number: the whole
 /// request must arrive within --timeout (here 1 s), so it is answered `Error: request timed
 /// out` and its thread is freed, where a timeout per read would wait for ever.

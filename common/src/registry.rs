@@ -7,7 +7,9 @@
 //! Python, a last line without a newline counts. Where Python's `int(port.strip())` crashes the
 //! handler on the first odd line, we ignore a byte-order mark at the start, skip blank lines,
 //! `# comments`, garbage and ports out of range, and say why. Where Python reads whatever the
-//! path names, we read only a regular file of at most [`MAX_REGISTRY_BYTES`].
+//! path names, we read only a regular file of at most [`MAX_REGISTRY_BYTES`]. A file begun in
+//! UTF-16 on Windows is read line by line, each line in the encoding its writer used
+//! (`encoding.rs`).
 //!
 //! The file may be shared by workers on several machines (a folder on NFS, a lab's shared home
 //! directory), so a reader may meet a line while it is being written. A last line without a
@@ -23,6 +25,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::thread;
 use std::time::Duration;
+
+mod encoding;
+use encoding::{Encoding, text_of, unterminated_tail};
 
 /// The registry's file name, in the current directory unless `--registry` says otherwise
 /// (`REGISTRATION_FILE` in worker_server.py and load_balancer.py).
@@ -219,62 +224,6 @@ fn take_back(file: &mut File, part: &[u8], error: io::Error) -> io::Error {
     error
 }
 
-/// How a registry's text is stored, from its first bytes (see [`text_of`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoding {
-    /// UTF-8 (or ASCII, as the Python lab writes it), lines ending `\n`.
-    Utf8,
-    /// UTF-16, little-endian, after the mark `FF FE`: PowerShell 5.1's `>` and Notepad's
-    /// "Unicode"; lines ending `\r\n`, as both write them.
-    Utf16Le,
-    /// UTF-16, big-endian, after the mark `FE FF` (Notepad's "Unicode big endian").
-    Utf16Be,
-}
-
-impl Encoding {
-    /// The encoding of a file that starts with `first` (its first two bytes, or fewer).
-    fn of(first: &[u8]) -> Encoding {
-        match first {
-            [0xFF, 0xFE, ..] => Encoding::Utf16Le,
-            [0xFE, 0xFF, ..] => Encoding::Utf16Be,
-            _ => Encoding::Utf8,
-        }
-    }
-
-    /// `line` and its line end, as bytes of this encoding. A `\n` in `line` (a newline put
-    /// before it) becomes this encoding's line end too.
-    fn encode_line(self, line: &str) -> Vec<u8> {
-        let units = |line: &str| -> Vec<u16> {
-            format!("{line}\n")
-                .replace('\n', "\r\n")
-                .encode_utf16()
-                .collect()
-        };
-        match self {
-            Encoding::Utf8 => format!("{line}\n").into_bytes(),
-            Encoding::Utf16Le => units(line).into_iter().flat_map(u16::to_le_bytes).collect(),
-            Encoding::Utf16Be => units(line).into_iter().flat_map(u16::to_be_bytes).collect(),
-        }
-    }
-
-    /// How long one character of a line end is in this encoding, in bytes.
-    fn unit_len(self) -> u64 {
-        match self {
-            Encoding::Utf8 => 1,
-            Encoding::Utf16Le | Encoding::Utf16Be => 2,
-        }
-    }
-
-    /// True when `last` (the file's last [`Encoding::unit_len`] bytes) is a newline.
-    fn is_newline(self, last: &[u8]) -> bool {
-        match self {
-            Encoding::Utf8 => last == b"\n",
-            Encoding::Utf16Le => last == [b'\n', 0],
-            Encoding::Utf16Be => last == [0, b'\n'],
-        }
-    }
-}
-
 /// The file's encoding, and whether it is empty (but for its byte-order mark) or its last
 /// line ends with a newline.
 fn look_at(file: &mut File) -> io::Result<(Encoding, bool)> {
@@ -282,19 +231,16 @@ fn look_at(file: &mut File) -> io::Result<(Encoding, bool)> {
     let length = file.metadata()?.len();
     let mut first = [0u8; 2];
     let read = file.read(&mut first)?;
-    let encoding = Encoding::of(&first[..read]);
-    let unit = encoding.unit_len();
-    let mark = if encoding == Encoding::Utf8 { 0 } else { 2 };
-    if length <= mark {
+    let (encoding, after_mark) = Encoding::split(&first[..read]);
+    let body = length.saturating_sub((read - after_mark.len()) as u64);
+    if body == 0 {
         return Ok((encoding, true));
     }
-    if length < mark + unit {
-        return Ok((encoding, false));
-    }
-    file.seek(SeekFrom::End(-(unit as i64)))?;
-    let mut last = vec![0u8; unit as usize];
+    // Two bytes: a UTF-16 line end is one unit; one byte when that is all there is.
+    let mut last = vec![0u8; body.min(2) as usize];
+    file.seek(SeekFrom::End(-(last.len() as i64)))?;
     file.read_exact(&mut last)?;
-    Ok((encoding, encoding.is_newline(&last)))
+    Ok((encoding, encoding.ends_a_line(&last)))
 }
 
 /// Empties the registry, for starting a lab afresh when the file still lists workers of an
@@ -396,38 +342,6 @@ fn read_settled_once(
     // Still being written: only the complete lines count this time.
     let complete = bytes.len() - unterminated_tail(&bytes).len();
     Ok(parse_registry(&text_of(&bytes[..complete])))
-}
-
-/// The registry's text. Windows Notepad saves as "Unicode" in UTF-16 with a byte-order mark
-/// first, which is read as such; anything else is read as UTF-8, where a byte that is not
-/// only spoils its own line.
-fn text_of(bytes: &[u8]) -> String {
-    let utf16 = |unit: fn([u8; 2]) -> u16| {
-        let units: Vec<u16> = bytes[2..]
-            .chunks_exact(2)
-            .map(|pair| unit([pair[0], pair[1]]))
-            .collect();
-        String::from_utf16_lossy(&units)
-    };
-    match bytes {
-        [0xFF, 0xFE, ..] => utf16(u16::from_le_bytes),
-        [0xFE, 0xFF, ..] => utf16(u16::from_be_bytes),
-        _ => String::from_utf8_lossy(bytes).into_owned(),
-    }
-}
-
-/// The bytes after the last newline: a last line that has none, or nothing. In a UTF-16
-/// file a newline is a whole unit of two bytes, `0A 00` (or `00 0A`), after the mark.
-fn unterminated_tail(bytes: &[u8]) -> &[u8] {
-    let encoding = Encoding::of(bytes);
-    let start = match encoding {
-        Encoding::Utf8 => bytes.iter().rposition(|&b| b == b'\n').map(|i| i + 1),
-        Encoding::Utf16Le | Encoding::Utf16Be => bytes[2..]
-            .chunks_exact(2)
-            .rposition(|unit| encoding.is_newline(unit))
-            .map(|i| 2 + 2 * i + 2),
-    };
-    &bytes[start.unwrap_or(0)..]
 }
 
 /// The file's bytes, if it is a regular file of at most [`MAX_REGISTRY_BYTES`].
@@ -771,6 +685,27 @@ mod tests {
                 fs::read(&path).unwrap(),
                 utf16("5000\r\n5001\r\n", little_endian)
             );
+        }
+    }
+
+    /// A registry PowerShell began in UTF-16, then the Python lab's worker's ASCII line on
+    /// Windows (`5001\r\n`, leaving the end at an odd byte offset): a worker registering
+    /// next appends in UTF-16 right after it, with no blank line first, and all three lines
+    /// read back, in both byte orders.
+    #[test]
+    fn register_after_an_ascii_line_in_a_utf16_registry() {
+        for little_endian in [true, false] {
+            let path = scratch_file(&format!("mixed-{little_endian}"), "");
+            let mut bytes = utf16("5000\r\n", little_endian);
+            bytes.extend(b"5001\r\n");
+            fs::write(&path, &bytes).unwrap();
+            register(&path, &worker("127.0.0.1", 5002)).unwrap();
+            bytes.extend(&utf16("5002\r\n", little_endian)[2..]);
+            assert_eq!(fs::read(&path).unwrap(), bytes);
+            let read = read_registry(&path).unwrap();
+            let ports: Vec<u16> = read.workers.iter().map(|w| w.port).collect();
+            assert_eq!((ports, read.skipped), (vec![5000, 5001, 5002], vec![]));
+            fs::remove_dir_all(path.parent().unwrap()).unwrap();
         }
     }
 

@@ -24,7 +24,9 @@ const RESOLVED_FOR: Duration = Duration::from_secs(10);
 
 /// How many host names one read may resolve anew: a lookup can take seconds when the name
 /// server is away, and a registry of a thousand new names must not hold up a request a
-/// thousand times. The rest are resolved by the next reads, and compared as text meanwhile.
+/// thousand times. The rest are resolved by the next reads; meanwhile a name at this load
+/// balancer's own port is left out (it may be this load balancer), and any other is compared
+/// as text.
 const MAX_LOOKUPS_PER_READ: usize = 8;
 
 /// How many resolved names are kept before the stale ones are dropped.
@@ -136,9 +138,14 @@ impl RegistryReader {
     fn distinct_workers(&self, mut workers: Vec<WorkerAddr>) -> Vec<WorkerAddr> {
         let mut lookups = MAX_LOOKUPS_PER_READ;
         workers.retain(|worker| {
-            worker.port != self.own_address.port || {
-                let addrs = self.addresses(worker, &mut lookups);
-                !self.is_own_address(worker, &addrs)
+            if worker.port != self.own_address.port {
+                return true;
+            }
+            match self.addresses(worker, &mut lookups) {
+                Some(addrs) => !self.is_own_address(worker, &addrs),
+                // Ours: a name this read had no lookup left for may be this load balancer
+                // itself; it waits for a later read, which resolves it (names are cached).
+                None => false,
             }
         });
         // The file already lists each spelling once; only another spelling of an
@@ -149,7 +156,7 @@ impl RegistryReader {
         let listed = workers
             .into_iter()
             .map(|worker| {
-                let addrs = self.addresses(&worker, &mut lookups);
+                let addrs = self.addresses(&worker, &mut lookups).unwrap_or_default();
                 (worker, addrs)
             })
             .collect();
@@ -178,24 +185,25 @@ impl RegistryReader {
 
     /// True for a line that names this load balancer itself, however it is spelled: its port
     /// at an address it listens on (`0.0.0.0:P`, `127.1:P`, `LOCALHOST:P`, the machine's name).
-    /// A name that could not be resolved is compared as text.
+    /// A name that resolves to no address counts as this load balancer too: the connection
+    /// resolves it again, and may then reach this load balancer after all.
     fn is_own_address(&self, worker: &WorkerAddr, addrs: &[SocketAddr]) -> bool {
-        let loopback = ["127.0.0.1", "localhost", "::1"];
-        let own = worker.port == self.own_address.port
-            && if addrs.is_empty() {
-                let host = worker.host.to_ascii_lowercase();
-                host == self.own_address.host || loopback.contains(&host.as_str())
-            } else {
-                addrs.iter().any(|addr| self.listens_on(addr.ip()))
-            };
-        if own {
-            self.skipped.say(format!(
-                "Skipping {} in {}: this load balancer's own address",
-                worker.registry_line(),
-                self.path.display()
-            ));
+        if worker.port != self.own_address.port {
+            return false;
         }
-        own
+        let why = if addrs.is_empty() {
+            "its name resolves to no address, and its port is this load balancer's own"
+        } else if addrs.iter().any(|addr| self.listens_on(addr.ip())) {
+            "this load balancer's own address"
+        } else {
+            return false;
+        };
+        self.skipped.say(format!(
+            "Skipping {} in {}: {why}",
+            worker.registry_line(),
+            self.path.display()
+        ));
+        true
     }
 
     /// True when a connection to `ip` (already through [`registry::canonical_ip`]) reaches
@@ -211,23 +219,27 @@ impl RegistryReader {
 
     /// The socket addresses `worker` is reached at, each through [`registry::canonical_ip`]. A
     /// host name is resolved at most once every [`RESOLVED_FOR`], and only `lookups` more
-    /// names in this read; one not resolved (yet) has none.
-    fn addresses(&self, worker: &WorkerAddr, lookups: &mut usize) -> Vec<SocketAddr> {
+    /// names in this read: `None` for a name never resolved and no lookup left.
+    fn addresses(&self, worker: &WorkerAddr, lookups: &mut usize) -> Option<Vec<SocketAddr>> {
         let ips = match worker.host.parse::<IpAddr>() {
             Ok(ip) => vec![ip],
-            Err(_) => self.resolve(&worker.host, lookups),
+            Err(_) => self.resolve(&worker.host, lookups)?,
         };
-        ips.into_iter()
-            .map(|ip| SocketAddr::new(registry::canonical_ip(ip), worker.port))
-            .collect()
+        let addrs = ips
+            .into_iter()
+            .map(|ip| SocketAddr::new(registry::canonical_ip(ip), worker.port));
+        Some(addrs.collect())
     }
 
-    /// The addresses of the host `name`, from the cache while fresh.
-    fn resolve(&self, name: &str, lookups: &mut usize) -> Vec<IpAddr> {
+    /// The addresses of the host `name`, from the cache while fresh (or while no lookup is
+    /// left); `None` when it was never resolved and no lookup is left.
+    fn resolve(&self, name: &str, lookups: &mut usize) -> Option<Vec<IpAddr>> {
         let cached = lock(&self.names).get(name).cloned();
         match cached {
-            Some((when, ips)) if when.elapsed() < RESOLVED_FOR || *lookups == 0 => return ips,
-            None if *lookups == 0 => return Vec::new(),
+            Some((when, ips)) if when.elapsed() < RESOLVED_FOR || *lookups == 0 => {
+                return Some(ips);
+            }
+            None if *lookups == 0 => return None,
             _ => {}
         }
         *lookups -= 1;
@@ -241,7 +253,7 @@ impl RegistryReader {
             names.retain(|_, (when, _)| when.elapsed() < RESOLVED_FOR);
         }
         names.insert(name.to_string(), (Instant::now(), ips.clone()));
-        ips
+        Some(ips)
     }
 
     /// Says how many workers a read found, on the first read and whenever the number changes
