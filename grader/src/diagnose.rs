@@ -107,6 +107,8 @@ impl System {
         let since = self.row_started;
         let retired = self.retired_ports.clone();
         let balancer = self.balancer.as_mut()?;
+        // Its lines about this row's requests may still be on their way.
+        balancer.take_new_lines_when_quiet(QUIET, LAST_WORDS);
         let lines = balancer.lines_since(since);
         let old = lines.iter().find_map(|(_, line)| {
             let text = line.text.to_ascii_lowercase();
