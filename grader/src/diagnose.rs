@@ -294,6 +294,8 @@ impl System {
         let since = self.row_started;
         let workers = self.workers.iter_mut().map(|w| &mut w.process);
         workers.into_iter().any(|process| {
+            // A dying worker's traceback may still be on its way.
+            process.take_new_lines_when_quiet(QUIET, LAST_WORDS);
             process
                 .lines_since(since)
                 .iter()
