@@ -590,10 +590,12 @@ fn a_thread_that_dies_on_a_bad_request_is_told_so() {
 }
 
 /// A load balancer in Python, written as a student might (threaded, reads each answer until
-/// the worker closes), in one of two styles. `checks`: it reads worker_ports.txt for each
+/// the worker closes), in one of three styles. `checks`: it reads worker_ports.txt for each
 /// request, and turns the request into a number itself before forwarding it, so its
 /// connection's thread dies on `abc` with Python's ValueError. `startup`: it reads
 /// worker_ports.txt once, at start, and says so when a worker cannot be reached.
+/// `remembers`: it asks the first port listed at start, always, and its thread dies with
+/// Python's ConnectionRefusedError (which names no port) once that worker is gone.
 const STUDENT_BALANCER: &str = r#"import socket
 import sys
 import threading
@@ -617,6 +619,12 @@ def serve(client):
     ports = at_start if style == "startup" else listed()
     port = ports[turn[0] % len(ports)]
     turn[0] += 1
+    if style == "remembers":
+        worker = socket.create_connection(("127.0.0.1", at_start[0]))
+        worker.sendall(data)
+        client.sendall(worker.recv(1 << 20))
+        client.close()
+        return
     try:
         worker = socket.create_connection(("127.0.0.1", port))
         worker.sendall(data)
@@ -721,7 +729,9 @@ while True:
 /// blames a read into a buffer, a missing thread or a read at connect. A worker that sends
 /// its whole buffer and serves one connection at a time is told, on the slow client's row,
 /// of the one connection at a time, not of the NUL bytes. A worker that waits for a line is
-/// told so, not of the crash the checker's own probe with a newline caused.
+/// told so, not of the crash the checker's own probe with a newline caused. A load balancer
+/// that always asks the first worker it saw at start, and whose thread dies when that one is
+/// gone, is told the same cause, though Python's error names no port.
 #[test]
 fn each_row_names_the_cause_it_failed_on() {
     let test = "each_row_names_the_cause_it_failed_on";
@@ -741,6 +751,12 @@ fn each_row_names_the_cause_it_failed_on() {
             "--patience",
             "8",
         ],
+        vec![
+            "--load-balancer",
+            "python3 student_lb.py remembers",
+            "--patience",
+            "12",
+        ],
     ];
     let cards: Vec<_> = runs
         .into_iter()
@@ -750,7 +766,7 @@ fn each_row_names_the_cause_it_failed_on() {
         })
         .collect();
     let cards: Vec<Card> = cards.into_iter().map(|c| c.join().unwrap()).collect();
-    let [startup, padded, readline] = &cards[..] else {
+    let [startup, padded, readline, remembers] = &cards[..] else {
         unreachable!()
     };
 
@@ -774,7 +790,7 @@ fn each_row_names_the_cause_it_failed_on() {
     // The rows about answers fail only because the workers it asks were stopped.
     for row in [LONG, BAD, SLOW, WAITING] {
         let first = first_line(startup, row);
-        let told = first.starts_with("It asks port") || first.starts_with("Again it asks port");
+        let told = first.starts_with("It asks ") || first.starts_with("Again it asks ");
         assert!(!failed.contains(&row) || told, "{row}:\n{context}");
     }
     let said = "this load balancer read worker_ports.txt once, at start";
@@ -785,6 +801,14 @@ fn each_row_names_the_cause_it_failed_on() {
     assert!(padded.rows("FAIL").contains(&SLOW), "{context}");
     assert!(
         first_line(padded, SLOW).starts_with("It served one connection at a time"),
+        "{context}"
+    );
+
+    // Python's ConnectionRefusedError names no port: refused with every worker running.
+    let context = remembers.context();
+    assert!(remembers.rows("FAIL").contains(&LONG), "{context}");
+    assert!(
+        first_line(remembers, LONG).starts_with("It asks a port (connection refused"),
         "{context}"
     );
 

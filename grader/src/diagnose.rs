@@ -110,27 +110,44 @@ impl System {
         // Its lines about this row's requests may still be on their way.
         balancer.take_new_lines_when_quiet(QUIET, LAST_WORDS);
         let lines = balancer.lines_since(since);
-        let old = lines.iter().find_map(|(_, line)| {
+        // Some(port) when the line names a stopped worker's port; None when it names none
+        // (Python's ConnectionRefusedError does not).
+        let refused = lines.iter().find_map(|(_, line)| {
             let text = line.text.to_ascii_lowercase();
             if !text.contains("refused") {
                 return None;
             }
-            let numbers = text
+            let mut numbers = text
                 .split(|c: char| !c.is_ascii_digit())
                 .filter_map(|word| word.parse::<u16>().ok());
-            numbers.into_iter().find(|port| retired.contains(port))
+            Some(numbers.find(|port| retired.contains(port)))
         })?;
+        // A worker the checker killed in this row is refused too: no port, no claim then.
+        let killed = self.events.iter().any(|note| note.text.contains("killed"));
+        let which = match refused {
+            Some(port) => format!("port {port}"),
+            // Refused with every worker of this row running: it asked some other port.
+            None if !killed
+                && self
+                    .workers
+                    .iter_mut()
+                    .all(|w| !w.process.process.has_exited()) =>
+            {
+                "a port (connection refused, while every worker listed now runs)".to_string()
+            }
+            None => return None,
+        };
         if std::mem::replace(&mut self.said_reads_once, true) {
             return Some(format!(
-                "Again it asks port {old}, a worker stopped before this row: it read \
+                "Again it asks {which}, where no worker listens any more: it read \
                  worker_ports.txt once, at start (see the first row that failed)."
             ));
         }
         Some(format!(
-            "It asks port {old}, where no worker listens any more: the checker starts new \
-             workers for each row, and this load balancer read worker_ports.txt once, at \
-             start. It needs to read worker_ports.txt again for each request, so that it \
-             sends each request to a worker listed now."
+            "It asks {which}, where no worker listens any more: the checker starts new \
+             workers for each row, and this load balancer read worker_ports.txt once, at start. It needs to read \
+             worker_ports.txt again for each request, so that it sends each request to a \
+             worker listed now."
         ))
     }
 
