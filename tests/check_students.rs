@@ -588,3 +588,236 @@ fn a_thread_that_dies_on_a_bad_request_is_told_so() {
     assert!(!card.stdout.contains("stuck"), "{context}");
     assert_no_lab_lines_and_short(&card);
 }
+
+/// A load balancer in Python, written as a student might (threaded, reads each answer until
+/// the worker closes), in one of three styles. `checks`: it reads worker_ports.txt for each
+/// request, and turns the request into a number itself before forwarding it, so its
+/// connection's thread dies on `abc` with Python's ValueError. `startup`: it reads
+/// worker_ports.txt once, at start, and says so when a worker cannot be reached.
+/// `remembers`: it asks the first port listed at start, always, and its thread dies with
+/// Python's ConnectionRefusedError (which names no port) once that worker is gone.
+const STUDENT_BALANCER: &str = r#"import socket
+import sys
+import threading
+
+style = sys.argv[1]
+turn = [0]
+
+
+def listed():
+    with open("worker_ports.txt") as registry:
+        return [int(line) for line in registry if line.strip()]
+
+
+at_start = listed()
+
+
+def serve(client):
+    data = client.recv(1024)
+    if style == "checks":
+        int(data.decode())
+    ports = at_start if style == "startup" else listed()
+    port = ports[turn[0] % len(ports)]
+    turn[0] += 1
+    if style == "remembers":
+        worker = socket.create_connection(("127.0.0.1", at_start[0]))
+        worker.sendall(data)
+        client.sendall(worker.recv(1 << 20))
+        client.close()
+        return
+    try:
+        worker = socket.create_connection(("127.0.0.1", port))
+        worker.sendall(data)
+        answer = b""
+        while True:
+            chunk = worker.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        worker.close()
+    except OSError as e:
+        print(f"Error communicating with worker ('127.0.0.1', {port}): {e}", flush=True)
+        answer = b"Error: Worker communication failed."
+    client.sendall(answer)
+    client.close()
+
+
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 0))
+server.listen()
+print(f"Load balancer listening on 127.0.0.1:{server.getsockname()[1]}", flush=True)
+while True:
+    client, _ = server.accept()
+    threading.Thread(target=serve, args=(client,), daemon=True).start()
+"#;
+
+/// A student's load balancer whose own thread dies on `abc`, with the Python lab's workers
+/// behind it, is told of its own crash on the row about bad requests, not of the lab
+/// worker's line 47 (no worker got `abc`); the lab worker's line 53 is cited on 5000! only
+/// because that worker printed its traceback.
+#[test]
+fn a_load_balancers_own_crash_is_named_before_the_lab_workers_lines() {
+    let test = "a_load_balancers_own_crash_is_named_before_the_lab_workers_lines";
+    let Some(python) = python_lab(test) else {
+        return;
+    };
+    let lab = Lab::new("check-lb-own-crash").unwrap();
+    if python_script(test, &lab, "student_lb.py", STUDENT_BALANCER).is_none() {
+        return;
+    }
+    write_changed(
+        &python,
+        "worker_server.py",
+        UNCHANGED,
+        lab.dir(),
+        "worker_server.py",
+    );
+    let args = [
+        "--load-balancer",
+        "python3 student_lb.py checks",
+        "--worker",
+        "python3 worker_server.py",
+        "--patience",
+        "12",
+    ];
+    let card = Card::run_within_limit(lab.dir(), &args);
+    let context = card.context();
+    assert!(card.rows("FAIL").contains(&BAD), "{context}");
+    let bad = first_line(&card, BAD);
+    assert!(
+        bad.starts_with("A connection's thread crashed") && bad.contains("student_lb.py"),
+        "{context}"
+    );
+    assert!(!bad.contains("worker_server.py"), "{context}");
+    assert!(card.rows("FAIL").contains(&BIG), "{context}");
+    assert!(
+        first_line(&card, BIG).contains("(worker_server.py line 53)"),
+        "{context}"
+    );
+}
+
+/// A worker in Python that sends its whole 1024-byte buffer, NUL bytes and all, one
+/// connection at a time (`padded`), or that reads a whole line (`readline`) and crashes past
+/// Python's 4300 digits.
+const LINE_OR_BUFFER_WORKER: &str = r#"import math
+import socket
+import sys
+
+style = sys.argv[1]
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen()
+port = server.getsockname()[1]
+print(f"Starting up on localhost port {port}", flush=True)
+with open("worker_ports.txt", "a") as registry:
+    registry.write(f"{port}\n")
+while True:
+    conn, _ = server.accept()
+    if style == "readline":
+        n = int(conn.makefile("r").readline())
+        conn.sendall(str(math.factorial(n)).encode())
+    else:
+        text = conn.recv(1024).decode().strip()
+        answer = str(math.factorial(int(text))) if text.isdigit() else "Error: not a number"
+        conn.sendall(answer.encode().ljust(1024, b"\0")[:1024])
+    conn.close()
+"#;
+
+/// Each row's first line names the cause that row failed on. A load balancer that read
+/// worker_ports.txt once, at start, is told so once, with the port it still asks, and no row
+/// blames a read into a buffer, a missing thread or a read at connect. A worker that sends
+/// its whole buffer and serves one connection at a time is told, on the slow client's row,
+/// of the one connection at a time, not of the NUL bytes. A worker that waits for a line is
+/// told so, not of the crash the checker's own probe with a newline caused. A load balancer
+/// that always asks the first worker it saw at start, and whose thread dies when that one is
+/// gone, is told the same cause, though Python's error names no port.
+#[test]
+fn each_row_names_the_cause_it_failed_on() {
+    let test = "each_row_names_the_cause_it_failed_on";
+    let lab = Lab::new("check-row-causes").unwrap();
+    let (Some(()), Some(())) = (
+        python_script(test, &lab, "student_lb.py", STUDENT_BALANCER),
+        python_script(test, &lab, "student_worker.py", LINE_OR_BUFFER_WORKER),
+    ) else {
+        return;
+    };
+    let runs = [
+        vec!["--load-balancer", "python3 student_lb.py startup"],
+        vec!["--worker", "python3 student_worker.py padded"],
+        vec![
+            "--worker",
+            "python3 student_worker.py readline",
+            "--patience",
+            "8",
+        ],
+        vec![
+            "--load-balancer",
+            "python3 student_lb.py remembers",
+            "--patience",
+            "12",
+        ],
+    ];
+    let cards: Vec<_> = runs
+        .into_iter()
+        .map(|args| {
+            let dir = lab.dir().to_path_buf();
+            thread::spawn(move || Card::run_within_limit(&dir, &args))
+        })
+        .collect();
+    let cards: Vec<Card> = cards.into_iter().map(|c| c.join().unwrap()).collect();
+    let [startup, padded, readline, remembers] = &cards[..] else {
+        unreachable!()
+    };
+
+    assert_no_lab_lines_and_short(startup);
+    let context = startup.context();
+    let failed = startup.rows("FAIL");
+    assert!(failed.contains(&LONG), "{context}");
+    for row in &failed {
+        let first = first_line(startup, row);
+        for false_hint in [
+            "one read into a buffer",
+            "its own thread",
+            "not to read once",
+        ] {
+            assert!(
+                !first.contains(false_hint),
+                "{row}: {false_hint:?}\n{context}"
+            );
+        }
+    }
+    // The rows about answers fail only because the workers it asks were stopped.
+    for row in [LONG, BAD, SLOW, WAITING] {
+        let first = first_line(startup, row);
+        let told = first.starts_with("It asks ") || first.starts_with("Again it asks ");
+        assert!(!failed.contains(&row) || told, "{row}:\n{context}");
+    }
+    let said = "this load balancer read worker_ports.txt once, at start";
+    assert_eq!(startup.stdout.matches(said).count(), 1, "{context}");
+
+    assert_no_lab_lines_and_short(padded);
+    let context = padded.context();
+    assert!(padded.rows("FAIL").contains(&SLOW), "{context}");
+    assert!(
+        first_line(padded, SLOW).starts_with("It served one connection at a time"),
+        "{context}"
+    );
+
+    // Python's ConnectionRefusedError names no port: refused with every worker running.
+    let context = remembers.context();
+    assert!(remembers.rows("FAIL").contains(&LONG), "{context}");
+    assert!(
+        first_line(remembers, LONG).starts_with("It asks a port (connection refused"),
+        "{context}"
+    );
+
+    let context = readline.context();
+    assert!(readline.rows("FAIL").contains(&BIG), "{context}");
+    for row in readline.rows("FAIL") {
+        assert!(
+            first_line(readline, row).starts_with("It waits for a newline"),
+            "{row}:\n{context}"
+        );
+    }
+}

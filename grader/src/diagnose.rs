@@ -48,8 +48,14 @@ impl System {
     /// The row's first line when it fails: the cause the evidence points to, or else what the
     /// property needs, naming the Python lab's lines only for the lab's own file.
     pub fn first_line(&mut self, property: &Property, evidence: &Evidence) -> String {
-        if self.is_lab_file(property.lab_file) {
+        // The lab's file, or the lab's workers behind the lab's load balancer or ours.
+        let lab_workers = self.is_lab_file(property.lab_file) && !self.balancer_is_students();
+        if self.under_check_is_lab_file(property.lab_file) || lab_workers {
             return property.needs_lab.to_string();
+        }
+        // Asking workers stopped rows ago explains whatever followed, a crash included.
+        if let Some(cause) = self.reads_registry_once() {
+            return cause;
         }
         // Its own crash names its own file and line, more than the lab's would.
         if let Some(cause) = self.shown_cause() {
@@ -64,10 +70,95 @@ impl System {
         }
     }
 
+    /// Whether the program under check itself (not the workers behind a load balancer) is
+    /// the Python lab's `file`.
+    fn under_check_is_lab_file(&self, file: LabFile) -> bool {
+        match (&self.target, file) {
+            (Target::LoadBalancer { .. }, LabFile::Worker) => false,
+            _ => self.is_lab_file(file),
+        }
+    }
+
+    /// Whether a load balancer is under check that is neither the lab's file nor ours: then a
+    /// row about the lab's workers may fail for what the load balancer did, and the workers'
+    /// lines are cited only with their traceback.
+    fn balancer_is_students(&self) -> bool {
+        let Target::LoadBalancer { balancer, .. } = &self.target else {
+            return false;
+        };
+        let ours = match balancer {
+            Program::Command(words) => words.first().is_some_and(|w| {
+                Path::new(w)
+                    .file_name()
+                    .is_some_and(|n| n == "load_balancer" || n == "load_balancer.exe")
+            }),
+            _ => false,
+        };
+        !ours && !self.is_lab_file(LabFile::Balancer)
+    }
+
+    /// A load balancer that read worker_ports.txt once, at start: during this row it printed
+    /// that a connection was refused, naming a port of workers the checker stopped in an
+    /// earlier row. Said whole once; later rows say it in a line.
+    fn reads_registry_once(&mut self) -> Option<String> {
+        if self.kind() != Kind::LoadBalancer || self.retired_ports.is_empty() {
+            return None;
+        }
+        let since = self.row_started;
+        let retired = self.retired_ports.clone();
+        let balancer = self.balancer.as_mut()?;
+        // Its lines about this row's requests may still be on their way.
+        balancer.take_new_lines_when_quiet(QUIET, LAST_WORDS);
+        let lines = balancer.lines_since(since);
+        // Some(port) when the line names a stopped worker's port; None when it names none
+        // (Python's ConnectionRefusedError does not).
+        let refused = lines.iter().find_map(|(_, line)| {
+            let text = line.text.to_ascii_lowercase();
+            if !text.contains("refused") {
+                return None;
+            }
+            let mut numbers = text
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|word| word.parse::<u16>().ok());
+            Some(numbers.find(|port| retired.contains(port)))
+        })?;
+        // A worker the checker killed in this row is refused too: no port, no claim then.
+        let killed = self.events.iter().any(|note| note.text.contains("killed"));
+        let which = match refused {
+            Some(port) => format!("port {port}"),
+            // Refused with every worker of this row running: it asked some other port.
+            None if !killed
+                && self
+                    .workers
+                    .iter_mut()
+                    .all(|w| !w.process.process.has_exited()) =>
+            {
+                "a port (connection refused, while every worker listed now runs)".to_string()
+            }
+            None => return None,
+        };
+        if std::mem::replace(&mut self.said_reads_once, true) {
+            return Some(format!(
+                "Again it asks {which}, where no worker listens any more: it read \
+                 worker_ports.txt once, at start (see the first row that failed)."
+            ));
+        }
+        Some(format!(
+            "It asks {which}, where no worker listens any more: the checker starts new \
+             workers for each row, and this load balancer read worker_ports.txt once, at start. It needs to read \
+             worker_ports.txt again for each request, so that it sends each request to a \
+             worker listed now."
+        ))
+    }
+
     /// What the program showed during this row that explains any failure in it: a crash, a
     /// wait for a newline, silence, or a single connection accepted.
     fn shown_cause(&mut self) -> Option<String> {
-        if let Some(crash) = self.crash_cause() {
+        // A server that waits for a newline never read the lab's request: a crash it shows
+        // came from the checker's probe with a newline, or after the checker closed.
+        if self.silence != Silence::WaitsForNewline
+            && let Some(crash) = self.crash_cause()
+        {
             return Some(crash);
         }
         match self.silence {
@@ -207,15 +298,21 @@ impl System {
         })
     }
 
-    /// Whether a process printed, during this row, the Python lab's traceback for `property`.
+    /// Whether a worker that is the Python lab's file printed, during this row, the lab's
+    /// traceback for `property`: only then are the worker's lines cited under another
+    /// program.
     fn printed_lab_traceback(&mut self, property: &Property) -> bool {
         let Some(words) = property.traceback else {
             return false;
         };
+        if property.lab_file != LabFile::Worker || !self.is_lab_file(LabFile::Worker) {
+            return false;
+        }
         let since = self.row_started;
-        let balancer = self.balancer.iter_mut();
         let workers = self.workers.iter_mut().map(|w| &mut w.process);
-        balancer.chain(workers).any(|process| {
+        workers.into_iter().any(|process| {
+            // A dying worker's traceback may still be on its way.
+            process.take_new_lines_when_quiet(QUIET, LAST_WORDS);
             process
                 .lines_since(since)
                 .iter()

@@ -104,6 +104,14 @@ pub fn cause(bytes: &[u8], n: u64) -> Option<String> {
     let unsigned = trimmed.strip_prefix('-').unwrap_or(trimmed);
     let all_digits = !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit());
     if !rest.is_empty() && rest.iter().all(|&b| b == 0) && all_digits {
+        // Wrong digits are the row's failure; the NUL bytes after them are said second.
+        if let Some(wrong) = digits_cause(trimmed, n, &right).filter(|_| right != trimmed) {
+            return Some(format!(
+                "{wrong} The digits also came followed by {} NUL bytes: only the answer's own \
+                 bytes need to be sent.",
+                rest.len()
+            ));
+        }
         return Some(format!(
             "The digits came followed by {} NUL bytes: the program sent its whole buffer, not \
              only the answer. It needs to send only the answer's own bytes (the text's length, \
@@ -122,6 +130,25 @@ pub fn cause(bytes: &[u8], n: u64) -> Option<String> {
         return digits_cause(trimmed, n, &right);
     }
     let lines: Vec<&str> = trimmed.lines().collect();
+    if let Some(at) = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("Error"))
+        && at > 0
+    {
+        return Some(format!(
+            "Text came before the `Error: ` answer ({}): an answer needs to begin with \
+             `Error: ` or the digits. A greeting or a prompt goes to the screen, not to the \
+             connection.",
+            quote_text(first_words(lines[0]))
+        ));
+    }
+    if is_error_in_other_words(trimmed) {
+        return Some(format!(
+            "An error came back without the lab's prefix ({}): an error answer needs to \
+             begin with `Error: `, and a request for n! with n >= 0 needs n!'s digits.",
+            quote_text(first_words(lines[0]))
+        ));
+    }
     let digits_start = trimmed.find(|c: char| c.is_ascii_digit());
     if let Some(start) = digits_start
         && start > 0
@@ -151,6 +178,17 @@ pub fn cause(bytes: &[u8], n: u64) -> Option<String> {
         );
     }
     None
+}
+
+/// Whether a text is an error message in words of its own (`error`, `Invalid input`), not a
+/// greeting: it says error, invalid or exception, and holds no digits.
+fn is_error_in_other_words(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    !text.starts_with("Error: ")
+        && !text.bytes().any(|b| b.is_ascii_digit())
+        && ["error", "invalid", "exception"]
+            .iter()
+            .any(|word| lower.contains(word))
 }
 
 /// The first few words of a line, for quoting a greeting.
@@ -280,5 +318,28 @@ mod tests {
         let cut = &factorial_digits(1500)[..1024];
         assert!(said(cut.as_bytes(), 1500).contains("cut at 1024 bytes"));
         assert_eq!(cause(b"42", 0), None);
+    }
+
+    /// The cause a row failed on comes first: an overflow before the NUL bytes after it, a
+    /// banner before an `Error: ` answer, an error in words of its own (not a greeting).
+    #[test]
+    fn the_cause_the_row_failed_on_comes_first() {
+        let said = |bytes: &[u8], n| cause(bytes, n).unwrap_or_default();
+        let mut zero = b"0".to_vec();
+        zero.resize(1024, 0);
+        let overflow = said(&zero, 1500);
+        assert!(
+            overflow.starts_with("The answer is 1500! cut down"),
+            "{overflow}"
+        );
+        assert!(overflow.contains("1023 NUL bytes"), "{overflow}");
+        let banner = said(b"Welcome to the server!\nError: not a number", 5);
+        assert!(
+            banner.starts_with("Text came before the `Error: `"),
+            "{banner}"
+        );
+        let error = said(b"error", 5000);
+        assert!(error.starts_with("An error came back"), "{error}");
+        assert!(!error.contains("greeting"), "{error}");
     }
 }

@@ -441,7 +441,8 @@ fn slow_client_does_not_hold_up_others(system: &mut System) -> Verdict {
                     factorial_digits(12)
                 ),
                 during: Some((typing_since, now)),
-                cause: None,
+                // The row fails on this wait, whatever the answers that came later show.
+                cause: Some(ONE_AT_A_TIME.to_string()),
             }];
             notes.push(Note::at(now, "the slow client sends \"10\" now"));
             let typed = system.send(Request::Typed(typist, 10), system.patience)?;
@@ -464,6 +465,12 @@ fn slow_client_does_not_hold_up_others(system: &mut System) -> Verdict {
         }
     }
 }
+
+/// What a server that served no one while a client had not sent its request does: the
+/// slow client's row's first line, before anything its answers show.
+const ONE_AT_A_TIME: &str = "It served one connection at a time: while a client had connected \
+     and not yet sent its number, another got no answer. Each connection needs its own thread \
+     or process, or a timeout on its socket, so that a client slow to send holds up no other.";
 
 /// A request for 12! sent just after one for [`LARGE_N`]! is not held up by it: it comes
 /// back before the large one's answer begins, or not much later than 12! alone took

@@ -179,6 +179,11 @@ pub struct System {
     /// Whether the program under check has answered anything at all, in any row: one that has
     /// is not taken for one that answers nothing.
     pub(super) ever_answered: bool,
+    /// The ports of workers the checker stopped in earlier rows: a load balancer that still
+    /// asks them read worker_ports.txt once, at start (see `diagnose.rs`).
+    pub(super) retired_ports: Vec<u16>,
+    /// Whether a row's first line has said so already: the whole cause is said once.
+    pub(super) said_reads_once: bool,
     /// The scratch folder; `None` for a running service. Last, so that it is removed after
     /// the processes running in it are stopped.
     lab: Option<Lab>,
@@ -210,6 +215,8 @@ impl System {
             connections: 0,
             first_unanswered: false,
             ever_answered: false,
+            retired_ports: Vec::new(),
+            said_reads_once: false,
         }
     }
 
@@ -235,6 +242,8 @@ impl System {
             Target::LoadBalancer {
                 balancer, address, ..
             } => {
+                let retired = self.workers.iter().map(|w| w.addr.port());
+                self.retired_ports.extend(retired);
                 self.workers.clear();
                 if self.lab.is_none() {
                     self.lab = Some(new_lab()?);
