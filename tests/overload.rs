@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -138,23 +138,7 @@ const BIG_N: u64 = 4_000_000;
 /// trailing zeros), which the load balancer's check takes for n! beyond 500. Computing
 /// 4,000,000! would take minutes.
 fn shaped_like_factorials() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            thread::spawn(move || {
-                let mut buf = [0u8; 64];
-                let got = stream.read(&mut buf).unwrap_or(0);
-                let n: u64 = String::from_utf8_lossy(&buf[..got])
-                    .trim()
-                    .parse()
-                    .unwrap_or(1);
-                let _ = stream.write_all(&shaped_like(n));
-            });
-        }
-    });
-    port
+    harness::peers::answering(shaped_like).unwrap()
 }
 
 /// A number with as many digits as n! and as many trailing zeros.

@@ -5,8 +5,6 @@
 //! docs/reliability.md names the test for each row.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::thread;
 use std::time::Duration;
 
@@ -17,27 +15,14 @@ use harness::lab::{Lab, ask, ask_text};
 /// A worker of the test's own, as a student changes worker_server.py: it reads n, waits
 /// `sleep`, and answers what `answer` makes of n!'s digits. Returns its port.
 fn students_worker(sleep: Duration, answer: fn(String) -> String) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            thread::spawn(move || {
-                let mut buf = [0u8; 1024];
-                let got = stream.read(&mut buf).unwrap_or(0);
-                let n: u64 = String::from_utf8_lossy(&buf[..got])
-                    .trim()
-                    .parse()
-                    .unwrap_or(0);
-                // A health check (`1`) is answered at once; the student's sleep is in the work.
-                if n != 1 {
-                    thread::sleep(sleep);
-                }
-                let _ = stream.write_all(answer(factorial_digits(n)).as_bytes());
-            });
+    harness::peers::answering(move |n| {
+        // A health check (`1`) is answered at once; the student's sleep is in the work.
+        if n != 1 {
+            thread::sleep(sleep);
         }
-    });
-    port
+        answer(factorial_digits(n)).into_bytes()
+    })
+    .unwrap()
 }
 
 /// A lone worker that sleeps 35 s before it answers (a student's `time.sleep(35)`): the load

@@ -4,8 +4,7 @@
 #![cfg(unix)] // signals by name, through `kill`
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::ExitStatusExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,28 +19,14 @@ use harness::lab::{Lab, PATIENCE, ask_in_background};
 /// requests stay in flight for as long as the test chooses. Health checks (`1`) are answered
 /// at once. Returns its port.
 fn held_until(released: &Arc<AtomicBool>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let released = Arc::clone(released);
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let released = Arc::clone(&released);
-            thread::spawn(move || {
-                let mut buf = [0u8; 64];
-                let got = stream.read(&mut buf).unwrap_or(0);
-                let n: u64 = String::from_utf8_lossy(&buf[..got])
-                    .trim()
-                    .parse()
-                    .unwrap_or(0);
-                while n != 1 && !released.load(Ordering::Acquire) {
-                    thread::sleep(Duration::from_millis(10));
-                }
-                let _ = stream.write_all(factorial_digits(n).as_bytes());
-            });
+    harness::peers::answering(move |n| {
+        while n != 1 && !released.load(Ordering::Acquire) {
+            thread::sleep(Duration::from_millis(10));
         }
-    });
-    port
+        factorial_digits(n).into_bytes()
+    })
+    .unwrap()
 }
 
 /// Ten requests in flight when the load balancer gets SIGTERM, and again with Ctrl-C

@@ -136,3 +136,33 @@ fn serve(
         }
     }
 }
+
+/// A worker of a test's own that answers each request for n with `answer(n)`, on a thread of
+/// its own, for the rest of the test process: a student's worker that pads or signs its
+/// digits, sleeps, waits for the test's word, or answers with a number shaped like n!. A
+/// request that is not a number asks for 0!. Returns its port.
+pub fn answering(answer: impl Fn(u64) -> Vec<u8> + Send + Sync + 'static) -> Result<u16, Error> {
+    let listener = std::net::TcpListener::bind((common::DEFAULT_HOST, 0))
+        .map_err(|e| Error::new(format!("cannot listen for a test worker: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::new(format!("a test worker has no port: {e}")))?
+        .port();
+    let answer = Arc::new(answer);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let answer = Arc::clone(&answer);
+            thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                let got = stream.read(&mut buf).unwrap_or(0);
+                let n = String::from_utf8_lossy(&buf[..got])
+                    .trim()
+                    .parse()
+                    .unwrap_or(0);
+                let _ = stream.write_all(&answer(n));
+            });
+        }
+    });
+    Ok(port)
+}
