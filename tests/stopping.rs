@@ -40,7 +40,10 @@ fn a_stopped_load_balancer_finishes_the_requests_it_took() -> Result<(), Error> 
         let lab = Lab::new("stopping")?;
         let released = Arc::new(AtomicBool::new(false));
         std::fs::write(lab.registry(), format!("{}\n", held_until(&released))).unwrap();
-        let mut lb = lab.start_load_balancer(&[])?;
+        let mut command = lab.command("load_balancer")?;
+        command.args(["--port", "0"]);
+        harness::process::with_ctrl_c(&mut command);
+        let mut lb = lab.start_server("load_balancer", command, "Load Balancer listening on ")?;
         let asked: Vec<_> = (0..IN_FLIGHT)
             .map(|n| ask_in_background(lb.port, &(n + 10).to_string()))
             .collect();

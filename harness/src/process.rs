@@ -750,3 +750,31 @@ impl Drop for StopGently {
         self.0.terminate(Duration::from_secs(5));
     }
 }
+
+/// Gives the program `command` starts Ctrl-C as a terminal gives it: SIGINT at its default.
+/// A test runner started in the background (`cargo test &`, some CI scripts) passes SIGINT on
+/// ignored, and our servers keep ignoring a SIGINT that was ignored when they started, as a
+/// program started with `&` should; a test of what Ctrl-C does must not depend on how its
+/// runner was started. (Windows has no SIGINT disposition to pass on: nothing to do.)
+pub fn with_ctrl_c(command: &mut Command) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        unsafe extern "C" {
+            /// The C library's `signal`, which std links.
+            fn signal(signum: std::ffi::c_int, handler: usize) -> usize;
+        }
+        const SIGINT: std::ffi::c_int = 2;
+        const SIG_DFL: usize = 0;
+        // SAFETY: between fork and exec only async-signal-safe calls are allowed; signal() is
+        // one, and nothing else runs here.
+        unsafe {
+            command.pre_exec(|| {
+                signal(SIGINT, SIG_DFL);
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = command;
+}
