@@ -424,10 +424,12 @@ fn a_busy_worker_is_not_marked_down() -> Result<(), Error> {
         assert_eq!(ask_text(lb.port, &n.to_string())?, factorial_digits(n));
     }
     lb.process.wait_for("the worker is busy", PATIENCE)?;
-    assert_eq!(
-        busy.requests(),
-        3,
-        "round-robin still sends it every other request"
+    // Every other request at least: on a slow machine a request the real worker is slow to
+    // answer is asked of the busy one too (a hedge), which answers busy again.
+    assert!(
+        busy.requests() >= 3,
+        "round-robin still sends it every other request: it got {} of 6",
+        busy.requests()
     );
     let lines = lb.process.drain();
     assert!(
