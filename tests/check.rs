@@ -559,30 +559,7 @@ fn a_card_of_the_python_load_balancer_shows_the_request_that_failed() {
         return;
     };
     let lab = Lab::new("check-python-lb").unwrap();
-    write_changed(
-        &python,
-        "worker_server.py",
-        WORKER_FIXES,
-        lab.dir(),
-        "worker.py",
-    );
-    write_changed(
-        &python,
-        "load_balancer.py",
-        LOAD_BALANCER_ON_PORT_0,
-        lab.dir(),
-        "lb.py",
-    );
-    // A shorter patience than the default minute and more: its empty request hangs.
-    let args = [
-        "--load-balancer",
-        "python3 lb.py",
-        "--worker",
-        "python3 worker.py",
-        "--patience",
-        "12",
-    ];
-    let card = Card::run_within_limit(lab.dir(), &args);
+    let card = python_load_balancer_card(&python, lab.dir(), &[]);
     card.assert_rows(
         &[SMALL, BIG, SLOW, WAITING, IN_TURN, ADDED],
         &[LONG, BAD, KILLED, FROZEN],

@@ -445,25 +445,7 @@ fn a_load_balancer_stuck_on_one_worker_fails_the_worker_rows() {
         return;
     };
     let lab = Lab::new("check-stuck-turn").unwrap();
-    write_changed(
-        &python,
-        "worker_server.py",
-        WORKER_FIXES,
-        lab.dir(),
-        "worker.py",
-    );
-    let mut stuck: Vec<(usize, usize, &str)> = LOAD_BALANCER_ON_PORT_0.to_vec();
-    stuck.push((38, 38, ""));
-    write_changed(&python, "load_balancer.py", &stuck, lab.dir(), "lb.py");
-    let args = [
-        "--load-balancer",
-        "python3 lb.py",
-        "--worker",
-        "python3 worker.py",
-        "--patience",
-        "12",
-    ];
-    let card = Card::run_within_limit(lab.dir(), &args);
+    let card = python_load_balancer_card(&python, lab.dir(), &[(38, 38, "")]);
     let context = card.context();
     for row in [IN_TURN, KILLED, FROZEN, ADDED] {
         assert!(card.rows("FAIL").contains(&row), "{row}:\n{context}");

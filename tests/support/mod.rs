@@ -326,6 +326,36 @@ pub const LOAD_BALANCER_ON_PORT_0: &[(usize, usize, &str)] = &[
     (64, 64, "    port = 0"),
 ];
 
+/// The card of the Python lab's load balancer, changed by `changes` (on top of
+/// [`LOAD_BALANCER_ON_PORT_0`]), in front of its workers fixed as answer 9 says
+/// ([`WORKER_FIXES`]), both written into `dir`. The patience is shorter than the default
+/// minute and more: the Python load balancer's empty request hangs.
+pub fn python_load_balancer_card(
+    python_lab: &Path,
+    dir: &Path,
+    changes: &[(usize, usize, &str)],
+) -> Card {
+    write_changed(
+        python_lab,
+        "worker_server.py",
+        WORKER_FIXES,
+        dir,
+        "worker.py",
+    );
+    let mut load_balancer = LOAD_BALANCER_ON_PORT_0.to_vec();
+    load_balancer.extend_from_slice(changes);
+    write_changed(python_lab, "load_balancer.py", &load_balancer, dir, "lb.py");
+    let args = [
+        "--load-balancer",
+        "python3 lb.py",
+        "--worker",
+        "python3 worker.py",
+        "--patience",
+        "12",
+    ];
+    Card::run_within_limit(dir, &args)
+}
+
 /// Writes `file` of the Python lab, with `fixes` applied, to `dir` as `name`.
 pub fn write_changed(
     python_lab: &Path,
