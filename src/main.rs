@@ -16,10 +16,11 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use common::cli::{self, Args, CliError};
-use common::error::Error;
+use common::armour::error::Error;
+use common::armour::log;
+use common::extras::cli::{self, Args, CliError};
 use common::factorial::factorial_digits;
-use common::{log, say};
+use common::say;
 use harness::lab::{Lab, PATIENCE, Server};
 use harness::process::build_programs;
 

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use common::error::Error;
+use common::armour::error::Error;
 use harness::lab::Lab;
 use harness::peers::{FakeWorker, Misbehaviour};
 

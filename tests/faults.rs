@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use common::error::Error;
+use common::armour::error::Error;
 use common::factorial::factorial_digits;
 use harness::lab::{
     Lab, PATIENCE, Server, ask, ask_and_half_close, ask_in_background, ask_text, dead_addresses,

@@ -2,7 +2,7 @@
 //! folder of its own with servers on free ports.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-use common::error::Error;
+use common::armour::error::Error;
 use common::factorial::factorial_digits;
 use harness::lab::{Lab, PATIENCE, ask_text};
 

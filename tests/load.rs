@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 
-use common::error::Error;
+use common::armour::error::Error;
 use common::factorial::factorial_digits;
 use harness::lab::{Lab, ask_text};
 

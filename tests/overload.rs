@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::error::Error;
+use common::armour::error::Error;
 use common::factorial::{digit_count_range, trailing_zeros_of_factorial};
 use harness::lab::{Lab, PATIENCE};
 

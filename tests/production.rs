@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use common::error::Error;
+use common::armour::error::Error;
 use common::factorial::factorial_digits;
 use harness::lab::{Lab, PATIENCE, ask_text, free_port, say_skipped};
 use harness::process::StopGently;

@@ -8,7 +8,7 @@
 use std::thread;
 use std::time::Duration;
 
-use common::error::Error;
+use common::armour::error::Error;
 use common::factorial::factorial_digits;
 use harness::lab::{Lab, ask, ask_text};
 

@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use common::error::{Context, Error};
+use common::armour::error::{Context, Error};
 use common::factorial::factorial_digits;
 use harness::lab::{
     Lab, PATIENCE, Server, ask_text, free_port, python_lab_dir, python_lab_on_port,

@@ -3,7 +3,7 @@
 //! address nobody can dial. docs/reliability.md names the test for each row.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-use common::error::Error;
+use common::armour::error::Error;
 use harness::lab::Lab;
 
 /// A worker whose registry line meets a full disk half-way (here a file size limit, `ulimit

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::error::Error;
+use common::armour::error::Error;
 use common::factorial::factorial_digits;
 use harness::lab::{Lab, PATIENCE, Server, ask_text, dead_addresses};
 use harness::peers::{FakeWorker, Misbehaviour};

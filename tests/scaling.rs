@@ -7,7 +7,7 @@
 
 use std::fs;
 
-use common::error::Error;
+use common::armour::error::Error;
 use common::factorial::factorial_digits;
 use harness::lab::{Lab, ask_text, free_port};
 

@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 
-use common::error::Error;
+use common::armour::error::Error;
 use harness::lab::{Lab, port_in_time_wait, say_skipped};
 
 /// Starts our load balancer on `port`, which must fail, and returns its stderr.

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use common::error::Error;
+use common::armour::error::Error;
 use common::factorial::factorial_digits;
 use harness::lab::{Lab, PATIENCE, ask_in_background};
 

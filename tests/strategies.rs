@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use common::error::Error;
+use common::armour::error::Error;
 use common::factorial::factorial_digits;
 use harness::lab::{Lab, PATIENCE, Server, ask_in_background, ask_text};
 use harness::peers::{FakeWorker, Misbehaviour};

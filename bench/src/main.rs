@@ -14,8 +14,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use common::cli::{self, Args, CliError};
-use common::error::Error;
+use common::armour::error::Error;
+use common::extras::cli::{self, Args, CliError};
 use common::factorial::factorial_digits;
 use harness::lab::Lab;
 use harness::process::build_programs;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::error::Error;
+use common::armour::error::Error;
 use harness::chromium::Chromium;
 use harness::lab::PATIENCE;
 

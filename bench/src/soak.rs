@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::error::{Context, Error};
+use common::armour::error::{Context, Error};
 use common::factorial::factorial_digits;
 use harness::lab::Lab;
 

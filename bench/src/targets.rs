@@ -10,7 +10,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::error::{Context, Error};
+use common::armour::error::{Context, Error};
 use harness::Running;
 use harness::lab::{Lab, free_port, python_lab_on_port, python_load_balancer};
 

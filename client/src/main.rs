@@ -1,4 +1,4 @@
-//! The client: a port of the lab's `client.py`.
+//! The client: a port of the lab's `client.py`, to read beside it with docs/side-by-side.md.
 //!
 //! Run it as `cargo run -p client` (or `client` once built) while the load balancer is up;
 //! it asks for an integer, sends it, and prints `Factorial received: ...`. Give the number as
@@ -7,16 +7,18 @@
 //! Beyond the Python: the whole answer is read, however long (client.py reads 1024 bytes), and
 //! checked to be n!; an `Error: ` answer or an unreachable load balancer is reported on stderr
 //! with exit code 1, so scripts can tell success from failure; an empty or blank number is
-//! refused before it is sent; a long wait is said, and `--timeout` can bound it (`answer.rs`).
+//! refused before it is sent; a long wait is said, and `--timeout` can bound it
+//! (`armour/answer.rs`).
 
 use std::io::{self, BufRead, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;
 
-use common::cli;
-use common::error::{Context, Error};
+use common::armour::error::{Context, Error};
+use common::extras::cli;
 
-mod answer;
+mod armour;
+use armour::answer;
 mod options;
 use options::{HELP, Options, parse_args};
 
@@ -44,7 +46,7 @@ fn start_client(options: &Options) -> Result<(), Error> {
     }
 
     // Lines 15–17: send the number and read the answer. Ours: the whole answer, however long,
-    // checked to be n!; an `Error: ` or a wrong answer ends with exit code 1 (answer.rs).
+    // checked to be n!; an `Error: ` or a wrong answer ends with exit code 1 (armour/answer.rs).
     // Ours: a number typed as the load balancer gave up on the prompt is asked anew too.
     let ask = if options.number.is_none() {
         answer::ask_typed
@@ -80,7 +82,7 @@ fn main() -> ExitCode {
     match start_client(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            common::log::warn(&format!("{e}"));
+            common::armour::log::warn(&format!("{e}"));
             ExitCode::FAILURE
         }
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use common::cli::{self, Args, CliError};
+use common::extras::cli::{self, Args, CliError};
 
 /// What `client --help` prints.
 pub const HELP: &str = "\

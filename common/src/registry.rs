@@ -9,7 +9,7 @@
 //! `# comments`, garbage and ports out of range, and say why. Where Python reads whatever the
 //! path names, we read only a regular file of at most [`MAX_REGISTRY_BYTES`]. A file begun in
 //! UTF-16 on Windows is read line by line, each line in the encoding its writer used
-//! (`encoding.rs`).
+//! (`armour/registry_encoding.rs`).
 //!
 //! The file may be shared by workers on several machines (a folder on NFS, a lab's shared home
 //! directory), so a reader may meet a line while it is being written. A last line without a
@@ -26,8 +26,7 @@ use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-mod encoding;
-use encoding::{Encoding, text_of, unterminated_tail};
+use crate::armour::registry_encoding::{Encoding, text_of, unterminated_tail};
 
 /// The registry's file name, in the current directory unless `--registry` says otherwise
 /// (`REGISTRATION_FILE` in worker_server.py and load_balancer.py).

@@ -5,10 +5,11 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::deadline::Deadline;
-use common::error::in_words;
+use common::armour::answers::AnswerEnd;
+use common::armour::deadline::Deadline;
+use common::armour::error::in_words;
 use common::factorial::factorial_digits;
-use common::protocol::{self, AnswerEnd};
+use common::protocol;
 
 use super::hints;
 
@@ -91,7 +92,7 @@ impl Reply {
     /// with `print` or `println` (`120\n`) answers 120, as the load balancers read it.
     pub fn is_factorial_of(&self, n: u64) -> bool {
         matches!(self, Reply::Answer(bytes)
-            if protocol::trim_answer(bytes) == factorial_digits(n).as_bytes())
+            if common::armour::answers::trim_answer(bytes) == factorial_digits(n).as_bytes())
     }
 
     /// [`Reply::describe`], saying also that an answer is not an error when one was due.
@@ -201,7 +202,7 @@ fn send_and_read(
     read_reply(stream, n, patience)
 }
 
-/// Reads the answer as the load balancer does ([`protocol::read_answer_for`]): until the
+/// Reads the answer as the load balancer does ([`common::armour::answers::read_answer_for`]): until the
 /// server closes, or until the answer is whole (n!'s digits, or a line that ended) on a
 /// connection the server keeps open; for at most `patience` in all. Returns also when its
 /// first bytes came.
@@ -234,7 +235,7 @@ fn read_first(
     answer: &mut Vec<u8>,
     deadline: Instant,
 ) -> std::io::Result<Option<Instant>> {
-    let mut chunk = [0u8; protocol::MAX_ERROR_ANSWER_BYTES];
+    let mut chunk = [0u8; common::armour::answers::MAX_ERROR_ANSWER_BYTES];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         // A zero timeout means "wait forever" to std, so the deadline is checked first.
@@ -269,14 +270,20 @@ fn read_the_rest(
         // as soon as the server pauses: waiting out the patience adds nothing.
         if cannot_be(&answer) && !protocol::is_error_answer(&answer) {
             // Room for words around the digits too: the evidence shows what they were.
-            let limit = n.map_or(0, protocol::answer_limit) + protocol::MAX_ERROR_ANSWER_BYTES;
+            let limit = n.map_or(0, common::armour::answers::answer_limit)
+                + common::armour::answers::MAX_ERROR_ANSWER_BYTES;
             return read_until_quiet(stream, answer, deadline, limit);
         }
         // Read in steps of ERROR_QUIET: an `Error: ` answer that ends in no newline, on a
         // connection kept open, is whole once a step has brought nothing more.
         let had = answer.len();
         let until = deadline.min(Instant::now() + ERROR_QUIET);
-        match protocol::read_answer_for(&mut stream, n, &mut answer, Deadline::at(until)) {
+        match common::armour::answers::read_answer_for(
+            &mut stream,
+            n,
+            &mut answer,
+            Deadline::at(until),
+        ) {
             Ok(AnswerEnd::LeftOpen)
                 if cannot_be(&answer) && !protocol::is_error_answer(&answer) => {}
             Ok(AnswerEnd::Closed | AnswerEnd::LeftOpen) => return Reply::Answer(answer),

@@ -30,8 +30,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use common::cli::{self, Args, CliError};
-use common::{log, say};
+use common::armour::log;
+use common::extras::cli::{self, Args, CliError};
+use common::say;
 
 use evidence::Evidence;
 use properties::PROPERTIES;

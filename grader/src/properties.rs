@@ -10,9 +10,9 @@
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
-use common::display::shorten;
+use common::armour::answers::trim_answer;
+use common::extras::display::shorten;
 use common::factorial::factorial_digits;
-use common::protocol::trim_answer;
 
 use super::ask::{Exchange, Reply, Request};
 use super::evidence::{Evidence, Note, Verdict, verdict};

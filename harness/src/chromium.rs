@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::error::Error;
+use common::armour::error::Error;
 
 use crate::lab::{Lab, PATIENCE};
 use crate::process::{Echo, Running};

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::error::{Context, Error};
+use common::armour::error::{Context, Error};
 
 /// The first three parts of every host's address: host 1 is 10.77.0.2, host 2 10.77.0.3, …
 /// A private (RFC 1918) subnet, chosen because nothing here uses it.

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::error::{Context, Error};
+use common::armour::error::{Context, Error};
 use common::registry::WorkerAddr;
 
 use crate::process::{Echo, Running, program_path};

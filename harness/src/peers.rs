@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::error::Error;
+use common::armour::error::Error;
 use common::factorial::factorial_digits;
 
 /// What a fake worker does with each request.
@@ -85,7 +85,7 @@ impl Drop for FakeWorker {
         // A connection to ourselves wakes the blocking accept, which then sees the flag.
         self.stop.store(true, Ordering::Release);
         let _ = TcpStream::connect((common::DEFAULT_HOST, self.port));
-        common::lock(&self.held).clear();
+        common::armour::lock(&self.held).clear();
     }
 }
 
@@ -96,7 +96,7 @@ fn serve(
     requests: &AtomicUsize,
     held: &Mutex<Vec<TcpStream>>,
 ) {
-    let hold = |stream: TcpStream| common::lock(held).push(stream);
+    let hold = |stream: TcpStream| common::armour::lock(held).push(stream);
     if what == Misbehaviour::Hang {
         return hold(stream);
     }

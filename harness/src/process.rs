@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::error::{Context, Error};
+use common::armour::error::{Context, Error};
 
 use crate::slow::SLOW;
 
@@ -647,7 +647,7 @@ pub fn build_programs() -> Result<(), Error> {
     let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();
     common::say!("Building the programs: cargo {}", args.join(" "));
     // The line above must be out before cargo's.
-    common::log::flush();
+    common::armour::log::flush();
     run_cargo_build(command)
 }
 

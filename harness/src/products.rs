@@ -6,8 +6,8 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::deadline::Deadline;
-use common::error::{Context, Error};
+use common::armour::deadline::Deadline;
+use common::armour::error::{Context, Error};
 
 use crate::lab::{Lab, PATIENCE, ask_text};
 

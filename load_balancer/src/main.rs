@@ -1,63 +1,32 @@
-//! The load balancer: a port of the lab's `load_balancer.py`. Run it as `cargo run -p
-//! load_balancer` after starting the workers, in the folder that holds their
-//! `worker_ports.txt`. It listens on 127.0.0.1:65432, and for each client reads the request,
-//! picks a worker from the registry (round-robin unless `--strategy` says otherwise), forwards
-//! the request and relays the answer. Beyond the Python, the fault tolerance the lab's text
-//! promises: a worker that fails is skipped, one that is slow is asked alongside another
-//! (`failover.rs`); bad requests and floods get an `Error: ` answer; answers of any size are
-//! relayed whole, and only if they can be n!.
+//! The load balancer: a port of the lab's `load_balancer.py`, to read beside it with
+//! docs/side-by-side.md. Run it as `cargo run -p load_balancer` after starting the workers, in
+//! the folder that holds their `worker_ports.txt`. It listens on 127.0.0.1:65432, and for each
+//! client reads the request, picks a worker from the registry (round-robin unless `--strategy`
+//! says otherwise), forwards the request and relays the answer. Beyond the Python, the fault
+//! tolerance the lab's text promises (`armour/`): a worker that fails is skipped, one that is
+//! slow is asked alongside another; bad requests and floods get an `Error: ` answer; answers
+//! of any size are relayed whole, and only if they can be n!. The extras, each behind its own
+//! flag, are in `extras/`.
 
-use std::collections::hash_map::RandomState;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
-use common::display::{python_addr, shorten};
-use common::error::Error;
-use common::protocol;
+use common::armour::connection::Connection;
+use common::armour::error::{Error, in_words};
+use common::extras::cli;
+use common::extras::display::{python_addr, request_for_log, shorten};
 use common::registry::WorkerAddr;
-use common::server::{self, Connection};
-use common::{cli, say};
+use common::{protocol, say, server};
 
-mod attempt;
-mod beyond_loopback;
-mod client_side;
-mod export;
-mod failover;
-mod health;
+mod armour;
+mod extras;
 mod options;
-mod registry_reader;
 mod shared;
-mod status;
-mod strategy;
-use attempt::Timeouts;
-use client_side::{read_request, refuse, reply};
-use health::Health;
+use armour::{beyond_loopback, failover};
+use extras::{export, status, strategy};
 use options::{HELP, Options, parse_args};
-use registry_reader::RegistryReader;
-use strategy::Strategy;
-
-/// What load_balancer.py keeps in module globals, and what ours adds, shared by every client's
-/// thread.
-struct LoadBalancer {
-    /// The registry file, read afresh for every request (`REGISTRATION_FILE`, line 5).
-    registry: RegistryReader,
-    /// How to choose a worker (`--strategy`).
-    strategy: Strategy,
-    /// The round-robin counter (`worker_index`, line 7), shared by every client's thread.
-    worker_index: AtomicUsize,
-    /// Random numbers for `--strategy random`: std's hash keys, seeded by the OS.
-    random: RandomState,
-    /// Which workers failed lately and how busy each is.
-    health: Arc<Health>,
-    /// How long a client may take to send its whole request, and to take its answer.
-    client_timeout: Duration,
-    /// How long a worker may take to accept a connection, and to answer.
-    timeouts: Timeouts,
-    /// With `--status`, where each request is noted for the status page (`status/`).
-    board: Option<Arc<status::Board>>,
-}
+use shared::LoadBalancer;
 
 /// The workers listed in the registry file, in file order (load_balancer.py lines 10–16).
 fn get_available_workers(lb: &LoadBalancer) -> Vec<WorkerAddr> {
@@ -69,16 +38,18 @@ fn get_available_workers(lb: &LoadBalancer) -> Vec<WorkerAddr> {
 /// (load_balancer.py lines 18–58). Every path ends with `client` answered and closed, as
 /// `finally: client_socket.close()` does.
 fn handle_client(client: Connection, lb: &LoadBalancer) {
-    // Line 21. Ours: the whole request within --timeout; a silent client is answered.
-    let Some((client, request)) = read_request(client, lb.client_timeout) else {
-        return;
+    // Lines 21–23: read the request and say it. Ours: within --timeout, and a request that is
+    // not a whole number is answered here: no worker needs to see it.
+    let heard = |request: &[u8]| {
+        say!(
+            "Received request for factorial of {}",
+            request_for_log(request)
+        );
     };
-    let shown = protocol::request_for_log(&request);
-    say!("Received request for factorial of {shown}");
-    // Ours: a malformed request is answered here; no worker needs to see it.
-    let number = match protocol::parse_request(&request, u64::MAX) {
-        Ok(number) => number,
-        Err(bad) => return refuse(client, &bad.answer()),
+    let timeout = lb.client_timeout;
+    let Some((client, number)) = client.read_number(timeout, u64::MAX, heard, "Refused request")
+    else {
+        return;
     };
 
     let workers = get_available_workers(lb);
@@ -91,8 +62,17 @@ fn handle_client(client: Connection, lb: &LoadBalancer) {
     // Lines 36–38: take worker_index's turn and move it on, in one atomic step (Python's global
     // is read and written by many threads without a lock: two clients can get the same turn).
     let turn = lb.worker_index.fetch_add(1, Ordering::Relaxed);
+    // Line 38 picks workers[turn % len]. Ours: every worker in order from there, those up
+    // first, so that failover can go on (--strategy may choose another order).
+    let order = strategy::order_to_try(lb.strategy, &workers, turn, &lb.health, &lb.random);
+    // Ours: with --status, the request's steps are noted for the status page (extras/status/).
+    let watcher = lb.board.as_ref().map(|board| board.notes(number, turn));
     // Lines 40–55 ask one worker. Ours goes on to others while one fails or is slow.
-    match failover::forward(lb, &workers, turn, number) {
+    let asking = failover::Workers {
+        health: &lb.health,
+        timeouts: lb.timeouts,
+    };
+    match failover::forward(asking, order, number, watcher) {
         Ok(result) => {
             if reply(client, &result) {
                 let result = String::from_utf8_lossy(&result);
@@ -101,6 +81,18 @@ fn handle_client(client: Connection, lb: &LoadBalancer) {
         }
         Err(answer) => {
             reply(client, answer.as_bytes());
+        }
+    }
+}
+
+/// Sends the client its answer and closes the connection (load_balancer.py lines 48 and 58):
+/// false when it could not. Ours: the client may have gone; that costs only its answer.
+fn reply(client: Connection, answer: &[u8]) -> bool {
+    match client.answer(answer) {
+        Ok(()) => true,
+        Err(e) => {
+            say!("Could not answer the client: {}", in_words(&e));
+            false
         }
     }
 }
@@ -115,13 +107,19 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     // Ours: beyond loopback, one line on stderr says the protocol has no authentication.
     beyond_loopback::warn_if_reachable(&listener);
     say!("Load Balancer listening on {host}:{port}");
-    // Ours: with --status, a live page of the workers and the last requests (status/).
+    // Ours: with --status, a live page of the workers and the last requests (extras/status/).
     let lb = status::serve_if_asked(LoadBalancer::new(&options, port))?;
-    // Lines 74–82: accept clients, each on a thread of its own. Ours: the cap, the back-off,
-    // --threads reuse, and Ctrl-C or SIGTERM finishing what was taken (common::server::serve).
-    server::serve(listener, options.serving, move |client| {
-        say!("Client connected: {}", python_addr(client.addr()));
-        handle_client(client, &lb);
+    // Lines 74–76: accept clients. Ours: the cap, the back-off and a gentle Ctrl-C are in
+    // `accept` (common/src/armour/accept.rs).
+    server::serve(listener, options.serving, |clients| {
+        while let Some(client) = clients.accept() {
+            // Line 78.
+            say!("Client connected: {}", python_addr(client.addr()));
+            // Lines 80–82: a thread of its own for each client. Ours: with --threads reuse,
+            // this thread of a pool serves it.
+            let lb = Arc::clone(&lb);
+            clients.spawn(move || handle_client(client, &lb));
+        }
     })
 }
 

@@ -4,14 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::cli::{self, Args, CliError};
+use common::armour::threads::ThreadMode;
+use common::extras::cli::{self, Args, CliError};
 use common::registry;
 use common::server::Serving;
-use common::threads::ThreadMode;
 
-use crate::export::Product;
-use crate::status::StatusAddress;
-use crate::strategy::Strategy;
+use crate::extras::status::address::StatusAddress;
+use crate::extras::strategy::Strategy;
 
 /// How long a client may take to send its whole request, and to take its whole answer.
 /// client.py connects first and then asks the user for the number, so this is a person's
@@ -81,6 +80,15 @@ Options:
 
 Exit codes: 0 never (it serves until stopped), 1 when it cannot start, 2 for a bad argument.
 ";
+
+/// Which production load balancer to write a configuration for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Product {
+    /// HAProxy in TCP mode (`--print-haproxy-config`).
+    Haproxy,
+    /// nginx's stream module (`--print-nginx-config`).
+    Nginx,
+}
 
 /// What the command line chose; the defaults are the Python file's where it has them.
 pub struct Options {

@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use common::error::{Context, Error};
+use common::armour::error::{Context, Error};
 use harness::lab::PATIENCE;
 
 /// What came back.

@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::error::{Context, Error};
+use common::armour::error::{Context, Error};
 use harness::chromium::Chromium;
 use harness::lab::PATIENCE;
 

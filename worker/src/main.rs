@@ -1,21 +1,22 @@
-//! The worker: a port of the lab's `worker_server.py`. Run it as `cargo run -p worker`, once per
-//! worker, in the folder where the load balancer looks for `worker_ports.txt`: it listens on a
-//! port the OS picks, registers it, and answers each connection with n!. Beyond the Python: a
-//! thread per connection (Python serves one at a time); bad requests, silent clients and
-//! floods get an `Error: ` answer, never a crash.
+//! The worker: a port of the lab's `worker_server.py`, to read beside it with
+//! docs/side-by-side.md. Run it as `cargo run -p worker`, once per worker, in the folder of the
+//! load balancer's `worker_ports.txt`. Beyond the Python: a thread per connection, and bad
+//! requests, silent clients and floods answered with `Error: `, never a crash (`armour/`).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use common::display::{python_addr, shorten};
-use common::error::{Context, Error, in_words};
+use common::armour::connection::Connection;
+use common::armour::error::{Context, Error, in_words};
+use common::extras::cli;
+use common::extras::display::{python_addr, shorten};
 use common::registry::{self, WorkerAddr};
-use common::server::{self, Connection};
-use common::{cli, say};
+use common::{say, server};
 
-mod advertise;
-mod compute;
+mod armour;
+mod extras;
 mod options;
-mod request;
+use armour::compute;
 use options::{HELP, Options, parse_args};
 
 /// Appends this worker's address to the registry file, which the load balancer reads on
@@ -32,8 +33,7 @@ fn register_worker(options: &Options, port: u16) -> Result<(), Error> {
         .context(|| format!("cannot register in {}", registry.display()))
 }
 
-/// Listens, registers, and serves connections until the process is stopped
-/// (worker_server.py lines 15–55).
+/// Listens, registers and serves until the process is stopped (worker_server.py lines 15–55).
 fn start_worker(options: Options) -> Result<(), Error> {
     let host = &options.host;
     // Lines 19–21: bind to port 0, so that the OS picks a free port.
@@ -44,10 +44,16 @@ fn start_worker(options: Options) -> Result<(), Error> {
     say!("Worker registered on port {port}");
     // Line 29: listen(). std's bind above already listens, so there is nothing left to call.
     say!("Worker listening on {host}:{port}");
-    // Lines 33–35: accept. Ours: a thread each, the cap, the back-off, a gentle Ctrl-C.
-    let serving = options.serving;
-    server::serve(listener, serving, move |conn| {
-        handle_connection(conn, &options)
+    // Lines 33–35: accept connections. Ours: the cap, the back-off and a gentle Ctrl-C are
+    // in `accept` (common/src/armour/accept.rs).
+    let options = Arc::new(options);
+    server::serve(listener, options.serving, |connections| {
+        while let Some(conn) = connections.accept() {
+            // Ours: a thread for each connection, where Python serves one at a time (with
+            // --threads reuse, this thread of a pool serves it).
+            let options = Arc::clone(&options);
+            connections.spawn(move || handle_connection(conn, &options));
+        }
     })
 }
 
@@ -55,8 +61,10 @@ fn start_worker(options: Options) -> Result<(), Error> {
 fn handle_connection(conn: Connection, options: &Options) {
     let addr = python_addr(conn.addr());
     say!("Connected by {addr}");
-    // Lines 41–47. Ours: within --timeout, and bad input is answered, not fatal (request.rs).
-    let Some((conn, number)) = request::read_number(conn, options) else {
+    // Lines 41–47: recv(1024) and int(). Ours: within --timeout; bad input is answered.
+    let refused = "Worker refused request";
+    let Some((conn, number)) = conn.read_number(options.timeout, options.max_n, |_| {}, refused)
+    else {
         return;
     };
     say!("Worker received number: {number}");
@@ -75,7 +83,7 @@ fn main() -> ExitCode {
     let options = cli::parse_or_exit("worker", HELP, parse_args);
     // Ours: a lab without a shared folder collects each worker's registry line by hand.
     if options.print_registry_line {
-        return advertise::print_registry_line(&options);
+        return extras::advertise::print_registry_line(&options.advertise, options.port);
     }
     // Lines 57–63. Ours: a start-up error is said on stderr, with exit code 1.
     cli::exit_code("worker", start_worker(options))

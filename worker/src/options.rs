@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::cli::{self, Args, CliError};
+use common::armour::threads::ThreadMode;
+use common::extras::cli::{self, Args, CliError};
 use common::registry;
 use common::server::Serving;
-use common::threads::ThreadMode;
 
-use crate::advertise;
+use crate::extras::advertise;
 
 /// The largest n served by default. 100000! has 456,574 digits and costs about a tenth of a
 /// second to compute and write out; much larger requests would let one client keep a worker
