@@ -63,7 +63,8 @@ impl Target {
     }
 }
 
-/// What the program under check has shown, across rows, about answering the lab's request.
+/// What the program under check has shown, across rows, about answering the lab's request:
+/// learned and used in `diagnose.rs`, kept here as a field of [`System`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Silence {
     /// It answered, or nothing is known yet.
