@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use super::evidence::{Evidence, Note};
-use super::setup::{LAST_WORDS, QUIET, System, Target, printable, shorten_line};
-use super::timeline::{Watched, when};
+use super::printable::{printable, shorten_line};
+use super::setup::{System, Target};
+use super::timeline::{LAST_WORDS, QUIET, Watched, when};
 
 /// How many of its last lines each process shows when no request of the property failed
 /// (a property that failed on who served what): enough for a worker's last exchange.

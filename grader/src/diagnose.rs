@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use super::ask::{self, Exchange, Reply, Request};
 use super::evidence::{Evidence, Note};
+use super::program::Program;
 use super::properties::{LabFile, Property};
-use super::setup::{Kind, LAST_WORDS, Program, QUIET, System, Target};
+use super::setup::{Kind, Silence, System, Target};
+use super::timeline::{LAST_WORDS, QUIET};
 
 /// How long the checker waits for an answer once the program has shown that it does not
 /// answer the lab's request as sent: enough for any answer that comes at all, so later rows
@@ -19,17 +21,6 @@ pub const SHORT_PATIENCE: Duration = Duration::from_secs(5);
 /// How long the same request with a newline may take to be answered: a server that waits for
 /// a line answers it at once; this leaves room for a loaded machine.
 const PROBE_PATIENCE: Duration = Duration::from_secs(15);
-
-/// What the program under check has shown, across rows, about answering the lab's request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Silence {
-    /// It answered, or nothing is known yet.
-    None,
-    /// It answered the same request with a newline at its end, and not without.
-    WaitsForNewline,
-    /// It answered neither.
-    AnswersNothing,
-}
 
 /// The functions by which the Python lab's files are told from any other: a copy of the lab's
 /// file, changed or not, defines them; a program written from scratch seldom does.

@@ -4,11 +4,12 @@
 //! row that fails; the exit code is 0 only when every row passes.
 //!
 //! - [`properties`]: each property, one short function: the lab's specification.
-//! - [`setup`]: starting what is under check as the lab does, in a scratch folder; [`start`]:
-//!   waiting for it to be ready, and why it is not.
+//! - [`setup`]: starting what is under check as the lab does, in a scratch folder; [`program`]:
+//!   the command it is started with; [`start`]: waiting for it to be ready, and why it is not.
 //! - [`watch`]: a property's requests, while the processes' lines are noted as they come.
 //! - [`ask`]: one request with a deadline, and what came back in words.
-//! - [`evidence`], [`card`], [`timeline`]: what a row that fails shows, and when it happened.
+//! - [`evidence`], [`card`], [`timeline`], [`printable`]: what a row that fails shows, and when
+//!   it happened.
 //! - [`hints`], [`diagnose`]: the cause a row's evidence points to, in words for any language
 //!   (the Python lab's lines only for the lab's own files).
 //! - [`reach`]: whether a load balancer's requests reach the workers in worker_ports.txt, before
@@ -19,6 +20,8 @@ pub mod card;
 pub mod diagnose;
 pub mod evidence;
 pub mod hints;
+pub mod printable;
+pub mod program;
 pub mod properties;
 pub mod reach;
 pub mod setup;
@@ -35,8 +38,9 @@ use common::extras::cli::{self, Args, CliError};
 use common::say;
 
 use evidence::Evidence;
+use program::Program;
 use properties::PROPERTIES;
-use setup::{Program, System, Target};
+use setup::{System, Target};
 
 /// What `lab check --help` prints.
 const HELP: &str = "\
@@ -227,7 +231,7 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
             // Nothing was checked: say that, not that the first property failed.
             let why = prepared.err().unwrap_or_default();
             for line in why.lines() {
-                say!("{}", setup::printable(line));
+                say!("{}", printable::printable(line));
             }
             say!("No property was checked: what is under check did not start.");
             return false;
@@ -271,7 +275,7 @@ fn run(target: Target, any_order: bool, patience: Duration) -> bool {
                     say!("          {first}");
                 }
                 for line in system.evidence_lines(&evidence) {
-                    say!("          {}", setup::printable(&line));
+                    say!("          {}", printable::printable(&line));
                 }
             }
         }

@@ -4,85 +4,22 @@
 //! the workers to stop, freeze, add, or ask who served a request.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::registry::parse_registry;
 
-use super::diagnose::Silence;
 use super::evidence::Note;
+use super::program::Program;
 use super::start::{
-    missing_files, wait_for_listener, wait_for_listening_line, wait_for_registration,
-    wait_until_listening,
+    missing_files, registry_lines, wait_for_listener, wait_for_listening_line,
+    wait_for_registration, wait_until_listening, worker_ports_text,
 };
 use super::timeline::{Progress, Watched};
 use harness::lab::{Lab, listens};
 
-/// How often a file or a process's output is looked at again while waiting for it: often
-/// enough that waiting adds nothing a person notices, rarely enough to cost no CPU.
-pub const POLL: Duration = Duration::from_millis(10);
-
 /// How many workers a load balancer under check has behind it, as in the lab's write-up.
 pub const WORKERS_BEHIND: usize = 3;
-
-/// How long to wait for a process's last lines when it fails a property: until it has been
-/// quiet for [`QUIET`] (a traceback comes in one burst), and no longer than this.
-pub const LAST_WORDS: Duration = Duration::from_secs(1);
-
-/// A pause in a process's output long enough to take it as finished for now.
-pub const QUIET: Duration = Duration::from_millis(100);
-
-/// A program to start: one of the lab's own, or a command given by the user.
-#[derive(Debug, Clone)]
-pub enum Program {
-    /// Our worker or load balancer, built beside this program.
-    Ours(&'static str),
-    /// The user's command, split at spaces; words naming files are already absolute paths.
-    Command(Vec<String>),
-}
-
-impl Program {
-    /// A user's command, split at spaces. It runs in a scratch folder, so each word that names
-    /// a file here (`worker_server.py`) or a relative path (`target/release/worker`, which may
-    /// be built only after this) is made absolute first; a bare name such as `load_balancer`
-    /// is left for PATH, even where a folder of that name is here.
-    pub fn from_command_line(line: &str) -> Option<Program> {
-        let here = std::env::current_dir().ok();
-        let words: Vec<String> = line
-            .split_whitespace()
-            .map(|word| match &here {
-                Some(here) if names_a_path(word) => here.join(word).display().to_string(),
-                _ => word.to_string(),
-            })
-            .collect();
-        (!words.is_empty()).then_some(Program::Command(words))
-    }
-
-    /// How the report names it.
-    pub fn describe(&self) -> String {
-        match self {
-            Program::Ours(name) => format!("ours ({name})"),
-            Program::Command(words) => format!("`{}`", words.join(" ")),
-        }
-    }
-
-    /// The command to start it with, in the lab's scratch folder.
-    fn command(&self, lab: &Lab) -> Result<Command, String> {
-        let mut command = match self {
-            Program::Ours(name) => lab.command(name).map_err(|e| e.to_string())?,
-            Program::Command(words) => {
-                let (program, args) = words.split_first().ok_or("an empty command")?;
-                let mut command = Command::new(program);
-                command.args(args).current_dir(lab.dir());
-                command
-            }
-        };
-        // Python buffers its printed lines when they go to a pipe; the evidence needs them now.
-        command.env("PYTHONUNBUFFERED", "1");
-        Ok(command)
-    }
-}
 
 /// What is under check.
 #[derive(Debug, Clone)]
@@ -124,6 +61,18 @@ impl Target {
             Target::Address(_) => Kind::Address,
         }
     }
+}
+
+/// What the program under check has shown, across rows, about answering the lab's request:
+/// learned and used in `diagnose.rs`, kept here as a field of [`System`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Silence {
+    /// It answered, or nothing is known yet.
+    None,
+    /// It answered the same request with a newline at its end, and not without.
+    WaitsForNewline,
+    /// It answered neither.
+    AnswersNothing,
 }
 
 /// A worker this check started, and where it listens.
@@ -374,33 +323,9 @@ impl System {
     }
 }
 
-/// Whether a command's word names a path: a file that exists here, or a relative path.
-fn names_a_path(word: &str) -> bool {
-    let path = Path::new(word);
-    let flag = word.starts_with('-'); // `--registry=data/x` is an option, not a path
-    !flag && (path.is_file() || (path.is_relative() && word.contains('/')))
-}
-
 /// A fresh scratch folder.
 fn new_lab() -> Result<Lab, String> {
     Lab::new("check").map_err(|e| e.to_string())
-}
-
-/// The registry's text; a missing file is an empty registry (no worker has started yet).
-pub(super) fn worker_ports_text(registry: &Path) -> Result<String, String> {
-    match std::fs::read_to_string(registry) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        read => read.map_err(|e| format!("cannot read {}: {e}", registry.display())),
-    }
-}
-
-/// The lines of a registry's text that are not blank.
-pub(super) fn registry_lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect()
 }
 
 /// The address a registry line names (`41234`, or `HOST:PORT`), as the load balancer reads it.
@@ -410,30 +335,4 @@ fn resolve(line: &str) -> Option<SocketAddr> {
         .to_socket_addrs()
         .ok()?
         .next()
-}
-
-/// A line as the report card shows it: control characters escaped (`\u{1b}`), so that a
-/// program cannot move the cursor and draw a `pass` over its own `FAIL`, and the marks that
-/// reverse the direction of text too, which could make a row read backwards.
-pub fn printable(line: &str) -> String {
-    line.chars()
-        .map(|c| {
-            let reorders = matches!(c, '\u{200e}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            if (c.is_control() && c != '\t') || reorders {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-/// A printed line, cut to a readable length (a worker may print every digit of 1500!).
-pub fn shorten_line(line: &str) -> String {
-    /// Enough for any of the lab's lines with a short number in it.
-    const LONGEST: usize = 160;
-    match line.char_indices().nth(LONGEST) {
-        Some((cut, _)) => format!("{}... ({} bytes)", &line[..cut], line.len()),
-        None => line.to_string(),
-    }
 }

@@ -1,15 +1,15 @@
 //! Waiting for a program the check started to be ready — a worker to register its port and
 //! listen, a load balancer to say where it listens — and saying, when it is not, why: what it
-//! printed last, and a file its command names that is not in the current folder.
+//! printed last, and a file its command names that is not in the current folder. The registry,
+//! worker_ports.txt, is read here too, as a worker registers.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::setup::{
-    LAST_WORDS, POLL, Program, QUIET, printable, registry_lines, shorten_line, worker_ports_text,
-};
-use super::timeline::{Progress, Watched};
+use super::printable::{printable, shorten_line};
+use super::program::Program;
+use super::timeline::{LAST_WORDS, POLL, Progress, QUIET, Watched};
 use harness::lab::{listens, port_at_end};
 use harness::process::Line;
 
@@ -289,6 +289,23 @@ fn last_words(process: &mut Watched) -> String {
         said.push_str(&line);
     }
     said
+}
+
+/// The registry's text; a missing file is an empty registry (no worker has started yet).
+pub(super) fn worker_ports_text(registry: &Path) -> Result<String, String> {
+    match std::fs::read_to_string(registry) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        read => read.map_err(|e| format!("cannot read {}: {e}", registry.display())),
+    }
+}
+
+/// The lines of a registry's text that are not blank.
+pub(super) fn registry_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 #[cfg(test)]

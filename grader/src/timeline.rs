@@ -1,6 +1,7 @@
 //! When things happened during one property, so that the report card can say it: each printed
 //! line of a process is noted with when the checker saw it, times are shown in seconds from the
-//! property's start, and a step that keeps the checker waiting says so once in a while.
+//! property's start, and a step that keeps the checker waiting says so once in a while. How often
+//! the checker looks at a process's output, and how long it waits for a dying one's last lines.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,17 @@ const SAY_AFTER: [Duration; 4] = [
 
 /// How often a property still under way says so after the last of [`SAY_AFTER`].
 const SAY_EVERY: Duration = Duration::from_secs(60);
+
+/// How often a file or a process's output is looked at again while waiting for it: often
+/// enough that waiting adds nothing a person notices, rarely enough to cost no CPU.
+pub const POLL: Duration = Duration::from_millis(10);
+
+/// How long to wait for a process's last lines when it fails a property: until it has been
+/// quiet for [`QUIET`] (a traceback comes in one burst), and no longer than this.
+pub const LAST_WORDS: Duration = Duration::from_secs(1);
+
+/// A pause in a process's output long enough to take it as finished for now.
+pub const QUIET: Duration = Duration::from_millis(100);
 
 /// A process the check started, whose lines the evidence shows with when each was printed.
 pub struct Watched {

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::ask::{self, Exchange, Reply, Request};
 use super::evidence::{Evidence, Note};
-use super::setup::{POLL, System, Target};
+use super::setup::{System, Target};
+use super::timeline::POLL;
 
 /// How long, after its answer arrived, the checker waits for a worker to print that it
 /// received a number: a worker prints it before it answers (worker_server.py line 49), and a
