@@ -232,40 +232,44 @@ fn citations(text: &str, file: &str) -> Vec<(usize, usize)> {
 /// it from any other in that file).
 type Function = (&'static str, &'static str);
 
-/// The functions one request's path through a program calls first in other files than its
-/// `main.rs`, and the ones those call in turn, down to std and num-bigint: what runs, start-up
-/// included, for one request with the default flags. Kept by hand; the test checks that each
-/// exists, and recounts their lines.
+/// What runs, start-up included, for one request with the default flags, down to std and
+/// num-bigint: kept by hand; the test checks that each function exists, and recounts them.
 struct ReadingPath {
     /// The program's `main.rs`.
     main: &'static str,
-    /// The first call into each other file.
-    one_hop: &'static [Function],
-    /// Everything else that runs, in groups that programs share.
+    /// The lesson path: what `main.rs` calls outside the `armour/` and `extras/` folders, and
+    /// what those call there in turn. A student reads these beside the Python file, and skips
+    /// each call marked `// Ours:`.
+    lesson: &'static [Function],
+    /// Everything else that runs, in groups that programs share: the armour and the extras, and
+    /// the lesson's functions they call in turn.
     beyond: &'static [&'static [Function]],
 }
 
 /// Reading the flags.
 const FLAGS: &[Function] = &[
-    ("common/src/cli.rs", "pub fn parse_these_or_exit<"),
-    ("common/src/cli.rs", "    pub fn new("),
-    ("common/src/cli.rs", "    pub fn next_arg("),
+    ("common/src/extras/cli.rs", "pub fn parse_these_or_exit<"),
+    ("common/src/extras/cli.rs", "    pub fn new("),
+    ("common/src/extras/cli.rs", "    pub fn next_arg("),
 ];
 
 /// A deadline for a read.
 const DEADLINE: &[Function] = &[
-    ("common/src/deadline.rs", "    pub fn after("),
-    ("common/src/deadline.rs", "    pub fn timeout("),
-    ("common/src/protocol.rs", "    fn read(&mut self, buf"),
+    ("common/src/armour/deadline.rs", "    pub fn after("),
+    ("common/src/armour/deadline.rs", "    pub fn timeout("),
+    (
+        "common/src/armour/deadline.rs",
+        "    fn read(&mut self, buf",
+    ),
 ];
 
 /// A request checked against the grammar: the first 1024 bytes, and the digits and spaces of
 /// every script.
 const PARSING: &[Function] = &[
     ("common/src/protocol.rs", "fn within_the_first_bytes("),
-    ("common/src/digits.rs", "pub fn is_space("),
-    ("common/src/digits.rs", "pub fn to_ascii_digits("),
-    ("common/src/digits.rs", "pub fn decimal_value("),
+    ("common/src/armour/digits.rs", "pub fn is_space("),
+    ("common/src/armour/digits.rs", "pub fn to_ascii_digits("),
+    ("common/src/armour/digits.rs", "pub fn decimal_value("),
 ];
 
 /// n! for a small n, as the worker computes it and the answer check compares it.
@@ -285,15 +289,18 @@ const SMALL_FACTORIAL: &[Function] = &[
 
 /// Reading an answer and checking it, as the client and the load balancer do.
 const ANSWER: &[Function] = &[
-    ("common/src/deadline.rs", "    pub fn earlier("),
+    ("common/src/armour/deadline.rs", "    pub fn earlier("),
     ("common/src/protocol.rs", "pub fn send_request("),
-    ("common/src/protocol.rs", "pub fn read_answer_for("),
-    ("common/src/protocol.rs", "fn read_more("),
-    ("common/src/protocol.rs", "    fn is_complete(&mut self"),
-    ("common/src/protocol.rs", "pub fn answer_limit("),
-    ("common/src/protocol.rs", "pub fn trim_answer("),
+    ("common/src/armour/answers.rs", "pub fn read_answer_for("),
+    ("common/src/armour/answers.rs", "fn read_more("),
+    (
+        "common/src/armour/answers.rs",
+        "    fn is_complete(&mut self",
+    ),
+    ("common/src/armour/answers.rs", "pub fn answer_limit("),
+    ("common/src/armour/answers.rs", "pub fn trim_answer("),
     ("common/src/protocol.rs", "pub fn is_error_answer("),
-    ("common/src/protocol.rs", "pub fn check_answer("),
+    ("common/src/armour/answers.rs", "pub fn check_answer("),
     ("common/src/factorial.rs", "pub fn digit_count_range("),
 ];
 
@@ -301,55 +308,70 @@ const ANSWER: &[Function] = &[
 /// the request read within its deadline, the answer and the gentle close.
 const SERVING: &[Function] = &[
     (
-        "common/src/error.rs",
+        "common/src/armour/error.rs",
         "    fn context(self, doing: impl FnOnce() -> String) -> Result<T, Error> {",
     ),
-    ("common/src/log.rs", "fn start("),
-    ("common/src/log.rs", "fn write_lines("),
-    ("common/src/limit.rs", "    pub fn new("),
-    ("common/src/limit.rs", "fn hold_refused_until_closed("),
-    ("common/src/limit.rs", "    pub fn try_admit("),
-    ("common/src/limit.rs", "    fn admit("),
-    ("common/src/limit.rs", "    pub fn request_received("),
-    ("common/src/limit.rs", "    fn drop("),
-    ("common/src/stop_signal.rs", "pub fn catch("),
-    ("common/src/stop_signal.rs", "    pub fn catch("),
-    ("common/src/stop_signal.rs", "pub fn requested("),
-    ("common/src/server.rs", "fn wake_on_stop("),
-    ("common/src/server.rs", "fn accept_connections<"),
-    ("common/src/server.rs", "    fn succeeded("),
-    ("common/src/server.rs", "    pub fn read_request("),
-    ("common/src/protocol.rs", "pub fn read_request_within("),
-    ("common/src/protocol.rs", "    fn read(&mut self, bytes"),
+    ("common/src/armour/log.rs", "fn start("),
+    ("common/src/armour/log.rs", "fn write_lines("),
+    ("common/src/armour/limit.rs", "    pub fn new("),
+    (
+        "common/src/armour/limit.rs",
+        "fn hold_refused_until_closed(",
+    ),
+    ("common/src/armour/limit.rs", "    pub fn try_admit("),
+    ("common/src/armour/limit.rs", "    fn admit("),
+    ("common/src/armour/limit.rs", "    pub fn request_received("),
+    ("common/src/armour/limit.rs", "    fn drop("),
+    ("common/src/armour/stop_signal.rs", "pub fn catch("),
+    ("common/src/armour/stop_signal.rs", "    pub fn catch("),
+    ("common/src/armour/stop_signal.rs", "pub fn requested("),
+    ("common/src/armour/accept.rs", "pub fn stop_gently("),
+    ("common/src/armour/accept.rs", "    pub fn new("),
+    ("common/src/armour/accept.rs", "    pub fn spawn("),
+    ("common/src/armour/connection.rs", "    pub fn new("),
+    ("common/src/armour/accept.rs", "    pub fn accept("),
+    ("common/src/armour/accept.rs", "    fn succeeded("),
+    ("common/src/armour/connection.rs", "    pub fn read_number("),
+    (
+        "common/src/armour/deadline.rs",
+        "pub fn read_request_within(",
+    ),
+    (
+        "common/src/armour/deadline.rs",
+        "    fn read(&mut self, bytes",
+    ),
     ("common/src/protocol.rs", "pub fn read_request("),
-    ("common/src/protocol.rs", "pub fn send_answer_within("),
-    ("common/src/protocol.rs", "    fn write(&mut self"),
+    (
+        "common/src/armour/deadline.rs",
+        "pub fn send_answer_within(",
+    ),
+    ("common/src/armour/deadline.rs", "    fn write(&mut self"),
     ("common/src/protocol.rs", "pub fn send_answer("),
-    ("common/src/protocol.rs", "pub fn drain_before_close("),
-    ("common/src/protocol.rs", "pub fn still_open("),
+    ("common/src/armour/closing.rs", "pub fn drain_before_close("),
+    ("common/src/armour/closing.rs", "pub fn still_open("),
 ];
 
 /// `client 12`.
 const CLIENT: ReadingPath = ReadingPath {
     main: "client/src/main.rs",
-    one_hop: &[
-        ("common/src/cli.rs", "pub fn parse_or_exit<"),
-        ("client/src/options.rs", "pub fn parse_args("),
-        (
-            "common/src/error.rs",
-            "    fn context(self, doing: impl FnOnce() -> String) -> Result<T, Error> {",
-        ),
-        ("client/src/answer.rs", "pub fn ask("),
-    ],
+    lesson: &[("client/src/options.rs", "pub fn parse_args(")],
     beyond: &[
+        &[
+            ("client/src/armour/answer.rs", "pub fn ask("),
+            ("common/src/extras/cli.rs", "pub fn parse_or_exit<"),
+            (
+                "common/src/armour/error.rs",
+                "    fn context(self, doing: impl FnOnce() -> String) -> Result<T, Error> {",
+            ),
+        ],
         FLAGS,
         DEADLINE,
         ANSWER,
         SMALL_FACTORIAL,
         PARSING,
         &[
-            ("client/src/answer.rs", "fn receive("),
-            ("client/src/answer.rs", "fn is_timeout<"),
+            ("client/src/armour/answer.rs", "fn receive("),
+            ("client/src/armour/answer.rs", "fn is_timeout<"),
             ("common/src/protocol.rs", "pub fn parse_request("),
         ],
     ],
@@ -358,47 +380,49 @@ const CLIENT: ReadingPath = ReadingPath {
 /// A worker serving one request with `worker`'s defaults.
 const WORKER: ReadingPath = ReadingPath {
     main: "worker/src/main.rs",
-    one_hop: &[
-        ("common/src/cli.rs", "pub fn parse_or_exit<"),
+    lesson: &[
         ("worker/src/options.rs", "pub fn parse_args("),
-        ("common/src/cli.rs", "pub fn exit_code("),
         ("common/src/server.rs", "pub fn bind("),
         ("common/src/server.rs", "pub fn local_port("),
         ("common/src/registry.rs", "pub fn register("),
-        (
-            "common/src/error.rs",
-            "    fn context(self, doing: impl FnOnce() -> String) -> Result<T, Error> {",
-        ),
         ("common/src/server.rs", "pub fn serve("),
-        ("common/src/server.rs", "    pub fn addr("),
-        ("common/src/display.rs", "pub fn python_addr("),
-        ("worker/src/request.rs", "pub fn read_number("),
-        ("worker/src/compute.rs", "pub fn factorial_for("),
-        ("common/src/server.rs", "    pub fn answer("),
-        ("common/src/display.rs", "pub fn shorten("),
-        ("common/src/log.rs", "pub fn say("),
     ],
     beyond: &[
+        &[
+            ("common/src/extras/cli.rs", "pub fn parse_or_exit<"),
+            ("common/src/extras/cli.rs", "pub fn exit_code("),
+            (
+                "common/src/armour/error.rs",
+                "    fn context(self, doing: impl FnOnce() -> String) -> Result<T, Error> {",
+            ),
+            ("common/src/armour/connection.rs", "    pub fn addr("),
+            ("common/src/extras/display.rs", "pub fn python_addr("),
+            ("common/src/armour/connection.rs", "    pub fn read_number("),
+            ("worker/src/armour/compute.rs", "pub fn factorial_for("),
+            ("common/src/armour/connection.rs", "    pub fn answer("),
+            ("common/src/extras/display.rs", "pub fn shorten("),
+            ("common/src/armour/log.rs", "pub fn say("),
+        ],
         FLAGS,
         DEADLINE,
         SERVING,
         SMALL_FACTORIAL,
         PARSING,
         &[
-            ("worker/src/advertise.rs", "pub fn advertised_host("),
+            ("worker/src/extras/advertise.rs", "pub fn advertised_host("),
             ("common/src/registry.rs", "fn append_whole_or_not_at_all("),
             ("common/src/registry.rs", "fn look_at("),
             (
-                "common/src/registry/encoding.rs",
-                "    pub(super) fn split(",
+                "common/src/armour/registry_encoding.rs",
+                "    pub(crate) fn split(",
             ),
             (
-                "common/src/registry/encoding.rs",
-                "    pub(super) fn ends_a_line(",
+                "common/src/armour/registry_encoding.rs",
+                "    pub(crate) fn ends_a_line(",
             ),
             (
-                "common/src/registry/encoding.rs",
-                "    pub(super) fn encode_line(",
+                "common/src/armour/registry_encoding.rs",
+                "    pub(crate) fn encode_line(",
             ),
             ("common/src/registry.rs", "    pub fn registry_line("),
             ("common/src/protocol.rs", "pub fn parse_request("),
@@ -409,33 +433,34 @@ const WORKER: ReadingPath = ReadingPath {
 /// A load balancer serving one request with its defaults, round-robin to a healthy worker.
 const LOAD_BALANCER: ReadingPath = ReadingPath {
     main: "load_balancer/src/main.rs",
-    one_hop: &[
-        ("common/src/cli.rs", "pub fn parse_or_exit<"),
+    lesson: &[
         ("load_balancer/src/options.rs", "pub fn parse_args("),
-        ("common/src/cli.rs", "pub fn exit_code("),
         ("common/src/server.rs", "pub fn bind("),
         ("common/src/server.rs", "pub fn local_port("),
-        (
-            "load_balancer/src/beyond_loopback.rs",
-            "pub fn warn_if_reachable(",
-        ),
-        ("common/src/log.rs", "pub fn say("),
         ("load_balancer/src/shared.rs", "    pub fn new("),
         ("common/src/server.rs", "pub fn serve("),
-        ("common/src/server.rs", "    pub fn addr("),
-        ("common/src/display.rs", "pub fn python_addr("),
-        ("load_balancer/src/client_side.rs", "pub fn read_request("),
-        ("common/src/protocol.rs", "pub fn request_for_log("),
-        ("common/src/protocol.rs", "pub fn parse_request("),
-        (
-            "load_balancer/src/registry_reader.rs",
-            "    pub fn read_workers(",
-        ),
-        ("load_balancer/src/failover.rs", "pub fn forward("),
-        ("load_balancer/src/client_side.rs", "pub fn reply("),
-        ("common/src/display.rs", "pub fn shorten("),
     ],
     beyond: &[
+        &[
+            ("common/src/protocol.rs", "pub fn parse_request("),
+            ("common/src/extras/cli.rs", "pub fn parse_or_exit<"),
+            ("common/src/extras/cli.rs", "pub fn exit_code("),
+            (
+                "load_balancer/src/armour/beyond_loopback.rs",
+                "pub fn warn_if_reachable(",
+            ),
+            ("common/src/armour/log.rs", "pub fn say("),
+            ("common/src/armour/connection.rs", "    pub fn addr("),
+            ("common/src/extras/display.rs", "pub fn python_addr("),
+            ("common/src/armour/connection.rs", "    pub fn read_number("),
+            ("common/src/extras/display.rs", "pub fn request_for_log("),
+            (
+                "load_balancer/src/armour/registry_reader.rs",
+                "    pub fn read_workers(",
+            ),
+            ("load_balancer/src/armour/failover.rs", "pub fn forward("),
+            ("common/src/extras/display.rs", "pub fn shorten("),
+        ],
         FLAGS,
         DEADLINE,
         SERVING,
@@ -443,77 +468,107 @@ const LOAD_BALANCER: ReadingPath = ReadingPath {
         SMALL_FACTORIAL,
         PARSING,
         &[
-            ("common/src/server.rs", "    pub fn answer("),
-            ("load_balancer/src/health.rs", "    pub fn new("),
-            ("load_balancer/src/health.rs", "    pub fn start_checking("),
-            ("load_balancer/src/health.rs", "    fn check_down_workers("),
-            ("load_balancer/src/health.rs", "    fn due_for_a_check("),
-            ("load_balancer/src/health.rs", "    pub fn split("),
-            ("load_balancer/src/health.rs", "    pub fn start_request("),
-            ("load_balancer/src/health.rs", "    fn drop("),
-            ("load_balancer/src/health.rs", "    pub fn answered("),
-            ("load_balancer/src/registry_reader.rs", "    pub fn new("),
+            ("common/src/armour/connection.rs", "    pub fn answer("),
+            ("load_balancer/src/armour/health.rs", "    pub fn new("),
             (
-                "load_balancer/src/registry_reader.rs",
+                "load_balancer/src/armour/health.rs",
+                "    pub fn start_checking(",
+            ),
+            (
+                "load_balancer/src/armour/health.rs",
+                "    fn check_down_workers(",
+            ),
+            (
+                "load_balancer/src/armour/health.rs",
+                "    fn due_for_a_check(",
+            ),
+            ("load_balancer/src/armour/health.rs", "    pub fn split("),
+            (
+                "load_balancer/src/armour/health.rs",
+                "    pub fn start_request(",
+            ),
+            ("load_balancer/src/armour/health.rs", "    fn drop("),
+            ("load_balancer/src/armour/health.rs", "    pub fn answered("),
+            (
+                "load_balancer/src/armour/registry_reader.rs",
+                "    pub fn new(",
+            ),
+            (
+                "load_balancer/src/armour/registry_reader.rs",
                 "    fn distinct_workers(",
             ),
             ("common/src/registry.rs", "pub fn distinct_workers("),
             (
-                "load_balancer/src/registry_reader.rs",
+                "load_balancer/src/armour/registry_reader.rs",
                 "    fn is_own_address(",
             ),
             (
-                "load_balancer/src/registry_reader.rs",
+                "load_balancer/src/armour/registry_reader.rs",
                 "    fn report_skipped_lines(",
             ),
             (
-                "load_balancer/src/registry_reader.rs",
+                "load_balancer/src/armour/registry_reader.rs",
                 "    fn report_count(",
             ),
-            ("common/src/log.rs", "    pub fn forget("),
+            ("common/src/armour/log.rs", "    pub fn forget("),
             ("common/src/registry.rs", "pub fn read_registry_settled("),
             ("common/src/registry.rs", "fn read_settled_once("),
             ("common/src/registry.rs", "fn read_limited("),
             (
-                "common/src/registry/encoding.rs",
-                "pub(super) fn unterminated_tail(",
+                "common/src/armour/registry_encoding.rs",
+                "pub(crate) fn unterminated_tail(",
             ),
-            ("common/src/registry/encoding.rs", "pub(super) fn text_of("),
             (
-                "common/src/registry/encoding.rs",
-                "    pub(super) fn split(",
+                "common/src/armour/registry_encoding.rs",
+                "pub(crate) fn text_of(",
+            ),
+            (
+                "common/src/armour/registry_encoding.rs",
+                "    pub(crate) fn split(",
             ),
             ("common/src/registry.rs", "pub fn parse_registry("),
             ("common/src/registry.rs", "fn parse_line("),
             ("common/src/registry.rs", "fn parse_port("),
             ("common/src/registry.rs", "    fn fmt("),
-            ("common/src/protocol.rs", "pub fn text_for_log("),
-            ("common/src/protocol.rs", "fn excerpt("),
-            ("load_balancer/src/failover.rs", "fn ask_in_order("),
-            ("load_balancer/src/failover.rs", "fn patience("),
-            ("load_balancer/src/status/board.rs", "    pub fn start("),
-            ("load_balancer/src/status/board.rs", "    pub fn asked("),
-            ("load_balancer/src/status/board.rs", "    pub fn ended("),
-            ("load_balancer/src/status/board.rs", "    pub fn finished("),
-            ("load_balancer/src/failover.rs", "    fn next_to_try("),
-            ("load_balancer/src/failover.rs", "    fn send("),
-            ("load_balancer/src/failover.rs", "fn record("),
-            ("load_balancer/src/strategy.rs", "pub fn order_to_try("),
-            ("load_balancer/src/strategy.rs", "    pub fn order("),
-            ("load_balancer/src/attempt.rs", "pub fn send("),
-            ("load_balancer/src/attempt.rs", "fn connect("),
-            ("load_balancer/src/attempt.rs", "    pub fn answer_within("),
-            ("load_balancer/src/attempt.rs", "    fn judge("),
+            ("common/src/extras/display.rs", "pub fn text_for_log("),
+            ("common/src/extras/display.rs", "pub fn excerpt("),
+            ("load_balancer/src/armour/failover.rs", "fn ask_in_order("),
+            ("load_balancer/src/armour/failover.rs", "fn patience("),
+            (
+                "load_balancer/src/armour/failover.rs",
+                "    fn next_to_try(",
+            ),
+            ("load_balancer/src/armour/failover.rs", "    fn send("),
+            ("load_balancer/src/armour/failover.rs", "fn record("),
+            ("load_balancer/src/armour/failover.rs", "    fn asked("),
+            ("load_balancer/src/armour/failover.rs", "    fn ended("),
+            ("load_balancer/src/armour/failover.rs", "    fn relayed("),
+            (
+                "load_balancer/src/extras/strategy.rs",
+                "pub fn order_to_try(",
+            ),
+            ("load_balancer/src/extras/strategy.rs", "    pub fn order("),
+            ("load_balancer/src/armour/attempt.rs", "pub fn send("),
+            ("load_balancer/src/armour/attempt.rs", "fn connect("),
+            (
+                "load_balancer/src/armour/attempt.rs",
+                "    pub fn answer_within(",
+            ),
+            ("load_balancer/src/armour/attempt.rs", "    fn judge("),
         ],
     ],
 };
 
-/// The non-blank lines of `text`.
-fn non_blank(text: &str) -> usize {
-    text.lines().filter(|l| !l.trim().is_empty()).count()
+/// The code lines of `text`: not blank, and not only a comment (doc comments included), the
+/// one unit every count here is in.
+fn code_lines(text: &str) -> usize {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with('#'))
+        .count()
 }
 
-/// The non-blank lines of a function: from the line that declares it to its closing brace.
+/// The code lines of a function: from the line that declares it to its closing brace.
 /// The first such line whose declaration has a body counts (a trait's declaration has none).
 fn function_lines(&(file, declared): &Function) -> usize {
     let text = std::fs::read_to_string(top().join(file)).unwrap();
@@ -535,17 +590,22 @@ fn function_lines(&(file, declared): &Function) -> usize {
             depth += line.matches('{').count() as i32 - line.matches('}').count() as i32;
             opened |= line.contains('{');
             if opened && depth <= 0 {
-                return non_blank(&lines[start..=end].join("\n"));
+                return code_lines(&lines[start..=end].join("\n"));
             }
         }
     }
     panic!("no function declared by {declared:?} in {file}");
 }
 
-/// The two counts of one program's reading path: `main.rs` plus the first call into each other
-/// file, and everything that runs for one request.
-fn counts(path: &ReadingPath) -> (usize, usize) {
-    let main = non_blank(&std::fs::read_to_string(top().join(path.main)).unwrap());
+/// Whether a file is armour or an extra: in a folder whose name says so.
+fn is_beyond_the_lesson(file: &str) -> bool {
+    file.contains("/armour/") || file.contains("/extras/")
+}
+
+/// One program's counts: the lesson path's code lines and the files it reads in, and the code
+/// lines of everything that runs for one request.
+fn counts(path: &ReadingPath) -> (usize, usize, usize) {
+    let main = code_lines(&std::fs::read_to_string(top().join(path.main)).unwrap());
     let mut counted: Vec<&Function> = Vec::new();
     let mut count = |functions: &mut dyn Iterator<Item = &'static Function>| -> usize {
         let mut lines = 0;
@@ -558,9 +618,50 @@ fn counts(path: &ReadingPath) -> (usize, usize) {
         }
         lines
     };
-    let one_hop = count(&mut path.one_hop.iter());
+    let lesson = count(&mut path.lesson.iter());
     let beyond = count(&mut path.beyond.iter().flat_map(|group| group.iter()));
-    (main + one_hop, main + one_hop + beyond)
+    let mut files: Vec<&str> = path.lesson.iter().map(|(file, _)| *file).collect();
+    files.push(path.main);
+    files.sort_unstable();
+    files.dedup();
+    (main + lesson, files.len(), main + lesson + beyond)
+}
+
+/// The Python file's code lines, in the same unit.
+fn python_lines(file: &str) -> Option<usize> {
+    let dir = python_lab_files().ok()?;
+    let text = std::fs::read_to_string(dir.join(file)).ok()?;
+    Some(
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .count(),
+    )
+}
+
+const PROGRAMS: [(&str, &ReadingPath, &str); 3] = [
+    ("client", &CLIENT, "client.py"),
+    ("worker", &WORKER, "worker_server.py"),
+    ("load balancer", &LOAD_BALANCER, "load_balancer.py"),
+];
+
+/// The lesson path of each program stays outside the armour and the extras, and reads in at
+/// most six files: a student following one request beside the Python opens no more.
+#[test]
+fn the_lesson_path_is_short_and_outside_the_armour() {
+    for (program, path, _) in PROGRAMS {
+        for (file, declared) in path.lesson {
+            assert!(
+                !is_beyond_the_lesson(file),
+                "{program}: {file} ({declared}) is armour or an extra, not the lesson"
+            );
+        }
+        let (_, files, _) = counts(path);
+        assert!(
+            files <= 6,
+            "{program}: the lesson path reads in {files} files"
+        );
+    }
 }
 
 /// docs/side-by-side.md's table of reading-path lengths is what this test counts, so it cannot
@@ -569,18 +670,13 @@ fn counts(path: &ReadingPath) -> (usize, usize) {
 fn the_reading_path_counts_are_recounted() {
     let doc = std::fs::read_to_string(top().join("docs/side-by-side.md")).unwrap();
     let mut problems = Vec::new();
-    for (program, path) in [
-        ("client", &CLIENT),
-        ("worker", &WORKER),
-        ("load balancer", &LOAD_BALANCER),
-    ] {
-        let main_lines = std::fs::read_to_string(top().join(path.main))
-            .unwrap()
-            .lines()
-            .count();
-        let (one_hop, everything) = counts(path);
-        let row = format!("| {program} | {main_lines} | {one_hop} | {everything} |");
-        if !doc.lines().any(|line| line.starts_with(&row)) {
+    for (program, path, python) in PROGRAMS {
+        let main = code_lines(&std::fs::read_to_string(top().join(path.main)).unwrap());
+        let (lesson, files, everything) = counts(path);
+        let python = python_lines(python).map_or("?".to_string(), |n| n.to_string());
+        let row =
+            format!("| {program} | {main} | {lesson} in {files} files | {everything} | {python} |");
+        if !doc.lines().any(|line| line == row) {
             problems.push(row);
         }
     }

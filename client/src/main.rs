@@ -18,8 +18,8 @@ use common::armour::error::{Context, Error};
 use common::extras::cli;
 
 mod armour;
-use armour::answer;
 mod options;
+use armour::answer;
 use options::{HELP, Options, parse_args};
 
 /// Asks the load balancer for n! and prints it (client.py lines 3–19).
