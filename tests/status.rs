@@ -24,7 +24,7 @@ use harness::process::{Echo, Running, program_path};
 use browser::json::Json;
 use browser::{Browser, http};
 
-/// The page's own cap on connections (`load_balancer/src/status/http.rs`).
+/// The page's own cap on connections (`load_balancer/src/extras/status/http.rs`).
 const PAGE_CONNECTIONS: usize = 16;
 
 /// The window the browser tests use, and README's screenshot: a common projector's picture,
@@ -251,7 +251,7 @@ fn shown_in_log(lines: &[String], listed: &[String]) -> Shown {
         }
     }
     served.reverse();
-    // The page lists the last ten (`RECENT` in load_balancer/src/status/board.rs).
+    // The page lists the last ten (`RECENT` in load_balancer/src/extras/status/board.rs).
     served.truncate(10);
     Shown {
         requests: lines

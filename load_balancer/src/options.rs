@@ -113,7 +113,7 @@ pub struct Options {
     pub serving: Serving,
     /// Print a configuration for HAProxy or nginx and exit instead of serving (`export.rs`).
     pub print_config: Option<Product>,
-    /// Where to serve the status page (`status/`); none unless asked.
+    /// Where to serve the status page (`extras/status/`); none unless asked.
     pub status: Option<StatusAddress>,
 }
 

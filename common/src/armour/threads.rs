@@ -2,7 +2,7 @@
 //!
 //! `spawn`, the default, is the Python's way: the accept loop starts a new thread for each
 //! connection (`threading.Thread(...).start()`, load_balancer.py lines 80–82), which ends with
-//! its connection (`common::server::serve`).
+//! its connection (the loop in each server's `main.rs`, `Accepting::spawn` in `accept.rs`).
 //!
 //! `reuse` is an opt-in for speed: starting a thread costs tens of microseconds, which caps a
 //! busy load balancer (docs/benchmarks.md). Instead, a fixed pool of threads is started once,

@@ -1,7 +1,8 @@
 //! Every rule by which a request goes to another worker, in one place. load_balancer.py asks
 //! one worker (lines 40–55) and fails the request on any error; ours:
 //!
-//! - tries the workers in the strategy's order, those that are up first (`strategy.rs`);
+//! - tries the workers in the order `main.rs` gives it: the strategy's, those that are up
+//!   first (`extras/strategy.rs`);
 //! - goes on to the next worker when one *fails*: refused, closed without an answer, sent a
 //!   wrong answer, or timed out (`--worker-timeout`). A busy or refusing worker is left up;
 //!   the others are marked down, so new requests skip them (`health.rs`);

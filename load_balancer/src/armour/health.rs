@@ -19,7 +19,7 @@
 //! holds until it answers them or the worker timeout ends them.
 //!
 //! Each record also keeps when its worker last changed state and why, for the status page
-//! (`status/`, `--status`): a change is rare, and noting it costs a clock reading.
+//! (`extras/status/`, `--status`): a change is rare, and noting it costs a clock reading.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -5,7 +5,7 @@
 //! progress, answered and failed), the strategy and whose turn is next, requests per second,
 //! and the last requests with each worker they were sent to. It is made for a projector.
 //!
-//! - `board.rs`: what is noted as requests go (`failover.rs` notes each on a `Trace`);
+//! - `board.rs`: what is noted as requests go (`armour/failover.rs` tells each request's `Notes`);
 //! - `snapshot.rs`: one view of the load balancer, and the `/status.json` made from it;
 //! - `page.rs` (with `page.css` and `page.js`): the page drawn from the same view, which its
 //!   script draws again from `/status.json` every second;

@@ -1,5 +1,5 @@
 // The status page's script: every second it fetches /status.json and draws the page from it,
-// the same markup the load balancer draws (load_balancer/src/status/page.rs), so the page
+// the same markup the load balancer draws (load_balancer/src/extras/status/page.rs), so the page
 // follows the lab without reloading. It fetches nothing else, from here or from anywhere.
 "use strict";
 (() => {
