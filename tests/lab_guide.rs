@@ -1177,7 +1177,7 @@ fn every_command_in_lab_guide_md_is_run_here() {
 }
 
 /// The handout holds no answers: they are on a page of their own, one for each experiment,
-/// which README's instructor section links to and the handout does not, so the handout can go
+/// which README's links for instructors name and the handout does not, so the handout can go
 /// to the students whole.
 #[test]
 fn the_answers_are_on_a_page_of_their_own() {
