@@ -800,7 +800,12 @@ fn experiment_4_a_stopped_and_a_frozen_worker() {
     let given_up = format!("Error communicating with worker {frozen}: timed out");
     load_balancer.process.wait_for(&given_up, PATIENCE).unwrap();
     workers[2].process.signal("CONT").unwrap();
-    load_balancer.process.wait_for(&back_up, PATIENCE).unwrap();
+    // Back up at its next health check: within the longest cool-down (a minute), and the
+    // check's own wait.
+    load_balancer
+        .process
+        .wait_for(&back_up, 2 * PATIENCE)
+        .unwrap();
     let shown: Vec<String> = guide_transcript(GIVEN_UP)
         .iter()
         .map(|line| without_ports(line))
