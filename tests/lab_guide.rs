@@ -35,7 +35,7 @@ use harness::process::{Running, program_path, run_cargo_build};
 use harness::slow::{Step, say_if_slow};
 use support::{
     ADDED, BAD, BIG, Card, FROZEN, IN_TURN, KILLED, LOAD_BALANCER_FIXES, LONG, REGISTERS, SLOW,
-    SMALL, WAITING, WORKER_FIXES, fixed,
+    SMALL, WAITING, WORKER_FIXES, card_excerpt_matches, fixed,
 };
 
 // Setup: what a student types once per terminal. The tests do the same in their own way:
@@ -86,6 +86,10 @@ const CLIENTS_AFTER_A_NEW_WORKER: [&str; 4] = ["client 7", "client 8", "client 9
 
 /// Experiment 4: asked four times after each change.
 const CLIENT_20: &str = "client 20";
+/// Experiment 4: terminal 4 again, giving up on a frozen worker's answer after 5 s.
+const SHORT_WORKER_TIMEOUT: &str = "load_balancer --worker-timeout 5";
+/// Experiment 4: how the guide's transcript of a worker frozen past that ends its first line.
+const GIVEN_UP: &str = "): timed out";
 
 /// Experiment 5: a large n, which ours serves.
 const CLIENT_5000: &str = "client 5000 | wc -c";
@@ -165,6 +169,7 @@ const DOCUMENTED: &[&str] = &[
     CLIENTS_AFTER_A_NEW_WORKER[2],
     CLIENTS_AFTER_A_NEW_WORKER[3],
     CLIENT_20,
+    SHORT_WORKER_TIMEOUT,
     CLIENT_5000,
     BAD_INPUT[0].0,
     BAD_INPUT[1].0,
@@ -399,10 +404,10 @@ impl Room {
 
     /// Starts a worker or a load balancer and waits until it listens.
     fn start_server(&self, tag: &str, line: &str) -> Server {
-        let ready = if line.contains("worker") {
-            "Worker listening on "
-        } else {
+        let ready = if line.contains("load_balancer") {
             "Load Balancer listening on "
+        } else {
+            "Worker listening on "
         };
         self.lab
             .start_server(tag, self.command(line), ready)
@@ -726,7 +731,9 @@ fn experiment_3_a_worker_added_while_the_lab_runs() {
 /// Experiment 4, with the four workers of experiment 3: after Ctrl-C in terminal 2, four
 /// `client 20` are all answered, the stopped worker's turn going to another worker, and it is
 /// marked down once, with the lines the guide shows. After Ctrl-Z in terminal 3, the same, the frozen
-/// worker found by its missed health check. After `fg` it is back up and serves again.
+/// worker found by its missed health check. After `fg` it is back up and serves again. Frozen
+/// again behind `load_balancer --worker-timeout 5` until its request is given up, it is back up
+/// after `fg` all the same, and the load balancer prints the guide's lines for it, in order.
 #[test]
 fn experiment_4_a_stopped_and_a_frozen_worker() {
     if !sh_runs("experiment_4_a_stopped_and_a_frozen_worker") {
@@ -783,6 +790,45 @@ fn experiment_4_a_stopped_and_a_frozen_worker() {
     let forwarded = ask_four_times(&mut load_balancer);
     assert!(forwarded.contains(&workers[2].port), "{forwarded:?}");
     assert!(!forwarded.contains(&workers[1].port), "{forwarded:?}");
+
+    // Frozen for longer: Ctrl-C in terminal 4, then `load_balancer --worker-timeout 5` there,
+    // Ctrl-Z in terminal 3 again, and `fg` only after terminal 4 gave up on its answer.
+    press_ctrl_c(&mut load_balancer.process);
+    let mut load_balancer = room.start_server("load_balancer", SHORT_WORKER_TIMEOUT);
+    workers[2].process.signal("STOP").unwrap();
+    ask_four_times(&mut load_balancer);
+    let given_up = format!("Error communicating with worker {frozen}: timed out");
+    load_balancer.process.wait_for(&given_up, PATIENCE).unwrap();
+    workers[2].process.signal("CONT").unwrap();
+    // Back up at its next health check: within the longest cool-down (a minute), and the
+    // check's own wait.
+    load_balancer
+        .process
+        .wait_for(&back_up, 2 * PATIENCE)
+        .unwrap();
+    let shown: Vec<String> = guide_transcript(GIVEN_UP)
+        .iter()
+        .map(|line| without_ports(line))
+        .collect();
+    let printed = transcript(&mut load_balancer.process);
+    let mut rest = printed.iter();
+    assert!(
+        shown.iter().all(|line| rest.any(|l| l == line)),
+        "{shown:#?}\nnot in this order in\n{printed:#?}"
+    );
+}
+
+/// The lines of the guide's one ```text block that has a line holding `key`.
+fn guide_transcript(key: &str) -> Vec<&'static str> {
+    let mut blocks = GUIDE.split("```text\n").skip(1).filter_map(|rest| {
+        let block: Vec<&str> = rest.split("\n```").next()?.lines().collect();
+        block.iter().any(|l| l.contains(key)).then_some(block)
+    });
+    let block = blocks
+        .next()
+        .unwrap_or_else(|| panic!("no transcript holds {key:?}"));
+    assert!(blocks.next().is_none(), "two transcripts hold {key:?}");
+    block
 }
 
 /// Experiment 5. The Python lab: 5000, abc and -5 each kill the worker they reach and get an
@@ -1072,6 +1118,14 @@ fn experiment_9_grading_and_fixing_the_python_lab() {
 
     let worker = Card::of(&room.run(CHECK_PYTHON_WORKER));
     worker.assert_rows(&[REGISTERS, SMALL, LONG, WAITING], &[BIG, BAD, SLOW]);
+    // The guide's excerpt of this card, as printed (times and ports aside).
+    let excerpt = guide_transcript(&format!("  FAIL  {BIG}"));
+    if let Err(why) = card_excerpt_matches(&excerpt, &worker.stdout) {
+        panic!(
+            "docs/lab-guide.md's card, experiment 9: {why}\n{}",
+            worker.stdout
+        );
+    }
     for evidence in [
         "sent \"abc\": got nothing: the connection closed without an answer",
         "ValueError: invalid literal for int() with base 10: 'abc'",
@@ -1128,7 +1182,7 @@ fn every_command_in_lab_guide_md_is_run_here() {
 }
 
 /// The handout holds no answers: they are on a page of their own, one for each experiment,
-/// which README's instructor section links to and the handout does not, so the handout can go
+/// which README's links for instructors name and the handout does not, so the handout can go
 /// to the students whole.
 #[test]
 fn the_answers_are_on_a_page_of_their_own() {

@@ -1,24 +1,52 @@
-//! README.md's captured transcripts stay true: each ```text block is what the programs print
-//! when the block's commands run again here. A program whose words change without README
-//! changing with them fails here, naming the line. The numbers the OS chooses (ports, the
-//! scratch folder's name) and a measured time are masked on both sides; a block that shows
-//! `...` where lines were left out matches the lines it does show, in order.
-//! `every_transcript_in_readme_md_is_checked_here` makes sure no block goes unchecked.
+//! README.md's captured transcripts stay true, and those of the pages it sends its readers to
+//! (docs/instructors.md, docs/running-by-hand.md, docs/lab-check.md): each ```text block is what
+//! the programs print when the block's commands run again here. A program whose words change
+//! without the page changing with them fails here, naming the line. The numbers the OS chooses
+//! (ports, the scratch folder's name) and a measured time are masked on both sides; a block that
+//! shows `...` where lines were left out matches the lines it does show, in order.
+//! `every_transcript_in_readme_md_is_checked_here` makes sure no block goes unchecked, and
+//! `readme_md_is_a_front_page` that README stays short.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::process::Command;
 
 use harness::lab::{Finished, Lab, PATIENCE, Server, python_lab_dir, say_skipped};
 use harness::process::{Running, program_path};
+use support::card_excerpt_matches;
 
 /// README.md, as a reader sees it.
 const README: &str = include_str!("../README.md");
 
+/// The pages whose transcripts are checked here, by name: README and the pages its
+/// transcripts moved to, each for its readers.
+const PAGES: [(&str, &str); 4] = [
+    ("README.md", README),
+    (
+        "docs/instructors.md",
+        include_str!("../docs/instructors.md"),
+    ),
+    (
+        "docs/running-by-hand.md",
+        include_str!("../docs/running-by-hand.md"),
+    ),
+    ("docs/lab-check.md", include_str!("../docs/lab-check.md")),
+];
+
+/// The most lines README may have: it is a front page, and the rest is in docs/ (issue 25).
+const README_MOST_LINES: usize = 150;
+
 /// A line each transcript holds and no other does: how each test below finds its block.
+/// README.md: the demo.
 const DEMO: &str = "Done: 3 answers from 3 workers; stopping them all.";
+/// docs/instructors.md: the demo with `--fault`.
 const FAULT_DEMO: &str = "Stopping worker 2 (as Ctrl-C would) ...";
+/// docs/lab-check.md: the Python worker's report card.
 const CARD: &str = "lab check: a worker, `python3 ";
+/// docs/running-by-hand.md: terminal 5, the stopped and the frozen worker, TIME_WAIT, and
+/// the two PowerShell windows.
 const CLIENT_SESSION: &str = "$ client";
 const STOPPED_WORKER: &str = "Received request for factorial of 6";
 const FROZEN_WORKER: &str = "Received request for factorial of 5";
@@ -32,16 +60,18 @@ const LEFT_OUT: &str = "...";
 /// The prompt of our client (and client.py), which a typed number follows on a terminal.
 const PROMPT: &str = "Enter an integer to calculate its factorial: ";
 
-/// Each ```text block of README.md, as its lines.
+/// Each ```text block of the [`PAGES`], as its lines.
 fn transcripts() -> Vec<Vec<&'static str>> {
     let mut blocks = Vec::new();
-    let mut block: Option<Vec<&str>> = None;
-    for line in README.lines() {
-        match (&mut block, line.starts_with("```")) {
-            (None, true) if line == "```text" => block = Some(Vec::new()),
-            (Some(_), true) => blocks.extend(block.take()),
-            (Some(lines), false) => lines.push(line),
-            _ => {}
+    for (_, page) in PAGES {
+        let mut block: Option<Vec<&str>> = None;
+        for line in page.lines() {
+            match (&mut block, line.starts_with("```")) {
+                (None, true) if line == "```text" => block = Some(Vec::new()),
+                (Some(_), true) => blocks.extend(block.take()),
+                (Some(lines), false) => lines.push(line),
+                _ => {}
+            }
         }
     }
     blocks
@@ -164,7 +194,7 @@ fn the_demo_transcript_is_what_the_demo_prints() {
     assert_eq!(by_tag(&shown), by_tag(&printed), "{printed:#?}");
 }
 
-/// README's excerpt of `--fault` stands in its output, each process's lines in its order.
+/// docs/instructors.md's excerpt of `--fault` stands in its output, each process's lines in its order.
 #[test]
 fn the_fault_transcript_is_what_the_demo_prints_with_fault() {
     let shown = transcript(FAULT_DEMO);
@@ -181,7 +211,7 @@ fn the_fault_transcript_is_what_the_demo_prints_with_fault() {
     }
 }
 
-/// Our lab as README runs it by hand, three workers and the load balancer, but on a free port.
+/// Our lab as docs/running-by-hand.md runs it by hand, three workers and the load balancer, but on a free port.
 fn lab_by_hand(name: &str, workers: usize) -> (Lab, Vec<Server>, Server) {
     let lab = Lab::new(name).unwrap();
     let workers = lab.start_workers(workers, &[]).unwrap();
@@ -189,7 +219,7 @@ fn lab_by_hand(name: &str, workers: usize) -> (Lab, Vec<Server>, Server) {
     (lab, workers, load_balancer)
 }
 
-/// A line of README's shell session, run by `sh` in `lab`'s folder with our programs on PATH
+/// A line of docs/running-by-hand.md's shell session, run by `sh` in `lab`'s folder with our programs on PATH
 /// and its two outputs in one, as on a terminal. `client` is given `--port` first, for the
 /// load balancer's free port; `typed` is typed at a prompt.
 fn run_in_shell(lab: &Lab, port: u16, line: &str, typed: &str) -> Finished {
@@ -206,7 +236,7 @@ fn run_in_shell(lab: &Lab, port: u16, line: &str, typed: &str) -> Finished {
     lab.run_to_end(line, command, Some(typed)).unwrap()
 }
 
-/// README's session in terminal 5: each `$` line run again prints the lines that follow it.
+/// docs/running-by-hand.md's session in terminal 5: each `$` line run again prints the lines that follow it.
 /// (A terminal shows the number typed at the prompt, and the newline after it; a pipe does
 /// not, so the prompt's line and the next are one here.)
 #[test]
@@ -214,7 +244,7 @@ fn the_client_session_is_what_the_client_prints() {
     if cfg!(windows) {
         return say_skipped(
             "the_client_session_is_what_the_client_prints",
-            "README's session in terminal 5 is an sh session (its PowerShell twin is \
+            "docs/running-by-hand.md's session in terminal 5 is an sh session (its PowerShell twin is \
              the_powershell_client_session_is_what_the_client_prints)",
         );
     }
@@ -252,7 +282,7 @@ fn printed_by(process: &mut Running) -> Vec<String> {
     all_masked(&process.printed())
 }
 
-/// README's transcript `key` (ports masked) is among the lines `process` printed.
+/// The transcript `key` (ports masked) is among the lines `process` printed.
 fn assert_printed(process: &mut Running, key: &str) {
     let shown = all_masked(&transcript(key));
     let printed = printed_by(process);
@@ -262,7 +292,7 @@ fn assert_printed(process: &mut Running, key: &str) {
     );
 }
 
-/// A lab at work, as README's excerpts find it: one request for each of the two workers, so
+/// A lab at work, as docs/running-by-hand.md's excerpts find it: one request for each of the two workers, so
 /// the load balancer has read the registry (and said how many workers it found) and the next
 /// turn is the first worker's again.
 fn warm_up(lab: &Lab, load_balancer: &mut Server) {
@@ -276,8 +306,9 @@ fn warm_up(lab: &Lab, load_balancer: &mut Server) {
     }
 }
 
-/// README's stopped worker: with the first worker stopped (as Ctrl-C does), the request for
-/// 6, whose turn is that worker's, shows the load balancer's lines README shows, in a run.
+/// docs/running-by-hand.md's stopped worker: with the first worker stopped (as Ctrl-C does),
+/// the request for 6, whose turn is that worker's, shows the load balancer's lines the page
+/// shows, in a run.
 #[test]
 fn the_stopped_worker_transcript_is_what_the_load_balancer_prints() {
     let (lab, mut workers, mut load_balancer) = lab_by_hand("readme-stopped", 2);
@@ -293,8 +324,8 @@ fn the_stopped_worker_transcript_is_what_the_load_balancer_prints() {
     assert_printed(&mut load_balancer.process, STOPPED_WORKER);
 }
 
-/// README's frozen worker: with the first worker frozen (as Ctrl-Z does), the request for 5,
-/// whose turn is that worker's, shows the lines README shows, the unanswered health check
+/// docs/running-by-hand.md's frozen worker: with the first worker frozen (as Ctrl-Z does), the
+/// request for 5, whose turn is that worker's, shows the lines the page shows, the unanswered health check
 /// included; after `kill -CONT` (`fg`), the back-up line too.
 #[test]
 fn the_frozen_worker_transcript_is_what_the_load_balancer_prints() {
@@ -315,8 +346,8 @@ fn the_frozen_worker_transcript_is_what_the_load_balancer_prints() {
     assert_printed(&mut load_balancer.process, FROZEN_WORKER);
 }
 
-/// README's TIME_WAIT message: after a Python server closed a connection on a port, our load
-/// balancer started there says what README shows, and exits 1.
+/// docs/running-by-hand.md's TIME_WAIT message: after a Python server closed a connection on a
+/// port, our load balancer started there says what the page shows, and exits 1.
 #[test]
 fn the_time_wait_transcript_is_what_the_load_balancer_prints() {
     if harness::lab::python().is_none() {
@@ -328,7 +359,7 @@ fn the_time_wait_transcript_is_what_the_load_balancer_prints() {
     if cfg!(windows) {
         return say_skipped(
             "the_time_wait_transcript_is_what_the_load_balancer_prints",
-            "README's line is an sh line (`echo \"exit code $?\"`)",
+            "the page's line is an sh line (`echo \"exit code $?\"`)",
         );
     }
     let lab = Lab::new("readme-time-wait").unwrap();
@@ -345,9 +376,10 @@ fn the_time_wait_transcript_is_what_the_load_balancer_prints() {
     );
 }
 
-/// README's report card of the Python worker: each of its rows, and its last line, is what
-/// `lab check` prints for that worker (the evidence under a row, with its ports and the
-/// Python's traceback, is not compared: see tests/lab_guide.rs, experiment 9).
+/// docs/lab-check.md's report card of the Python worker: its rows and its last line are what
+/// `lab check` prints for that worker, and so is every line of evidence it shows, times, ports
+/// and the Python lab's folder aside (`support::card_excerpt_matches`; experiment 9 of
+/// tests/lab_guide.rs checks docs/lab-guide.md's excerpt of the same card).
 #[test]
 fn the_report_card_rows_are_what_lab_check_prints() {
     let python_lab = match python_lab_dir() {
@@ -372,11 +404,15 @@ fn the_report_card_rows_are_what_lab_check_prints() {
             .collect()
     };
     let printed: Vec<&str> = finished.stdout.iter().map(String::as_str).collect();
-    assert_eq!(rows(&transcript(CARD)), rows(&printed), "{finished:?}");
+    let shown = transcript(CARD);
+    assert_eq!(rows(&shown), rows(&printed), "{finished:?}");
+    if let Err(why) = card_excerpt_matches(&shown, &finished.stdout.join("\n")) {
+        panic!("docs/lab-check.md's card: {why}\n{finished:?}");
+    }
 }
 
-/// Every transcript in README.md is one of those checked above, so a new one cannot go
-/// unchecked.
+/// Every transcript in README.md and the pages it moved to ([`PAGES`]) is one of those checked
+/// above, so a new one cannot go unchecked.
 #[test]
 fn every_transcript_in_readme_md_is_checked_here() {
     let keys = [
@@ -487,7 +523,7 @@ fn matches_print(pattern: &str, text: &str) -> bool {
     left.is_empty()
 }
 
-/// README's PowerShell session in window 5: each `.\client.exe` line run again (on this OS,
+/// docs/running-by-hand.md's PowerShell session in window 5: each `.\client.exe` line run again (on this OS,
 /// without PowerShell) prints the lines that follow it, stdout's then stderr's, and a line's
 /// `; "exit code $LASTEXITCODE"` prints the client's real exit code.
 #[test]
@@ -533,7 +569,7 @@ fn the_powershell_client_session_is_what_the_client_prints() {
     }
 }
 
-/// README's PowerShell window 4: the load balancer's lines for the client's 12, the registry's
+/// docs/running-by-hand.md's PowerShell window 4: the load balancer's lines for the client's 12, the registry's
 /// path and the ports masked.
 #[test]
 fn the_powershell_load_balancer_window_is_what_the_load_balancer_prints() {
@@ -550,4 +586,29 @@ fn the_powershell_load_balancer_window_is_what_the_load_balancer_prints() {
         shown_in(&shown, &printed),
         "{shown:#?}\nnot in\n{printed:#?}"
     );
+}
+
+/// README is a front page: at most [`README_MOST_LINES`] lines, with the rest in docs/, and it
+/// links to each page a reader looks for (issue 25).
+#[test]
+fn readme_md_is_a_front_page() {
+    let lines = README.lines().count();
+    assert!(
+        lines <= README_MOST_LINES,
+        "README.md has {lines} lines, more than {README_MOST_LINES}"
+    );
+    for page in [
+        "docs/instructors.md",
+        "docs/running-by-hand.md",
+        "docs/running-by-hand.md#on-windows-in-powershell",
+        "docs/testing.md",
+        "docs/differences.md",
+        "docs/side-by-side.md",
+        "docs/status-page.png",
+    ] {
+        assert!(
+            README.contains(&format!("({page})")),
+            "README.md does not link to {page}"
+        );
+    }
 }

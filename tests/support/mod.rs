@@ -412,3 +412,99 @@ fn reindent(line: &str, shift: i64) -> String {
     let add = usize::try_from(shift).unwrap_or(0);
     format!("{}{}", " ".repeat(add), &line[remove..])
 }
+
+/// A report card as a page shows it (README's pages, docs/lab-guide.md) against the card
+/// `lab check` printed: `Ok` when each run of the shown lines between lines of `...` stands in
+/// the printed card as it is, line after line, each run after the one before. A shown line
+/// that ends in `...` stands for any line that begins as it does. Both sides are compared
+/// without what changes from run to run: the times (`[ 1.60 s] `), the ports, the folder the
+/// Python lab's files are in, and the progress line `...   still checking (2 s so far): …`,
+/// which a busy machine prints where an idle one does not.
+pub fn card_excerpt_matches(shown: &[&str], printed: &str) -> Result<(), String> {
+    let printed: Vec<String> = printed
+        .lines()
+        .filter(|line| !is_progress(line))
+        .map(card_line)
+        .collect();
+    let shown: Vec<String> = shown
+        .iter()
+        .filter(|line| !is_progress(line))
+        .map(|line| card_line(line))
+        .collect();
+    let fits = |shown: &str, printed: &str| match shown.strip_suffix("...") {
+        Some(start) => printed.starts_with(start),
+        None => shown == printed,
+    };
+    let mut from = 0;
+    for run in shown.split(|line| line.trim() == "...") {
+        let found = (from..=printed.len().saturating_sub(run.len())).find(|&at| {
+            printed[at..]
+                .iter()
+                .zip(run)
+                .all(|(printed, shown)| fits(shown, printed))
+        });
+        match found {
+            Some(at) => from = at + run.len(),
+            None => {
+                return Err(format!(
+                    "these lines are not, in this order, in the card from line {}:\n{}",
+                    from + 1,
+                    run.join("\n")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `line` is the card's progress line, printed while a row takes long.
+fn is_progress(line: &str) -> bool {
+    line.trim_start().starts_with("...   still checking (")
+}
+
+/// A card's line without its times, ports and the Python lab's folder (see
+/// [`card_excerpt_matches`]).
+fn card_line(line: &str) -> String {
+    let mut line = line.to_string();
+    // Times: `[ 1.60 s] `, `[10.46 s] `.
+    while let Some(at) = line.find('[') {
+        let rest = &line[at + 1..];
+        let time = rest.trim_start_matches(' ');
+        let digits = time
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .count();
+        match time[digits..].strip_prefix(" s] ") {
+            Some(after) if digits > 0 => {
+                line = format!("{}{after}", &line[..at]);
+            }
+            _ => break,
+        }
+    }
+    // Ports.
+    for marker in ["127.0.0.1:", "('127.0.0.1', "] {
+        let mut from = 0;
+        while let Some(at) = line[from..].find(marker) {
+            let start = from + at + marker.len();
+            let digits = line[start..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .count();
+            line.replace_range(start..start + digits, "PORT");
+            from = start;
+        }
+    }
+    // The folder of the Python lab's files: whatever precedes their names up to a space or
+    // a quote, where there is a folder.
+    for file in ["worker_server.py", "load_balancer.py", "client.py"] {
+        if let Some(at) = line.find(file) {
+            let folder_starts = line[..at]
+                .rfind([' ', '"', '`'])
+                .map_or(0, |quote| quote + 1);
+            if folder_starts < at {
+                line.replace_range(folder_starts..at, "PYTHON_LAB/");
+            }
+        }
+    }
+    line
+}
