@@ -355,7 +355,47 @@ fn tcp_table(family: u32, row_len: usize) -> Option<Vec<u8>> {
 
 /// Every process's (id, parent's id), from a snapshot of the system's process list: what
 /// /proc/PID/stat gives on Linux. Empty if no snapshot can be taken.
+///
+/// Windows keeps the id of a parent that has exited, and gives that id to a new process: the
+/// worker that gets the id of explorer.exe's long-gone parent (userinit.exe), or under Wine
+/// of services.exe's (wineboot.exe, seen in CI), would count them as its children, and
+/// stopping it would freeze and kill them. So a pair counts only when the parent started
+/// before the child, as Process Explorer checks; a process whose start cannot be read (one
+/// of the system's) is nobody's child here, and we could not stop it anyway.
 pub fn parents() -> Vec<(u32, u32)> {
+    let listed = listed_parents();
+    let started: std::collections::HashMap<u32, u64> = listed
+        .iter()
+        .filter_map(|&(pid, _)| Some((pid, started_at(pid)?)))
+        .collect();
+    listed
+        .into_iter()
+        .filter(
+            |(child, parent)| match (started.get(parent), started.get(child)) {
+                (Some(parent), Some(child)) => parent <= child,
+                _ => false,
+            },
+        )
+        .collect()
+}
+
+/// When process `pid` started, in Win32's count of 100 ns; `None` if it cannot be read.
+fn started_at(pid: u32) -> Option<u64> {
+    let [mut creation, mut exit, mut kernel, mut user] = Default::default();
+    with_process(pid, PROCESS_QUERY_LIMITED_INFORMATION, |h| {
+        // SAFETY: the handle may query the process; each pointer is to a FILETIME of ours.
+        match unsafe { GetProcessTimes(h, &mut creation, &mut exit, &mut kernel, &mut user) } {
+            0 => Err(io::Error::last_os_error()),
+            _ => Ok(()),
+        }
+    })
+    .ok()?;
+    let _ = (exit, kernel, user);
+    Some((u64::from(creation.high) << 32) | u64::from(creation.low))
+}
+
+/// Every process's (id, parent's id) as the snapshot lists them, stale parents' ids included.
+fn listed_parents() -> Vec<(u32, u32)> {
     // SAFETY: asks for a snapshot of every process; the result is checked before use.
     let snapshot = unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0) };
     if snapshot == INVALID_HANDLE_VALUE || snapshot.is_null() {
