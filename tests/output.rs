@@ -141,7 +141,11 @@ fn demo_piped_into_head() -> Result<(), Error> {
     drop(stdout); // what `head -3` does after its third line
     let output = demo.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    assert!(
+        output.status.success(),
+        "the demo, its stdout closed after three lines, exited with {}; its stderr: {stderr:?}",
+        output.status
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!scratch.exists(), "{} left behind", scratch.display());
     // Windows refuses to remove a folder that a process works in, so there its removal,
