@@ -5,7 +5,7 @@
 //! checker from drifting into always-green or always-red.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-mod support;
+use crate::support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

@@ -7,7 +7,7 @@
 //! starts itself.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

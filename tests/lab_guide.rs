@@ -15,7 +15,7 @@
 //! and write `experiment_N_...` with a [`Room`] (and [`port_65432`] if it uses that port).
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-mod support;
+use crate::support;
 
 use std::env;
 use std::fs;
@@ -295,7 +295,7 @@ fn programs_folder() -> PathBuf {
 }
 
 /// Builds the benchmark beside the programs: `cargo test --workspace` has built it already,
-/// `cargo test --test lab_guide` has not. In our own profile, as `program_path` does; cargo's
+/// `cargo test --test end_to_end lab_guide::` has not. In our own profile, as `program_path` does; cargo's
 /// lines show when that takes long (see `run_cargo_build`).
 fn bench_is_built() {
     let folder = programs_folder();
@@ -1234,7 +1234,7 @@ fn a_held_port_65432_is_said_once_and_fails_its_tests_at_once() {
     let output = Command::new("sh")
         .args(["-c", r#"exec "$0" --exact "$@" 2>&1"#])
         .arg(env::current_exe().unwrap())
-        .args(needing_the_port)
+        .args(needing_the_port.map(|test| support::test_name!(test)))
         .env_remove("LAB_REQUIRE_ALL")
         .output()
         .unwrap();
@@ -1243,7 +1243,7 @@ fn a_held_port_65432_is_said_once_and_fails_its_tests_at_once() {
     assert_eq!(printed.matches(PORT_HELD).count(), 1, "{printed}");
     for test in needing_the_port {
         assert!(
-            printed.contains(&format!("test {test} ... FAILED")),
+            printed.contains(&format!("test {} ... FAILED", support::test_name!(test))),
             "{printed}"
         );
     }

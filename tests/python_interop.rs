@@ -189,7 +189,7 @@ fn without_the_python_lab_one_summary_names_every_skipped_test() -> Result<(), E
     let output = Command::new("sh")
         .args(["-c", r#"exec "$0" --exact "$@" 2>&1"#])
         .arg(&this_file)
-        .args(skipping)
+        .args(skipping.map(|test| crate::support::test_name!(test)))
         .env("PYTHON_LAB_DIR", nowhere.dir())
         .env_remove("LAB_REQUIRE_ALL")
         .output()
@@ -197,17 +197,18 @@ fn without_the_python_lab_one_summary_names_every_skipped_test() -> Result<(), E
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{printed}");
     let result = printed.find("test result: ok. 2 passed");
-    let summary = printed.find("SKIPPED: 2 tests (or parts of them) of `--test python_interop`");
+    let summary = printed.find("SKIPPED: 2 tests (or parts of them) of `--test end_to_end`");
     assert!(result.is_some() && summary > result, "{printed}");
     assert_eq!(printed.matches("SKIPPED").count(), 1, "{printed}");
     let summary = &printed[summary.unwrap_or_default()..];
     let why = format!("because {} has no client.py:", nowhere.dir().display());
     assert!(summary.contains(&why), "{printed}");
     for test in skipping {
+        let test = crate::support::test_name!(test);
         assert!(summary.contains(&format!("\n    {test}\n")), "{printed}");
     }
     assert!(
-        summary.contains("then: cargo test --test python_interop"),
+        summary.contains("then: cargo test --test end_to_end"),
         "{printed}"
     );
     Ok(())

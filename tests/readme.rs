@@ -8,7 +8,7 @@
 //! `readme_md_is_a_front_page` that README stays short.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::process::Command;

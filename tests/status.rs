@@ -3,11 +3,11 @@
 //! with `--status`.
 //!
 //! The browser tests need Debian's `chromium` (`.ci/run` installs it); without it they say they
-//! skipped, in one summary at the end. `LAB_WRITE_SCREENSHOT=1 cargo test --test status
-//! the_demo_with_fault_in_a_browser` writes README's screenshot, `docs/status-page.png`.
+//! skipped, in one summary at the end. `LAB_WRITE_SCREENSHOT=1 cargo test --test
+//! end_to_end status::the_demo_with_fault_in_a_browser` writes README's screenshot, `docs/status-page.png`.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-mod browser;
+use crate::browser;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -10,7 +10,7 @@
 //! summary at the end of the run.
 #![allow(clippy::unwrap_used)] // a test reports a failure by panicking
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

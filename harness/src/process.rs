@@ -652,8 +652,8 @@ pub fn build_programs() -> Result<(), Error> {
 }
 
 /// Builds the programs once per test process, silently when that is quick, so that any one
-/// test target runs by itself on a fresh clone (`cargo test --test faults`: cargo builds only
-/// the `lab` package for it) and never against programs left over from an older build.
+/// test target runs by itself on a fresh clone (`cargo test --test end_to_end`: cargo builds
+/// only the `lab` package for it) and never against programs left over from an older build.
 fn ensure_programs_built() -> Result<(), Error> {
     static BUILT: OnceLock<Result<(), Error>> = OnceLock::new();
     BUILT

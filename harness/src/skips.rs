@@ -1,4 +1,4 @@
-//! Tests that skip a part say so in one summary at the end of their test file's run, after
+//! Tests that skip a part say so in one summary at the end of the test run, after
 //! the harness's `test result` line, where a reader looks: which tests skipped, why, and how to
 //! run them. A skip said in the middle of the run, one line among hundreds, reads as a pass.
 //!
@@ -31,7 +31,7 @@ pub fn say_skipped(test: &str, why: &str) {
         "{test} cannot run ({why}), and LAB_REQUIRE_ALL asks that nothing be skipped"
     );
     let mut skipped = SKIPPED.lock().unwrap_or_else(|e| e.into_inner());
-    skipped.push((test.to_string(), why.to_string()));
+    skipped.push((in_its_file(test), why.to_string()));
     SUMMARY_AT_EXIT.call_once(|| {
         // SAFETY: atexit only stores the pointer to a function that takes nothing and returns
         // nothing, as its C signature asks; print_summary never unwinds (it cannot panic).
@@ -39,6 +39,17 @@ pub fn say_skipped(test: &str, why: &str) {
         // not the run.
         let _ = unsafe { atexit(print_summary) };
     });
+}
+
+/// `test` named with its file's module, `room::a_registry_full_of_dead_entries`, as the test
+/// harness names it: every test file is a module of one test binary (tests/end_to_end.rs), and
+/// the harness names each test's thread after the test.
+fn in_its_file(test: &str) -> String {
+    let thread = std::thread::current();
+    match thread.name().and_then(|name| name.split_once("::")) {
+        Some((file, _)) if !test.starts_with(&format!("{file}::")) => format!("{file}::{test}"),
+        _ => test.to_string(),
+    }
 }
 
 /// Prints [`summary`] on stderr at exit. It must not panic: it runs outside Rust's `main`.
@@ -52,8 +63,8 @@ extern "C" fn print_summary() {
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
-/// The name of the test file this process runs (`lab_guide` for tests/lab_guide.rs), from the
-/// executable's name, which cargo makes `lab_guide-<hash>`.
+/// The name of the test target this process runs (`end_to_end` for tests/end_to_end.rs), from
+/// the executable's name, which cargo makes `end_to_end-<hash>`.
 fn test_file() -> String {
     let exe = std::env::current_exe().unwrap_or_default();
     let name = exe.file_stem().unwrap_or_default().to_string_lossy();

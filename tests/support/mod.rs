@@ -508,3 +508,17 @@ fn card_line(line: &str) -> String {
     }
     line
 }
+
+/// The test harness's name for `test`, a test of the file that calls this: `lab_guide::test`,
+/// since every test file is a module of one test binary (tests/end_to_end.rs). For a test that
+/// runs its own binary again with a filter, and reads what it prints.
+macro_rules! test_name {
+    ($test:expr) => {
+        format!(
+            "{}::{}",
+            module_path!().rsplit("::").next().unwrap_or_default(),
+            $test
+        )
+    };
+}
+pub(crate) use test_name;
