@@ -330,6 +330,7 @@ const SERVING: &[Function] = &[
     ("common/src/armour/accept.rs", "    pub fn spawn("),
     ("common/src/armour/connection.rs", "    pub fn new("),
     ("common/src/armour/accept.rs", "    pub fn accept("),
+    ("common/src/armour/accept.rs", "    pub fn admit("),
     ("common/src/armour/accept.rs", "    fn succeeded("),
     ("common/src/armour/connection.rs", "    pub fn read_number("),
     (

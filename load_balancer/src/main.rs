@@ -109,16 +109,19 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     say!("Load Balancer listening on {host}:{port}");
     // Ours: with --status, a live page of the workers and the last requests (extras/status/).
     let lb = status::serve_if_asked(LoadBalancer::new(&options, port))?;
-    // Lines 74–76: accept clients. Ours: the cap, the back-off and a gentle Ctrl-C are in
-    // `accept` (common/src/armour/accept.rs).
+    // Lines 74–76: accept clients. Ours: a failed accept waits and retries, and Ctrl-C ends
+    // the loop, finishing what was taken (common/src/armour/accept.rs).
     server::serve(listener, options.serving, |clients| {
-        while let Some(client) = clients.accept() {
-            // Line 78.
-            say!("Client connected: {}", python_addr(client.addr()));
-            // Lines 80–82: a thread of its own for each client. Ours: with --threads reuse,
-            // this thread of a pool serves it.
-            let lb = Arc::clone(&lb);
-            clients.spawn(move || handle_client(client, &lb));
+        while let Some(accepted) = clients.accept() {
+            // Ours: over --max-connections, `Error: server busy` at once, and no thread.
+            if let Some(client) = clients.admit(accepted) {
+                // Line 78.
+                say!("Client connected: {}", python_addr(client.addr()));
+                // Lines 80–82: a thread of its own for each client. Ours: with --threads
+                // reuse, this thread of a pool serves it.
+                let lb = Arc::clone(&lb);
+                clients.spawn(move || handle_client(client, &lb));
+            }
         }
     })
 }

@@ -1,7 +1,6 @@
-//! The worker: a port of the lab's `worker_server.py`, to read beside it with
-//! docs/side-by-side.md. Run it as `cargo run -p worker`, once per worker, in the folder of the
-//! load balancer's `worker_ports.txt`. Beyond the Python: a thread per connection, and bad
-//! requests, silent clients and floods answered with `Error: `, never a crash (`armour/`).
+//! The worker: a port of the lab's `worker_server.py` (read them side by side with
+//! docs/side-by-side.md). Beyond the Python: a thread per connection, and bad requests, silent
+//! clients and floods answered with `Error: `, never a crash (`armour/`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,7 +15,6 @@ use common::{say, server};
 mod armour;
 mod extras;
 mod options;
-use armour::compute;
 use options::{HELP, Options, parse_args};
 
 /// Appends this worker's address to the registry file, which the load balancer reads on
@@ -44,15 +42,16 @@ fn start_worker(options: Options) -> Result<(), Error> {
     say!("Worker registered on port {port}");
     // Line 29: listen(). std's bind above already listens, so there is nothing left to call.
     say!("Worker listening on {host}:{port}");
-    // Lines 33–35: accept connections. Ours: the cap, the back-off and a gentle Ctrl-C are
-    // in `accept` (common/src/armour/accept.rs).
+    // Lines 33–35. Ours: a failed accept waits and retries; Ctrl-C ends the loop (accept.rs).
     let options = Arc::new(options);
     server::serve(listener, options.serving, |connections| {
-        while let Some(conn) = connections.accept() {
-            // Ours: a thread for each connection, where Python serves one at a time (with
-            // --threads reuse, this thread of a pool serves it).
-            let options = Arc::clone(&options);
-            connections.spawn(move || handle_connection(conn, &options));
+        while let Some(accepted) = connections.accept() {
+            // Ours: over --max-connections, `Error: server busy` at once, and no thread.
+            if let Some(conn) = connections.admit(accepted) {
+                // Ours: a thread for each connection (Python serves one at a time).
+                let options = Arc::clone(&options);
+                connections.spawn(move || handle_connection(conn, &options));
+            }
         }
     })
 }
@@ -68,8 +67,8 @@ fn handle_connection(conn: Connection, options: &Options) {
         return;
     };
     say!("Worker received number: {number}");
-    // Line 51. Ours: a big n is given up if the asker goes away meanwhile (compute.rs).
-    let Some(result) = compute::factorial_for(&conn, number) else {
+    // Line 51. Ours: a big n is given up if the asker goes away meanwhile.
+    let Some(result) = armour::compute::factorial_for(&conn, number) else {
         return;
     };
     match conn.answer(result.as_bytes()) {

@@ -49,35 +49,39 @@ impl<'a> Accepting<'a> {
         }
     }
 
-    /// The next connection admitted (Python's `accept()`), or `None` once Ctrl-C or SIGTERM
-    /// has come. A failed accept (out of file descriptors) is waited out and retried; a
-    /// connection over the cap is answered `Error: server busy` here, and the next awaited.
-    pub fn accept(&mut self) -> Option<Connection> {
+    /// The next connection (Python's `accept()`), or `None` once Ctrl-C or SIGTERM has come.
+    /// Ours: a failed accept (out of file descriptors) is waited out and retried, each time
+    /// after a longer wait, instead of ending the server or spinning a core.
+    pub fn accept(&mut self) -> Option<(TcpStream, SocketAddr)> {
         loop {
             let accepted = self.listener.accept();
             if stop_signal::requested() {
                 return None;
             }
-            let (stream, addr) = match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    self.backoff.failed(&e);
-                    continue;
+            match accepted {
+                Ok(accepted) => {
+                    self.backoff.succeeded();
+                    return Some(accepted);
                 }
-            };
-            self.backoff.succeeded();
-            // Over the cap, the longest-waiting request makes room, or "server busy", no thread.
-            let Some(slot) = self.limit.try_admit(&stream) else {
-                say!(
-                    "Busy ({} open): refused {}",
-                    self.limit.open(),
-                    python_addr(addr)
-                );
-                self.limit.refuse(stream);
-                continue;
-            };
-            return Some(Connection::new(slot, stream, addr));
+                Err(e) => self.backoff.failed(&e),
+            }
         }
+    }
+
+    /// The connection `accept` gave, admitted under `--max-connections`. Over the cap, the
+    /// longest-waiting request makes room; failing that, the newcomer is answered `Error: server
+    /// busy` here, without a thread of its own, and `None` is returned.
+    pub fn admit(&self, (stream, addr): (TcpStream, SocketAddr)) -> Option<Connection> {
+        let Some(slot) = self.limit.try_admit(&stream) else {
+            say!(
+                "Busy ({} open): refused {}",
+                self.limit.open(),
+                python_addr(addr)
+            );
+            self.limit.refuse(stream);
+            return None;
+        };
+        Some(Connection::new(slot, stream, addr))
     }
 
     /// Serves a connection on a thread of its own: Python's `threading.Thread(target=…)
