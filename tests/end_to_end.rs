@@ -1,6 +1,6 @@
 //! The end-to-end tests, one module a file, in one test binary: cargo runs test binaries one
 //! after another, and most of these tests wait on the programs they start, so the files run
-//! side by side here (four tests at a time: .cargo/config.toml).
+//! side by side here (eight tests at a time: .cargo/config.toml).
 
 mod browser;
 mod support;

@@ -33,27 +33,14 @@ fn start_client(options: &Options) -> Result<(), Error> {
         Some(number) => number.clone(),
         None => ask_for_number()?,
     };
-    // Python sends a blank line as it is and waits; we refuse it here, before sending.
-    let number = number.trim();
-    if number.is_empty() {
-        return Err(Error::new(
-            "no number given: type a whole number such as 12",
-        ));
-    }
-    // Ours: a load balancer that stopped waiting while the prompt was open is asked anew.
-    if options.number.is_none() {
-        answer::not_given_up_already(&mut stream, &at)?;
-    }
+    // Ours: a blank number is refused before it is sent (Python sends it and waits).
+    let number = answer::not_blank(&number)?;
 
     // Lines 15–17: send the number and read the answer. Ours: the whole answer, however long,
-    // checked to be n!; an `Error: ` or a wrong answer ends with exit code 1 (armour/answer.rs).
-    // Ours: a number typed as the load balancer gave up on the prompt is asked anew too.
-    let ask = if options.number.is_none() {
-        answer::ask_typed
-    } else {
-        answer::ask
-    };
-    let answer = ask(&mut stream, number, &at, options.timeout)?;
+    // checked to be n!; an `Error: ` or a wrong answer ends with exit code 1; a number typed
+    // as the load balancer gave up on the open prompt is asked anew (armour/answer.rs).
+    let typed = options.number.is_none();
+    let answer = answer::ask(&mut stream, number, &at, options.timeout, typed)?;
     // Line 19. println! would panic if stdout is closed (`client 12 | head -c 0`); we say so.
     writeln!(io::stdout(), "Factorial received: {answer}")
         .context(|| "cannot print the answer".to_string())

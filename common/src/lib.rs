@@ -8,8 +8,8 @@
 //! - [`registry`]: `worker_ports.txt`, the file that workers append their port to and the load
 //!   balancer reads (`register_worker` and `get_available_workers` in the Python files).
 //! - [`factorial`]: n! as an exact big integer (Python's `math.factorial`).
-//! - [`server`]: binding a listener and accepting connections, for the worker and the load
-//!   balancer, whose `main.rs` each run the accept loop and start a thread per connection.
+//! - [`server`]: binding a listener, and [`server::serve`], which runs the accept loop that
+//!   the worker's and the load balancer's `main.rs` each write out, a thread per connection.
 //!
 //! What the Python does not do sits in two folders whose names say so:
 //!

@@ -1,4 +1,6 @@
-//! The wire protocol, in one place: every byte the lab sends goes through these functions.
+//! The wire protocol: what a request and an answer are, and how each is sent and read. The
+//! armour around it (deadlines, answers read whole and checked, gentle closes) is in
+//! `armour/`; the status page's small HTTP server has its own.
 //!
 //! It is the Python lab's protocol, written down (docs/protocol.md has the full contract):
 //! one TCP connection per request; the request is the number as ASCII decimal text, sent in

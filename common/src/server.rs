@@ -69,9 +69,10 @@ pub struct Serving {
 
 /// Runs `accept_loop`, the server's own `while True: accept()` from its `main.rs`, until
 /// Ctrl-C or SIGTERM ends it; with `--threads reuse`, on each thread of a fixed pool at once.
-/// Ours, around it: the cap and the back-off in [`Accepting::accept`], and after a stop the
-/// connections taken are finished before the process ends as the signal would have
-/// (`armour/accept.rs`). Returns only when the pool of `--threads reuse` cannot start.
+/// Ours, around it: the back-off in [`Accepting::accept`], the cap in [`Accepting::admit`];
+/// and after a stop, the connections taken are finished here before the process ends as the
+/// signal would have (`armour/accept.rs`). Returns only when the pool of `--threads reuse`
+/// cannot start.
 pub fn serve(
     listener: TcpListener,
     serving: Serving,

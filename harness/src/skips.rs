@@ -96,8 +96,19 @@ pub fn summary(file: &str, skipped: &[(String, String)]) -> String {
             text.push_str(&format!("    {test}\n"));
         }
     }
+    // Only the modules that skipped (`room::`), not the whole binary, whose lab_guide tests
+    // would take port 65432.
+    let mut modules: Vec<&str> = Vec::new();
+    for (test, _) in skipped {
+        if let Some((module, _)) = test.split_once("::") {
+            if !modules.contains(&module) {
+                modules.push(module);
+            }
+        }
+    }
+    let filters: String = modules.iter().map(|m| format!(" {m}::")).collect();
     text.push_str(&format!(
-        "To run them, provide what is missing, then: cargo test --test {file}\n\n"
+        "To run them, provide what is missing, then: cargo test --test {file}{filters}\n\n"
     ));
     text
 }
@@ -116,26 +127,26 @@ mod tests {
     use super::summary;
 
     /// Each test is listed under its reason, reasons in the order they first came, with the
-    /// command that runs the file's tests; nothing at all when nothing skipped.
+    /// command that runs the skipped tests' modules; nothing at all when nothing skipped.
     #[test]
     fn the_summary_groups_tests_by_reason() {
         let skipped = [
-            ("a (the Python lab)", "no Python lab"),
-            ("b", "nginx is not installed"),
-            ("c", "no Python lab"),
+            ("lab_guide::a (the Python lab)", "no Python lab"),
+            ("production::b", "nginx is not installed"),
+            ("lab_guide::c", "no Python lab"),
         ]
         .map(|(t, w)| (t.to_string(), w.to_string()));
-        let text = summary("lab_guide", &skipped);
-        let expected = "SKIPPED: 3 tests (or parts of them) of `--test lab_guide` did not run, though the result above says ok:
+        let text = summary("end_to_end", &skipped);
+        let expected = "SKIPPED: 3 tests (or parts of them) of `--test end_to_end` did not run, though the result above says ok:
   because no Python lab:
-    a (the Python lab)
-    c
+    lab_guide::a (the Python lab)
+    lab_guide::c
   because nginx is not installed:
-    b
-To run them, provide what is missing, then: cargo test --test lab_guide
+    production::b
+To run them, provide what is missing, then: cargo test --test end_to_end lab_guide:: production::
 
 ";
         assert_eq!(text, expected);
-        assert_eq!(summary("lab_guide", &[]), "");
+        assert_eq!(summary("end_to_end", &[]), "");
     }
 }

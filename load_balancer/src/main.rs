@@ -4,8 +4,8 @@
 //! client reads the request, picks a worker from the registry (round-robin unless `--strategy`
 //! says otherwise), forwards the request and relays the answer. Beyond the Python, the fault
 //! tolerance the lab's text promises (`armour/`): a worker that fails is skipped, one that is
-//! slow is asked alongside another; bad requests and floods get an `Error: ` answer; answers
-//! of any size are relayed whole, and only if they can be n!. The extras, each behind its own
+//! slow is asked alongside another; answers of any size are relayed whole, and only if they
+//! can be n!; bad requests and floods get an `Error: ` answer (`common/src/armour/`). The extras, each behind its own
 //! flag, are in `extras/`.
 
 use std::process::ExitCode;
@@ -23,8 +23,9 @@ mod armour;
 mod extras;
 mod options;
 mod shared;
+mod strategy;
 use armour::{beyond_loopback, failover};
-use extras::{export, status, strategy};
+use extras::{export, status};
 use options::{HELP, Options, parse_args};
 use shared::LoadBalancer;
 
@@ -62,8 +63,8 @@ fn handle_client(client: Connection, lb: &LoadBalancer) {
     // Lines 36–38: take worker_index's turn and move it on, in one atomic step (Python's global
     // is read and written by many threads without a lock: two clients can get the same turn).
     let turn = lb.worker_index.fetch_add(1, Ordering::Relaxed);
-    // Line 38 picks workers[turn % len]. Ours: every worker in order from there, those up
-    // first, so that failover can go on (--strategy may choose another order).
+    // Line 36 picks workers[worker_index]. Ours: every worker in order from there, those up
+    // first, so that failover can go on (or the order --strategy asks for).
     let order = strategy::order_to_try(lb.strategy, &workers, turn, &lb.health, &lb.random);
     // Ours: with --status, the request's steps are noted for the status page (extras/status/).
     let watcher = lb.board.as_ref().map(|board| board.notes(number, turn));
@@ -113,7 +114,7 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     // the loop, finishing what was taken (common/src/armour/accept.rs).
     server::serve(listener, options.serving, |clients| {
         while let Some(accepted) = clients.accept() {
-            // Ours: over --max-connections, `Error: server busy` at once, and no thread.
+            // Ours: a flood gets no threads: over --max-connections, `Error: server busy`.
             if let Some(client) = clients.admit(accepted) {
                 // Line 78.
                 say!("Client connected: {}", python_addr(client.addr()));

@@ -10,7 +10,7 @@ use common::registry;
 use common::server::Serving;
 
 use crate::extras::status::address::StatusAddress;
-use crate::extras::strategy::Strategy;
+use crate::strategy::Strategy;
 
 /// How long a client may take to send its whole request, and to take its whole answer.
 /// client.py connects first and then asks the user for the number, so this is a person's

@@ -13,8 +13,8 @@ use crate::armour::health::Health;
 use crate::armour::registry_reader::RegistryReader;
 use crate::extras::status::address::StatusAddress;
 use crate::extras::status::board::Board;
-use crate::extras::strategy::Strategy;
 use crate::options::Options;
+use crate::strategy::Strategy;
 
 /// What load_balancer.py keeps in module globals, and what ours adds, shared by every client's
 /// thread.

@@ -1,6 +1,6 @@
 //! The worker: a port of the lab's `worker_server.py` (read them side by side with
 //! docs/side-by-side.md). Beyond the Python: a thread per connection, and bad requests, silent
-//! clients and floods answered with `Error: `, never a crash (`armour/`).
+//! clients and floods answered with `Error: `, never a crash (`common/src/armour/`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use options::{HELP, Options, parse_args};
 fn register_worker(options: &Options, port: u16) -> Result<(), Error> {
     let registry = &options.registry;
     if options.fresh_registry {
-        // Ours only: drop the entries that workers of an earlier run left behind.
+        // Ours: --fresh-registry drops the entries that workers of an earlier run left behind.
         registry::clear(registry).context(|| format!("cannot empty {}", registry.display()))?;
     }
     // Ours: the host other machines dial (--advertise); Python registers only the port.
@@ -46,7 +46,7 @@ fn start_worker(options: Options) -> Result<(), Error> {
     let options = Arc::new(options);
     server::serve(listener, options.serving, |connections| {
         while let Some(accepted) = connections.accept() {
-            // Ours: over --max-connections, `Error: server busy` at once, and no thread.
+            // Ours: a flood gets no threads: over --max-connections, `Error: server busy`.
             if let Some(conn) = connections.admit(accepted) {
                 // Ours: a thread for each connection (Python serves one at a time).
                 let options = Arc::clone(&options);

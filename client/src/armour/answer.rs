@@ -23,10 +23,39 @@ pub const STILL_WAITING: Duration = Duration::from_secs(10);
 /// closed.
 const ALREADY_SENT: Duration = Duration::from_secs(1);
 
+/// The number to send, without the spaces around it; an error for a blank one, which Python
+/// sends as it is and then waits on.
+pub fn not_blank(number: &str) -> Result<&str, Error> {
+    let number = number.trim();
+    if number.is_empty() {
+        return Err(Error::new(
+            "no number given: type a whole number such as 12",
+        ));
+    }
+    Ok(number)
+}
+
 /// Sends `number` to the load balancer at `at` and returns its answer, n!, or the error to
 /// report: an `Error: ` answer, no answer, or one that cannot be n! (a Python load balancer
-/// cuts answers at 1024 bytes). Waits at most `timeout` (`None`: as long as it takes).
+/// cuts answers at 1024 bytes). Waits at most `timeout` (`None`: as long as it takes). A
+/// number `typed` at the prompt is asked anew if the load balancer gave up on the prompt
+/// meanwhile ([`not_given_up_already`], [`ask_typed`]).
 pub fn ask(
+    stream: &mut TcpStream,
+    number: &str,
+    at: &str,
+    timeout: Option<Duration>,
+    typed: bool,
+) -> Result<String, Error> {
+    if !typed {
+        return ask_once(stream, number, at, timeout);
+    }
+    not_given_up_already(stream, at)?;
+    ask_typed(stream, number, at, timeout)
+}
+
+/// [`ask`]'s one exchange on `stream`.
+fn ask_once(
     stream: &mut TcpStream,
     number: &str,
     at: &str,
@@ -117,7 +146,7 @@ fn no_answer_in_time(at: &str, timeout: Option<Duration>, answer: &[u8]) -> Erro
 /// line on stderr says so. A student who left the prompt open gets the answer, as the Python
 /// lab's load balancer, which waits for ever, would give it. Python would send the number into
 /// a closed connection and print a reset or the stale answer as the factorial.
-pub fn not_given_up_already(stream: &mut TcpStream, at: &str) -> Result<(), Error> {
+fn not_given_up_already(stream: &mut TcpStream, at: &str) -> Result<(), Error> {
     let mut byte = [0u8; 1];
     let peeked = stream
         .set_nonblocking(true)
@@ -140,20 +169,20 @@ pub fn not_given_up_already(stream: &mut TcpStream, at: &str) -> Result<(), Erro
     ask_anew(stream, at, &said)
 }
 
-/// [`ask`] for a number typed at the prompt. The load balancer may give up on the prompt just
+/// [`ask_once`] for a number typed at the prompt. The load balancer may give up on the prompt just
 /// as the number goes out: its `request timed out` then crosses the number on the way, after
 /// [`not_given_up_already`] looked, and the number is asked again on a new connection, as
 /// there.
-pub fn ask_typed(
+fn ask_typed(
     stream: &mut TcpStream,
     number: &str,
     at: &str,
     timeout: Option<Duration>,
 ) -> Result<String, Error> {
-    match ask(stream, number, at, timeout) {
+    match ask_once(stream, number, at, timeout) {
         Err(e) if e.to_string().starts_with(protocol::TIMED_OUT) => {
             ask_anew(stream, at, &format!("answered {:?}", e.to_string()))?;
-            ask(stream, number, at, timeout)
+            ask_once(stream, number, at, timeout)
         }
         answer => answer,
     }

@@ -2,7 +2,7 @@
 //! one worker (lines 40–55) and fails the request on any error; ours:
 //!
 //! - tries the workers in the order `main.rs` gives it: the strategy's, those that are up
-//!   first (`extras/strategy.rs`);
+//!   first (`strategy.rs`);
 //! - goes on to the next worker when one *fails*: refused, closed without an answer, sent a
 //!   wrong answer, or timed out (`--worker-timeout`). A busy or refusing worker is left up;
 //!   the others are marked down, so new requests skip them (`health.rs`);

@@ -14,8 +14,8 @@ use std::time::Duration;
 use common::registry::{self, WorkerAddr};
 
 use crate::armour::health::MAX_COOLDOWN;
-use crate::extras::strategy::Strategy;
 use crate::options::{Options, Product};
+use crate::strategy::Strategy;
 
 /// Where Debian's and Ubuntu's nginx keep the stream (TCP) module, package
 /// libnginx-mod-stream. A TCP proxy needs it; nginx's HTTP core does not include it.

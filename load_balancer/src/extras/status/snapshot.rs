@@ -13,8 +13,8 @@ use common::registry::WorkerAddr;
 use crate::armour::attempt::CHECK_TIMEOUT;
 use crate::armour::health::{State, Why, WorkerView};
 use crate::extras::status::board::{Attempt, Board, BoardView, RATE_SECONDS, Request, Tally};
-use crate::extras::strategy::{self, Strategy};
 use crate::shared::LoadBalancer;
+use crate::strategy::{self, Strategy};
 
 /// The load balancer as the page shows it.
 pub struct Snapshot {
