@@ -208,7 +208,7 @@ fn without_the_python_lab_one_summary_names_every_skipped_test() -> Result<(), E
         assert!(summary.contains(&format!("\n    {test}\n")), "{printed}");
     }
     assert!(
-        summary.contains("then: cargo test --test end_to_end python_interop::\n"),
+        summary.contains("then: cargo test --test end_to_end -- python_interop::\n"),
         "{printed}"
     );
     Ok(())

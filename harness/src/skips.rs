@@ -106,7 +106,13 @@ pub fn summary(file: &str, skipped: &[(String, String)]) -> String {
             }
         }
     }
+    // cargo takes one filter before `--`, the test binary any number after it.
     let filters: String = modules.iter().map(|m| format!(" {m}::")).collect();
+    let filters = if filters.is_empty() {
+        filters
+    } else {
+        format!(" --{filters}")
+    };
     text.push_str(&format!(
         "To run them, provide what is missing, then: cargo test --test {file}{filters}\n\n"
     ));
@@ -143,7 +149,7 @@ mod tests {
     lab_guide::c
   because nginx is not installed:
     production::b
-To run them, provide what is missing, then: cargo test --test end_to_end lab_guide:: production::
+To run them, provide what is missing, then: cargo test --test end_to_end -- lab_guide:: production::
 
 ";
         assert_eq!(text, expected);
