@@ -502,7 +502,10 @@ const LOAD_BALANCER: ReadingPath = ReadingPath {
                 "load_balancer/src/armour/registry_reader.rs",
                 "    fn distinct_workers(",
             ),
-            ("common/src/registry.rs", "pub fn distinct_workers("),
+            (
+                "common/src/armour/registry_reading.rs",
+                "pub fn distinct_workers(",
+            ),
             (
                 "load_balancer/src/armour/registry_reader.rs",
                 "    fn is_own_address(",
@@ -516,9 +519,15 @@ const LOAD_BALANCER: ReadingPath = ReadingPath {
                 "    fn report_count(",
             ),
             ("common/src/armour/log.rs", "    pub fn forget("),
-            ("common/src/registry.rs", "pub fn read_registry_settled("),
-            ("common/src/registry.rs", "fn read_settled_once("),
-            ("common/src/registry.rs", "fn read_limited("),
+            (
+                "common/src/armour/registry_reading.rs",
+                "pub fn read_registry_settled(",
+            ),
+            (
+                "common/src/armour/registry_reading.rs",
+                "fn read_settled_once(",
+            ),
+            ("common/src/armour/registry_reading.rs", "fn read_limited("),
             (
                 "common/src/armour/registry_encoding.rs",
                 "pub(crate) fn unterminated_tail(",

@@ -12,6 +12,7 @@
 //! - [`closing`]: how a connection is closed so that its last answer is not lost.
 //! - [`answers`]: an answer read whole, however long, and checked to be n!.
 //! - [`digits`]: the digits and spaces of every script, as Python's `int()` reads them.
+//! - [`registry_reading`]: the registry read with care: bounded, settled, each worker once.
 //! - [`registry_encoding`]: a registry file written in UTF-16 by PowerShell, read line by line.
 //! - [`error`]: the one error type, a sentence for the user instead of a traceback.
 //! - [`log`]: log lines that never block or panic, whatever happens to standard output.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod limit;
 pub mod log;
 pub mod registry_encoding;
+pub mod registry_reading;
 pub mod stop_signal;
 pub mod threads;
 

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use common::armour::error::in_words;
 use common::armour::lock;
 use common::armour::log::SaidOnce;
-use common::registry::{self, Registry, SettledTail, WorkerAddr};
+use common::armour::registry_reading::{self, SettledTail};
+use common::registry::{Registry, WorkerAddr};
 use common::say;
 
 /// How long a host name's addresses are used before it is resolved again: a worker's address
@@ -68,7 +69,7 @@ pub struct RegistryReader {
     /// Why the file cannot be read, said once until a read works again.
     unreadable: SaidOnce,
     /// A last line without a newline already seen to stay the same, so a hand-written file
-    /// makes only the first request wait [`registry::SETTLE`] to tell it from a line being
+    /// makes only the first request wait [`registry_reading::SETTLE`] to tell it from a line being
     /// written (a shared folder, several machines appending).
     settled: Mutex<SettledTail>,
     /// How many workers the last read found, said whenever it changes: ours only, so that
@@ -107,7 +108,7 @@ impl RegistryReader {
         // Not locked during the read: a pause must not hold up other requests' reads.
         let before = lock(&self.settled).clone();
         let mut settled = before.clone();
-        let read = registry::read_registry_settled(&self.path, &mut settled, thread::sleep);
+        let read = registry_reading::read_registry_settled(&self.path, &mut settled, thread::sleep);
         if settled != before {
             *lock(&self.settled) = settled;
         }
@@ -161,7 +162,7 @@ impl RegistryReader {
                 (worker, addrs)
             })
             .collect();
-        let (workers, same) = registry::distinct_workers(listed);
+        let (workers, same) = registry_reading::distinct_workers(listed);
         for (worker, first) in same {
             self.skipped.say(format!(
                 "Skipping {} in {}: the same worker as {}",
@@ -207,7 +208,7 @@ impl RegistryReader {
         true
     }
 
-    /// True when a connection to `ip` (already through [`registry::canonical_ip`]) reaches
+    /// True when a connection to `ip` (already through [`registry_reading::canonical_ip`]) reaches
     /// this load balancer's listener: the address it listens on, or, when it listens on every
     /// address, any address of this machine (one it can bind to).
     fn listens_on(&self, ip: IpAddr) -> bool {
@@ -218,7 +219,7 @@ impl RegistryReader {
         })
     }
 
-    /// The socket addresses `worker` is reached at, each through [`registry::canonical_ip`]. A
+    /// The socket addresses `worker` is reached at, each through [`registry_reading::canonical_ip`]. A
     /// host name is resolved at most once every [`RESOLVED_FOR`], and only `lookups` more
     /// names in this read: `None` for a name never resolved and no lookup left.
     fn addresses(&self, worker: &WorkerAddr, lookups: &mut usize) -> Option<Vec<SocketAddr>> {
@@ -228,7 +229,7 @@ impl RegistryReader {
         };
         let addrs = ips
             .into_iter()
-            .map(|ip| SocketAddr::new(registry::canonical_ip(ip), worker.port));
+            .map(|ip| SocketAddr::new(registry_reading::canonical_ip(ip), worker.port));
         Some(addrs.collect())
     }
 

@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use common::registry::{self, WorkerAddr};
+use common::armour::registry_reading;
+use common::registry::WorkerAddr;
 
 use crate::armour::health::MAX_COOLDOWN;
 use crate::options::{Options, Product};
@@ -36,7 +37,7 @@ const RETRIES: u32 = 2;
 /// 0, or 1 when the registry cannot be read or lists no worker (neither product starts
 /// without a server, and an empty backend would only hide the mistake).
 pub fn print_config(product: Product, options: &Options) -> ExitCode {
-    let workers = match registry::read_registry(&options.registry) {
+    let workers = match registry_reading::read_registry(&options.registry) {
         Ok(registry) => registry.workers,
         Err(e) => {
             common::armour::log::warn(&format!(
