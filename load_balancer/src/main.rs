@@ -110,8 +110,9 @@ fn start_load_balancer(options: Options) -> Result<(), Error> {
     say!("Load Balancer listening on {host}:{port}");
     // Ours: with --status, a live page of the workers and the last requests (extras/status/).
     let lb = status::serve_if_asked(LoadBalancer::new(&options, port))?;
-    // Lines 74–76: accept clients. Ours: a failed accept waits and retries, and Ctrl-C ends
-    // the loop, finishing what was taken (common/src/armour/accept.rs).
+    // Lines 74–76: accept clients. `serve` runs this loop, on each thread of a pool with
+    // --threads reuse, and after Ctrl-C finishes what was taken. Ours: a failed accept waits
+    // and retries; Ctrl-C ends the loop (common/src/armour/accept.rs).
     server::serve(listener, options.serving, |clients| {
         while let Some(accepted) = clients.accept() {
             // Ours: a flood gets no threads: over --max-connections, `Error: server busy`.

@@ -42,7 +42,8 @@ fn start_worker(options: Options) -> Result<(), Error> {
     say!("Worker registered on port {port}");
     // Line 29: listen(). std's bind above already listens, so there is nothing left to call.
     say!("Worker listening on {host}:{port}");
-    // Lines 33–35. Ours: a failed accept waits and retries; Ctrl-C ends the loop (accept.rs).
+    // Lines 33–35. `serve` runs this loop, on each thread of a pool with --threads reuse. Ours:
+    // a failed accept waits and retries; Ctrl-C ends the loop (common/src/armour/accept.rs).
     let options = Arc::new(options);
     server::serve(listener, options.serving, |connections| {
         while let Some(accepted) = connections.accept() {
