@@ -51,11 +51,30 @@ struct FileTime {
 }
 
 impl FileTime {
+    /// The time in Win32's count of 100 ns.
+    fn hundreds_of_ns(&self) -> u64 {
+        (u64::from(self.high) << 32) | u64::from(self.low)
+    }
+
     /// The time as a duration (for a process's CPU time, which counts from zero).
     fn duration(&self) -> Duration {
-        let hundreds_of_ns = (u64::from(self.high) << 32) | u64::from(self.low);
-        Duration::from_nanos(hundreds_of_ns.saturating_mul(100))
+        Duration::from_nanos(self.hundreds_of_ns().saturating_mul(100))
     }
+}
+
+/// Process `pid`'s times as `GetProcessTimes` gives them: its creation, its exit, and the CPU
+/// time it used in the kernel and in user mode. `None` if they cannot be read.
+fn process_times(pid: u32) -> Option<[FileTime; 4]> {
+    let [mut creation, mut exit, mut kernel, mut user] = Default::default();
+    with_process(pid, PROCESS_QUERY_LIMITED_INFORMATION, |h| {
+        // SAFETY: the handle may query the process; each pointer is to a FILETIME of ours.
+        match unsafe { GetProcessTimes(h, &mut creation, &mut exit, &mut kernel, &mut user) } {
+            0 => Err(io::Error::last_os_error()),
+            _ => Ok(()),
+        }
+    })
+    .ok()?;
+    Some([creation, exit, kernel, user])
 }
 
 /// A process's memory counters, as `K32GetProcessMemoryInfo` fills them
@@ -255,16 +274,7 @@ pub fn is_dead(pid: u32) -> bool {
 /// The CPU time (user and kernel) process `pid` has used so far, all its threads included:
 /// what /proc/PID/stat's utime and stime give on Linux. `None` if it cannot be read.
 pub fn cpu_time(pid: u32) -> Option<Duration> {
-    let [mut creation, mut exit, mut kernel, mut user] = Default::default();
-    with_process(pid, PROCESS_QUERY_LIMITED_INFORMATION, |h| {
-        // SAFETY: the handle may query the process; each pointer is to a FILETIME of ours.
-        match unsafe { GetProcessTimes(h, &mut creation, &mut exit, &mut kernel, &mut user) } {
-            0 => Err(io::Error::last_os_error()),
-            _ => Ok(()),
-        }
-    })
-    .ok()?;
-    let _ = (creation, exit);
+    let [_, _, kernel, user] = process_times(pid)?;
     Some(kernel.duration() + user.duration())
 }
 
@@ -389,17 +399,8 @@ fn started_after_their_parents(
 
 /// When process `pid` started, in Win32's count of 100 ns; `None` if it cannot be read.
 fn started_at(pid: u32) -> Option<u64> {
-    let [mut creation, mut exit, mut kernel, mut user] = Default::default();
-    with_process(pid, PROCESS_QUERY_LIMITED_INFORMATION, |h| {
-        // SAFETY: the handle may query the process; each pointer is to a FILETIME of ours.
-        match unsafe { GetProcessTimes(h, &mut creation, &mut exit, &mut kernel, &mut user) } {
-            0 => Err(io::Error::last_os_error()),
-            _ => Ok(()),
-        }
-    })
-    .ok()?;
-    let _ = (exit, kernel, user);
-    Some((u64::from(creation.high) << 32) | u64::from(creation.low))
+    let [creation, ..] = process_times(pid)?;
+    Some(creation.hundreds_of_ns())
 }
 
 /// Every process's (id, parent's id) as the snapshot lists them, stale parents' ids included.
