@@ -463,9 +463,14 @@ fn is_progress(line: &str) -> bool {
 }
 
 /// A card's line without its times, ports and the Python lab's folder (see
-/// [`card_excerpt_matches`]).
+/// [`card_excerpt_matches`]), and without whether a program that crashed had exited yet when
+/// its row was written: a crash closes the program's socket as Python unwinds, and on busy
+/// cores its exit may come after the row (seen in .ci/run), whose heading then says `printed
+/// meanwhile:` where it said `has exited; printed meanwhile, and last:`.
 fn card_line(line: &str) -> String {
-    let mut line = line.to_string();
+    let mut line = line
+        .replace(" has exited;", "")
+        .replace("printed meanwhile, and last:", "printed meanwhile:");
     // Times: `[ 1.60 s] `, `[10.46 s] `.
     while let Some(at) = line.find('[') {
         let rest = &line[at + 1..];
