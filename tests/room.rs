@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -107,9 +107,12 @@ fn a_frozen_worker_costs_seconds_not_the_worker_timeout() -> Result<(), Error> {
     let mut lb = lab.start_load_balancer(&["--worker-timeout", "3600"])?;
     let port = lb.port;
     let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let stop = Arc::clone(&stop);
+    // How many answers each client has had so far.
+    let answers: Vec<Arc<AtomicUsize>> = (0..CLIENTS).map(|_| Arc::default()).collect();
+    let clients: Vec<_> = answers
+        .iter()
+        .map(|answered| {
+            let (stop, answered) = (Arc::clone(&stop), Arc::clone(answered));
             thread::spawn(move || -> Result<Vec<Instant>, Error> {
                 let mut done = Vec::new();
                 for n in (0..20u64).cycle() {
@@ -118,6 +121,7 @@ fn a_frozen_worker_costs_seconds_not_the_worker_timeout() -> Result<(), Error> {
                     }
                     assert_eq!(ask_text(port, &n.to_string())?, factorial_digits(n));
                     done.push(Instant::now());
+                    answered.fetch_add(1, Ordering::Release);
                 }
                 Ok(done)
             })
@@ -135,10 +139,32 @@ fn a_frozen_worker_costs_seconds_not_the_worker_timeout() -> Result<(), Error> {
     let marked_down = Instant::now();
     // Keep the load on for a while more (counted in answers, not seconds, so that a busy
     // machine gives every client its turns too), then thaw the worker and watch it come back.
+    let answered_then: Vec<usize> = answers.iter().map(|a| a.load(Ordering::Acquire)).collect();
     let other = workers[1].port;
     let mut served_by_other = 0;
     while served_by_other < 5 * CLIENTS {
         served_by_other += usize::from(lb.wait_for_forwards(1)? == [other]);
+    }
+    // And until every client has had an answer since the worker was marked down: fifty
+    // answers can come within the second that a request sent to the frozen worker just before
+    // waits for its hedge (seen on busy cores). A client left waiting on the frozen worker
+    // would have none, and the test says so after PATIENCE.
+    let waiting = Instant::now();
+    loop {
+        let behind = answers
+            .iter()
+            .zip(&answered_then)
+            .filter(|(a, then)| a.load(Ordering::Acquire) == **then)
+            .count();
+        if behind == 0 {
+            break;
+        }
+        assert!(
+            waiting.elapsed() < PATIENCE,
+            "{behind} of {CLIENTS} clients had no answer in {PATIENCE:?} while the worker was \
+             frozen and marked down ({served_by_other} answered by the other worker)"
+        );
+        thread::sleep(Duration::from_millis(20));
     }
     let thawed = Instant::now();
     workers[0].process.signal("CONT")?;
