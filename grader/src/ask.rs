@@ -3,6 +3,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use common::armour::answers::AnswerEnd;
@@ -137,23 +138,31 @@ pub struct Exchange {
     pub reply: Reply,
 }
 
-/// Sends `request` to `addr` and reads the answer, for at most `patience`.
-pub fn exchange(addr: SocketAddr, request: Request, patience: Duration) -> Exchange {
+/// Sends `request` to `addr` and reads the answer, for at most `patience`; says on `written`
+/// when the request has been written, for a property that needs it sent before another.
+pub fn exchange(
+    addr: SocketAddr,
+    request: Request,
+    patience: Duration,
+    written: Option<Sender<()>>,
+) -> Exchange {
     let asked = request.describe();
     let n = request.number();
     let sent = Instant::now();
     let (reply, first_byte) = match request {
-        Request::Typed(stream, n) => send_and_read(stream, &n.to_string(), Some(n), patience),
+        Request::Typed(stream, n) => {
+            send_and_read(stream, &n.to_string(), Some(n), patience, written)
+        }
         Request::Number(n) => match connect(addr) {
-            Ok(stream) => send_and_read(stream, &n.to_string(), Some(n), patience),
+            Ok(stream) => send_and_read(stream, &n.to_string(), Some(n), patience, written),
             Err(failed) => (failed, None),
         },
         Request::Line(n) => match connect(addr) {
-            Ok(stream) => send_and_read(stream, &format!("{n}\n"), Some(n), patience),
+            Ok(stream) => send_and_read(stream, &format!("{n}\n"), Some(n), patience, written),
             Err(failed) => (failed, None),
         },
         Request::Text(text) => match connect(addr) {
-            Ok(stream) => send_and_read(stream, text, n, patience),
+            Ok(stream) => send_and_read(stream, text, n, patience, written),
             Err(failed) => (failed, None),
         },
         Request::Nothing => match connect(addr) {
@@ -194,10 +203,15 @@ fn send_and_read(
     request: &str,
     n: Option<u64>,
     patience: Duration,
+    written: Option<Sender<()>>,
 ) -> (Reply, Option<Instant>) {
     if let Err(e) = stream.write_all(request.as_bytes()) {
         let why = format!("cannot send {request:?}: {}", in_words(&e));
         return (Reply::Failed(why), None);
+    }
+    if let Some(written) = written {
+        // Nobody listening any more is no matter: the exchange goes on.
+        let _ = written.send(());
     }
     read_reply(stream, n, patience)
 }

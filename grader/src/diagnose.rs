@@ -329,7 +329,7 @@ impl System {
         let Ok(addr) = self.address() else {
             return;
         };
-        let probe = ask::exchange(addr, Request::Line(n), PROBE_PATIENCE);
+        let probe = ask::exchange(addr, Request::Line(n), PROBE_PATIENCE, None);
         let answered = probe.reply.is_factorial_of(n)
             || matches!(&probe.reply, Reply::Answer(b) if !b.is_empty());
         self.silence = if answered {

@@ -3,6 +3,7 @@
 //! that is long says so, and a server that stops accepting connections is noticed.
 
 use std::net::TcpStream;
+use std::sync::mpsc::{self, Receiver};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,8 @@ const QUIET_AFTER_ERROR: Duration = Duration::from_secs(2);
 /// A request under way on a thread of its own.
 pub struct Pending {
     handle: JoinHandle<Exchange>,
+    /// Says once the request has been written (and hangs up when the exchange ends).
+    written: Receiver<()>,
     /// What it waits for, for a line of progress: `an answer to 12!`.
     awaited: String,
     /// What was sent, in words, and when: for an exchange given up on.
@@ -43,16 +46,27 @@ impl System {
         let awaited = format!("an answer to {}", waited_for(&request));
         let asked = request.describe();
         let sent = Instant::now();
+        let (tell_written, written) = mpsc::channel();
         let handle = thread::Builder::new()
-            .spawn(move || ask::exchange(addr, request, patience))
+            .spawn(move || ask::exchange(addr, request, patience, Some(tell_written)))
             .map_err(|e| format!("cannot start a thread for a request: {e}"))?;
         Ok(Pending {
             handle,
+            written,
             awaited,
             asked,
             sent,
             patience,
         })
+    }
+
+    /// Waits until `pending`'s request has been written, or its exchange ended without it:
+    /// its thread may start late on busy cores, and a request sent next must not overtake it.
+    pub fn wait_until_written(&mut self, pending: &Pending) {
+        while let Err(mpsc::RecvTimeoutError::Timeout) = pending.written.recv_timeout(POLL) {
+            self.watch();
+            self.progress.tick(&pending.awaited);
+        }
     }
 
     /// Waits for `pending` to end, noting the processes' lines meanwhile; `Err` gives it back
