@@ -7,7 +7,9 @@
 //! another is frozen (SIGSTOP, or a suspend on Windows) for [`MAX_FREEZE`] and then thawed.
 //!
 //! It counts answers that were right, wrong (must be none) and lost (an error or no answer for
-//! a valid n: must be none), and the load balancer's threads and open descriptors at the start
+//! a valid n: must be none), and apart from these the requests the load balancer gave up on
+//! after two kills of the soak's own met them (its rule: a request two workers took and failed
+//! with goes no further), and the load balancer's threads and open descriptors at the start
 //! and the end (Linux's /proc). One summary line per thread mode; the exit code is non-zero
 //! when anything was wrong or lost, and then the servers' logs are kept for reading.
 
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use common::armour::error::{Context, Error};
 use common::factorial::factorial_digits;
+use common::protocol::GAVE_UP;
 use harness::lab::Lab;
 
 use crate::targets::{self, Kind, ServerOutput, Target};
@@ -153,6 +156,13 @@ struct Tally {
     wrong: AtomicUsize,
     /// Requests with no answer, or an `Error: ` answer for a valid n.
     lost: AtomicUsize,
+    /// Valid n answered [`GAVE_UP`] after two of the soak's kills fell within the request:
+    /// both workers it reached may have been killed under it. A short soak kills a worker
+    /// every 0.8 s, and a large n on busy cores outlasts a second and is hedged onto a second
+    /// worker; a lab room kills one a minute.
+    met_two_kills: AtomicUsize,
+    /// When the soak killed each worker.
+    kills: Mutex<Vec<Instant>>,
     /// The slowest request that was answered, in microseconds.
     slowest: AtomicU64,
     /// The first [`DESCRIBED`] wrong or lost requests, one line each.
@@ -160,6 +170,13 @@ struct Tally {
 }
 
 impl Tally {
+    /// How many of the soak's kills fell between `from` and `to`.
+    fn kills_between(&self, from: Instant, to: Instant) -> usize {
+        self.kills.lock().map_or(0, |kills| {
+            kills.iter().filter(|&&k| k >= from && k <= to).count()
+        })
+    }
+
     fn describe(&self, line: String) {
         if let Ok(mut problems) = self.problems.lock() {
             if problems.len() < DESCRIBED {
@@ -213,7 +230,7 @@ fn run_mode(soak: &Soak, mode: Threads, expected: &Arc<Expected>) -> Result<bool
         })
         .collect();
 
-    let chaos = make_chaos(&lab, &mut workers, soak, started, deadline);
+    let chaos = make_chaos(&lab, &mut workers, soak, started, deadline, &tally);
     for client in clients {
         if client.join().is_err() {
             tally.lost.fetch_add(1, Ordering::Relaxed); // a client that panicked lost its request
@@ -229,6 +246,7 @@ fn run_mode(soak: &Soak, mode: Threads, expected: &Arc<Expected>) -> Result<bool
     let refused = tally.refused.load(Ordering::Relaxed);
     let wrong = tally.wrong.load(Ordering::Relaxed);
     let lost = tally.lost.load(Ordering::Relaxed);
+    let met_two_kills = tally.met_two_kills.load(Ordering::Relaxed);
     let slowest = Duration::from_micros(tally.slowest.load(Ordering::Relaxed));
     let resources = match (at_start, at_end) {
         (Some((t0, f0)), Some((t1, f1))) => {
@@ -238,14 +256,15 @@ fn run_mode(soak: &Soak, mode: Threads, expected: &Arc<Expected>) -> Result<bool
     };
     println!(
         "soak --threads {}: {:.0} s, {} worker{}, {} clients: {} requests, {right} right, \
-         {refused} refused as they must be (abc, -5), {wrong} wrong, {lost} lost; slowest {:.2} s; \
-         {killed} workers killed and restarted, {frozen} frozen for {:.1} s; {resources}",
+         {refused} refused as they must be (abc, -5), {wrong} wrong, {lost} lost; {}slowest \
+         {:.2} s; {killed} workers killed and restarted, {frozen} frozen for {:.1} s; {resources}",
         mode.name(),
         elapsed.as_secs_f64(),
         soak.workers,
         if soak.workers == 1 { "" } else { "s" },
         soak.clients,
-        right + refused + wrong + lost,
+        right + refused + wrong + lost + met_two_kills,
+        given_up_after_kills(met_two_kills),
         slowest.as_secs_f64(),
         freeze.as_secs_f64(),
     );
@@ -264,15 +283,28 @@ fn run_mode(soak: &Soak, mode: Threads, expected: &Arc<Expected>) -> Result<bool
     Ok(held)
 }
 
+/// How the summary line names the requests given up on after two kills, if there were any.
+fn given_up_after_kills(count: usize) -> String {
+    match count {
+        0 => String::new(),
+        _ => format!(
+            "{count} given up on by the load balancer after two of the soak's kills met {}; ",
+            if count == 1 { "it" } else { "each" }
+        ),
+    }
+}
+
 /// Every period until the deadline: kills one worker and starts a new one in its place (it
 /// appends itself to the registry), then freezes the next for a while and thaws it. Returns
-/// how many were killed and frozen, and for how long each freeze lasted.
+/// how many were killed and frozen, and for how long each freeze lasted; each kill's time
+/// goes to `tally`.
 fn make_chaos(
     lab: &Lab,
     workers: &mut [Target],
     soak: &Soak,
     started: Instant,
     deadline: Instant,
+    tally: &Tally,
 ) -> Result<(usize, usize, Duration), Error> {
     let period = (soak.duration / 5).min(MAX_PERIOD);
     let freeze = (period / 2).min(MAX_FREEZE);
@@ -282,6 +314,9 @@ fn make_chaos(
         thread::sleep(next.saturating_duration_since(Instant::now()));
         let victim = killed % workers.len();
         if let Some(process) = workers[victim].process() {
+            if let Ok(mut kills) = tally.kills.lock() {
+                kills.push(Instant::now());
+            }
             process.kill();
         }
         let tag = format!("worker {}", soak.workers + killed + 1);
@@ -315,15 +350,7 @@ fn send(
     let answer = ask(port, &text, &mut local_port);
     let took = sent.elapsed();
     let answer = answer.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-    let verdict = match (request, &answer) {
-        (Request::Valid(n), Ok(answer)) if *answer == expected.digits(*n) => Ok(&tally.right),
-        (Request::Bad(_), Ok(answer)) if answer.starts_with("Error: ") => Ok(&tally.refused),
-        (Request::Valid(_), Ok(answer)) if answer.starts_with("Error: ") || answer.is_empty() => {
-            Err(&tally.lost)
-        }
-        (_, Ok(_)) => Err(&tally.wrong),
-        (_, Err(_)) => Err(&tally.lost),
-    };
+    let verdict = judge(request, &answer, expected, tally, sent);
     match verdict {
         Ok(count) => {
             count.fetch_add(1, Ordering::Relaxed);
@@ -346,6 +373,31 @@ fn send(
                 took.as_secs_f64(),
             ));
         }
+    }
+}
+
+/// Which count `answer` to `request`, sent at `sent`, goes to: `Ok` for one that holds (right,
+/// refused as it must be, or given up on after two kills), `Err` for one that does not.
+fn judge<'t>(
+    request: &Request,
+    answer: &io::Result<String>,
+    expected: &Expected,
+    tally: &'t Tally,
+    sent: Instant,
+) -> Result<&'t AtomicUsize, &'t AtomicUsize> {
+    match (request, answer) {
+        (Request::Valid(n), Ok(answer)) if *answer == expected.digits(*n) => Ok(&tally.right),
+        (Request::Bad(_), Ok(answer)) if answer.starts_with("Error: ") => Ok(&tally.refused),
+        (Request::Valid(_), Ok(answer))
+            if answer == GAVE_UP && tally.kills_between(sent, Instant::now()) >= 2 =>
+        {
+            Ok(&tally.met_two_kills)
+        }
+        (Request::Valid(_), Ok(answer)) if answer.starts_with("Error: ") || answer.is_empty() => {
+            Err(&tally.lost)
+        }
+        (_, Ok(_)) => Err(&tally.wrong),
+        (_, Err(_)) => Err(&tally.lost),
     }
 }
 
@@ -387,4 +439,35 @@ fn keep_logs(lab: &Lab) -> Result<PathBuf, Error> {
         fs::copy(entry.path(), &to).context(|| format!("cannot copy to {}", to.display()))?;
     }
     Ok(kept)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports a failure by panicking
+mod tests {
+    use super::*;
+
+    /// A request two kills fell within, given up on as the load balancer's rule says, is
+    /// counted apart; after one kill, or given up on otherwise, it is lost.
+    #[test]
+    fn a_request_given_up_on_after_two_kills_is_not_lost() {
+        let expected = Expected::new();
+        let request = Request::Valid(LARGE_N);
+        let gave_up = Ok(GAVE_UP.to_string());
+        let sent = Instant::now();
+        let tally = Tally::default();
+        tally.kills.lock().unwrap().push(Instant::now());
+        let judged = judge(&request, &gave_up, &expected, &tally, sent);
+        assert!(judged.is_err_and(|count| std::ptr::eq(count, &tally.lost)));
+
+        tally.kills.lock().unwrap().push(Instant::now());
+        let judged = judge(&request, &gave_up, &expected, &tally, sent);
+        assert!(judged.is_ok_and(|count| std::ptr::eq(count, &tally.met_two_kills)));
+
+        let failed = Ok(common::protocol::WORKER_FAILED.to_string());
+        let judged = judge(&request, &failed, &expected, &tally, sent);
+        assert!(judged.is_err_and(|count| std::ptr::eq(count, &tally.lost)));
+        // Kills before the request was sent did not meet it.
+        let judged = judge(&request, &gave_up, &expected, &tally, Instant::now());
+        assert!(judged.is_err_and(|count| std::ptr::eq(count, &tally.lost)));
+    }
 }
