@@ -630,8 +630,9 @@ fn every_worker_busy_is_server_busy() -> Result<(), Error> {
 /// machine): every request is answered. Walking them costs a failed connection each, so how
 /// many a request can walk within the 10 s it may spend trying workers depends on the machine:
 /// the registry is sized to it (a walk of 500 dead entries, timed first, tells what one costs
-/// now), to a fifth of those 10 s, and to 100,000 entries at most. Prints how many, and the
-/// slowest request.
+/// now), to a tenth of those 10 s, and to 100,000 entries at most: room for the load to grow
+/// tenfold between the measure and the requests, as neighbouring tests start. Prints how
+/// many, and the slowest request.
 #[test]
 fn a_registry_full_of_dead_entries() -> Result<(), Error> {
     if cfg!(windows) {
@@ -655,7 +656,7 @@ fn a_registry_full_of_dead_entries() -> Result<(), Error> {
     assert_eq!(ask_text(measuring.port, "5")?, "120");
     let per_entry = walk.elapsed() / MEASURED as u32;
     drop(measuring);
-    let budget = Duration::from_secs(10) / 5;
+    let budget = Duration::from_secs(10) / 10;
     let count = (budget.as_secs_f64() / per_entry.as_secs_f64().max(1e-9)) as usize;
     let count = count.clamp(MEASURED, 100_000);
     let mut lines = dead_entries(count);

@@ -436,15 +436,21 @@ fn the_flag_its_mistakes_and_its_warning() {
         .process
         .wait_for("Status page at ", PATIENCE)
         .unwrap();
-    // On stderr, which comes through a pipe of its own: looked for among every line.
+    // On stderr, which comes through a pipe of its own, read by a thread of its own that busy
+    // cores may wake late: looked for among every line, until it comes.
+    let warning = "Warning: the status page listens beyond this machine";
     let warned = |process: &mut Running| {
         let printed = process.drain_when_quiet(Duration::from_millis(200), PATIENCE);
-        printed.iter().any(|l| {
-            l.text
-                .starts_with("Warning: the status page listens beyond this machine")
-        })
+        printed.iter().any(|l| l.text.starts_with(warning))
     };
-    assert!(warned(&mut everywhere.process));
+    let deadline = Instant::now() + PATIENCE;
+    while !warned(&mut everywhere.process) {
+        assert!(
+            Instant::now() < deadline,
+            "no {warning:?} in {PATIENCE:?}: {:#?}",
+            everywhere.process.printed()
+        );
+    }
     let mut here = lab.start_load_balancer(&["--status", "0"]).unwrap();
     let line = here.process.wait_for("Status page at ", PATIENCE).unwrap();
     assert!(

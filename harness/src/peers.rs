@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -39,8 +39,8 @@ pub enum Misbehaviour {
 pub struct FakeWorker {
     /// The port it listens on, for the registry.
     pub port: u16,
-    /// How many requests it has read.
-    requests: Arc<AtomicUsize>,
+    /// The requests it has read, as text, in the order read.
+    received: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     /// Connections it holds open (`Hang`, `Slow`, `KeepOpen`), closed when it stops.
     held: Arc<Mutex<Vec<TcpStream>>>,
@@ -52,12 +52,12 @@ impl FakeWorker {
         let (listener, port) = crate::lab::bind_loopback()?;
         let fake = FakeWorker {
             port,
-            requests: Arc::new(AtomicUsize::new(0)),
+            received: Arc::new(Mutex::new(Vec::new())),
             stop: Arc::new(AtomicBool::new(false)),
             held: Arc::new(Mutex::new(Vec::new())),
         };
-        let (requests, stop, held) = (
-            Arc::clone(&fake.requests),
+        let (received, stop, held) = (
+            Arc::clone(&fake.received),
             Arc::clone(&fake.stop),
             Arc::clone(&fake.held),
         );
@@ -67,8 +67,8 @@ impl FakeWorker {
                     return;
                 }
                 let Ok(stream) = stream else { continue };
-                let (requests, held) = (Arc::clone(&requests), Arc::clone(&held));
-                thread::spawn(move || serve(what, stream, &requests, &held));
+                let (received, held) = (Arc::clone(&received), Arc::clone(&held));
+                thread::spawn(move || serve(what, stream, &received, &held));
             }
         });
         Ok(fake)
@@ -76,7 +76,12 @@ impl FakeWorker {
 
     /// How many requests it has read so far (a `Hang` worker reads none).
     pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::Acquire)
+        common::armour::lock(&self.received).len()
+    }
+
+    /// The requests it has read so far, as text: the load balancer's health checks are `1`.
+    pub fn received(&self) -> Vec<String> {
+        common::armour::lock(&self.received).clone()
     }
 }
 
@@ -93,7 +98,7 @@ impl Drop for FakeWorker {
 fn serve(
     what: Misbehaviour,
     mut stream: TcpStream,
-    requests: &AtomicUsize,
+    received: &Mutex<Vec<String>>,
     held: &Mutex<Vec<TcpStream>>,
 ) {
     let hold = |stream: TcpStream| common::armour::lock(held).push(stream);
@@ -106,7 +111,7 @@ fn serve(
         return;
     };
     let request = String::from_utf8_lossy(&buf[..got]).trim().to_string();
-    requests.fetch_add(1, Ordering::AcqRel);
+    common::armour::lock(received).push(request.clone());
     match what {
         Misbehaviour::Hang => {}
         Misbehaviour::Slow if request == "1" => {
