@@ -236,7 +236,17 @@ fn run_mode(soak: &Soak, mode: Threads, expected: &Arc<Expected>) -> Result<bool
             tally.lost.fetch_add(1, Ordering::Relaxed); // a client that panicked lost its request
         }
     }
-    let (killed, frozen, freeze) = chaos?;
+    let (killed, frozen, freeze) = match chaos {
+        Ok(done) => done,
+        Err(e) if soak.output == ServerOutput::File => {
+            let kept = keep_logs(&lab)?;
+            return Err(Error::new(format!(
+                "{e}\n  the servers' logs are kept in {}",
+                kept.display()
+            )));
+        }
+        Err(e) => return Err(e),
+    };
     let elapsed = started.elapsed();
     // Threads of connections that just ended may still be on their way out.
     thread::sleep(Duration::from_secs(1));
@@ -325,14 +335,25 @@ fn make_chaos(
 
         let sleeper = (victim + 1) % workers.len();
         if let Some(process) = workers[sleeper].process() {
-            process.signal("STOP")?;
+            process.signal("STOP").map_err(|e| gone(e, process))?;
             thread::sleep(freeze);
-            process.signal("CONT")?;
+            process.signal("CONT").map_err(|e| gone(e, process))?;
             frozen += 1;
         }
         next += period;
     }
     Ok((killed, frozen, freeze))
+}
+
+/// A signal that could not be sent, and how the worker had ended, if it had: the soak kills
+/// workers only through [`make_chaos`], so a worker that ended otherwise is news.
+fn gone(failed: Error, worker: &mut harness::process::Running) -> Error {
+    match worker.exit_status() {
+        Some(status) => Error::new(format!(
+            "{failed}; the worker had ended, and not by the soak's hand ({status})"
+        )),
+        None => failed,
+    }
 }
 
 /// Sends one request as client.py does and counts what came back.
