@@ -42,6 +42,14 @@ pub struct WorkerAddr {
 }
 
 impl WorkerAddr {
+    /// A worker on this machine, as a registry line of just its port names it.
+    pub fn local(port: u16) -> WorkerAddr {
+        WorkerAddr {
+            host: PORT_ONLY_HOST.to_string(),
+            port,
+        }
+    }
+
     /// The line a worker at this address appends: just the port for 127.0.0.1, so Python load
     /// balancers can read it too, and `HOST:PORT` otherwise.
     pub fn registry_line(&self) -> String {

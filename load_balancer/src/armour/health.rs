@@ -507,13 +507,6 @@ impl Health {
 mod tests {
     use super::*;
 
-    fn worker(port: u16) -> WorkerAddr {
-        WorkerAddr {
-            host: "127.0.0.1".into(),
-            port,
-        }
-    }
-
     /// Records without the checking thread: these tests call the methods themselves.
     fn health(cooldown: Duration) -> Arc<Health> {
         Health::new(cooldown, Duration::from_secs(1))
@@ -525,13 +518,19 @@ mod tests {
     /// A failed worker is skipped until marked up; marking down and up are logged once each.
     #[test]
     fn down_workers_are_skipped_until_up() {
-        let workers = [worker(1), worker(2)];
+        let workers = [WorkerAddr::local(1), WorkerAddr::local(2)];
         let health = health(Duration::from_secs(3600));
-        assert!(health.mark_down(&worker(1), &CLOSED));
-        assert!(!health.mark_down(&worker(1), &CLOSED), "already down");
-        assert_eq!(health.split(&workers), (vec![worker(2)], vec![worker(1)]));
-        assert!(health.answered(&worker(1)));
-        assert!(!health.answered(&worker(1)), "already up");
+        assert!(health.mark_down(&WorkerAddr::local(1), &CLOSED));
+        assert!(
+            !health.mark_down(&WorkerAddr::local(1), &CLOSED),
+            "already down"
+        );
+        assert_eq!(
+            health.split(&workers),
+            (vec![WorkerAddr::local(2)], vec![WorkerAddr::local(1)])
+        );
+        assert!(health.answered(&WorkerAddr::local(1)));
+        assert!(!health.answered(&WorkerAddr::local(1)), "already up");
         assert_eq!(health.split(&workers), (workers.to_vec(), vec![]));
     }
 
@@ -539,9 +538,9 @@ mod tests {
     #[test]
     fn counts_requests_in_progress() {
         let health = health(Duration::from_secs(5));
-        let workers = [worker(1), worker(2)];
-        let first = health.start_request(&worker(1));
-        let second = health.start_request(&worker(1));
+        let workers = [WorkerAddr::local(1), WorkerAddr::local(2)];
+        let first = health.start_request(&WorkerAddr::local(1));
+        let second = health.start_request(&WorkerAddr::local(1));
         assert_eq!(health.loads(&workers), [2, 0]);
         drop(first);
         assert_eq!(health.loads(&workers), [1, 0]);
@@ -563,7 +562,7 @@ mod tests {
     #[test]
     fn the_view_says_why_and_since_when() {
         let health = health(Duration::from_secs(3600));
-        let (first, second) = (worker(1), worker(2));
+        let (first, second) = (WorkerAddr::local(1), WorkerAddr::local(2));
         let view = |w: &WorkerAddr| health.view(std::slice::from_ref(w)).remove(0);
         let up = view(&first);
         assert_eq!(
@@ -613,25 +612,30 @@ mod tests {
     fn one_hedge_at_a_time_and_only_to_a_worker_that_keeps_up() {
         let health = health(Duration::from_secs(3600));
         let slow = Duration::from_secs(1);
-        let first = health.start_hedge(&worker(1), slow);
+        let first = health.start_hedge(&WorkerAddr::local(1), slow);
         assert!(first.is_some());
         assert!(
-            health.start_hedge(&worker(1), slow).is_none(),
+            health.start_hedge(&WorkerAddr::local(1), slow).is_none(),
             "a second hedge"
         );
         drop(first);
-        let _request = health.start_request(&worker(1));
+        let _request = health.start_request(&WorkerAddr::local(1));
         assert!(
-            health.start_hedge(&worker(1), slow).is_some(),
+            health.start_hedge(&WorkerAddr::local(1), slow).is_some(),
             "a fresh request is fine"
         );
-        let _old = health.start_request(&worker(2));
+        let _old = health.start_request(&WorkerAddr::local(2));
         assert!(
-            health.start_hedge(&worker(2), Duration::ZERO).is_none(),
+            health
+                .start_hedge(&WorkerAddr::local(2), Duration::ZERO)
+                .is_none(),
             "not keeping up"
         );
-        health.mark_down(&worker(3), &CLOSED);
-        assert!(health.start_hedge(&worker(3), slow).is_none(), "down");
+        health.mark_down(&WorkerAddr::local(3), &CLOSED);
+        assert!(
+            health.start_hedge(&WorkerAddr::local(3), slow).is_none(),
+            "down"
+        );
     }
 
     /// A check of a worker that was up: unanswered while another worker answered its check at
@@ -641,11 +645,15 @@ mod tests {
     fn a_watched_check_marks_down_and_up() {
         let health = health(Duration::from_secs(3600));
         let (interval, within) = (Duration::from_secs(2), Duration::from_secs(5));
-        let due = health.due_while_watched(&[worker(1), worker(2)], interval, interval);
-        assert_eq!(due, [worker(1), worker(2)]);
+        let due = health.due_while_watched(
+            &[WorkerAddr::local(1), WorkerAddr::local(2)],
+            interval,
+            interval,
+        );
+        assert_eq!(due, [WorkerAddr::local(1), WorkerAddr::local(2)]);
         assert!(
             health
-                .due_while_watched(&[worker(1)], interval, interval)
+                .due_while_watched(&[WorkerAddr::local(1)], interval, interval)
                 .is_empty()
         );
         let quick = Duration::from_secs(1);
@@ -653,24 +661,28 @@ mod tests {
             quick_within: within,
         };
         assert!(
-            !health.checked(&worker(1), unanswered, false),
+            !health.checked(&WorkerAddr::local(1), unanswered, false),
             "nobody answered at once"
         );
         let answered = |took| Checked::Answered { took, quick };
-        health.checked(&worker(2), answered(Duration::ZERO), true);
-        assert!(health.checked(&worker(1), unanswered, false));
-        let view = health.view(&[worker(1)]).remove(0);
+        health.checked(&WorkerAddr::local(2), answered(Duration::ZERO), true);
+        assert!(health.checked(&WorkerAddr::local(1), unanswered, false));
+        let view = health.view(&[WorkerAddr::local(1)]).remove(0);
         assert_eq!(view.state, State::Down);
         assert_eq!(view.changed.unwrap().1, Why::CheckUnanswered);
-        assert!(!health.checked(&worker(1), Checked::Failed(&CLOSED), false));
-        assert!(health.checked(&worker(1), answered(Duration::from_secs(3)), true));
-        let view = health.view(&[worker(1)]).remove(0);
+        assert!(!health.checked(&WorkerAddr::local(1), Checked::Failed(&CLOSED), false));
+        assert!(health.checked(
+            &WorkerAddr::local(1),
+            answered(Duration::from_secs(3)),
+            true
+        ));
+        let view = health.view(&[WorkerAddr::local(1)]).remove(0);
         assert_eq!((view.state, view.checking), (State::Up, false));
         assert_eq!(view.changed.unwrap().1, Why::AnsweredCheck);
-        let _busy = health.start_request(&worker(3));
+        let _busy = health.start_request(&WorkerAddr::local(3));
         assert!(
             health
-                .due_while_watched(&[worker(3)], interval, interval)
+                .due_while_watched(&[WorkerAddr::local(3)], interval, interval)
                 .is_empty()
         );
     }
@@ -680,10 +692,13 @@ mod tests {
     fn records_do_not_outgrow_the_registry() {
         let health = health(Duration::from_secs(5));
         for port in 1..=100 {
-            health.mark_down(&worker(port), &CLOSED);
+            health.mark_down(&WorkerAddr::local(port), &CLOSED);
         }
-        let (up, down) = health.split(&[worker(1), worker(200)]);
-        assert_eq!((up, down), (vec![worker(200)], vec![worker(1)]));
+        let (up, down) = health.split(&[WorkerAddr::local(1), WorkerAddr::local(200)]);
+        assert_eq!(
+            (up, down),
+            (vec![WorkerAddr::local(200)], vec![WorkerAddr::local(1)])
+        );
         assert_eq!(lock(&health.records).len(), 1);
     }
 }

@@ -339,13 +339,6 @@ impl Watcher for Notes {
 mod tests {
     use super::*;
 
-    fn worker(port: u16) -> WorkerAddr {
-        WorkerAddr {
-            host: "127.0.0.1".into(),
-            port,
-        }
-    }
-
     fn board() -> Board {
         let page = StatusAddress {
             host: "127.0.0.1".into(),
@@ -360,13 +353,13 @@ mod tests {
     fn a_retried_request_shows_each_attempt() {
         let board = Arc::new(board());
         let trace = Notes::start(&board, 11, 4);
-        trace.asked(&worker(1));
-        trace.ended(&worker(1), &Err(Failure::ClosedWithoutAnswer));
-        trace.asked(&worker(2));
-        trace.ended(&worker(2), &Ok(b"39916800".to_vec()));
-        trace.relayed(&worker(2));
+        trace.asked(&WorkerAddr::local(1));
+        trace.ended(&WorkerAddr::local(1), &Err(Failure::ClosedWithoutAnswer));
+        trace.asked(&WorkerAddr::local(2));
+        trace.ended(&WorkerAddr::local(2), &Ok(b"39916800".to_vec()));
+        trace.relayed(&WorkerAddr::local(2));
         trace.finished(&Ok(b"39916800".to_vec()));
-        let view = board.view(&[worker(1), worker(2)]);
+        let view = board.view(&[WorkerAddr::local(1), WorkerAddr::local(2)]);
         assert_eq!(view.requests, 1);
         let request = &view.recent[0];
         assert_eq!((request.number, request.turn), (11, 4));
@@ -381,14 +374,14 @@ mod tests {
         assert_eq!(failed.kind, "closed");
         assert!(!first.relayed && second.relayed);
         assert_eq!(
-            view.tallies[&worker(1)],
+            view.tallies[&WorkerAddr::local(1)],
             Tally {
                 answered: 0,
                 failures: 1
             }
         );
         assert_eq!(
-            view.tallies[&worker(2)],
+            view.tallies[&WorkerAddr::local(2)],
             Tally {
                 answered: 1,
                 failures: 0
@@ -402,8 +395,8 @@ mod tests {
         let board = Arc::new(board());
         for n in 0..(RECENT as u64 + 5) {
             let trace = Notes::start(&board, n, 0);
-            trace.asked(&worker(1));
-            trace.asked(&worker(2));
+            trace.asked(&WorkerAddr::local(1));
+            trace.asked(&WorkerAddr::local(2));
         }
         let view = board.view(&[]);
         assert_eq!(view.recent.len(), RECENT);
@@ -422,13 +415,16 @@ mod tests {
         let board = Arc::new(board());
         let answered = |port| {
             let trace = Notes::start(&board, 5, 0);
-            trace.asked(&worker(port));
-            trace.ended(&worker(port), &Ok(b"120".to_vec()));
-            trace.relayed(&worker(port));
+            trace.asked(&WorkerAddr::local(port));
+            trace.ended(&WorkerAddr::local(port), &Ok(b"120".to_vec()));
+            trace.relayed(&WorkerAddr::local(port));
         };
         answered(1);
-        assert!(board.view(&[]).tallies.contains_key(&worker(1)));
-        assert_eq!(board.view(&[worker(1)]).tallies[&worker(1)].answered, 1);
+        assert!(board.view(&[]).tallies.contains_key(&WorkerAddr::local(1)));
+        assert_eq!(
+            board.view(&[WorkerAddr::local(1)]).tallies[&WorkerAddr::local(1)].answered,
+            1
+        );
         for port in 2..=FORMER_WORKERS_KEPT as u16 + 1 {
             answered(port);
         }
